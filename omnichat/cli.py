@@ -1,0 +1,171 @@
+"""`python run.py [command]`: serve, migrate, create-user, check.
+
+Every failure a user can cause ends with one line on stderr and a non-zero exit, never a
+traceback wall.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sqlite3
+import sys
+from collections.abc import Callable, Sequence
+
+from omnichat import bootstrap, logs, migrations, passwords, storage
+from omnichat.errors import Invalid, StartupError
+from omnichat.settings import Settings, SettingsError, load_settings
+
+ROLES = ("owner", "admin", "agent")
+
+
+def fail(message: str) -> int:
+    print(f"omnichat: error: {message}", file=sys.stderr)
+    return 1
+
+
+def serve(settings: Settings, args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from omnichat.web.app import create_app
+
+    logs.configure(settings.server.log_level)
+    # Fail here, with one line, rather than inside uvicorn's lifespan with a traceback.
+    settings = storage.prepare(settings)
+    config = uvicorn.Config(
+        create_app(settings),
+        host=settings.server.host,
+        port=settings.server.port,
+        lifespan="on",
+        log_config=None,
+        access_log=False,
+        server_header=False,
+        proxy_headers=True,
+        forwarded_allow_ips=settings.server.forwarded_allow_ips,
+        # Chosen for thousands of mostly idle sockets: compression would cost ~90 KB each, chat
+        # frames are small, and a ping finds dead peers that never said goodbye.
+        ws="websockets-sansio",
+        ws_per_message_deflate=False,
+        ws_max_size=64 * 1024,
+        ws_ping_interval=settings.server.ws_ping_interval_seconds,
+        ws_ping_timeout=settings.server.ws_ping_interval_seconds,
+        timeout_graceful_shutdown=10,
+    )
+    server = uvicorn.Server(config)
+    server.run()
+    return 0 if server.started else 1
+
+
+def migrate(settings: Settings, args: argparse.Namespace) -> int:
+    storage.ensure_data_dir(settings.data_dir)
+    connection = storage.open_sqlite(settings.database_path)
+    try:
+        if args.status:
+            state = migrations.status(connection)
+            for version, name, applied_at in state.applied:
+                print(f"applied  {version:04d}_{name}  {applied_at}")
+            for migration in state.pending:
+                print(f"pending  {migration.version:04d}_{migration.name}")
+            return 0
+        applied = migrations.apply(connection)
+    finally:
+        connection.close()
+    for migration in applied:
+        print(f"applied  {migration.version:04d}_{migration.name}")
+    if not applied:
+        print("database is up to date")
+    return 0
+
+
+def create_user(settings: Settings, args: argparse.Namespace) -> int:
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+        must_change = False
+    else:
+        password = passwords.generate_password()
+        must_change = True
+    try:
+        passwords.check_rules(password)
+    except Invalid as exc:
+        return fail(exc.message)
+    email = args.email.strip()
+    if "@" not in email or len(email) > 254:
+        return fail(f"{email!r} is not an email address")
+    settings = storage.prepare(settings)
+    password_hash = passwords.hash_password_sync(password, settings.security.bcrypt_rounds)
+    connection = storage.open_sqlite(settings.database_path)
+    try:
+        bootstrap.create_user(
+            connection,
+            args.tenant,
+            email,
+            args.name or email.split("@")[0],
+            args.role,
+            password_hash,
+            must_change,
+        )
+    except sqlite3.IntegrityError:
+        return fail(f"a user with the email {email} already exists")
+    finally:
+        connection.close()
+    print(f"created {args.role} {email} in tenant {args.tenant}")
+    if must_change:
+        print(f"password: {password}  (shown once; it must be changed at first login)")
+    return 0
+
+
+def check(settings: Settings, args: argparse.Namespace) -> int:
+    storage.ensure_data_dir(settings.data_dir)
+    connection = storage.open_sqlite(settings.database_path)
+    try:
+        pending = migrations.status(connection).pending
+    finally:
+        connection.close()
+    print(f"settings ok ({settings.server.env}), data in {settings.data_dir}")
+    if pending:
+        print(f"{len(pending)} migration(s) pending; they are applied at start-up")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(
+        prog="run.py", description="Omnichat: self-hosted live chat and human handoff."
+    )
+    root.add_argument(
+        "--config", help="settings file (default: $OMNICHAT_CONFIG or ./settings.toml)"
+    )
+    commands = root.add_subparsers(dest="command", metavar="command")
+    commands.add_parser("serve", help="run the server (the default)")
+    sub = commands.add_parser("migrate", help="apply pending database migrations")
+    sub.add_argument("--status", action="store_true", help="list applied and pending migrations")
+    sub = commands.add_parser("create-user", help="create a staff account")
+    sub.add_argument("email")
+    sub.add_argument("--role", choices=ROLES, required=True)
+    sub.add_argument("--tenant", default="default", help="tenant slug; created when missing")
+    sub.add_argument("--name", help="display name (default: the part before @)")
+    sub.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="read the password from standard input (else one is generated and printed)",
+    )
+    commands.add_parser("check", help="validate the configuration and database, then exit")
+    return root
+
+
+COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
+    "serve": serve,
+    "migrate": migrate,
+    "create-user": create_user,
+    "check": check,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        settings = load_settings(args.config, os.environ)
+        return COMMANDS[args.command or "serve"](settings, args)
+    except (SettingsError, StartupError) as exc:
+        return fail(str(exc))
+    except KeyboardInterrupt:
+        return 130

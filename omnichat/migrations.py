@@ -1,0 +1,132 @@
+"""Numbered plain-SQL migrations, each applied in one transaction and recorded with its checksum.
+
+Files are `migrations/NNNN_name.sql`. An applied migration whose file changed afterwards stops
+start-up: the fix is a new migration, never an edit. The runner is synchronous (sqlite3) because
+it runs before serving, or in a thread from the lifespan.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import sqlite3
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from omnichat.errors import StartupError
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+FILE_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
+
+CREATE_TABLE = """
+CREATE TABLE IF NOT EXISTS schema_migrations (
+    version INTEGER PRIMARY KEY,
+    name TEXT NOT NULL,
+    checksum TEXT NOT NULL,
+    applied_at TEXT NOT NULL
+)
+"""
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    sql: str
+
+    @property
+    def checksum(self) -> str:
+        return hashlib.sha256(self.sql.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Status:
+    applied: list[tuple[int, str, str]]  # (version, name, applied_at)
+    pending: list[Migration]
+
+
+def discover(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
+    """Every migration file in version order; a malformed name or a repeated number is an error."""
+    found: dict[int, Migration] = {}
+    for path in sorted(directory.glob("*.sql")):
+        match = FILE_NAME.match(path.name)
+        if not match:
+            raise StartupError(f"migration file {path.name} is not named NNNN_name.sql")
+        version = int(match.group(1))
+        if version in found:
+            raise StartupError(f"two migrations share version {version:04d}")
+        found[version] = Migration(version, match.group(2), path.read_text(encoding="utf-8"))
+    return [found[v] for v in sorted(found)]
+
+
+def statements(sql: str) -> list[str]:
+    """Split a script into complete statements (trigger bodies with `;` inside stay whole)."""
+    result, current = [], ""
+    for line in sql.splitlines(keepends=True):
+        current += line
+        if sqlite3.complete_statement(current):
+            if current.strip().rstrip(";").strip():
+                result.append(current.strip())
+            current = ""
+    if current.strip() and not _only_comments(current):
+        raise StartupError("migration ends with an incomplete statement")
+    return result
+
+
+def _only_comments(sql: str) -> bool:
+    return all(not line.strip() or line.strip().startswith("--") for line in sql.splitlines())
+
+
+def status(connection: sqlite3.Connection, directory: Path = MIGRATIONS_DIR) -> Status:
+    """Compare the database with the files; raises on checksum drift or unknown versions."""
+    known = {m.version: m for m in discover(directory)}
+    connection.execute(CREATE_TABLE)
+    applied = connection.execute(
+        "SELECT version, name, checksum, applied_at FROM schema_migrations ORDER BY version"
+    ).fetchall()
+    for version, name, checksum, _ in applied:
+        migration = known.get(version)
+        if migration is None:
+            raise StartupError(
+                f"database has migration {version:04d}_{name} that this version does not know; "
+                "it was made by a newer Omnichat"
+            )
+        if migration.checksum != checksum:
+            raise StartupError(
+                f"migration {version:04d}_{name} was edited after it was applied "
+                "(checksum mismatch); restore the original file and add a new migration instead"
+            )
+    done = {row[0] for row in applied}
+    return Status(
+        applied=[(v, n, at) for v, n, _, at in applied],
+        pending=[m for v, m in known.items() if v not in done],
+    )
+
+
+def apply(connection: sqlite3.Connection, directory: Path = MIGRATIONS_DIR) -> list[Migration]:
+    """Apply every pending migration, each in its own transaction; returns those applied."""
+    pending = status(connection, directory).pending
+    for migration in pending:
+        try:
+            connection.execute("BEGIN IMMEDIATE")
+            for statement in statements(migration.sql):
+                connection.execute(statement)
+            connection.execute(
+                "INSERT INTO schema_migrations (version, name, checksum, applied_at)"
+                " VALUES (?, ?, ?, ?)",
+                (
+                    migration.version,
+                    migration.name,
+                    migration.checksum,
+                    datetime.now(UTC).isoformat(timespec="seconds"),
+                ),
+            )
+            connection.execute("COMMIT")
+        except sqlite3.Error as exc:
+            connection.execute("ROLLBACK")
+            raise StartupError(
+                f"migration {migration.version:04d}_{migration.name} failed and was rolled back: "
+                f"{exc}"
+            ) from None
+    return pending

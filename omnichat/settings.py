@@ -1,0 +1,288 @@
+"""Settings, declared once: one frozen dataclass per section, each field with its default and help.
+
+Values come from `settings.toml` and are overridden by `OMNICHAT_<SECTION>_<KEY>` environment
+variables. Unknown keys, wrong types and out-of-range values fail at start-up with one line that
+names the key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import secrets
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ENV_PREFIX = "OMNICHAT_"
+CONFIG_ENV = "OMNICHAT_CONFIG"
+MIN_SECRET_BYTES = 32
+# Values people paste from examples; production refuses them whatever their length.
+PLACEHOLDER_SECRETS = frozenset(
+    {"", "changeme", "change-me", "secret", "your-secret-key", "please-change-this-secret-key"}
+)
+
+
+class SettingsError(Exception):
+    """A setting is missing, unknown or invalid; the message is one line naming it."""
+
+
+class Secret(str):
+    """A string that never shows itself in `repr`, so settings can be logged safely."""
+
+    def __repr__(self) -> str:
+        return "Secret('***')" if self else "Secret('')"
+
+
+def setting(default: Any, help: str, **checks: Any) -> Any:
+    """Declare a field with its default, one-line help and optional checks (choices, min, max)."""
+    if isinstance(default, list):
+        return field(default_factory=lambda: list(default), metadata={"help": help, **checks})
+    return field(default=default, metadata={"help": help, **checks})
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    host: str = setting("127.0.0.1", "Address to listen on.")
+    port: int = setting(8000, "TCP port to listen on.", min=1, max=65535)
+    env: str = setting(
+        "development", "development or production.", choices=("development", "production")
+    )
+    log_level: str = setting("info", "Log level.", choices=("debug", "info", "warning", "error"))
+    forwarded_allow_ips: str = setting(
+        "127.0.0.1", "Proxies trusted for X-Forwarded-For/Proto (comma separated)."
+    )
+    ws_ping_interval_seconds: float = setting(
+        20.0, "WebSocket ping interval; dead peers are dropped after one more.", min=1
+    )
+    max_body_bytes: int = setting(65536, "Largest accepted HTTP request body.", min=1024)
+
+
+@dataclass(frozen=True)
+class StorageSettings:
+    data_dir: str = setting("./data", "Directory holding the SQLite file and backups.")
+    synchronous: str = setting(
+        "full",
+        "SQLite synchronous mode: full survives power loss; normal only process crashes.",
+        choices=("full", "normal"),
+    )
+    busy_timeout_ms: int = setting(5000, "How long a connection waits for a lock.", min=0)
+
+
+@dataclass(frozen=True)
+class SecuritySettings:
+    secret_key: Secret = setting(  # noqa: RUF009 (Secret is an immutable str)
+        Secret(""), "Signs access tokens; 32+ bytes. Generated into the data dir in development."
+    )
+    access_token_ttl_seconds: int = setting(900, "Lifetime of an access token.", min=30)
+    refresh_token_ttl_seconds: int = setting(
+        30 * 86400, "Lifetime of a refresh token (sliding with each rotation).", min=60
+    )
+    bcrypt_rounds: int = setting(12, "bcrypt cost; production requires 12 or more.", min=4, max=16)
+
+
+@dataclass(frozen=True)
+class BootstrapSettings:
+    email: str = setting("", "Email of the owner created on first start.")
+    password: Secret = setting(  # noqa: RUF009 (Secret is an immutable str)
+        Secret(""), "That owner's password (else one is generated)."
+    )
+
+
+@dataclass(frozen=True)
+class LimitsSettings:
+    sockets_per_ip: int = setting(20, "Concurrent WebSockets per client IP (0 = unlimited).", min=0)
+    sessions_per_minute_per_ip: int = setting(
+        30, "Widget sessions started per minute per IP (0 = unlimited).", min=0
+    )
+    messages_per_minute_per_visitor: int = setting(
+        30, "Messages a visitor may send per minute (0 = unlimited).", min=0
+    )
+    messages_per_minute_per_ip: int = setting(
+        120, "Messages per minute from one IP (0 = unlimited).", min=0
+    )
+    logins_per_minute_per_ip: int = setting(
+        10, "Login attempts per minute per IP (0 = unlimited).", min=0
+    )
+
+
+@dataclass(frozen=True)
+class Settings:
+    server: ServerSettings = field(default_factory=ServerSettings)
+    storage: StorageSettings = field(default_factory=StorageSettings)
+    security: SecuritySettings = field(default_factory=SecuritySettings)
+    bootstrap: BootstrapSettings = field(default_factory=BootstrapSettings)
+    limits: LimitsSettings = field(default_factory=LimitsSettings)
+
+    @property
+    def production(self) -> bool:
+        return self.server.env == "production"
+
+    @property
+    def data_dir(self) -> Path:
+        return Path(self.storage.data_dir)
+
+    @property
+    def database_path(self) -> Path:
+        return self.data_dir / "omnichat.sqlite"
+
+
+def _sections() -> dict[str, type]:
+    hints = typing.get_type_hints(Settings)
+    return {f.name: hints[f.name] for f in dataclasses.fields(Settings)}
+
+
+def _convert(name: str, kind: Any, value: Any, from_env: bool) -> Any:
+    if kind is bool:
+        if from_env and isinstance(value, str) and value.lower() in ("1", "true", "yes", "on"):
+            return True
+        if from_env and isinstance(value, str) and value.lower() in ("0", "false", "no", "off"):
+            return False
+        if isinstance(value, bool):
+            return value
+    elif kind is int:
+        if from_env and isinstance(value, str):
+            try:
+                return int(value)
+            except ValueError:
+                pass
+        elif isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif kind is float:
+        if from_env and isinstance(value, str):
+            try:
+                return float(value)
+            except ValueError:
+                pass
+        elif isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+    elif kind in (str, Secret):
+        if isinstance(value, str):
+            return kind(value)
+    elif typing.get_origin(kind) is list:
+        if from_env and isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
+        if isinstance(value, list) and all(isinstance(item, str) for item in value):
+            return value
+    raise SettingsError(f"setting {name}: expected {_type_name(kind)}, got {value!r:.60}")
+
+
+def _type_name(kind: Any) -> str:
+    if isinstance(kind, types.GenericAlias):
+        return "a list of strings"
+    return {bool: "true or false", int: "an integer", float: "a number"}.get(kind, "a string")
+
+
+def _check(name: str, value: Any, meta: typing.Mapping[str, Any]) -> None:
+    choices = meta.get("choices")
+    if choices is not None and value not in choices:
+        raise SettingsError(f"setting {name}: must be one of {', '.join(choices)}, got {value!r}")
+    if "min" in meta and value < meta["min"]:
+        raise SettingsError(f"setting {name}: must be at least {meta['min']}, got {value}")
+    if "max" in meta and value > meta["max"]:
+        raise SettingsError(f"setting {name}: must be at most {meta['max']}, got {value}")
+
+
+def read_config(path: Path | None) -> dict[str, Any]:
+    """Read a TOML settings file; no path means no file."""
+    if path is None:
+        return {}
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError:
+        raise SettingsError(f"config file {path} does not exist") from None
+    except OSError as exc:
+        raise SettingsError(f"config file {path} cannot be read: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError(f"config file {path} is not valid TOML: {exc}") from None
+
+
+def build_settings(config: dict[str, Any], environ: typing.Mapping[str, str]) -> Settings:
+    """Merge file values and environment overrides into validated settings."""
+    sections = _sections()
+    values: dict[str, dict[str, Any]] = {name: {} for name in sections}
+    for section, table in config.items():
+        if section not in sections:
+            raise SettingsError(f"unknown settings section [{section}]")
+        if not isinstance(table, dict):
+            raise SettingsError(f"settings section [{section}] must be a table")
+        for key, value in table.items():
+            values[section][key] = (value, False)
+    known_env = {CONFIG_ENV}
+    for section, cls in sections.items():
+        for f in dataclasses.fields(cls):
+            env_name = f"{ENV_PREFIX}{section}_{f.name}".upper()
+            known_env.add(env_name)
+            if env_name in environ:
+                values[section][f.name] = (environ[env_name], True)
+    for env_name in environ:
+        if env_name.startswith(ENV_PREFIX) and env_name not in known_env:
+            raise SettingsError(f"unknown setting in environment: {env_name}")
+
+    built: dict[str, Any] = {}
+    for section, cls in sections.items():
+        hints = typing.get_type_hints(cls)
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        kwargs: dict[str, Any] = {}
+        for key, (raw, from_env) in values[section].items():
+            name = f"{section}.{key}"
+            if key not in fields:
+                raise SettingsError(f"unknown setting {name}")
+            value = _convert(name, hints[key], raw, from_env)
+            _check(name, value, fields[key].metadata)
+            kwargs[key] = value
+        built[section] = cls(**kwargs)
+    settings = Settings(**built)
+    _check_production(settings)
+    return settings
+
+
+def _check_production(settings: Settings) -> None:
+    if not settings.production:
+        return
+    key = settings.security.secret_key
+    if key.strip().lower() in PLACEHOLDER_SECRETS:
+        raise SettingsError(
+            "setting security.secret_key: production needs a secret key "
+            "(OMNICHAT_SECURITY_SECRET_KEY, 32+ random bytes)"
+        )
+    if len(key.encode()) < MIN_SECRET_BYTES:
+        raise SettingsError(
+            f"setting security.secret_key: production needs at least {MIN_SECRET_BYTES} bytes"
+        )
+    if settings.security.bcrypt_rounds < 12:
+        raise SettingsError("setting security.bcrypt_rounds: production needs 12 or more")
+
+
+def load_settings(config_path: str | None, environ: typing.Mapping[str, str]) -> Settings:
+    """Load settings from the file named by `--config`, `OMNICHAT_CONFIG` or ./settings.toml."""
+    path = config_path or environ.get(CONFIG_ENV)
+    if path:
+        return build_settings(read_config(Path(path)), environ)
+    default = Path("settings.toml")
+    return build_settings(read_config(default if default.exists() else None), environ)
+
+
+def with_secret_key(settings: Settings, key: str) -> Settings:
+    """Return settings whose secret key is `key` (used for the development key file)."""
+    security = dataclasses.replace(settings.security, secret_key=Secret(key))
+    return dataclasses.replace(settings, security=security)
+
+
+def generate_secret_key() -> str:
+    return secrets.token_urlsafe(48)
+
+
+def describe() -> list[tuple[str, str, Any, str]]:
+    """Every setting as (section, key, default, help), for docs and `check`."""
+    rows = []
+    for section, cls in _sections().items():
+        for f in dataclasses.fields(cls):
+            default = (
+                f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+            )
+            rows.append((section, f.name, default, f.metadata["help"]))
+    return rows

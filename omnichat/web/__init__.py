@@ -1,0 +1,1 @@
+"""The HTTP and WebSocket transport: thin handlers over the domain modules."""

@@ -1,0 +1,85 @@
+"""The application factory: explicit routes, middleware and one lifespan that owns resources."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import Response
+
+from omnichat import migrations, storage
+from omnichat.db import Database
+from omnichat.errors import OmnichatError
+from omnichat.jobs import Jobs
+from omnichat.metrics import Metrics
+from omnichat.settings import Settings
+from omnichat.web import health, pages
+from omnichat.web.context import Context
+from omnichat.web.middleware import RequestContext
+from omnichat.web.responses import error_response, from_error
+
+log = logging.getLogger("omnichat.app")
+SHUTDOWN_DEADLINE_SECONDS = 10
+HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}
+
+
+async def omnichat_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, OmnichatError)
+    return from_error(exc)
+
+
+async def http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    code = HTTP_CODES.get(exc.status_code, "http_error")
+    message = {
+        404: "No such resource.",
+        405: f"Method {request.method} is not allowed here.",
+    }.get(exc.status_code, str(exc.detail))
+    return error_response(exc.status_code, code, message, **(exc.headers or {}))
+
+
+def create_app(settings: Settings) -> Starlette:
+    """Build the Omnichat ASGI app; nothing loop-bound exists until its lifespan starts."""
+    metrics = Metrics()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Context]]:
+        prepared = await asyncio.to_thread(storage.prepare, settings)
+        db = Database(
+            prepared.database_path,
+            synchronous=prepared.storage.synchronous,
+            busy_timeout_ms=prepared.storage.busy_timeout_ms,
+        )
+        await db.connect()
+        jobs = Jobs()
+        ctx = Context(
+            settings=prepared,
+            metrics=metrics,
+            db=db,
+            jobs=jobs,
+            schema_version=max((m.version for m in migrations.discover()), default=0),
+        )
+        jobs.start()
+        log.info("started", extra={"fields": {"env": prepared.server.env}})
+        try:
+            yield {"ctx": ctx}
+        finally:
+            jobs.stop()
+            try:
+                await asyncio.wait_for(db.close(), SHUTDOWN_DEADLINE_SECONDS)
+            except TimeoutError:
+                log.error("database writer did not finish within the shutdown deadline")
+            log.info("stopped")
+
+    return Starlette(
+        routes=[*health.routes, *pages.routes],
+        middleware=[Middleware(RequestContext, metrics=metrics)],
+        exception_handlers={OmnichatError: omnichat_error, HTTPException: http_error},
+        lifespan=lifespan,
+    )

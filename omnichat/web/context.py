@@ -1,0 +1,28 @@
+"""What every handler can reach: the resources the lifespan opened, in one typed object."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from starlette.requests import HTTPConnection
+
+from omnichat.db import Database
+from omnichat.jobs import Jobs
+from omnichat.metrics import Metrics
+from omnichat.settings import Settings
+
+
+@dataclass
+class Context:
+    settings: Settings
+    metrics: Metrics
+    db: Database
+    jobs: Jobs
+    # The newest migration this code ships; readiness compares the database against it.
+    schema_version: int
+
+
+def context(connection: HTTPConnection) -> Context:
+    """The context of the app serving this request or socket."""
+    ctx: Context = connection.state.ctx
+    return ctx

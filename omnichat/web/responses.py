@@ -1,0 +1,52 @@
+"""JSON in and out, and the contract's error envelope."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+
+from omnichat.errors import BadRequest, OmnichatError, RateLimited, TooLarge
+
+
+class JSONResponse(Response):
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)
+
+
+def error_response(status: int, code: str, message: str, **headers: str) -> JSONResponse:
+    return JSONResponse({"error": {"code": code, "message": message}}, status, headers=headers)
+
+
+def from_error(exc: OmnichatError) -> JSONResponse:
+    headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, RateLimited) else {}
+    return error_response(exc.status, exc.code, exc.message, **headers)
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The request body, refused with 413 as soon as it grows past `limit` bytes."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise TooLarge(f"request body is larger than {limit} bytes")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise TooLarge(f"request body is larger than {limit} bytes")
+    return bytes(body)
+
+
+async def read_json(request: Request) -> dict[str, Any]:
+    """The request body as a JSON object, or `BadRequest` saying what is wrong with it."""
+    body = await read_body(request, request.state.ctx.settings.server.max_body_bytes)
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise BadRequest("request body is not valid JSON", code="malformed_json") from None
+    if not isinstance(data, dict):
+        raise BadRequest("request body must be a JSON object", code="malformed_json")
+    return data

@@ -1,0 +1,92 @@
+"""HTTP basics against the real server: health, metrics, errors, request ids, headers, pages."""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+import pytest
+
+from tests.conftest import OWNER_PASSWORD, ServerProcess
+
+
+def test_health_live_and_ready(server: ServerProcess) -> None:
+    """Liveness answers ok; readiness names each check it made."""
+    assert httpx.get(f"{server.base_url}/health/live").json() == {"status": "ok"}
+    ready = httpx.get(f"{server.base_url}/health/ready")
+    assert ready.status_code == 200
+    assert ready.json()["checks"]["database"] == "ok"
+    assert ready.json()["checks"]["migrations"] == "ok"
+    assert ready.json()["checks"]["scheduler"] == "ok"
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status", "code"),
+    [
+        ("GET", "/no/such/page", 404, "not_found"),
+        ("POST", "/health/live", 405, "method_not_allowed"),
+    ],
+)
+def test_errors_use_the_envelope(
+    server: ServerProcess, method: str, path: str, status: int, code: str
+) -> None:
+    """404 and 405 answer with the contract's JSON error envelope."""
+    response = httpx.request(method, server.base_url + path)
+    assert response.status_code == status
+    assert response.headers["content-type"].startswith("application/json")
+    assert response.json()["error"]["code"] == code
+    assert response.json()["error"]["message"]
+
+
+def test_request_id_is_kept_when_sane_and_logged(server: ServerProcess) -> None:
+    """A sane X-Request-ID comes back and appears in the request's log line; junk is replaced."""
+    response = httpx.get(f"{server.base_url}/health/live", headers={"X-Request-ID": "abc-123.x"})
+    assert response.headers["x-request-id"] == "abc-123.x"
+    junk = httpx.get(f"{server.base_url}/health/live", headers={"X-Request-ID": "<script>" * 20})
+    assert junk.headers["x-request-id"] != "<script>" * 20
+    assert len(junk.headers["x-request-id"]) == 32
+    lines = [json.loads(line) for line in server.logs().splitlines() if line.startswith("{")]
+    mine = [entry for entry in lines if entry.get("request_id") == "abc-123.x"]
+    assert mine and mine[0]["path"] == "/health/live" and mine[0]["status"] == 200
+    assert "duration_ms" in mine[0] and mine[0]["method"] == "GET"
+
+
+def test_security_headers_on_every_response(server: ServerProcess) -> None:
+    """Pages and errors carry CSP, nosniff, a referrer policy and frame denial."""
+    for path in ("/", "/health/live", "/missing"):
+        headers = httpx.get(server.base_url + path).headers
+        assert "script-src 'self'" in headers["content-security-policy"]
+        assert "frame-ancestors 'none'" in headers["content-security-policy"]
+        assert headers["x-content-type-options"] == "nosniff"
+        assert headers["referrer-policy"] == "no-referrer"
+        assert headers["x-frame-options"] == "DENY"
+
+
+def test_metrics_count_requests_by_route_template(server: ServerProcess) -> None:
+    """/metrics is Prometheus text with request counts and latency histograms per route."""
+    httpx.get(f"{server.base_url}/health/live")
+    text = httpx.get(f"{server.base_url}/metrics").text
+    assert 'omnichat_http_requests_total{method="GET",route="/health/live",status="200"}' in text
+    assert "omnichat_http_request_duration_seconds_bucket" in text
+    httpx.get(f"{server.base_url}/random/path/12345")
+    text = httpx.get(f"{server.base_url}/metrics").text
+    assert "/random/path/12345" not in text
+
+
+def test_home_page_links_admin_and_demo(server: ServerProcess) -> None:
+    """The placeholder page says what this is and links to /admin and /demo, revalidated."""
+    response = httpx.get(f"{server.base_url}/")
+    assert response.status_code == 200
+    assert "Omnichat" in response.text
+    assert 'href="/admin"' in response.text and 'href="/demo"' in response.text
+    assert response.headers["cache-control"] == "no-cache"
+    css = httpx.get(f"{server.base_url}/static/index.css")
+    assert css.status_code == 200 and css.headers["cache-control"] == "no-cache"
+
+
+def test_logs_hold_no_secrets(server: ServerProcess) -> None:
+    """The bootstrap password and the generated secret key never reach the log."""
+    secret_key = (server.data_dir / "secret_key").read_text().strip()
+    logs = server.logs()
+    assert OWNER_PASSWORD not in logs
+    assert secret_key not in logs
