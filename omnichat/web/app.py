@@ -16,6 +16,7 @@ from starlette.responses import Response
 from omnichat import migrations, storage
 from omnichat.db import Database
 from omnichat.errors import OmnichatError
+from omnichat.hub import Hub
 from omnichat.jobs import Jobs
 from omnichat.metrics import Metrics
 from omnichat.settings import Settings
@@ -58,10 +59,12 @@ def create_app(settings: Settings) -> Starlette:
         )
         await db.connect()
         jobs = Jobs()
+        hub = Hub()
         ctx = Context(
             settings=prepared,
             metrics=metrics,
             db=db,
+            hub=hub,
             jobs=jobs,
             schema_version=max((m.version for m in migrations.discover()), default=0),
         )
@@ -70,7 +73,9 @@ def create_app(settings: Settings) -> Starlette:
         try:
             yield {"ctx": ctx}
         finally:
+            # Reverse order: no new scheduled work, sockets told to go, writes flushed, closed.
             jobs.stop()
+            hub.close_all()
             try:
                 await asyncio.wait_for(db.close(), SHUTDOWN_DEADLINE_SECONDS)
             except TimeoutError:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from starlette.requests import HTTPConnection
 
 from omnichat.db import Database
+from omnichat.hub import Hub
 from omnichat.jobs import Jobs
 from omnichat.metrics import Metrics
 from omnichat.settings import Settings
@@ -17,6 +18,7 @@ class Context:
     settings: Settings
     metrics: Metrics
     db: Database
+    hub: Hub
     jobs: Jobs
     # The newest migration this code ships; readiness compares the database against it.
     schema_version: int

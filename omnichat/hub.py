@@ -1,0 +1,131 @@
+"""The in-process hub: live frames fanned out to sockets through bounded per-socket queues.
+
+Topics name who listens: `("visitor", id)` for a visitor's tabs, `("tenant", id)` for its
+agents, `("user", id)` and `("session", id)` so an account's sockets can be closed at once.
+Publishing never awaits: a frame is encoded once by the caller and appended to each
+subscriber's queue; a subscriber whose queue is full has stopped reading and is closed instead of
+slowing everyone else. This is the seam a multi-process deployment would back with Redis
+pub/sub; nothing here knows about sockets or Starlette.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import defaultdict, deque
+from collections.abc import AsyncIterator
+
+Topic = tuple[str, int]
+
+# Close codes the socket endpoints pass on to the client.
+CLOSE_TOO_SLOW = 1008
+CLOSE_GOING_AWAY = 1001
+
+
+class Closed(Exception):
+    """The subscriber was closed; `code` and `reason` say how the socket should close."""
+
+    def __init__(self, code: int, reason: str) -> None:
+        super().__init__(reason)
+        self.code = code
+        self.reason = reason
+
+
+class Subscriber:
+    """One socket's outgoing queue of encoded frames.
+
+    Frames may carry an ordering key (a message seq, an event id); after a replay from the
+    database, `skip_through(key)` drops live frames the replay already delivered, so the client
+    sees no gap and no duplicate.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self._limit = limit
+        self._frames: deque[tuple[str, int | None]] = deque()
+        self._wake = asyncio.Event()
+        self._skip_through = 0
+        self.closed: Closed | None = None
+
+    def offer(self, frame: str, key: int | None = None) -> None:
+        if self.closed is not None:
+            return
+        if len(self._frames) >= self._limit:
+            self.close(CLOSE_TOO_SLOW, "too slow: stopped reading")
+            return
+        self._frames.append((frame, key))
+        self._wake.set()
+
+    def skip_through(self, key: int) -> None:
+        self._skip_through = max(self._skip_through, key)
+
+    def close(self, code: int, reason: str) -> None:
+        """Ask the socket to close after the frames it already has; later offers are dropped."""
+        if self.closed is None:
+            self.closed = Closed(code, reason)
+            self._wake.set()
+
+    async def next(self) -> str:
+        """The next frame to send; raises `Closed` once closed and drained of what came before."""
+        while True:
+            while self._frames:
+                frame, key = self._frames.popleft()
+                if key is None or key > self._skip_through:
+                    return frame
+            if self.closed is not None:
+                raise self.closed
+            self._wake.clear()
+            await self._wake.wait()
+
+    @property
+    def pending(self) -> int:
+        return len(self._frames)
+
+
+class Hub:
+    def __init__(self) -> None:
+        self._topics: dict[Topic, set[Subscriber]] = defaultdict(set)
+
+    def publish(self, topic: Topic, frame: str, key: int | None = None) -> int:
+        """Queue `frame` for every subscriber of `topic`; returns how many got it."""
+        subscribers = self._topics.get(topic)
+        if not subscribers:
+            return 0
+        for subscriber in tuple(subscribers):
+            subscriber.offer(frame, key)
+        return len(subscribers)
+
+    def close(self, topic: Topic, code: int, reason: str) -> None:
+        """Close every socket listening on `topic` (a revoked session, a disabled user)."""
+        for subscriber in tuple(self._topics.get(topic, ())):
+            subscriber.close(code, reason)
+
+    def close_all(self, code: int = CLOSE_GOING_AWAY, reason: str = "server shutting down") -> None:
+        for subscribers in tuple(self._topics.values()):
+            for subscriber in tuple(subscribers):
+                subscriber.close(code, reason)
+
+    def count(self, topic: Topic) -> int:
+        return len(self._topics.get(topic, ()))
+
+    @property
+    def subscriber_count(self) -> int:
+        return len({s for subscribers in self._topics.values() for s in subscribers})
+
+    @contextlib.asynccontextmanager
+    async def join(self, *topics: Topic, limit: int = 1000) -> AsyncIterator[Subscriber]:
+        """Subscribe to `topics` for the duration of the block; always unsubscribes."""
+        subscriber = Subscriber(limit)
+        for topic in topics:
+            self._topics[topic].add(subscriber)
+        try:
+            yield subscriber
+        finally:
+            self._leave(subscriber, topics)
+
+    def _leave(self, subscriber: Subscriber, topics: tuple[Topic, ...]) -> None:
+        for topic in topics:
+            listeners = self._topics.get(topic)
+            if listeners is not None:
+                listeners.discard(subscriber)
+                if not listeners:
+                    del self._topics[topic]

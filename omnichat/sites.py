@@ -1,0 +1,108 @@
+"""Sites: where a widget is embedded, with its allowed origins and per-site settings.
+
+Per-site settings are a JSON object in `sites.settings`; the defaults live here, so a new setting
+needs no migration and an old row reads as the defaults.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from omnichat.db import Database, Row
+
+DEFAULT_GREETING = "Connecting you with a staff member, please wait..."
+DEFAULT_PATIENCE = (
+    "We are still trying to locate an available staff member, thank you for your patience."
+)
+DEFAULT_ESCALATION = (
+    "All staff are currently assisting others. Please leave your message and contact info, "
+    "and a team member will respond as soon as possible."
+)
+DEFAULT_FOLLOWUP_THANKS = "Thank you for your message. Our team will respond promptly."
+DEFAULT_AWAY = (
+    "We are closed right now. Please leave your message and contact info, and a team member "
+    "will respond when we are back."
+)
+
+
+@dataclass(frozen=True)
+class SiteSettings:
+    """What staff tune per site; 0 seconds or minutes turns the step off."""
+
+    greeting: str = DEFAULT_GREETING
+    patience_seconds: int = 30
+    patience_text: str = DEFAULT_PATIENCE
+    escalate_seconds: int = 120
+    escalate_text: str = DEFAULT_ESCALATION
+    followup_text: str = DEFAULT_FOLLOWUP_THANKS
+    # {"timezone": "Europe/Paris", "days": {"mon": [["09:00", "17:00"]], ...}} or None: always open.
+    business_hours: dict[str, Any] | None = None
+    away_text: str = DEFAULT_AWAY
+    auto_close_minutes: int = 0
+    alert_numbers: list[str] = field(default_factory=list)
+    alert_webhook_url: str = ""
+
+    @classmethod
+    def from_json(cls, text: str) -> SiteSettings:
+        """Stored settings over the defaults; keys this version does not know are ignored."""
+        stored = orjson.loads(text or "{}")
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{key: value for key, value in stored.items() if key in known})
+
+
+@dataclass(frozen=True)
+class Site:
+    id: int
+    tenant_id: int
+    name: str
+    site_key: str
+    allowed_origins: list[str]
+    settings: SiteSettings
+    has_identity_secret: bool
+
+    @classmethod
+    def from_row(cls, row: Row) -> Site:
+        return cls(
+            id=row["id"],
+            tenant_id=row["tenant_id"],
+            name=row["name"],
+            site_key=row["site_key"],
+            allowed_origins=orjson.loads(row["allowed_origins"]),
+            settings=SiteSettings.from_json(row["settings"]),
+            has_identity_secret=bool(row["identity_secret"]),
+        )
+
+    def widget_json(self) -> dict[str, Any]:
+        """What a visitor's widget may know about the site: nothing an admin set in private."""
+        return {"name": self.name, "greeting": self.settings.greeting}
+
+
+SITE_COLUMNS = "id, tenant_id, name, site_key, allowed_origins, settings, identity_secret"
+
+
+async def site_by_key(db: Database, site_key: str) -> Site | None:
+    row = await db.fetch_one(
+        f"SELECT {SITE_COLUMNS} FROM sites WHERE site_key = :key",  # noqa: S608 (constant)
+        {"key": site_key},
+    )
+    return None if row is None else Site.from_row(row)
+
+
+async def site_by_id(db: Database, site_id: int) -> Site | None:
+    row = await db.fetch_one(
+        f"SELECT {SITE_COLUMNS} FROM sites WHERE id = :id",  # noqa: S608 (constant)
+        {"id": site_id},
+    )
+    return None if row is None else Site.from_row(row)
+
+
+async def identity_secret(db: Database, site_id: int) -> str | None:
+    """The site's identity-verification secret; kept out of `Site` so it is never serialised."""
+    value = await db.fetch_value(
+        "SELECT identity_secret FROM sites WHERE id = :id", {"id": site_id}
+    )
+    return str(value) if value else None
