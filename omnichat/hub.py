@@ -85,14 +85,13 @@ class Hub:
     def __init__(self) -> None:
         self._topics: dict[Topic, set[Subscriber]] = defaultdict(set)
 
-    def publish(self, topic: Topic, frame: str, key: int | None = None) -> int:
-        """Queue `frame` for every subscriber of `topic`; returns how many got it."""
-        subscribers = self._topics.get(topic)
-        if not subscribers:
-            return 0
-        for subscriber in tuple(subscribers):
-            subscriber.offer(frame, key)
-        return len(subscribers)
+    def publish(
+        self, topic: Topic, frame: str, key: int | None = None, exclude: Subscriber | None = None
+    ) -> None:
+        """Queue `frame` for every subscriber of `topic` but `exclude` (the sender)."""
+        for subscriber in tuple(self._topics.get(topic, ())):
+            if subscriber is not exclude:
+                subscriber.offer(frame, key)
 
     def close(self, topic: Topic, code: int, reason: str) -> None:
         """Close every socket listening on `topic` (a revoked session, a disabled user)."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
@@ -21,6 +21,13 @@ class Metrics:
             "HTTP request latency by route template and method.",
             ["route", "method"],
             buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+
+        self.sockets_open = Gauge(
+            "omnichat_websockets_open",
+            "Open WebSockets by kind (visitor, agent).",
+            ["kind"],
             registry=self.registry,
         )
 

@@ -76,6 +76,18 @@ class Site:
             has_identity_secret=bool(row["identity_secret"]),
         )
 
+    def allows_origin(self, origin: str | None, production: bool) -> bool:
+        """Whether a browser on `origin` may use this site's widget.
+
+        No Origin header means no browser is involved (the token is the credential). An empty
+        list allows any origin in development only; production refuses until it is configured.
+        """
+        if origin is None:
+            return True
+        if not self.allowed_origins:
+            return not production
+        return origin.rstrip("/").lower() in self.allowed_origins
+
     def widget_json(self) -> dict[str, Any]:
         """What a visitor's widget may know about the site: nothing an admin set in private."""
         return {"name": self.name, "greeting": self.settings.greeting}
@@ -86,7 +98,7 @@ SITE_COLUMNS = "id, tenant_id, name, site_key, allowed_origins, settings, identi
 
 async def site_by_key(db: Database, site_key: str) -> Site | None:
     row = await db.fetch_one(
-        f"SELECT {SITE_COLUMNS} FROM sites WHERE site_key = :key",  # noqa: S608 (constant)
+        f"SELECT {SITE_COLUMNS} FROM sites WHERE site_key = :key",
         {"key": site_key},
     )
     return None if row is None else Site.from_row(row)
@@ -94,7 +106,7 @@ async def site_by_key(db: Database, site_key: str) -> Site | None:
 
 async def site_by_id(db: Database, site_id: int) -> Site | None:
     row = await db.fetch_one(
-        f"SELECT {SITE_COLUMNS} FROM sites WHERE id = :id",  # noqa: S608 (constant)
+        f"SELECT {SITE_COLUMNS} FROM sites WHERE id = :id",
         {"id": site_id},
     )
     return None if row is None else Site.from_row(row)
@@ -106,3 +118,14 @@ async def identity_secret(db: Database, site_id: int) -> str | None:
         "SELECT identity_secret FROM sites WHERE id = :id", {"id": site_id}
     )
     return str(value) if value else None
+
+
+async def origin_allowed_anywhere(db: Database, origin: str, production: bool) -> bool:
+    """Whether any site allows `origin` (a CORS preflight does not say which site it is for)."""
+    rows = await db.fetch_all("SELECT allowed_origins FROM sites")
+    wanted = origin.rstrip("/").lower()
+    for row in rows:
+        allowed = orjson.loads(row["allowed_origins"])
+        if wanted in allowed or (not allowed and not production):
+            return True
+    return False

@@ -19,8 +19,9 @@ from omnichat.errors import OmnichatError
 from omnichat.hub import Hub
 from omnichat.jobs import Jobs
 from omnichat.metrics import Metrics
+from omnichat.ratelimit import VisitorLimits
 from omnichat.settings import Settings
-from omnichat.web import health, pages
+from omnichat.web import health, pages, visitor_socket, widget_api
 from omnichat.web.context import Context
 from omnichat.web.middleware import RequestContext
 from omnichat.web.responses import error_response, from_error
@@ -66,6 +67,7 @@ def create_app(settings: Settings) -> Starlette:
             db=db,
             hub=hub,
             jobs=jobs,
+            limits=VisitorLimits.from_settings(prepared.limits),
             schema_version=max((m.version for m in migrations.discover()), default=0),
         )
         jobs.start()
@@ -83,7 +85,7 @@ def create_app(settings: Settings) -> Starlette:
             log.info("stopped")
 
     return Starlette(
-        routes=[*health.routes, *pages.routes],
+        routes=[*health.routes, *widget_api.routes, *visitor_socket.routes, *pages.routes],
         middleware=[Middleware(RequestContext, metrics=metrics)],
         exception_handlers={OmnichatError: omnichat_error, HTTPException: http_error},
         lifespan=lifespan,

@@ -10,6 +10,7 @@ from omnichat.db import Database
 from omnichat.hub import Hub
 from omnichat.jobs import Jobs
 from omnichat.metrics import Metrics
+from omnichat.ratelimit import VisitorLimits
 from omnichat.settings import Settings
 
 
@@ -20,6 +21,7 @@ class Context:
     db: Database
     hub: Hub
     jobs: Jobs
+    limits: VisitorLimits
     # The newest migration this code ships; readiness compares the database against it.
     schema_version: int
 

@@ -84,7 +84,9 @@ class RequestContext:
 
     def _record(self, scope: Scope, status: int, elapsed: float) -> None:
         route: Any = scope.get("route")
-        template = getattr(route, "path", None) or "unmatched"
+        # Inside a Mount the route's path is relative; the mount's prefix is the root path.
+        path = getattr(route, "path", None)
+        template = scope.get("root_path", "") + path if path else "unmatched"
         method = scope.get("method", "WS")
         fields = {
             "method": method,

@@ -1,0 +1,186 @@
+"""Conversations: the record, how it reads as JSON, and the queries that find one.
+
+Every lookup by id takes the caller's tenant (staff) or visitor (widget), so an id from
+elsewhere is simply not found.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import orjson
+
+from omnichat import events, times
+from omnichat.db import Database, Row, Tx
+from omnichat.hub import Hub
+
+Status = Literal["open", "escalated", "closed"]
+Channel = Literal["web", "sms", "whatsapp"]
+
+SELECT = """
+SELECT c.id, c.tenant_id, c.site_id, c.visitor_id, c.channel, c.status, c.assignee_id,
+       c.last_seq, c.waiting_since, c.created_at, c.updated_at, c.closed_at,
+       v.name AS visitor_name, v.email AS visitor_email, v.phone AS visitor_phone,
+       v.verified AS visitor_verified, u.name AS assignee_name
+FROM conversations c
+JOIN visitors v ON v.id = c.visitor_id
+LEFT JOIN users u ON u.id = c.assignee_id
+"""
+
+
+@dataclass(frozen=True)
+class Conversation:
+    id: int
+    tenant_id: int
+    site_id: int
+    visitor_id: int
+    channel: Channel
+    status: Status
+    assignee_id: int | None
+    assignee_name: str | None
+    last_seq: int
+    waiting_since: str | None
+    visitor_name: str | None
+    visitor_email: str | None
+    visitor_phone: str | None
+    visitor_verified: bool
+    created_at: str
+    updated_at: str
+
+    @classmethod
+    def from_row(cls, row: Row) -> Conversation:
+        return cls(
+            id=row["id"],
+            tenant_id=row["tenant_id"],
+            site_id=row["site_id"],
+            visitor_id=row["visitor_id"],
+            channel=row["channel"],
+            status=row["status"],
+            assignee_id=row["assignee_id"],
+            assignee_name=row["assignee_name"],
+            last_seq=row["last_seq"],
+            waiting_since=row["waiting_since"],
+            visitor_name=row["visitor_name"],
+            visitor_email=row["visitor_email"],
+            visitor_phone=row["visitor_phone"],
+            visitor_verified=bool(row["visitor_verified"]),
+            created_at=row["created_at"],
+            updated_at=row["updated_at"],
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        assignee = (
+            None
+            if self.assignee_id is None
+            else {"id": self.assignee_id, "name": self.assignee_name}
+        )
+        return {
+            "id": self.id,
+            "status": self.status,
+            "channel": self.channel,
+            "visitor": {
+                "id": self.visitor_id,
+                "name": self.visitor_name,
+                "email": self.visitor_email,
+                "phone": self.visitor_phone,
+                "verified": self.visitor_verified,
+            },
+            "assignee": assignee,
+            "last_seq": self.last_seq,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+        }
+
+
+async def load(tx: Tx, conversation_id: int) -> Conversation:
+    """The conversation as this transaction sees it (it must exist)."""
+    row = await tx.fetch_one(SELECT + " WHERE c.id = :id", {"id": conversation_id})
+    assert row is not None, f"conversation {conversation_id} vanished inside its transaction"
+    return Conversation.from_row(row)
+
+
+async def for_visitor(
+    db: Database, visitor_id: int, channel: Channel = "web"
+) -> Conversation | None:
+    row = await db.fetch_one(
+        SELECT + " WHERE c.visitor_id = :visitor AND c.channel = :channel",
+        {"visitor": visitor_id, "channel": channel},
+    )
+    return None if row is None else Conversation.from_row(row)
+
+
+async def for_tenant(db: Database, tenant_id: int, conversation_id: int) -> Conversation | None:
+    """The conversation if it belongs to `tenant_id`; another tenant's id reads as missing."""
+    row = await db.fetch_one(
+        SELECT + " WHERE c.id = :id AND c.tenant_id = :tenant",
+        {"id": conversation_id, "tenant": tenant_id},
+    )
+    return None if row is None else Conversation.from_row(row)
+
+
+def conversation_frame(conversation: Conversation) -> str:
+    return orjson.dumps({"type": "conversation", "conversation": conversation.to_json()}).decode()
+
+
+async def announce(tx: Tx, hub: Hub, conversation: Conversation, event_type: str) -> None:
+    """Tell agents (an event) and, after the commit, the visitor's sockets about a change."""
+    await events.append(
+        tx, hub, conversation.tenant_id, event_type, {"conversation": conversation.to_json()}
+    )
+    frame = conversation_frame(conversation)
+    tx.after_commit(lambda: hub.publish(("visitor", conversation.visitor_id), frame))
+
+
+async def create(
+    tx: Tx, hub: Hub, tenant_id: int, site_id: int, visitor_id: int, channel: Channel
+) -> Conversation:
+    now = times.now_iso()
+    conversation_id = await tx.execute(
+        "INSERT INTO conversations (tenant_id, site_id, visitor_id, channel, status, created_at,"
+        " updated_at) VALUES (:tenant, :site, :visitor, :channel, 'open', :now, :now)",
+        {
+            "tenant": tenant_id,
+            "site": site_id,
+            "visitor": visitor_id,
+            "channel": channel,
+            "now": now,
+        },
+    )
+    conversation = await load(tx, conversation_id)
+    await announce(tx, hub, conversation, "conversation.created")
+    return conversation
+
+
+async def set_status(
+    tx: Tx,
+    hub: Hub,
+    conversation_id: int,
+    status: Status,
+    *,
+    only_from: tuple[Status, ...] | None = None,
+) -> Conversation | None:
+    """Move a conversation to `status` and announce it; None when it was not in `only_from`.
+
+    The condition is part of the UPDATE, so a racing change (an agent reply against an
+    escalation step) can never be overwritten.
+    """
+    allowed = only_from or ("open", "escalated", "closed")
+    placeholders = ", ".join(f":from{i}" for i in range(len(allowed)))
+    now = times.now_iso()
+    changed = await tx.execute(
+        "UPDATE conversations SET status = :status, updated_at = :now,"
+        " closed_at = CASE WHEN :status = 'closed' THEN :now ELSE NULL END"
+        f" WHERE id = :id AND status != :status AND status IN ({placeholders})",
+        {
+            "status": status,
+            "now": now,
+            "id": conversation_id,
+            **{f"from{i}": value for i, value in enumerate(allowed)},
+        },
+    )
+    if not changed:
+        return None
+    conversation = await load(tx, conversation_id)
+    await announce(tx, hub, conversation, "conversation.updated")
+    return conversation

@@ -1,0 +1,231 @@
+"""Messages: validation, the one place a message is stored, and reading them back.
+
+A message is stored, its conversation updated and its event appended in one writer transaction;
+the live frames go out after the commit (the sending socket gets an `ack`, the visitor's other
+sockets a `message` frame, agents the event). `seq` is assigned in the same transaction, so it
+is gapless per conversation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import orjson
+
+from omnichat import events, times
+from omnichat.conversations import Conversation, load
+from omnichat.db import Database, Row, Tx
+from omnichat.errors import Conflict, Invalid
+from omnichat.hub import Hub, Subscriber
+
+Sender = Literal["visitor", "agent", "system"]
+MAX_TEXT = 4000
+MAX_CLIENT_ID = 64
+PAGE = 500
+
+COLUMNS = """
+m.id, m.conversation_id, m.seq, m.sender, m.author_id, u.name AS author_name, m.text, m.private,
+m.client_id, m.created_at
+"""
+FROM = " FROM messages m LEFT JOIN users u ON u.id = m.author_id "
+
+
+@dataclass(frozen=True)
+class Message:
+    id: int
+    conversation_id: int
+    seq: int
+    sender: Sender
+    author_id: int | None
+    author_name: str | None
+    text: str
+    private: bool
+    client_id: str | None
+    created_at: str
+
+    @classmethod
+    def from_row(cls, row: Row) -> Message:
+        return cls(
+            id=row["id"],
+            conversation_id=row["conversation_id"],
+            seq=row["seq"],
+            sender=row["sender"],
+            author_id=row["author_id"],
+            author_name=row["author_name"],
+            text=row["text"],
+            private=bool(row["private"]),
+            client_id=row["client_id"],
+            created_at=row["created_at"],
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        author = (
+            None if self.author_id is None else {"id": self.author_id, "name": self.author_name}
+        )
+        return {
+            "id": self.id,
+            "conversation_id": self.conversation_id,
+            "seq": self.seq,
+            "sender": self.sender,
+            "author": author,
+            "text": self.text,
+            "private": self.private,
+            "client_id": self.client_id,
+            "created_at": self.created_at,
+        }
+
+
+def clean_text(text: object) -> str:
+    """The text trimmed, or `Invalid` unless it is 1 to 4000 code points."""
+    if not isinstance(text, str):
+        raise Invalid("text", "must be a string")
+    text = text.strip()
+    if not text:
+        raise Invalid("text", "must not be empty")
+    if len(text) > MAX_TEXT:
+        raise Invalid("text", f"must be at most {MAX_TEXT} characters")
+    return text
+
+
+def clean_client_id(client_id: object, required: bool = True) -> str | None:
+    if client_id is None and not required:
+        return None
+    if not isinstance(client_id, str) or not 1 <= len(client_id) <= MAX_CLIENT_ID:
+        raise Invalid("client_id", f"must be a string of 1 to {MAX_CLIENT_ID} characters")
+    return client_id
+
+
+@dataclass(frozen=True)
+class Stored:
+    """The outcome of a send: the message, its conversation, and whether it was a resend."""
+
+    message: Message
+    conversation: Conversation
+    duplicate: bool
+
+
+async def existing(tx: Tx, conversation_id: int, client_id: str | None) -> Message | None:
+    if client_id is None:
+        return None
+    row = await tx.fetch_one(
+        "SELECT" + COLUMNS + FROM + "WHERE m.conversation_id = :c AND m.client_id = :client",
+        {"c": conversation_id, "client": client_id},
+    )
+    return None if row is None else Message.from_row(row)
+
+
+async def insert(
+    tx: Tx,
+    hub: Hub,
+    conversation_id: int,
+    sender: Sender,
+    text: str,
+    *,
+    client_id: str | None = None,
+    author: tuple[int, str] | None = None,
+    private: bool = False,
+    origin: Subscriber | None = None,
+) -> Stored:
+    """Store one message inside `tx` and schedule its live frames for after the commit.
+
+    A `client_id` already used in the conversation by the same side returns the first message
+    (marked duplicate) instead of storing another; used by the other side it is a conflict.
+    """
+    first = await existing(tx, conversation_id, client_id)
+    if first is not None:
+        # Visitors and staff each have their own client ids.
+        if first.sender != sender:
+            raise Conflict("client_id is already used in this conversation", code="client_id_taken")
+        return Stored(first, await load(tx, conversation_id), duplicate=True)
+    now = times.now_iso()
+    # The escalation clock: a visitor message starts it if it is not running; a public staff
+    # reply stops it; system messages and private notes leave it alone.
+    if sender == "visitor":
+        clock = "waiting_since = COALESCE(waiting_since, :now)"
+    elif sender == "agent" and not private:
+        clock = "waiting_since = NULL"
+    else:
+        clock = "waiting_since = waiting_since"
+    row = await tx.fetch_one(
+        f"UPDATE conversations SET last_seq = last_seq + 1, updated_at = :now, {clock}"
+        " WHERE id = :id RETURNING last_seq",
+        {"now": now, "id": conversation_id},
+    )
+    assert row is not None, f"conversation {conversation_id} does not exist"
+    seq = row[0]
+    message_id = await tx.execute(
+        "INSERT INTO messages (conversation_id, seq, sender, author_id, text, private, client_id,"
+        " created_at) VALUES (:c, :seq, :sender, :author, :text, :private, :client, :now)",
+        {
+            "c": conversation_id,
+            "seq": seq,
+            "sender": sender,
+            "author": None if author is None else author[0],
+            "text": text,
+            "private": int(private),
+            "client": client_id,
+            "now": now,
+        },
+    )
+    message = Message(
+        message_id,
+        conversation_id,
+        seq,
+        sender,
+        None if author is None else author[0],
+        None if author is None else author[1],
+        text,
+        private,
+        client_id,
+        now,
+    )
+    conversation = await load(tx, conversation_id)
+    payload = {"message": message.to_json(), "conversation": conversation.to_json()}
+    await events.append(tx, hub, conversation.tenant_id, "message.created", payload)
+    if not private:
+        tx.after_commit(lambda: deliver_to_visitor(hub, conversation, message, origin))
+    return Stored(message, conversation, duplicate=False)
+
+
+def ack_frame(message: Message) -> str:
+    return orjson.dumps(
+        {"type": "ack", "client_id": message.client_id, "message": message.to_json()}
+    ).decode()
+
+
+def deliver_to_visitor(
+    hub: Hub, conversation: Conversation, message: Message, origin: Subscriber | None
+) -> None:
+    """The visitor's sockets get the message; the socket that sent it gets its ack instead."""
+    frame = orjson.dumps({"type": "message", "message": message.to_json()}).decode()
+    if origin is not None:
+        origin.offer(ack_frame(message), message.seq)
+    hub.publish(("visitor", conversation.visitor_id), frame, message.seq, exclude=origin)
+
+
+async def page_after(
+    db: Database, conversation_id: int, after_seq: int, limit: int = PAGE, public_only: bool = True
+) -> list[Message]:
+    """Messages with seq above `after_seq`, oldest first; private notes only for staff."""
+    where = " AND m.private = 0" if public_only else ""
+    rows = await db.fetch_all(
+        "SELECT"
+        + COLUMNS
+        + FROM
+        + "WHERE m.conversation_id = :c AND m.seq > :after"
+        + where
+        + " ORDER BY m.seq LIMIT :limit",
+        {"c": conversation_id, "after": after_seq, "limit": limit},
+    )
+    return [Message.from_row(row) for row in rows]
+
+
+async def latest(db: Database, conversation_id: int, limit: int = PAGE) -> list[Message]:
+    """The newest `limit` public messages, oldest first (a widget's history on load)."""
+    rows = await db.fetch_all(
+        "SELECT * FROM (SELECT" + COLUMNS + FROM + "WHERE m.conversation_id = :c AND m.private = 0"
+        " ORDER BY m.seq DESC LIMIT :limit) ORDER BY seq",
+        {"c": conversation_id, "limit": limit},
+    )
+    return [Message.from_row(row) for row in rows]

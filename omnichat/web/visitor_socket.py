@@ -1,0 +1,208 @@
+"""`WS /ws/visitor`: hello, a replay from `last_seq`, then live frames both ways.
+
+The socket joins the hub before it reads the replay from the database, and the hub drops live
+frames the replay already covered, so the visitor sees no gap and no duplicate.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+import orjson
+from starlette.routing import WebSocketRoute
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from omnichat import conversations, inbound, messages, sites, visitor_frames, visitors
+from omnichat.errors import OmnichatError, RateLimited
+from omnichat.hub import Closed, Subscriber
+from omnichat.sites import Site
+from omnichat.visitor_frames import FrameError, Hello, Ping, Seen, Send, Typing
+from omnichat.visitors import Visitor
+from omnichat.web.context import Context, context
+
+log = logging.getLogger("omnichat.visitor_socket")
+HELLO_TIMEOUT_SECONDS = 10
+QUEUE_LIMIT = 256
+# A client that keeps sending frames we cannot use is broken or hostile; past this, close it.
+MAX_BAD_FRAMES = 20
+CLOSE_AUTH, CLOSE_FORBIDDEN, CLOSE_RATE, CLOSE_POLICY = 4401, 4403, 4429, 1008
+
+
+class Refused(Exception):
+    def __init__(self, code: int, reason: str) -> None:
+        super().__init__(reason)
+        self.code = code
+        self.reason = reason
+
+
+async def receive_text(websocket: WebSocket) -> str | bytes:
+    message = await websocket.receive()
+    if message["type"] == "websocket.disconnect":
+        raise WebSocketDisconnect(message.get("code", 1000))
+    return message.get("text") or message.get("bytes") or b""
+
+
+async def visitor_socket(websocket: WebSocket) -> None:
+    ctx = context(websocket)
+    ip = websocket.client.host if websocket.client else "unknown"
+    await websocket.accept()
+    if not ctx.limits.sockets.acquire(ip):
+        await websocket.close(CLOSE_RATE, "too many sockets from this address")
+        return
+    ctx.metrics.sockets_open.labels("visitor").inc()
+    try:
+        visitor, site, last_seq = await greet(websocket, ctx)
+        async with ctx.hub.join(("visitor", visitor.id), limit=QUEUE_LIMIT) as subscriber:
+            await welcome(websocket, ctx, visitor, last_seq, subscriber)
+            await serve(websocket, ctx, visitor, site, ip, subscriber)
+    except Refused as refused:
+        await websocket.close(refused.code, refused.reason)
+    except WebSocketDisconnect:
+        pass
+    finally:
+        ctx.metrics.sockets_open.labels("visitor").dec()
+        ctx.limits.sockets.release(ip)
+
+
+async def greet(websocket: WebSocket, ctx: Context) -> tuple[Visitor, Site, int]:
+    """Wait for a valid hello; refuse the socket with 4401/4403 otherwise."""
+    try:
+        first = await asyncio.wait_for(receive_text(websocket), HELLO_TIMEOUT_SECONDS)
+    except TimeoutError:
+        raise Refused(CLOSE_AUTH, "no hello within 10 seconds") from None
+    try:
+        hello = visitor_frames.parse(first)
+    except FrameError:
+        hello = None
+    if not isinstance(hello, Hello):
+        raise Refused(CLOSE_AUTH, "the first frame must be a hello with a token")
+    visitor = await visitors.by_token(ctx.db, hello.token)
+    if visitor is None:
+        raise Refused(CLOSE_AUTH, "unknown visitor token; start a new session")
+    site = await sites.site_by_id(ctx.db, visitor.site_id)
+    assert site is not None
+    if not site.allows_origin(websocket.headers.get("origin"), ctx.settings.production):
+        raise Refused(CLOSE_FORBIDDEN, "origin not allowed for this site")
+    return visitor, site, hello.last_seq
+
+
+async def welcome(
+    websocket: WebSocket, ctx: Context, visitor: Visitor, last_seq: int, subscriber: Subscriber
+) -> None:
+    conversation = await conversations.for_visitor(ctx.db, visitor.id)
+    replay: list[messages.Message] = []
+    if conversation is not None:
+        replay = await messages.page_after(ctx.db, conversation.id, last_seq, messages.PAGE + 1)
+    more = len(replay) > messages.PAGE
+    replay = replay[: messages.PAGE]
+    # Live frames up to here are in the replay (or the client had them): drop them from the queue.
+    known = (
+        replay[-1].seq if replay else min(last_seq, conversation.last_seq if conversation else 0)
+    )
+    subscriber.skip_through(known)
+    frame = {
+        "type": "welcome",
+        "conversation": None if conversation is None else conversation.to_json(),
+        "messages": [message.to_json() for message in replay],
+        "more": more,
+    }
+    await websocket.send_text(orjson.dumps(frame).decode())
+
+
+async def serve(
+    websocket: WebSocket,
+    ctx: Context,
+    visitor: Visitor,
+    site: Site,
+    ip: str,
+    subscriber: Subscriber,
+) -> None:
+    """Pump live frames out and handle incoming ones until either side stops."""
+    sender = asyncio.create_task(pump(websocket, subscriber))
+    receiver = asyncio.create_task(listen(websocket, ctx, visitor, site, ip, subscriber))
+    try:
+        done, _ = await asyncio.wait({sender, receiver}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in (sender, receiver):
+            task.cancel()
+        await asyncio.gather(sender, receiver, return_exceptions=True)
+    for task in done:
+        exc = task.exception()
+        if isinstance(exc, Refused):
+            raise exc
+
+
+async def pump(websocket: WebSocket, subscriber: Subscriber) -> None:
+    try:
+        while True:
+            await websocket.send_text(await subscriber.next())
+    except Closed as closed:
+        with contextlib.suppress(Exception):
+            await websocket.close(closed.code, closed.reason)
+
+
+async def listen(
+    websocket: WebSocket,
+    ctx: Context,
+    visitor: Visitor,
+    site: Site,
+    ip: str,
+    subscriber: Subscriber,
+) -> None:
+    bad_frames = 0
+    while True:
+        raw = await receive_text(websocket)
+        try:
+            frame = visitor_frames.parse(raw)
+            await handle(frame, ctx, visitor, site, ip, subscriber)
+        except RateLimited as exc:
+            raise Refused(CLOSE_RATE, exc.message) from None
+        except OmnichatError as exc:
+            bad_frames += 1
+            if bad_frames > MAX_BAD_FRAMES:
+                raise Refused(CLOSE_POLICY, "too many invalid frames") from None
+            subscriber.offer(visitor_frames.error_frame(exc))
+
+
+async def handle(
+    frame: visitor_frames.Frame,
+    ctx: Context,
+    visitor: Visitor,
+    site: Site,
+    ip: str,
+    subscriber: Subscriber,
+) -> None:
+    if isinstance(frame, Send):
+        ctx.limits.message(visitor.id, ip)
+        stored = await inbound.receive(
+            ctx.db, ctx.hub, site, visitor.id, "web", frame.text, frame.client_id, subscriber
+        )
+        if stored.duplicate:
+            subscriber.offer(messages.ack_frame(stored.message))
+    elif isinstance(frame, Ping):
+        subscriber.offer('{"type":"pong"}')
+    elif isinstance(frame, Typing | Seen):
+        conversation = await conversations.for_visitor(ctx.db, visitor.id)
+        if conversation is None:
+            return
+        if isinstance(frame, Typing):
+            ephemeral = {
+                "type": "typing",
+                "conversation_id": conversation.id,
+                "on": frame.on,
+                "by": visitor.name or "Visitor",
+            }
+        else:
+            ephemeral = {
+                "type": "seen",
+                "conversation_id": conversation.id,
+                "seq": min(frame.seq, conversation.last_seq),
+            }
+        ctx.hub.publish(("tenant", visitor.tenant_id), orjson.dumps(ephemeral).decode())
+    else:
+        raise FrameError("hello was already received", code="unexpected_hello")
+
+
+routes = [WebSocketRoute("/ws/visitor", visitor_socket)]

@@ -1,0 +1,158 @@
+"""The widget's HTTP API: sessions, and the fallback for networks that block WebSockets."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.routing import Mount, Route
+
+from omnichat import conversations, inbound, messages, sites, visitors
+from omnichat.errors import Forbidden, Invalid, NotAuthenticated, NotFound
+from omnichat.sites import Site
+from omnichat.visitors import Visitor
+from omnichat.web.context import context
+from omnichat.web.cors import WidgetCors
+from omnichat.web.responses import JSONResponse, read_json
+
+MAX_WAIT_SECONDS = 30
+
+
+def client_ip(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def check_origin(request: Request, site: Site) -> None:
+    if not site.allows_origin(request.headers.get("origin"), context(request).settings.production):
+        raise Forbidden(
+            "This origin is not allowed for this site; add it to the site's allowed origins.",
+            code="origin_not_allowed",
+        )
+
+
+async def authenticated_visitor(request: Request) -> tuple[Visitor, Site]:
+    """The visitor of the Bearer token, on a site that allows the request's origin."""
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    visitor = await visitors.by_token(
+        context(request).db, token if scheme.lower() == "bearer" else None
+    )
+    if visitor is None:
+        raise NotAuthenticated("missing or unknown visitor token; start a new session")
+    site = await sites.site_by_id(context(request).db, visitor.site_id)
+    assert site is not None
+    check_origin(request, site)
+    return visitor, site
+
+
+async def session(request: Request) -> JSONResponse:
+    ctx = context(request)
+    ctx.limits.sessions.take(client_ip(request))
+    body = await read_json(request)
+    site_key, token = body.get("site_key"), body.get("token")
+    if not isinstance(site_key, str) or not site_key:
+        raise Invalid("site_key", "is required")
+    if token is not None and not isinstance(token, str):
+        raise Invalid("token", "must be a string or null")
+    site = await sites.site_by_key(ctx.db, site_key)
+    if site is None:
+        raise NotFound("No site has this key.", code="unknown_site")
+    check_origin(request, site)
+    token, visitor = await visitors.start_session(ctx.db, site, token)
+    conversation = await conversations.for_visitor(ctx.db, visitor.id)
+    history = [] if conversation is None else await messages.latest(ctx.db, conversation.id)
+    return JSONResponse(
+        {
+            "token": token,
+            "visitor": {"id": visitor.id},
+            "conversation": None if conversation is None else conversation.to_json(),
+            "messages": [message.to_json() for message in history],
+            "site": site.widget_json(),
+        }
+    )
+
+
+def _int_param(request: Request, name: str, default: int, maximum: int) -> int:
+    raw = request.query_params.get(name)
+    if raw is None:
+        return default
+    if not raw.isdigit() or int(raw) > maximum:
+        raise Invalid(name, f"must be an integer from 0 to {maximum}")
+    return int(raw)
+
+
+async def list_messages(request: Request) -> JSONResponse:
+    """Messages after `after`; with `wait=N` an empty answer is held up to N seconds."""
+    ctx = context(request)
+    visitor, _ = await authenticated_visitor(request)
+    after = _int_param(request, "after", 0, 2**62)
+    wait = _int_param(request, "wait", 0, MAX_WAIT_SECONDS)
+    # Subscribe before reading, so a message committed in between wakes us instead of being missed.
+    async with ctx.hub.join(("visitor", visitor.id), limit=100) as subscriber:
+        found = await _messages_after(request, visitor, after)
+        if not found and wait:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(subscriber.next(), wait)
+            found = await _messages_after(request, visitor, after)
+    return JSONResponse({"messages": [message.to_json() for message in found]})
+
+
+async def _messages_after(request: Request, visitor: Visitor, after: int) -> list[messages.Message]:
+    db = context(request).db
+    conversation = await conversations.for_visitor(db, visitor.id)
+    if conversation is None:
+        return []
+    return await messages.page_after(db, conversation.id, after)
+
+
+async def post_message(request: Request) -> JSONResponse:
+    ctx = context(request)
+    visitor, site = await authenticated_visitor(request)
+    body = await read_json(request)
+    text = messages.clean_text(body.get("text"))
+    client_id = messages.clean_client_id(body.get("client_id"))
+    ctx.limits.message(visitor.id, client_ip(request))
+    stored = await inbound.receive(ctx.db, ctx.hub, site, visitor.id, "web", text, client_id)
+    return JSONResponse({"message": stored.message.to_json()}, 200 if stored.duplicate else 201)
+
+
+async def identify(request: Request) -> JSONResponse:
+    ctx = context(request)
+    visitor, site = await authenticated_visitor(request)
+    body = await read_json(request)
+    secret = await sites.identity_secret(ctx.db, site.id)
+    updated = await visitors.identify(
+        ctx.db,
+        ctx.hub,
+        visitor,
+        secret,
+        body.get("identifier"),
+        body.get("name"),
+        body.get("email"),
+        body.get("identifier_hash"),
+    )
+    return JSONResponse(
+        {
+            "visitor": {
+                "id": updated.id,
+                "name": updated.name,
+                "email": updated.email,
+                "verified": updated.verified,
+            }
+        }
+    )
+
+
+routes = [
+    Mount(
+        "/api/v1/widget",
+        routes=[
+            Route("/session", session, methods=["POST"]),
+            Route("/messages", list_messages, methods=["GET"]),
+            Route("/messages", post_message, methods=["POST"]),
+            Route("/identify", identify, methods=["POST"]),
+        ],
+        middleware=[Middleware(WidgetCors)],
+    )
+]
