@@ -30,6 +30,32 @@ class Metrics:
             ["kind"],
             registry=self.registry,
         )
+        self.logins = Counter(
+            "omnichat_logins",
+            "Staff sign-in attempts by outcome (success, failure, throttled).",
+            ["outcome"],
+            registry=self.registry,
+        )
+        self.backups = Counter(
+            "omnichat_backups",
+            "Backups by kind (scheduled, download) and outcome (ok, failed).",
+            ["kind", "outcome"],
+            registry=self.registry,
+        )
+        for kind in ("scheduled", "download"):
+            for outcome in ("ok", "failed"):
+                self.backups.labels(kind, outcome)  # present at 0, so alerts see them
+        self.backup_last_success = Gauge(
+            "omnichat_backup_last_success_timestamp_seconds",
+            "Unix time of the newest good backup in the backups dir (0: none).",
+            registry=self.registry,
+        )
+        self.backup_duration = Histogram(
+            "omnichat_backup_duration_seconds",
+            "Time to copy, check and store one backup.",
+            buckets=(0.05, 0.25, 1.0, 5.0, 15.0, 60.0, 300.0, 900.0),
+            registry=self.registry,
+        )
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -13,7 +13,7 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 
-from omnichat import migrations, storage
+from omnichat import backups, migrations, storage
 from omnichat.db import Database
 from omnichat.errors import OmnichatError
 from omnichat.hub import Hub
@@ -21,7 +21,8 @@ from omnichat.jobs import Jobs
 from omnichat.metrics import Metrics
 from omnichat.ratelimit import VisitorLimits
 from omnichat.settings import Settings
-from omnichat.web import health, pages, visitor_socket, widget_api
+from omnichat.throttle import LoginThrottle
+from omnichat.web import auth_api, health, pages, visitor_socket, widget_api
 from omnichat.web.context import Context
 from omnichat.web.middleware import RequestContext
 from omnichat.web.responses import error_response, from_error
@@ -52,6 +53,8 @@ def create_app(settings: Settings) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Context]]:
+        # Held for the server's whole life: `restore` refuses while anyone holds it.
+        data_dir_lock = await asyncio.to_thread(backups.lock_data_dir, settings.data_dir)
         prepared = await asyncio.to_thread(storage.prepare, settings)
         db = Database(
             prepared.database_path,
@@ -68,9 +71,12 @@ def create_app(settings: Settings) -> Starlette:
             hub=hub,
             jobs=jobs,
             limits=VisitorLimits.from_settings(prepared.limits),
+            logins=LoginThrottle(prepared.limits.logins_per_minute_per_ip),
             schema_version=max((m.version for m in migrations.discover()), default=0),
+            backups=backups.Backups(prepared, metrics),
         )
         jobs.start()
+        await ctx.backups.schedule(jobs)
         log.info("started", extra={"fields": {"env": prepared.server.env}})
         try:
             yield {"ctx": ctx}
@@ -83,9 +89,16 @@ def create_app(settings: Settings) -> Starlette:
             except TimeoutError:
                 log.error("database writer did not finish within the shutdown deadline")
             log.info("stopped")
+            data_dir_lock.close()
 
     return Starlette(
-        routes=[*health.routes, *widget_api.routes, *visitor_socket.routes, *pages.routes],
+        routes=[
+            *health.routes,
+            *auth_api.routes,
+            *widget_api.routes,
+            *visitor_socket.routes,
+            *pages.routes,
+        ],
         middleware=[Middleware(RequestContext, metrics=metrics)],
         exception_handlers={OmnichatError: omnichat_error, HTTPException: http_error},
         lifespan=lifespan,

@@ -6,12 +6,14 @@ from dataclasses import dataclass
 
 from starlette.requests import HTTPConnection
 
+from omnichat.backups import Backups
 from omnichat.db import Database
 from omnichat.hub import Hub
 from omnichat.jobs import Jobs
 from omnichat.metrics import Metrics
 from omnichat.ratelimit import VisitorLimits
 from omnichat.settings import Settings
+from omnichat.throttle import LoginThrottle
 
 
 @dataclass
@@ -22,8 +24,10 @@ class Context:
     hub: Hub
     jobs: Jobs
     limits: VisitorLimits
+    logins: LoginThrottle
     # The newest migration this code ships; readiness compares the database against it.
     schema_version: int
+    backups: Backups
 
 
 def context(connection: HTTPConnection) -> Context:

@@ -1,0 +1,296 @@
+"""Signing in and out: login, refresh-token rotation, logout and password change.
+
+Every outcome that matters for security (success, failure, a replayed refresh token, a password
+change) is audited in the same transaction as its effect. Bad credentials get one answer whether
+the email exists or not, after the same bcrypt work.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from omnichat import audit, passwords, sessions, times, tokens, users
+from omnichat.db import Database, Tx
+from omnichat.errors import Forbidden, Invalid, NotAuthenticated
+from omnichat.hub import Hub
+from omnichat.settings import Settings
+from omnichat.staff import Staff
+from omnichat.throttle import LoginThrottle
+from omnichat.users import User
+
+log = logging.getLogger("omnichat.auth")
+CLOSE_REVOKED = 4401
+# Longer than any token we issue; anything longer is junk and skips the database.
+MAX_REFRESH_TOKEN = 128
+
+
+@dataclass(frozen=True)
+class Tokens:
+    access_token: str
+    refresh_token: str
+    expires_in: int
+    user: User
+
+    def json(self) -> dict[str, Any]:
+        return {
+            "access_token": self.access_token,
+            "refresh_token": self.refresh_token,
+            "token_type": "bearer",
+            "expires_in": self.expires_in,
+            "user": self.user.json(),
+        }
+
+
+def _access(settings: Settings, user: User, session_id: int) -> tuple[str, int]:
+    ttl = settings.security.access_token_ttl_seconds
+    token, _ = tokens.issue_access(
+        str(settings.security.secret_key),
+        user_id=user.id,
+        tenant_id=user.tenant_id,
+        session_id=session_id,
+        role=user.role,
+        ttl=ttl,
+    )
+    return token, ttl
+
+
+async def login(
+    db: Database,
+    settings: Settings,
+    throttle: LoginThrottle,
+    *,
+    email: str,
+    password: str,
+    ip: str,
+    user_agent: str | None,
+) -> Tokens:
+    """Check credentials (throttled) and open a session; `NotAuthenticated` on bad ones."""
+    account = email.strip().lower()[: users.MAX_EMAIL]
+    throttle.check(account, ip)
+    found = await users.credentials(db, account)
+    ok = await passwords.verify_password(password, None if found is None else found[1])
+    if found is None or not ok:
+        throttle.failed(account, ip)
+        await db.write(lambda tx: _record_failure(tx, found[0] if found else None, ip))
+        log.info("login failed", extra={"fields": {"ip": ip}})
+        raise NotAuthenticated("email or password is wrong", code="invalid_credentials")
+    user, password_hash = found
+    if user.disabled:
+        await db.write(lambda tx: _record_failure(tx, user, ip, reason="disabled"))
+        raise Forbidden("this account is disabled", code="account_disabled")
+    throttle.succeeded(account, ip)
+    rehashed = None
+    if _cost(password_hash) != settings.security.bcrypt_rounds:
+        # The cost setting changed since this hash was made: upgrade it while we know the password.
+        rehashed = await passwords.hash_password(password, settings.security.bcrypt_rounds)
+    refresh_token = tokens.new_refresh_token()
+
+    async def op(tx: Tx) -> int:
+        await sessions.prune(tx, user.id)
+        session_id = await sessions.start(
+            tx,
+            tenant_id=user.tenant_id,
+            user_id=user.id,
+            token_hash=tokens.digest(refresh_token),
+            ttl_seconds=settings.security.refresh_token_ttl_seconds,
+            ip=ip,
+            user_agent=user_agent,
+        )
+        await tx.execute(
+            "UPDATE users SET failed_logins = 0, password_hash = COALESCE(:hash, password_hash)"
+            " WHERE id = :id",
+            {"hash": rehashed, "id": user.id},
+        )
+        await audit.record(
+            tx,
+            tenant_id=user.tenant_id,
+            actor_id=user.id,
+            action="auth.login",
+            target=f"user:{user.id}",
+            details={"session_id": session_id},
+            ip=ip,
+        )
+        return session_id
+
+    session_id = await db.write(op)
+    access_token, ttl = _access(settings, user, session_id)
+    return Tokens(access_token, refresh_token, ttl, user)
+
+
+def _cost(password_hash: str) -> int | None:
+    parts = password_hash.split("$")
+    return int(parts[2]) if len(parts) > 3 and parts[2].isdigit() else None
+
+
+async def _record_failure(
+    tx: Tx, user: User | None, ip: str, reason: str = "wrong_password"
+) -> None:
+    if user is None:
+        # The attempted email is not kept: people type their password into the email field.
+        await audit.record(
+            tx,
+            tenant_id=None,
+            actor_id=None,
+            action="auth.login_failed",
+            details={"reason": "unknown_account"},
+            ip=ip,
+        )
+        return
+    await tx.execute(
+        "UPDATE users SET failed_logins = failed_logins + 1 WHERE id = :id", {"id": user.id}
+    )
+    await audit.record(
+        tx,
+        tenant_id=user.tenant_id,
+        actor_id=None,
+        action="auth.login_failed",
+        target=f"user:{user.id}",
+        details={"reason": reason},
+        ip=ip,
+    )
+
+
+async def refresh(
+    db: Database, hub: Hub, settings: Settings, *, refresh_token: str, ip: str
+) -> Tokens:
+    """Swap a refresh token for a new pair; a used-up token revokes its whole family."""
+    if not refresh_token or len(refresh_token) > MAX_REFRESH_TOKEN:
+        raise NotAuthenticated("refresh token is not valid")
+    old_hash = tokens.digest(refresh_token)
+    new_token = tokens.new_refresh_token()
+
+    async def op(tx: Tx) -> tuple[User, int] | None:
+        session = await sessions.by_token(tx, old_hash)
+        if session is None:
+            await _revoke_reused(tx, hub, old_hash, ip)
+            return None
+        if not session.live:
+            return None
+        user = await users.user_by_id(tx, session.tenant_id, session.user_id)
+        if user is None or user.disabled:
+            await sessions.revoke(tx, session.id, "account disabled")
+            return None
+        await sessions.rotate(
+            tx,
+            session.id,
+            old_hash,
+            tokens.digest(new_token),
+            settings.security.refresh_token_ttl_seconds,
+            ip,
+        )
+        return user, session.id
+
+    outcome = await db.write(op)
+    if outcome is None:
+        raise NotAuthenticated("refresh token is not valid; sign in again")
+    user, session_id = outcome
+    access_token, ttl = _access(settings, user, session_id)
+    return Tokens(access_token, new_token, ttl, user)
+
+
+async def _revoke_reused(tx: Tx, hub: Hub, token_hash: str, ip: str) -> None:
+    session = await sessions.by_used_token(tx, token_hash)
+    if session is None or not await sessions.revoke(tx, session.id, "refresh token reused"):
+        return
+    await audit.record(
+        tx,
+        tenant_id=session.tenant_id,
+        actor_id=None,
+        action="auth.refresh_reused",
+        target=f"user:{session.user_id}",
+        details={"session_id": session.id},
+        ip=ip,
+    )
+    tx.after_commit(lambda: hub.close(("session", session.id), CLOSE_REVOKED, "session revoked"))
+    tx.after_commit(
+        lambda: log.warning(
+            "refresh token reused; session revoked",
+            extra={"fields": {"session_id": session.id, "ip": ip}},
+        )
+    )
+
+
+async def logout(
+    db: Database, hub: Hub, staff: Staff, *, everywhere: bool, ip: str | None
+) -> list[int]:
+    """End the caller's session (or all their sessions) and close its sockets."""
+
+    async def op(tx: Tx) -> list[int]:
+        if everywhere:
+            ended = await sessions.revoke_user(tx, staff.id, "signed out everywhere")
+        else:
+            ended = (
+                [staff.session_id] if await sessions.revoke(tx, staff.session_id, "logout") else []
+            )
+        await audit.record(
+            tx,
+            tenant_id=staff.tenant_id,
+            actor_id=staff.id,
+            action="auth.logout",
+            target=f"user:{staff.id}",
+            details={"sessions": len(ended), "everywhere": everywhere},
+            ip=ip,
+        )
+        for session_id in ended:
+            tx.after_commit(
+                lambda sid=session_id: hub.close(("session", sid), CLOSE_REVOKED, "signed out")
+            )
+        return ended
+
+    return await db.write(op)
+
+
+async def change_password(
+    db: Database,
+    hub: Hub,
+    settings: Settings,
+    throttle: LoginThrottle,
+    staff: Staff,
+    *,
+    current: str,
+    new: str,
+    ip: str,
+) -> User:
+    """Replace the caller's password; their other sessions end, this one stays signed in."""
+    throttle.check(staff.email, ip)
+    found = await users.credentials(db, staff.email)
+    if found is None or not await passwords.verify_password(current, found[1]):
+        # Guessing the current password with a stolen access token is throttled like logins.
+        throttle.failed(staff.email, ip)
+        raise Invalid("current_password", "is wrong")
+    passwords.check_rules(new, "new_password")
+    if new == current:
+        raise Invalid("new_password", "must differ from the current password")
+    if new.strip().lower() == staff.email.lower():
+        raise Invalid("new_password", "must not be your email address")
+    new_hash = await passwords.hash_password(new, settings.security.bcrypt_rounds)
+
+    async def op(tx: Tx) -> User:
+        await tx.execute(
+            "UPDATE users SET password_hash = :hash, must_change_password = 0, updated_at = :now"
+            " WHERE id = :id",
+            {"hash": new_hash, "now": times.now_iso(), "id": staff.id},
+        )
+        ended = await sessions.revoke_user(tx, staff.id, "password changed", keep=staff.session_id)
+        for session_id in ended:
+            tx.after_commit(
+                lambda sid=session_id: hub.close(
+                    ("session", sid), CLOSE_REVOKED, "password changed"
+                )
+            )
+        await audit.record(
+            tx,
+            tenant_id=staff.tenant_id,
+            actor_id=staff.id,
+            action="auth.password_changed",
+            target=f"user:{staff.id}",
+            details={"other_sessions_ended": len(ended)},
+            ip=ip,
+        )
+        user = await users.user_by_id(tx, staff.tenant_id, staff.id)
+        assert user is not None
+        return user
+
+    return await db.write(op)

@@ -1,0 +1,293 @@
+"""Staff accounts: records, validation, and the rules for who may change whom.
+
+An admin manages accounts up to their own role and never above it; owners manage everyone. The
+tenant always keeps one enabled owner. New accounts and password resets get a generated
+password, shown once to the admin, that must be changed at first sign-in. Disabling an account,
+changing its role or resetting its password ends its sessions and closes its sockets at once.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from dataclasses import dataclass
+from typing import Any
+
+from omnichat import audit, passwords, sessions, times
+from omnichat.db import Database, Row, Tx
+from omnichat.errors import Conflict, Forbidden, Invalid, NotFound
+from omnichat.hub import Hub
+from omnichat.staff import ROLES, Staff, rank
+
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
+MAX_EMAIL = 254
+MAX_NAME = 100
+CLOSE_REVOKED = 4401
+
+
+@dataclass(frozen=True)
+class User:
+    id: int
+    tenant_id: int
+    email: str
+    name: str
+    role: str
+    disabled: bool
+    must_change_password: bool
+    failed_logins: int
+    created_at: str
+    updated_at: str
+
+    @classmethod
+    def from_row(cls, row: Row) -> User:
+        return cls(
+            id=row["id"],
+            tenant_id=row["tenant_id"],
+            email=row["email"],
+            name=row["name"],
+            role=row["role"],
+            disabled=bool(row["disabled"]),
+            must_change_password=bool(row["must_change_password"]),
+            failed_logins=row["failed_logins"],
+            created_at=row["created_at"],
+            updated_at=row["updated_at"],
+        )
+
+    def json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "email": self.email,
+            "name": self.name,
+            "role": self.role,
+            "disabled": self.disabled,
+            "must_change_password": self.must_change_password,
+            "failed_logins": self.failed_logins,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+        }
+
+
+USER_COLUMNS = (
+    "id, tenant_id, email, name, role, disabled, must_change_password, failed_logins,"
+    " created_at, updated_at"
+)
+
+
+async def user_by_id(db: Database | Tx, tenant_id: int, user_id: int) -> User | None:
+    """The user `user_id` if it belongs to `tenant_id` (another tenant's user reads as absent)."""
+    row = await db.fetch_one(
+        f"SELECT {USER_COLUMNS} FROM users WHERE id = :id AND tenant_id = :tenant_id",
+        {"id": user_id, "tenant_id": tenant_id},
+    )
+    return None if row is None else User.from_row(row)
+
+
+async def list_users(db: Database, tenant_id: int) -> list[User]:
+    rows = await db.fetch_all(
+        f"SELECT {USER_COLUMNS} FROM users WHERE tenant_id = :tenant_id"
+        " ORDER BY name COLLATE NOCASE, id",
+        {"tenant_id": tenant_id},
+    )
+    return [User.from_row(row) for row in rows]
+
+
+async def credentials(db: Database | Tx, email: str) -> tuple[User, str] | None:
+    """A user by email (any case) with their password hash, for signing in."""
+    row = await db.fetch_one(
+        f"SELECT {USER_COLUMNS}, password_hash FROM users WHERE email = :email",
+        {"email": email.strip()},
+    )
+    return None if row is None else (User.from_row(row), row["password_hash"])
+
+
+def parse_email(value: Any, field: str = "email") -> str:
+    if not isinstance(value, str):
+        raise Invalid(field, "must be a string")
+    email = value.strip()
+    if len(email) > MAX_EMAIL or not EMAIL.match(email):
+        raise Invalid(field, "must be an email address")
+    return email
+
+
+def parse_name(value: Any) -> str:
+    if not isinstance(value, str) or not 1 <= len(value.strip()) <= MAX_NAME:
+        raise Invalid("name", f"must be 1 to {MAX_NAME} characters")
+    return value.strip()
+
+
+def parse_role(value: Any) -> str:
+    if value not in ROLES:
+        raise Invalid("role", f"must be one of {', '.join(ROLES)}")
+    return str(value)
+
+
+@dataclass(frozen=True)
+class Changes:
+    """A PATCH of a user: None leaves a field as it is."""
+
+    name: str | None = None
+    email: str | None = None
+    role: str | None = None
+    disabled: bool | None = None
+    reset_password: bool = False
+
+
+def parse_changes(data: dict[str, Any]) -> Changes:
+    unknown = set(data) - {"name", "email", "role", "disabled", "reset_password"}
+    if unknown:
+        raise Invalid(sorted(unknown)[0], "is not a field you can change")
+    for flag in ("disabled", "reset_password"):
+        if flag in data and not isinstance(data[flag], bool):
+            raise Invalid(flag, "must be true or false")
+    return Changes(
+        name=parse_name(data["name"]) if "name" in data else None,
+        email=parse_email(data["email"]) if "email" in data else None,
+        role=parse_role(data["role"]) if "role" in data else None,
+        disabled=data.get("disabled"),
+        reset_password=bool(data.get("reset_password", False)),
+    )
+
+
+async def create_user(
+    db: Database,
+    actor: Staff,
+    *,
+    email: str,
+    name: str,
+    role: str,
+    rounds: int,
+    ip: str | None,
+) -> tuple[User, str]:
+    """Create an account in the actor's tenant; returns it with its one-time password."""
+    if rank(role) > rank(actor.role):
+        raise Forbidden(f"you cannot create an account with a role above yours ({actor.role})")
+    password = passwords.generate_password()
+    password_hash = await passwords.hash_password(password, rounds)
+
+    async def op(tx: Tx) -> User:
+        now = times.now_iso()
+        try:
+            user_id = await tx.execute(
+                "INSERT INTO users (tenant_id, email, name, role, password_hash,"
+                " must_change_password, created_at, updated_at) VALUES (:tenant_id, :email,"
+                " :name, :role, :hash, 1, :now, :now)",
+                {
+                    "tenant_id": actor.tenant_id,
+                    "email": email,
+                    "name": name,
+                    "role": role,
+                    "hash": password_hash,
+                    "now": now,
+                },
+            )
+        except sqlite3.IntegrityError:
+            raise Conflict(
+                "an account with this email already exists", code="email_taken"
+            ) from None
+        await audit.record(
+            tx,
+            tenant_id=actor.tenant_id,
+            actor_id=actor.id,
+            action="user.created",
+            target=f"user:{user_id}",
+            details={"email": email, "role": role},
+            ip=ip,
+        )
+        user = await user_by_id(tx, actor.tenant_id, user_id)
+        assert user is not None
+        return user
+
+    return await db.write(op), password
+
+
+async def update_user(
+    db: Database,
+    hub: Hub,
+    actor: Staff,
+    user_id: int,
+    changes: Changes,
+    *,
+    rounds: int,
+    ip: str | None,
+) -> tuple[User, str | None]:
+    """Apply `changes` to a user of the actor's tenant; returns it and any new one-time password."""
+    password = passwords.generate_password() if changes.reset_password else None
+    password_hash = None if password is None else await passwords.hash_password(password, rounds)
+
+    async def op(tx: Tx) -> User:
+        user = await user_by_id(tx, actor.tenant_id, user_id)
+        if user is None:
+            raise NotFound("no such user")
+        await _check_allowed(tx, actor, user, changes)
+        fields = _changed_fields(user, changes)
+        if not fields and password_hash is None:
+            return user
+        params: dict[str, Any] = {**fields, "id": user.id, "now": times.now_iso()}
+        assignments = [f"{name} = :{name}" for name in fields]
+        if password_hash is not None:
+            assignments += ["password_hash = :hash", "must_change_password = 1"]
+            params["hash"] = password_hash
+        try:
+            await tx.execute(
+                f"UPDATE users SET {', '.join(assignments)}, updated_at = :now WHERE id = :id",
+                params,
+            )
+        except sqlite3.IntegrityError:
+            raise Conflict(
+                "an account with this email already exists", code="email_taken"
+            ) from None
+        if fields.get("disabled") or "role" in fields or password_hash is not None:
+            # Open sessions were granted under the old state: end them now.
+            await sessions.revoke_user(tx, user.id, "account changed by an admin")
+            tx.after_commit(lambda: hub.close(("user", user.id), CLOSE_REVOKED, "account changed"))
+        details: dict[str, Any] = {
+            name: value if name != "disabled" else bool(value) for name, value in fields.items()
+        }
+        if password_hash is not None:
+            details["password_reset"] = True
+        await audit.record(
+            tx,
+            tenant_id=actor.tenant_id,
+            actor_id=actor.id,
+            action="user.updated",
+            target=f"user:{user.id}",
+            details=details,
+            ip=ip,
+        )
+        updated = await user_by_id(tx, actor.tenant_id, user.id)
+        assert updated is not None
+        return updated
+
+    return await db.write(op), password
+
+
+def _changed_fields(user: User, changes: Changes) -> dict[str, Any]:
+    fields: dict[str, Any] = {}
+    if changes.name is not None and changes.name != user.name:
+        fields["name"] = changes.name
+    if changes.email is not None and changes.email != user.email:
+        fields["email"] = changes.email
+    if changes.role is not None and changes.role != user.role:
+        fields["role"] = changes.role
+    if changes.disabled is not None and changes.disabled != user.disabled:
+        fields["disabled"] = int(changes.disabled)
+    return fields
+
+
+async def _check_allowed(tx: Tx, actor: Staff, user: User, changes: Changes) -> None:
+    if rank(user.role) > rank(actor.role):
+        raise Forbidden(f"you cannot change an account whose role is above yours ({actor.role})")
+    if changes.role is not None and rank(changes.role) > rank(actor.role):
+        raise Forbidden(f"you cannot give a role above yours ({actor.role})")
+    if changes.disabled and user.id == actor.id:
+        raise Conflict("you cannot disable your own account", code="self_disable")
+    losing_owner = user.role == "owner" and not user.disabled
+    demoted = changes.role is not None and changes.role != "owner"
+    if losing_owner and (demoted or changes.disabled):
+        others = await tx.fetch_one(
+            "SELECT COUNT(*) AS n FROM users WHERE tenant_id = :tenant_id AND role = 'owner'"
+            " AND disabled = 0 AND id != :id",
+            {"tenant_id": user.tenant_id, "id": user.id},
+        )
+        if others is None or others["n"] == 0:
+            raise Conflict("the last owner cannot be demoted or disabled", code="last_owner")

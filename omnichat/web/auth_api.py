@@ -1,0 +1,101 @@
+"""`/api/v1/auth/*`: sign in, refresh, sign out, who am I, change my password."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from omnichat import logins, users
+from omnichat.errors import Invalid, OmnichatError, RateLimited
+from omnichat.web.context import context
+from omnichat.web.guard import client_ip, require_staff, text_field
+from omnichat.web.responses import JSONResponse, read_json
+
+# Tokens must never be stored by browsers or proxies.
+NO_STORE = {"Cache-Control": "no-store"}
+
+
+async def login(request: Request) -> JSONResponse:
+    ctx = context(request)
+    body = await read_json(request)
+    email = text_field(body, "email")
+    password = text_field(body, "password")
+    assert email is not None and password is not None
+    try:
+        issued = await logins.login(
+            ctx.db,
+            ctx.settings,
+            ctx.logins,
+            email=email,
+            password=password,
+            ip=client_ip(request),
+            user_agent=request.headers.get("user-agent"),
+        )
+    except RateLimited:
+        ctx.metrics.logins.labels("throttled").inc()
+        raise
+    except OmnichatError:
+        ctx.metrics.logins.labels("failure").inc()
+        raise
+    ctx.metrics.logins.labels("success").inc()
+    return JSONResponse(issued.json(), headers=NO_STORE)
+
+
+async def refresh(request: Request) -> JSONResponse:
+    ctx = context(request)
+    token = text_field(await read_json(request), "refresh_token")
+    assert token is not None
+    issued = await logins.refresh(
+        ctx.db, ctx.hub, ctx.settings, refresh_token=token, ip=client_ip(request)
+    )
+    return JSONResponse(issued.json(), headers=NO_STORE)
+
+
+async def logout(request: Request) -> Response:
+    ctx = context(request)
+    staff = await require_staff(request, allow_password_change=True)
+    has_body = request.headers.get("content-length", "0") != "0"
+    body = await read_json(request) if has_body or "transfer-encoding" in request.headers else {}
+    everywhere = body.get("everywhere", False)
+    if not isinstance(everywhere, bool):
+        raise Invalid("everywhere", "must be true or false")
+    await logins.logout(ctx.db, ctx.hub, staff, everywhere=everywhere, ip=client_ip(request))
+    return Response(status_code=204)
+
+
+async def me(request: Request) -> JSONResponse:
+    ctx = context(request)
+    staff = await require_staff(request, allow_password_change=True)
+    user = await users.user_by_id(ctx.db, staff.tenant_id, staff.id)
+    assert user is not None  # authenticate() just read it
+    return JSONResponse({"user": user.json()})
+
+
+async def password(request: Request) -> JSONResponse:
+    ctx = context(request)
+    staff = await require_staff(request, allow_password_change=True)
+    body = await read_json(request)
+    current = text_field(body, "current_password")
+    new = text_field(body, "new_password")
+    assert current is not None and new is not None
+    user = await logins.change_password(
+        ctx.db,
+        ctx.hub,
+        ctx.settings,
+        ctx.logins,
+        staff,
+        current=current,
+        new=new,
+        ip=client_ip(request),
+    )
+    return JSONResponse({"user": user.json()})
+
+
+routes = [
+    Route("/api/v1/auth/login", login, methods=["POST"]),
+    Route("/api/v1/auth/refresh", refresh, methods=["POST"]),
+    Route("/api/v1/auth/logout", logout, methods=["POST"]),
+    Route("/api/v1/auth/me", me, methods=["GET"]),
+    Route("/api/v1/auth/password", password, methods=["POST"]),
+]
