@@ -1,4 +1,4 @@
-"""`python run.py [command]`: serve, migrate, create-user, check.
+"""`python run.py [command]`: serve, migrate, create-user, check, backup, restore.
 
 Every failure a user can cause ends with one line on stderr and a non-zero exit, never a
 traceback wall.
@@ -7,12 +7,14 @@ traceback wall.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sqlite3
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
-from omnichat import bootstrap, logs, migrations, passwords, storage
+from omnichat import backups, bootstrap, logs, migrations, passwords, storage
 from omnichat.errors import Invalid, StartupError
 from omnichat.settings import Settings, SettingsError, load_settings
 
@@ -31,7 +33,8 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
 
     logs.configure(settings.server.log_level)
     # Fail here, with one line, rather than inside uvicorn's lifespan with a traceback.
-    settings = storage.prepare(settings)
+    with contextlib.closing(backups.lock_data_dir(settings.data_dir)):
+        settings = storage.prepare(settings)
     config = uvicorn.Config(
         create_app(settings),
         host=settings.server.host,
@@ -127,6 +130,34 @@ def check(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def backup(settings: Settings, args: argparse.Namespace) -> int:
+    database = settings.database_path
+    target = None if args.path is None else Path(args.path)
+    try:
+        if target is None:
+            made = backups.take_backup(database, backups.backup_dir(settings), settings.backup.keep)
+        elif target.is_dir():
+            made = backups.take_backup(database, target, keep=None)
+        else:
+            made = backups.write_backup(database, target)
+    except (backups.BackupError, OSError) as exc:
+        return fail(f"backup failed: {exc}")
+    print(f"backup written to {made.path} ({made.size} bytes, integrity_check ok)")
+    return 0
+
+
+def restore(settings: Settings, args: argparse.Namespace) -> int:
+    try:
+        aside = backups.restore(Path(args.path), settings.data_dir, settings.database_path)
+    except (backups.BackupError, OSError) as exc:
+        return fail(f"restore failed: {exc}")
+    print(f"restored {settings.database_path} from {args.path}")
+    if aside is not None:
+        print(f"the previous database is kept as {aside}")
+    print("start the server; migrations newer than the backup are applied at start-up")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(
         prog="run.py", description="Omnichat: self-hosted live chat and human handoff."
@@ -149,6 +180,19 @@ def parser() -> argparse.ArgumentParser:
         help="read the password from standard input (else one is generated and printed)",
     )
     commands.add_parser("check", help="validate the configuration and database, then exit")
+    sub = commands.add_parser(
+        "backup", help="write a checked online backup (safe while the server runs)"
+    )
+    sub.add_argument(
+        "path",
+        nargs="?",
+        help="a new file, or a directory for a dated file (default: the backups dir, "
+        "keeping the newest backup.keep)",
+    )
+    sub = commands.add_parser(
+        "restore", help="replace the database with a backup (stop the server first)"
+    )
+    sub.add_argument("path", help="the backup file; the current database is kept aside")
     return root
 
 
@@ -157,6 +201,8 @@ COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
     "migrate": migrate,
     "create-user": create_user,
     "check": check,
+    "backup": backup,
+    "restore": restore,
 }
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
@@ -27,9 +28,17 @@ class Jobs:
         self._scheduler = AsyncIOScheduler(event_loop=asyncio.get_running_loop(), timezone="UTC")
         self._scheduler.start()
 
-    def every(self, seconds: float, job: Callable[[], Awaitable[None]], name: str) -> None:
-        """Run `job` every `seconds`; a run still going when the next is due is not doubled."""
+    def every(
+        self,
+        seconds: float,
+        job: Callable[[], Awaitable[None]],
+        name: str,
+        first: datetime | None = None,
+    ) -> None:
+        """Run `job` every `seconds` (first at `first` when given, then `seconds` after each
+        due time); a run still going when the next is due is not doubled."""
         assert self._scheduler is not None, "start the scheduler first"
+        when = {} if first is None else {"next_run_time": first}
         self._scheduler.add_job(
             _logged(job, name),
             "interval",
@@ -38,6 +47,7 @@ class Jobs:
             max_instances=1,
             coalesce=True,
             misfire_grace_time=None,
+            **when,
         )
 
     def stop(self) -> None:

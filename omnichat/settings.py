@@ -109,12 +109,22 @@ class LimitsSettings:
 
 
 @dataclass(frozen=True)
+class BackupSettings:
+    interval_hours: float = setting(
+        6.0, "Hours between scheduled backups; fractions allowed (0 = off).", min=0
+    )
+    keep: int = setting(14, "How many scheduled backups to keep, newest first.", min=1)
+    dir: str = setting("", "Where backups go (empty: backups/ in the data dir).")
+
+
+@dataclass(frozen=True)
 class Settings:
     server: ServerSettings = field(default_factory=ServerSettings)
     storage: StorageSettings = field(default_factory=StorageSettings)
     security: SecuritySettings = field(default_factory=SecuritySettings)
     bootstrap: BootstrapSettings = field(default_factory=BootstrapSettings)
     limits: LimitsSettings = field(default_factory=LimitsSettings)
+    backup: BackupSettings = field(default_factory=BackupSettings)
 
     @property
     def production(self) -> bool:

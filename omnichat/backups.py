@@ -1,0 +1,386 @@
+"""Online backups of the SQLite database, their retention, and restoring one.
+
+A backup is SQLite's online backup API copying a consistent snapshot through its own connection
+(never a file copy of a live database), checked with `PRAGMA integrity_check`, fsynced and only
+then renamed to `omnichat-YYYYmmdd-HHMMSS.sqlite` (UTC, when the snapshot was taken): a file with
+that name is a good backup, anything else in the directory is not counted. The work is blocking
+and runs in a thread; WAL lets the server's writer commit while the copy reads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import logging
+import os
+import re
+import shutil
+import sqlite3
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, BinaryIO, TypeVar
+
+from omnichat import migrations
+from omnichat.errors import StartupError
+from omnichat.jobs import Jobs
+from omnichat.metrics import Metrics
+from omnichat.settings import Settings
+
+log = logging.getLogger("omnichat.backups")
+
+NAME = re.compile(r"^omnichat-(\d{8}-\d{6})(?:-(\d+))?\.sqlite$")
+STAMP = "%Y%m%d-%H%M%S"
+TEMP_PREFIX = ".omnichat-backup-"
+# A temp file untouched this long belongs to a backup that died (a copy in progress writes to it
+# continuously), so the next backup may delete it.
+STALE_TEMP_SECONDS = 3600
+# 1024 pages (4 MiB) per step, with a short pause between steps, leaves the disk to the writer.
+STEP_PAGES = 1024
+STEP_SLEEP_SECONDS = 0.002
+SQLITE_HEADER = b"SQLite format 3\x00"
+LOCK_FILE = "omnichat.lock"
+STARTUP_DELAY = timedelta(minutes=1)
+T = TypeVar("T")
+
+
+class BackupError(Exception):
+    """A backup or restore failed; the message is one line saying why."""
+
+
+class DataDirBusy(StartupError):
+    """Another process (a running server, or a restore) holds the data dir's lock."""
+
+
+@dataclass(frozen=True)
+class BackupFile:
+    path: Path
+    size: int
+    taken_at: datetime  # UTC, from the name: when the snapshot was taken
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+
+def backup_dir(settings: Settings) -> Path:
+    return Path(settings.backup.dir) if settings.backup.dir else settings.data_dir / "backups"
+
+
+def lock_data_dir(data_dir: Path) -> BinaryIO:
+    """Take the data dir's exclusive lock; it is held until the returned file is closed.
+
+    The server holds it for its whole life and `restore` while it works. flock is released by the
+    kernel when its holder dies, even by kill -9, so a stale lock file blocks nothing. Probing
+    the database instead (`BEGIN EXCLUSIVE`) cannot tell: a server idle between writes holds no
+    SQLite lock at all. flock is not reliable on network file systems; keep data_dir local.
+    """
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        handle = (data_dir / LOCK_FILE).open("a+b")
+    except OSError as exc:
+        raise StartupError(f"data dir {data_dir} is not writable: {exc.strerror}") from None
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        raise DataDirBusy(
+            f"data dir {data_dir} is in use by a running Omnichat server (or a restore)"
+        ) from None
+    return handle
+
+
+def list_backups(directory: Path) -> list[BackupFile]:
+    """The good backups in `directory`, newest first; a missing directory has none."""
+    found: list[tuple[tuple[str, int], BackupFile]] = []
+    try:
+        entries = list(os.scandir(directory))
+    except OSError:  # missing, not a directory, unreadable: no backups there
+        return []
+    for entry in entries:
+        match = NAME.match(entry.name)
+        try:
+            if match is None or not entry.is_file():
+                continue
+            size = entry.stat().st_size
+        except FileNotFoundError:  # pruned meanwhile by another process
+            continue
+        taken_at = datetime.strptime(match.group(1), STAMP).replace(tzinfo=UTC)
+        found.append(
+            (
+                (match.group(1), int(match.group(2) or 0)),
+                BackupFile(Path(entry.path), size, taken_at),
+            )
+        )
+    return [backup for _, backup in sorted(found, key=lambda item: item[0], reverse=True)]
+
+
+def take_backup(database: Path, directory: Path, keep: int | None) -> BackupFile:
+    """Write a checked backup into `directory`, then keep only the newest `keep` (None: all)."""
+    taken_at = datetime.now(UTC).replace(microsecond=0)
+    _make_dir(directory)
+    _sweep_stale_temps(directory)
+    with _temp_file(directory) as temp:
+        copy_database(database, temp)
+        final = _free_name(directory, taken_at)
+        os.rename(temp, final)
+    _fsync_dir(directory)
+    if keep is not None:
+        prune(directory, keep)
+    return BackupFile(final, final.stat().st_size, taken_at)
+
+
+def write_backup(database: Path, target: Path) -> BackupFile:
+    """Write a checked backup to the file `target`, which must not exist yet."""
+    if target.exists():
+        raise BackupError(f"{target} already exists; choose a new file name")
+    taken_at = datetime.now(UTC).replace(microsecond=0)
+    with _temp_file(target.parent) as temp:
+        copy_database(database, temp)
+        os.rename(temp, target)
+    _fsync_dir(target.parent)
+    return BackupFile(target, target.stat().st_size, taken_at)
+
+
+def open_fresh_backup(database: Path, directory: Path) -> BinaryIO:
+    """A checked backup made for download, open for reading and already unlinked.
+
+    It never counts among the kept backups, so downloads cannot push scheduled ones out, and
+    nothing is left behind however the download ends.
+    """
+    _make_dir(directory)
+    with _temp_file(directory) as temp:
+        copy_database(database, temp)
+        handle = temp.open("rb")
+    return handle
+
+
+def prune(directory: Path, keep: int) -> list[Path]:
+    """Delete all but the newest `keep` good backups; returns what was deleted."""
+    removed = []
+    for backup in list_backups(directory)[keep:]:
+        backup.path.unlink(missing_ok=True)
+        removed.append(backup.path)
+    return removed
+
+
+def copy_database(database: Path, target: Path) -> None:
+    """Copy a consistent snapshot of `database` into the new file `target` and check it."""
+    if not database.is_file():
+        raise BackupError(f"no database at {database}")
+    # mode=rw: a missing file must be an error, not a new empty database.
+    source = sqlite3.connect(f"{database.resolve().as_uri()}?mode=rw", uri=True, timeout=30)
+    copy = sqlite3.connect(target, isolation_level=None)
+    try:
+        source.execute("PRAGMA query_only=ON")
+        # One read transaction across all steps pins the snapshot. Without it, each commit by
+        # the server between two steps restarts the copy, and under steady traffic it never ends.
+        source.execute("BEGIN")
+        source.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+        source.backup(copy, pages=STEP_PAGES, sleep=STEP_SLEEP_SECONDS)
+        source.execute("COMMIT")
+        # The copy inherits WAL mode; a backup must be one self-contained file.
+        copy.execute("PRAGMA journal_mode=DELETE")
+        check_integrity(copy, target)
+    except sqlite3.Error as exc:
+        raise BackupError(f"backup of {database} failed: {exc}") from None
+    finally:
+        copy.close()
+        source.close()
+    _fsync(target)
+
+
+def check_integrity(connection: sqlite3.Connection, path: Path) -> None:
+    problems = [row[0] for row in connection.execute("PRAGMA integrity_check")]
+    if problems != ["ok"]:
+        raise BackupError(f"{path} failed integrity_check: {problems[0]}")
+
+
+def restore(source: Path, data_dir: Path, database: Path) -> Path | None:
+    """Replace `database` with the backup `source`; returns where the previous one was put.
+
+    Refuses while a server holds the data dir, and refuses a file that is not a sound Omnichat
+    database this version can run. The previous database (with its -wal and -shm, so it opens
+    as it was) is renamed aside, never deleted.
+    """
+    try:
+        lock = lock_data_dir(data_dir)
+    except DataDirBusy:
+        raise BackupError(
+            f"the server is running on {data_dir} (it holds {LOCK_FILE}); stop it, then restore"
+        ) from None
+    try:
+        with _temp_file(data_dir) as temp:
+            try:
+                shutil.copyfile(source, temp)
+            except OSError as exc:
+                raise BackupError(f"cannot read {source}: {exc.strerror}") from None
+            verify(temp, source)
+            _fsync(temp)
+            aside = _move_aside(database)
+            os.rename(temp, database)
+        _fsync_dir(data_dir)
+        return aside
+    finally:
+        lock.close()
+
+
+def verify(path: Path, shown_as: Path) -> None:
+    """Check that `path` is an intact Omnichat database this version knows how to run."""
+    with path.open("rb") as handle:
+        if handle.read(len(SQLITE_HEADER)) != SQLITE_HEADER:
+            raise BackupError(f"{shown_as} is not an SQLite database")
+    connection = sqlite3.connect(path, isolation_level=None)
+    try:
+        check_integrity(connection, shown_as)
+        has_migrations = connection.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'"
+        ).fetchone()
+        if not has_migrations:
+            raise BackupError(f"{shown_as} is not an Omnichat database (no schema_migrations)")
+        migrations.status(connection)
+        connection.execute("PRAGMA journal_mode=DELETE")
+    except sqlite3.Error as exc:
+        raise BackupError(f"{shown_as} is damaged: {exc}") from None
+    except StartupError as exc:
+        raise BackupError(f"{shown_as} cannot be restored: {exc}") from None
+    finally:
+        connection.close()
+
+
+@dataclass(frozen=True)
+class Failure:
+    at: datetime
+    message: str
+
+
+class Backups:
+    """The server's backups: the schedule, the outcome of the last attempt, and metrics."""
+
+    def __init__(self, settings: Settings, metrics: Metrics) -> None:
+        self.database = settings.database_path
+        self.directory = backup_dir(settings)
+        self.interval_hours = settings.backup.interval_hours
+        self.keep = settings.backup.keep
+        self.metrics = metrics
+        self.last_failure: Failure | None = None
+        self.failing = False  # the last scheduled attempt failed
+
+    async def listing(self) -> list[BackupFile]:
+        """The good backups on disk, newest first (also those `run.py backup` made)."""
+        found = await asyncio.to_thread(list_backups, self.directory)
+        if found:
+            self.metrics.backup_last_success.set(found[0].taken_at.timestamp())
+        return found
+
+    async def schedule(self, jobs: Jobs) -> None:
+        """Back up every `interval_hours`, the first time when the newest backup falls due.
+
+        An overdue first backup still waits a little (at most a minute) after start-up, so a
+        server in a restart loop does not replace the kept history with copies of one state.
+        """
+        if self.interval_hours <= 0:
+            return
+        interval = timedelta(hours=self.interval_hours)
+        found = await self.listing()
+        first = datetime.now(UTC) + min(interval, STARTUP_DELAY)
+        if found:
+            first = max(first, found[0].taken_at + interval)
+        jobs.every(interval.total_seconds(), self.run_scheduled, "backup", first=first)
+
+    async def run_scheduled(self) -> None:
+        with contextlib.suppress(BackupError, OSError):  # counted and logged by _attempt
+            await self._attempt("scheduled", take_backup, self.database, self.directory, self.keep)
+
+    async def open_fresh(self) -> BinaryIO:
+        """A fresh checked backup for an owner to download (see `open_fresh_backup`)."""
+        return await self._attempt("download", open_fresh_backup, self.database, self.directory)
+
+    async def _attempt(self, kind: str, work: Callable[..., T], *args: Any) -> T:
+        started = time.perf_counter()
+        try:
+            result = await asyncio.to_thread(work, *args)
+        except Exception as exc:
+            self.metrics.backups.labels(kind, "failed").inc()
+            self.last_failure = Failure(datetime.now(UTC), str(exc))
+            self.failing = self.failing or kind == "scheduled"
+            log.error("backup failed", extra={"fields": {"kind": kind, "error": str(exc)}})
+            raise
+        elapsed = time.perf_counter() - started
+        self.metrics.backups.labels(kind, "ok").inc()
+        self.metrics.backup_duration.observe(elapsed)
+        if isinstance(result, BackupFile):
+            self.failing = False
+            self.metrics.backup_last_success.set(result.taken_at.timestamp())
+            fields = {"kind": kind, "file": result.name, "bytes": result.size}
+            log.info("backup written", extra={"fields": {**fields, "seconds": round(elapsed, 3)}})
+        return result
+
+
+def _move_aside(database: Path) -> Path | None:
+    if not database.exists():
+        return None
+    aside = database.with_name(f"{database.name}.before-restore-{datetime.now(UTC):{STAMP}}")
+    for suffix in ("", "-wal", "-shm"):
+        current = database.with_name(database.name + suffix)
+        if current.exists():
+            os.rename(current, aside.with_name(aside.name + suffix))
+    return aside
+
+
+def _make_dir(directory: Path) -> None:
+    try:
+        # 0700: a backup holds everything, password hashes included.
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError as exc:
+        raise BackupError(f"backups dir {directory} cannot be used: {exc.strerror}") from None
+
+
+def _free_name(directory: Path, taken_at: datetime) -> Path:
+    base = f"omnichat-{taken_at:{STAMP}}"
+    candidate, n = directory / f"{base}.sqlite", 1
+    while candidate.exists():
+        n += 1
+        candidate = directory / f"{base}-{n}.sqlite"
+    return candidate
+
+
+@contextlib.contextmanager
+def _temp_file(directory: Path) -> Iterator[Path]:
+    """A new empty file (mode 0600) in `directory`, deleted on exit unless renamed away."""
+    path = directory / f"{TEMP_PREFIX}{uuid.uuid4().hex}.tmp"
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except OSError as exc:
+        raise BackupError(f"cannot write in {directory}: {exc.strerror}") from None
+    try:
+        yield path
+    finally:
+        path.unlink(missing_ok=True)
+
+
+def _sweep_stale_temps(directory: Path) -> None:
+    cutoff = time.time() - STALE_TEMP_SECONDS
+    for path in directory.glob(f"{TEMP_PREFIX}*.tmp"):
+        try:
+            if path.stat().st_mtime < cutoff:
+                path.unlink()
+        except FileNotFoundError:
+            pass
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_dir(directory: Path) -> None:
+    # The rename is durable only once the directory entry is.
+    _fsync(directory)
