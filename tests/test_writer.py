@@ -1,0 +1,62 @@
+"""The group-committing writer: batching, isolation of a failing op, after-commit order."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from omnichat.db import Database, Tx
+
+
+async def test_concurrent_writes_share_commits(database: Database) -> None:
+    """Many writes queued together commit in far fewer transactions than writes."""
+    before = database.commits
+
+    def insert(n: int):  # type: ignore[no-untyped-def]
+        async def op(tx: Tx) -> int:
+            return await tx.execute(
+                "INSERT INTO audit (action, created_at) VALUES (:a, 'now')", {"a": f"w{n}"}
+            )
+
+        return op
+
+    ids = await asyncio.gather(*(database.write(insert(n)) for n in range(200)))
+    assert len(set(ids)) == 200
+    assert database.commits - before < 50
+    assert await database.fetch_value("SELECT COUNT(*) FROM audit WHERE action LIKE 'w%'") == 200
+
+
+async def test_failing_op_does_not_fail_its_neighbours(database: Database) -> None:
+    """An op that raises fails alone; the others in its batch are committed."""
+    order: list[str] = []
+
+    def op(name: str, fail: bool = False):  # type: ignore[no-untyped-def]
+        async def run(tx: Tx) -> str:
+            await tx.execute(
+                "INSERT INTO audit (action, created_at) VALUES (:a, 'now')", {"a": name}
+            )
+            tx.after_commit(lambda: order.append(name))
+            if fail:
+                raise ValueError("bad op")
+            return name
+
+        return run
+
+    results = await asyncio.gather(
+        database.write(op("a")),
+        database.write(op("bad", fail=True)),
+        database.write(op("b")),
+        return_exceptions=True,
+    )
+    assert results[0] == "a" and results[2] == "b"
+    assert isinstance(results[1], ValueError)
+    assert order == ["a", "b"]
+    rows = await database.fetch_all("SELECT action FROM audit WHERE action IN ('a','b','bad')")
+    assert sorted(row[0] for row in rows) == ["a", "b"]
+
+
+async def test_readers_cannot_write(database: Database) -> None:
+    """Reader connections are query-only, so no write can bypass the writer."""
+    with pytest.raises(Exception, match="readonly"):
+        await database.fetch_all("INSERT INTO audit (action, created_at) VALUES ('x', 'now')")

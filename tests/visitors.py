@@ -1,0 +1,62 @@
+"""Test clients for the visitor side: sessions over HTTP and the visitor socket."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sqlite3
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import orjson
+from websockets.asyncio.client import ClientConnection, connect
+
+from tests.conftest import UNIT, ServerProcess
+
+
+def default_site_key(server: ServerProcess) -> str:
+    """The bootstrap site's public key, read from the server's database."""
+    with contextlib.closing(sqlite3.connect(server.database_path)) as db:
+        return str(db.execute("SELECT site_key FROM sites ORDER BY id LIMIT 1").fetchone()[0])
+
+
+def new_session(
+    server: ServerProcess, token: str | None = None, site_key: str | None = None, **headers: str
+) -> dict[str, Any]:
+    response = httpx.post(
+        f"{server.base_url}/api/v1/widget/session",
+        json={"site_key": site_key or default_site_key(server), "token": token},
+        headers=headers,
+    )
+    assert response.status_code == 200, response.text
+    return dict(response.json())
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def send(ws: ClientConnection, frame: dict[str, Any]) -> None:
+    await ws.send(orjson.dumps(frame).decode())
+
+
+async def next_frame(
+    ws: ClientConnection, kind: str | None = None, timeout: float = 5 * UNIT
+) -> dict[str, Any]:
+    """The next frame (of type `kind`, skipping others) within `timeout` seconds."""
+    async with asyncio.timeout(timeout):
+        while True:
+            frame = orjson.loads(await ws.recv())
+            if kind is None or frame["type"] == kind:
+                return dict(frame)
+
+
+@contextlib.asynccontextmanager
+async def visitor_socket(
+    server: ServerProcess, token: str, last_seq: int = 0, **headers: str
+) -> AsyncIterator[tuple[ClientConnection, dict[str, Any]]]:
+    """A visitor socket after hello, with the welcome frame."""
+    async with connect(f"{server.ws_url}/ws/visitor", additional_headers=headers) as ws:
+        await send(ws, {"type": "hello", "token": token, "last_seq": last_seq})
+        yield ws, await next_frame(ws, "welcome")
