@@ -1,4 +1,4 @@
-"""Online backups of the SQLite database, their retention, and restoring one.
+"""Online backups of the SQLite database, on a schedule or on demand, and their retention.
 
 A backup is SQLite's online backup API copying a consistent snapshot through its own connection
 (never a file copy of a live database), checked with `PRAGMA integrity_check`, fsynced and only
@@ -11,11 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
 import logging
 import os
 import re
-import shutil
 import sqlite3
 import time
 import uuid
@@ -25,8 +23,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, BinaryIO, TypeVar
 
-from omnichat import migrations
-from omnichat.errors import StartupError
 from omnichat.jobs import Jobs
 from omnichat.metrics import Metrics
 from omnichat.settings import Settings
@@ -42,18 +38,12 @@ STALE_TEMP_SECONDS = 3600
 # 1024 pages (4 MiB) per step, with a short pause between steps, leaves the disk to the writer.
 STEP_PAGES = 1024
 STEP_SLEEP_SECONDS = 0.002
-SQLITE_HEADER = b"SQLite format 3\x00"
-LOCK_FILE = "omnichat.lock"
 STARTUP_DELAY = timedelta(minutes=1)
 T = TypeVar("T")
 
 
 class BackupError(Exception):
     """A backup or restore failed; the message is one line saying why."""
-
-
-class DataDirBusy(StartupError):
-    """Another process (a running server, or a restore) holds the data dir's lock."""
 
 
 @dataclass(frozen=True)
@@ -69,29 +59,6 @@ class BackupFile:
 
 def backup_dir(settings: Settings) -> Path:
     return Path(settings.backup.dir) if settings.backup.dir else settings.data_dir / "backups"
-
-
-def lock_data_dir(data_dir: Path) -> BinaryIO:
-    """Take the data dir's exclusive lock; it is held until the returned file is closed.
-
-    The server holds it for its whole life and `restore` while it works. flock is released by the
-    kernel when its holder dies, even by kill -9, so a stale lock file blocks nothing. Probing
-    the database instead (`BEGIN EXCLUSIVE`) cannot tell: a server idle between writes holds no
-    SQLite lock at all. flock is not reliable on network file systems; keep data_dir local.
-    """
-    try:
-        data_dir.mkdir(parents=True, exist_ok=True)
-        handle = (data_dir / LOCK_FILE).open("a+b")
-    except OSError as exc:
-        raise StartupError(f"data dir {data_dir} is not writable: {exc.strerror}") from None
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        handle.close()
-        raise DataDirBusy(
-            f"data dir {data_dir} is in use by a running Omnichat server (or a restore)"
-        ) from None
-    return handle
 
 
 def list_backups(directory: Path) -> list[BackupFile]:
@@ -124,11 +91,11 @@ def take_backup(database: Path, directory: Path, keep: int | None) -> BackupFile
     taken_at = datetime.now(UTC).replace(microsecond=0)
     _make_dir(directory)
     _sweep_stale_temps(directory)
-    with _temp_file(directory) as temp:
+    with temp_file(directory) as temp:
         copy_database(database, temp)
         final = _free_name(directory, taken_at)
         os.rename(temp, final)
-    _fsync_dir(directory)
+    fsync_dir(directory)
     if keep is not None:
         prune(directory, keep)
     return BackupFile(final, final.stat().st_size, taken_at)
@@ -139,10 +106,10 @@ def write_backup(database: Path, target: Path) -> BackupFile:
     if target.exists():
         raise BackupError(f"{target} already exists; choose a new file name")
     taken_at = datetime.now(UTC).replace(microsecond=0)
-    with _temp_file(target.parent) as temp:
+    with temp_file(target.parent) as temp:
         copy_database(database, temp)
         os.rename(temp, target)
-    _fsync_dir(target.parent)
+    fsync_dir(target.parent)
     return BackupFile(target, target.stat().st_size, taken_at)
 
 
@@ -153,7 +120,7 @@ def open_fresh_backup(database: Path, directory: Path) -> BinaryIO:
     nothing is left behind however the download ends.
     """
     _make_dir(directory)
-    with _temp_file(directory) as temp:
+    with temp_file(directory) as temp:
         copy_database(database, temp)
         handle = temp.open("rb")
     return handle
@@ -191,65 +158,13 @@ def copy_database(database: Path, target: Path) -> None:
     finally:
         copy.close()
         source.close()
-    _fsync(target)
+    fsync(target)
 
 
 def check_integrity(connection: sqlite3.Connection, path: Path) -> None:
     problems = [row[0] for row in connection.execute("PRAGMA integrity_check")]
     if problems != ["ok"]:
         raise BackupError(f"{path} failed integrity_check: {problems[0]}")
-
-
-def restore(source: Path, data_dir: Path, database: Path) -> Path | None:
-    """Replace `database` with the backup `source`; returns where the previous one was put.
-
-    Refuses while a server holds the data dir, and refuses a file that is not a sound Omnichat
-    database this version can run. The previous database (with its -wal and -shm, so it opens
-    as it was) is renamed aside, never deleted.
-    """
-    try:
-        lock = lock_data_dir(data_dir)
-    except DataDirBusy:
-        raise BackupError(
-            f"the server is running on {data_dir} (it holds {LOCK_FILE}); stop it, then restore"
-        ) from None
-    try:
-        with _temp_file(data_dir) as temp:
-            try:
-                shutil.copyfile(source, temp)
-            except OSError as exc:
-                raise BackupError(f"cannot read {source}: {exc.strerror}") from None
-            verify(temp, source)
-            _fsync(temp)
-            aside = _move_aside(database)
-            os.rename(temp, database)
-        _fsync_dir(data_dir)
-        return aside
-    finally:
-        lock.close()
-
-
-def verify(path: Path, shown_as: Path) -> None:
-    """Check that `path` is an intact Omnichat database this version knows how to run."""
-    with path.open("rb") as handle:
-        if handle.read(len(SQLITE_HEADER)) != SQLITE_HEADER:
-            raise BackupError(f"{shown_as} is not an SQLite database")
-    connection = sqlite3.connect(path, isolation_level=None)
-    try:
-        check_integrity(connection, shown_as)
-        has_migrations = connection.execute(
-            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'"
-        ).fetchone()
-        if not has_migrations:
-            raise BackupError(f"{shown_as} is not an Omnichat database (no schema_migrations)")
-        migrations.status(connection)
-        connection.execute("PRAGMA journal_mode=DELETE")
-    except sqlite3.Error as exc:
-        raise BackupError(f"{shown_as} is damaged: {exc}") from None
-    except StartupError as exc:
-        raise BackupError(f"{shown_as} cannot be restored: {exc}") from None
-    finally:
-        connection.close()
 
 
 @dataclass(frozen=True)
@@ -321,17 +236,6 @@ class Backups:
         return result
 
 
-def _move_aside(database: Path) -> Path | None:
-    if not database.exists():
-        return None
-    aside = database.with_name(f"{database.name}.before-restore-{datetime.now(UTC):{STAMP}}")
-    for suffix in ("", "-wal", "-shm"):
-        current = database.with_name(database.name + suffix)
-        if current.exists():
-            os.rename(current, aside.with_name(aside.name + suffix))
-    return aside
-
-
 def _make_dir(directory: Path) -> None:
     try:
         # 0700: a backup holds everything, password hashes included.
@@ -350,7 +254,7 @@ def _free_name(directory: Path, taken_at: datetime) -> Path:
 
 
 @contextlib.contextmanager
-def _temp_file(directory: Path) -> Iterator[Path]:
+def temp_file(directory: Path) -> Iterator[Path]:
     """A new empty file (mode 0600) in `directory`, deleted on exit unless renamed away."""
     path = directory / f"{TEMP_PREFIX}{uuid.uuid4().hex}.tmp"
     try:
@@ -373,7 +277,7 @@ def _sweep_stale_temps(directory: Path) -> None:
             pass
 
 
-def _fsync(path: Path) -> None:
+def fsync(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -381,6 +285,6 @@ def _fsync(path: Path) -> None:
         os.close(fd)
 
 
-def _fsync_dir(directory: Path) -> None:
+def fsync_dir(directory: Path) -> None:
     # The rename is durable only once the directory entry is.
-    _fsync(directory)
+    fsync(directory)

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from omnichat import backups, bootstrap, logs, migrations, passwords, storage
 from omnichat.errors import Invalid, StartupError
+from omnichat.restore import lock_data_dir, restore_file
 from omnichat.settings import Settings, SettingsError, load_settings
 
 ROLES = ("owner", "admin", "agent")
@@ -33,7 +34,7 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
 
     logs.configure(settings.server.log_level)
     # Fail here, with one line, rather than inside uvicorn's lifespan with a traceback.
-    with contextlib.closing(backups.lock_data_dir(settings.data_dir)):
+    with contextlib.closing(lock_data_dir(settings.data_dir)):
         settings = storage.prepare(settings)
     config = uvicorn.Config(
         create_app(settings),
@@ -148,7 +149,7 @@ def backup(settings: Settings, args: argparse.Namespace) -> int:
 
 def restore(settings: Settings, args: argparse.Namespace) -> int:
     try:
-        aside = backups.restore(Path(args.path), settings.data_dir, settings.database_path)
+        aside = restore_file(Path(args.path), settings.data_dir, settings.database_path)
     except (backups.BackupError, OSError) as exc:
         return fail(f"restore failed: {exc}")
     print(f"restored {settings.database_path} from {args.path}")

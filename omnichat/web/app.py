@@ -13,7 +13,7 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 
-from omnichat import backups, migrations, storage
+from omnichat import backups, migrations, restore, storage
 from omnichat.db import Database
 from omnichat.errors import OmnichatError
 from omnichat.hub import Hub
@@ -54,7 +54,7 @@ def create_app(settings: Settings) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Context]]:
         # Held for the server's whole life: `restore` refuses while anyone holds it.
-        data_dir_lock = await asyncio.to_thread(backups.lock_data_dir, settings.data_dir)
+        data_dir_lock = await asyncio.to_thread(restore.lock_data_dir, settings.data_dir)
         prepared = await asyncio.to_thread(storage.prepare, settings)
         db = Database(
             prepared.database_path,
