@@ -6,8 +6,6 @@ frames the replay already covered, so the visitor sees no gap and no duplicate.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 
 import orjson
@@ -15,33 +13,16 @@ from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from omnichat import conversations, inbound, messages, sites, visitor_frames, visitors
-from omnichat.errors import OmnichatError, RateLimited
-from omnichat.hub import Closed, Subscriber
+from omnichat.hub import Subscriber
 from omnichat.sites import Site
 from omnichat.visitor_frames import FrameError, Hello, Ping, Seen, Send, Typing
 from omnichat.visitors import Visitor
+from omnichat.web import sockets
 from omnichat.web.context import Context, context
+from omnichat.web.sockets import CLOSE_AUTH, CLOSE_FORBIDDEN, CLOSE_RATE, Refused
 
 log = logging.getLogger("omnichat.visitor_socket")
-HELLO_TIMEOUT_SECONDS = 10
 QUEUE_LIMIT = 256
-# A client that keeps sending frames we cannot use is broken or hostile; past this, close it.
-MAX_BAD_FRAMES = 20
-CLOSE_AUTH, CLOSE_FORBIDDEN, CLOSE_RATE, CLOSE_POLICY = 4401, 4403, 4429, 1008
-
-
-class Refused(Exception):
-    def __init__(self, code: int, reason: str) -> None:
-        super().__init__(reason)
-        self.code = code
-        self.reason = reason
-
-
-async def receive_text(websocket: WebSocket) -> str | bytes:
-    message = await websocket.receive()
-    if message["type"] == "websocket.disconnect":
-        raise WebSocketDisconnect(message.get("code", 1000))
-    return message.get("text") or message.get("bytes") or b""
 
 
 async def visitor_socket(websocket: WebSocket) -> None:
@@ -56,7 +37,12 @@ async def visitor_socket(websocket: WebSocket) -> None:
         visitor, site, last_seq = await greet(websocket, ctx)
         async with ctx.hub.join(("visitor", visitor.id), limit=QUEUE_LIMIT) as subscriber:
             await welcome(websocket, ctx, visitor, last_seq, subscriber)
-            await serve(websocket, ctx, visitor, site, ip, subscriber)
+
+            async def handle_raw(raw: str | bytes) -> None:
+                frame = visitor_frames.parse(raw)
+                await handle(frame, ctx, visitor, site, ip, subscriber)
+
+            await sockets.serve(websocket, subscriber, handle_raw, visitor_frames.error_frame)
     except Refused as refused:
         await websocket.close(refused.code, refused.reason)
     except WebSocketDisconnect:
@@ -68,10 +54,7 @@ async def visitor_socket(websocket: WebSocket) -> None:
 
 async def greet(websocket: WebSocket, ctx: Context) -> tuple[Visitor, Site, int]:
     """Wait for a valid hello; refuse the socket with 4401/4403 otherwise."""
-    try:
-        first = await asyncio.wait_for(receive_text(websocket), HELLO_TIMEOUT_SECONDS)
-    except TimeoutError:
-        raise Refused(CLOSE_AUTH, "no hello within 10 seconds") from None
+    first = await sockets.first_frame(websocket)
     try:
         hello = visitor_frames.parse(first)
     except FrameError:
@@ -109,61 +92,6 @@ async def welcome(
         "more": more,
     }
     await websocket.send_text(orjson.dumps(frame).decode())
-
-
-async def serve(
-    websocket: WebSocket,
-    ctx: Context,
-    visitor: Visitor,
-    site: Site,
-    ip: str,
-    subscriber: Subscriber,
-) -> None:
-    """Pump live frames out and handle incoming ones until either side stops."""
-    sender = asyncio.create_task(pump(websocket, subscriber))
-    receiver = asyncio.create_task(listen(websocket, ctx, visitor, site, ip, subscriber))
-    try:
-        done, _ = await asyncio.wait({sender, receiver}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for task in (sender, receiver):
-            task.cancel()
-        await asyncio.gather(sender, receiver, return_exceptions=True)
-    for task in done:
-        exc = task.exception()
-        if isinstance(exc, Refused):
-            raise exc
-
-
-async def pump(websocket: WebSocket, subscriber: Subscriber) -> None:
-    try:
-        while True:
-            await websocket.send_text(await subscriber.next())
-    except Closed as closed:
-        with contextlib.suppress(Exception):
-            await websocket.close(closed.code, closed.reason)
-
-
-async def listen(
-    websocket: WebSocket,
-    ctx: Context,
-    visitor: Visitor,
-    site: Site,
-    ip: str,
-    subscriber: Subscriber,
-) -> None:
-    bad_frames = 0
-    while True:
-        raw = await receive_text(websocket)
-        try:
-            frame = visitor_frames.parse(raw)
-            await handle(frame, ctx, visitor, site, ip, subscriber)
-        except RateLimited as exc:
-            raise Refused(CLOSE_RATE, exc.message) from None
-        except OmnichatError as exc:
-            bad_frames += 1
-            if bad_frames > MAX_BAD_FRAMES:
-                raise Refused(CLOSE_POLICY, "too many invalid frames") from None
-            subscriber.offer(visitor_frames.error_frame(exc))
 
 
 async def handle(
