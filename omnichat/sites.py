@@ -12,7 +12,10 @@ from typing import Any
 
 import orjson
 
-from omnichat.db import Database, Row
+from omnichat import audit, times
+from omnichat.bootstrap import new_site_key
+from omnichat.db import Database, Row, Tx
+from omnichat.errors import NotFound
 
 DEFAULT_GREETING = "Connecting you with a staff member, please wait..."
 DEFAULT_PATIENCE = (
@@ -129,3 +132,112 @@ async def origin_allowed_anywhere(db: Database, origin: str, production: bool) -
         if wanted in allowed or (not allowed and not production):
             return True
     return False
+
+
+# What staff set through the API, as validated by `site_fields.parse`: the columns below, and
+# the SiteSettings fields, which go into the settings JSON.
+SETTINGS_FIELDS = frozenset(f.name for f in dataclasses.fields(SiteSettings))
+
+
+async def list_sites(db: Database, tenant_id: int) -> list[Site]:
+    rows = await db.fetch_all(
+        f"SELECT {SITE_COLUMNS} FROM sites WHERE tenant_id = :tenant_id ORDER BY id",
+        {"tenant_id": tenant_id},
+    )
+    return [Site.from_row(row) for row in rows]
+
+
+async def _site_in(tx: Tx, tenant_id: int, site_id: int) -> Row | None:
+    return await tx.fetch_one(
+        f"SELECT {SITE_COLUMNS} FROM sites WHERE id = :id AND tenant_id = :tenant_id",
+        {"id": site_id, "tenant_id": tenant_id},
+    )
+
+
+async def create_site(
+    db: Database, tenant_id: int, fields: dict[str, Any], *, actor_id: int, ip: str | None
+) -> Site:
+    """Create a site with a new key from validated `fields` (name required); audited."""
+
+    async def op(tx: Tx) -> Site:
+        now = times.now_iso()
+        site_id = await tx.execute(
+            "INSERT INTO sites (tenant_id, name, site_key, allowed_origins, settings,"
+            " identity_secret, created_at, updated_at) VALUES (:tenant_id, :name, :key,"
+            " :origins, :settings, :secret, :now, :now)",
+            {
+                "tenant_id": tenant_id,
+                "name": fields["name"],
+                "key": new_site_key(),
+                "origins": orjson.dumps(fields.get("allowed_origins", [])).decode(),
+                "settings": orjson.dumps(
+                    {k: v for k, v in fields.items() if k in SETTINGS_FIELDS}
+                ).decode(),
+                "secret": fields.get("identity_secret"),
+                "now": now,
+            },
+        )
+        await audit.record(
+            tx,
+            tenant_id=tenant_id,
+            actor_id=actor_id,
+            action="site.created",
+            target=f"site:{site_id}",
+            details={"name": fields["name"], "fields": sorted(fields)},
+            ip=ip,
+        )
+        row = await _site_in(tx, tenant_id, site_id)
+        assert row is not None
+        return Site.from_row(row)
+
+    return await db.write(op)
+
+
+async def update_site(
+    db: Database,
+    tenant_id: int,
+    site_id: int,
+    changes: dict[str, Any],
+    *,
+    actor_id: int,
+    ip: str | None,
+) -> Site:
+    """Apply validated `changes` to a site of `tenant_id` (else `NotFound`); audited."""
+
+    async def op(tx: Tx) -> Site:
+        row = await _site_in(tx, tenant_id, site_id)
+        if row is None:
+            raise NotFound("no such site")
+        # Merge into what is stored, keeping keys a newer version may have written.
+        stored = orjson.loads(row["settings"] or "{}")
+        stored.update({k: v for k, v in changes.items() if k in SETTINGS_FIELDS})
+        await tx.execute(
+            "UPDATE sites SET name = :name, allowed_origins = :origins, settings = :settings,"
+            " identity_secret = :secret, updated_at = :now WHERE id = :id",
+            {
+                "name": changes.get("name", row["name"]),
+                "origins": orjson.dumps(
+                    changes.get("allowed_origins", orjson.loads(row["allowed_origins"]))
+                ).decode(),
+                "settings": orjson.dumps(stored).decode(),
+                "secret": changes.get("identity_secret", row["identity_secret"]),
+                "now": times.now_iso(),
+                "id": site_id,
+            },
+        )
+        if changes:
+            # Field names only: texts can be long and the identity secret must never be shown.
+            await audit.record(
+                tx,
+                tenant_id=tenant_id,
+                actor_id=actor_id,
+                action="site.updated",
+                target=f"site:{site_id}",
+                details={"fields": sorted(changes)},
+                ip=ip,
+            )
+        updated = await _site_in(tx, tenant_id, site_id)
+        assert updated is not None
+        return Site.from_row(updated)
+
+    return await db.write(op)

@@ -107,6 +107,12 @@ class LoginThrottle:
             if not places:
                 del self._trusted[account]
 
+    def __len__(self) -> int:
+        """How many addresses, accounts and pairs are remembered (bounded by `sweep`)."""
+        return sum(
+            map(len, (self._ip_failures, self._pairs, self._account_failures, self._trusted))
+        )
+
     def _is_trusted(self, account: str, ip: str, now: float) -> bool:
         seen = self._trusted.get(account, {}).get(ip)
         return seen is not None and now - seen <= TRUSTED_FOR

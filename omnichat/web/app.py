@@ -22,7 +22,16 @@ from omnichat.metrics import Metrics
 from omnichat.ratelimit import VisitorLimits
 from omnichat.settings import Settings
 from omnichat.throttle import LoginThrottle
-from omnichat.web import auth_api, health, pages, visitor_socket, widget_api
+from omnichat.web import (
+    admin_api,
+    auth_api,
+    health,
+    pages,
+    sites_api,
+    users_api,
+    visitor_socket,
+    widget_api,
+)
 from omnichat.web.context import Context
 from omnichat.web.middleware import RequestContext
 from omnichat.web.responses import error_response, from_error
@@ -95,6 +104,9 @@ def create_app(settings: Settings) -> Starlette:
         routes=[
             *health.routes,
             *auth_api.routes,
+            *users_api.routes,
+            *sites_api.routes,
+            *admin_api.routes,
             *widget_api.routes,
             *visitor_socket.routes,
             *pages.routes,

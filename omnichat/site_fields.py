@@ -1,0 +1,214 @@
+"""Validation of what staff may set on a site: every field checked, errors naming the field.
+
+`parse` turns a JSON object (a POST or a PATCH) into a dict of clean values, keyed by the Site
+field names of the contract; `sites.create_site` / `sites.update_site` store them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import ipaddress
+import re
+import zoneinfo
+from typing import Any
+from urllib.parse import urlsplit
+
+from omnichat.errors import Invalid
+from omnichat.sites import SiteSettings
+
+MAX_NAME = 100
+MAX_TEXT = 1000
+MAX_ORIGINS = 100
+MAX_ALERT_NUMBERS = 10
+MAX_URL = 2000
+IDENTITY_SECRET_LENGTH = (16, 256)
+TEXTS = ("greeting", "patience_text", "escalate_text", "followup_text", "away_text")
+# Upper bounds that catch typos (seconds typed as milliseconds) without limiting real use.
+NUMBERS = {"patience_seconds": 86400, "escalate_seconds": 86400, "auto_close_minutes": 43200}
+READ_ONLY = frozenset({"id", "site_key", "snippet", "has_identity_secret"})
+# The Twilio channel will give these their own indexed columns (a number picks its site);
+# until then they cannot be stored usefully and are refused unless null.
+LATER = frozenset({"sms_number", "whatsapp_number"})
+SETTINGS = frozenset(f.name for f in dataclasses.fields(SiteSettings))
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+MAX_INTERVALS_PER_DAY = 4
+LABEL = r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?"
+HOSTNAME = re.compile(rf"^{LABEL}(\.{LABEL})*$")
+CLOCK = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$|^24:00$")
+E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def parse(data: dict[str, Any], *, production: bool, creating: bool) -> dict[str, Any]:
+    """Clean values for the fields present in `data`; `Invalid` names the first bad field."""
+    clean: dict[str, Any] = {}
+    for key, value in data.items():
+        if key in READ_ONLY:
+            raise Invalid(key, "is read-only")
+        if key in LATER:
+            if value is not None:
+                raise Invalid(key, "cannot be set yet: the SMS/WhatsApp channel is not set up")
+            continue
+        if key == "name":
+            clean[key] = _text(key, value, MAX_NAME)
+        elif key == "allowed_origins":
+            clean[key] = parse_origins(value, production)
+        elif key == "identity_secret":
+            clean[key] = _identity_secret(value)
+        elif key in TEXTS:
+            clean[key] = _text(key, value, MAX_TEXT)
+        elif key in NUMBERS:
+            clean[key] = _number(key, value, NUMBERS[key])
+        elif key == "business_hours":
+            clean[key] = parse_business_hours(value)
+        elif key == "alert_numbers":
+            clean[key] = _alert_numbers(value)
+        elif key == "alert_webhook_url":
+            clean[key] = _webhook_url(value)
+        else:
+            raise Invalid(key, "is not a site field")
+    if creating and "name" not in clean:
+        raise Invalid("name", "is required")
+    return clean
+
+
+def _text(field: str, value: Any, limit: int) -> str:
+    if not isinstance(value, str) or not 1 <= len(value.strip()) <= limit:
+        raise Invalid(field, f"must be text of 1 to {limit} characters")
+    return value.strip()
+
+
+def _number(field: str, value: Any, limit: int) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= limit:
+        raise Invalid(field, f"must be a whole number from 0 to {limit}")
+    return value
+
+
+def parse_origins(value: Any, production: bool) -> list[str]:
+    if not isinstance(value, list) or len(value) > MAX_ORIGINS:
+        raise Invalid("allowed_origins", f"must be a list of at most {MAX_ORIGINS} origins")
+    origins: list[str] = []
+    for item in value:
+        origin = parse_origin(item, production)
+        if origin not in origins:
+            origins.append(origin)
+    return origins
+
+
+def parse_origin(value: Any, production: bool) -> str:
+    """`scheme://host[:port]`, lower-cased, default port and a bare trailing `/` dropped.
+
+    That is exactly how browsers write the Origin header, so comparison is plain equality.
+    """
+    if value == "*":
+        if production:
+            raise Invalid("allowed_origins", "'*' is refused in production; list each origin")
+        return "*"
+    wrong = Invalid("allowed_origins", f"{str(value)[:100]!r} is not scheme://host[:port]")
+    if not isinstance(value, str) or len(value) > 300:
+        raise wrong
+    try:
+        parts = urlsplit(value.strip())
+        port = parts.port
+    except ValueError:
+        raise wrong from None
+    host = parts.hostname or ""
+    if (
+        parts.scheme.lower() not in DEFAULT_PORTS
+        or parts.path not in ("", "/")
+        or parts.query
+        or parts.fragment
+        or parts.username is not None
+        or not _is_host(host)
+    ):
+        raise wrong
+    scheme = parts.scheme.lower()
+    netloc = f"[{host}]" if ":" in host else host
+    if port is not None and port != DEFAULT_PORTS[scheme]:
+        netloc += f":{port}"
+    return f"{scheme}://{netloc}"
+
+
+def _is_host(host: str) -> bool:
+    if HOSTNAME.match(host):
+        return True
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def _identity_secret(value: Any) -> str | None:
+    low, high = IDENTITY_SECRET_LENGTH
+    if value is None:
+        return None
+    if not isinstance(value, str) or not low <= len(value) <= high:
+        raise Invalid("identity_secret", f"must be {low} to {high} characters, or null to remove")
+    return value
+
+
+@functools.cache
+def _timezones() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones())
+
+
+def parse_business_hours(value: Any) -> dict[str, Any] | None:
+    """None (always open) or {"timezone": IANA name, "days": {"mon": [["09:00", "17:00"]]...}}."""
+    if value is None:
+        return None
+    field = "business_hours"
+    if not isinstance(value, dict) or set(value) != {"timezone", "days"}:
+        raise Invalid(field, 'must be null or {"timezone", "days"}')
+    if value["timezone"] not in _timezones():
+        raise Invalid(field, "timezone must be an IANA time zone such as Europe/Paris")
+    days = value["days"]
+    if not isinstance(days, dict) or not set(days) <= set(WEEKDAYS):
+        raise Invalid(field, f"days must be an object keyed by {', '.join(WEEKDAYS)}")
+    clean: dict[str, list[list[str]]] = {}
+    for day in WEEKDAYS:
+        intervals = days.get(day, [])
+        if not isinstance(intervals, list) or len(intervals) > MAX_INTERVALS_PER_DAY:
+            raise Invalid(field, f"{day} must be a list of at most {MAX_INTERVALS_PER_DAY} ranges")
+        for interval in intervals:
+            if (
+                not isinstance(interval, list)
+                or len(interval) != 2
+                or not all(isinstance(t, str) and CLOCK.match(t) for t in interval)
+                or interval[0] >= interval[1]
+            ):
+                raise Invalid(field, f'{day} ranges must look like ["09:00", "17:30"], start first')
+        if intervals:
+            clean[day] = [list(interval) for interval in intervals]
+    return {"timezone": value["timezone"], "days": clean}
+
+
+def _alert_numbers(value: Any) -> list[str]:
+    if not isinstance(value, list) or len(value) > MAX_ALERT_NUMBERS:
+        raise Invalid("alert_numbers", f"must be a list of at most {MAX_ALERT_NUMBERS} numbers")
+    numbers: list[str] = []
+    for item in value:
+        # People paste numbers with spaces and dashes; store the E.164 form.
+        number = re.sub(r"[\s().-]", "", item) if isinstance(item, str) else ""
+        if not E164.match(number):
+            raise Invalid("alert_numbers", f"{str(item)[:40]!r} is not an E.164 number (+1555...)")
+        if number not in numbers:
+            numbers.append(number)
+    return numbers
+
+
+def _webhook_url(value: Any) -> str:
+    if value is None or value == "":
+        return ""
+    wrong = Invalid("alert_webhook_url", "must be an http(s) URL, or null to remove")
+    if not isinstance(value, str) or len(value) > MAX_URL:
+        raise wrong
+    try:
+        parts = urlsplit(value.strip())
+        _ = parts.port  # raises on a bad port
+    except ValueError:
+        raise wrong from None
+    if parts.scheme.lower() not in DEFAULT_PORTS or not _is_host(parts.hostname or ""):
+        raise wrong
+    return value.strip()

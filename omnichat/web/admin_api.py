@@ -1,0 +1,78 @@
+"""Admin reads: the audit log and the conversations export."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import StreamingResponse
+from starlette.routing import Route
+
+from omnichat import audit, exports, times
+from omnichat.db import Tx
+from omnichat.errors import Invalid
+from omnichat.web.context import context
+from omnichat.web.guard import client_ip, require_staff
+from omnichat.web.responses import JSONResponse
+
+AUDIT_PAGE = (50, 200)  # default and largest `limit`
+DEFAULT_EXPORT_DAYS = 30
+
+
+def int_param(request: Request, name: str, default: int | None, low: int, high: int) -> int | None:
+    """Query parameter `name` as an integer in [low, high]; 422 naming it otherwise."""
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return default
+    if not (raw.isascii() and raw.isdigit()) or not low <= int(raw) <= high:
+        raise Invalid(name, f"must be a whole number from {low} to {high}")
+    return int(raw)
+
+
+async def audit_log(request: Request) -> JSONResponse:
+    ctx = context(request)
+    staff = await require_staff(request, "admin")
+    default, largest = AUDIT_PAGE
+    limit = int_param(request, "limit", default, 1, largest)
+    before = int_param(request, "before", None, 1, 2**63 - 1)
+    assert limit is not None
+    entries, cursor = await audit.page(ctx.db, staff.tenant_id, before=before, limit=limit)
+    return JSONResponse(
+        {
+            "entries": [entry.json() for entry in entries],
+            "next": None if cursor is None else str(cursor),
+        }
+    )
+
+
+async def export_conversations(request: Request) -> StreamingResponse:
+    ctx = context(request)
+    staff = await require_staff(request, "admin")
+    days = int_param(request, "days", DEFAULT_EXPORT_DAYS, 1, exports.MAX_DAYS)
+    assert days is not None
+    ip = client_ip(request)
+
+    async def record(tx: Tx) -> None:
+        await audit.record(
+            tx,
+            tenant_id=staff.tenant_id,
+            actor_id=staff.id,
+            action="export.conversations",
+            details={"days": days},
+            ip=ip,
+        )
+
+    await ctx.db.write(record)
+    name = f"conversations-{times.now_iso()[:10]}-{days}d.csv"
+    return StreamingResponse(
+        exports.conversations_csv(ctx.db, staff.tenant_id, days),
+        media_type="text/csv; charset=utf-8",
+        headers={
+            "Content-Disposition": f'attachment; filename="{name}"',
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+routes = [
+    Route("/api/v1/audit", audit_log, methods=["GET"]),
+    Route("/api/v1/export/conversations.csv", export_conversations, methods=["GET"]),
+]

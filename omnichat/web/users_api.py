@@ -1,0 +1,78 @@
+"""`/api/v1/users`: staff accounts of the caller's tenant.
+
+Agents may list their colleagues (to assign conversations); creating and changing accounts takes
+an admin.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.routing import Route
+
+from omnichat import users
+from omnichat.users import User
+from omnichat.web.context import context
+from omnichat.web.guard import client_ip, require_staff
+from omnichat.web.responses import JSONResponse, read_json
+
+NO_STORE = {"Cache-Control": "no-store"}
+
+
+def _answer(user: User, password: str | None, status: int = 200) -> JSONResponse:
+    body: dict[str, Any] = {"user": user.json()}
+    if password is None:
+        return JSONResponse(body, status)
+    # Shown once, to the admin, who passes it on; it must be changed at first sign-in.
+    body["password"] = password
+    return JSONResponse(body, status, headers=NO_STORE)
+
+
+async def list_users(request: Request) -> JSONResponse:
+    ctx = context(request)
+    staff = await require_staff(request, "agent")
+    found = await users.list_users(ctx.db, staff.tenant_id)
+    return JSONResponse({"users": [user.json() for user in found]})
+
+
+async def create_user(request: Request) -> JSONResponse:
+    ctx = context(request)
+    staff = await require_staff(request, "admin")
+    body = await read_json(request)
+    email = users.parse_email(body.get("email"))
+    name = users.parse_name(body["name"]) if "name" in body else email.split("@")[0][:100]
+    role = users.parse_role(body.get("role", "agent"))
+    user, password = await users.create_user(
+        ctx.db,
+        staff,
+        email=email,
+        name=name,
+        role=role,
+        rounds=ctx.settings.security.bcrypt_rounds,
+        ip=client_ip(request),
+    )
+    return _answer(user, password, 201)
+
+
+async def update_user(request: Request) -> JSONResponse:
+    ctx = context(request)
+    staff = await require_staff(request, "admin")
+    changes = users.parse_changes(await read_json(request))
+    user, password = await users.update_user(
+        ctx.db,
+        ctx.hub,
+        staff,
+        request.path_params["user_id"],
+        changes,
+        rounds=ctx.settings.security.bcrypt_rounds,
+        ip=client_ip(request),
+    )
+    return _answer(user, password)
+
+
+routes = [
+    Route("/api/v1/users", list_users, methods=["GET"]),
+    Route("/api/v1/users", create_user, methods=["POST"]),
+    Route("/api/v1/users/{user_id:int}", update_user, methods=["PATCH"]),
+]

@@ -1,0 +1,116 @@
+"""Password rules and password changes, including the forced change of a generated password."""
+
+from __future__ import annotations
+
+import re
+
+import httpx
+import pytest
+
+from tests.conftest import OWNER_EMAIL, ServerProcess
+from tests.staff import Account, create_account, login, login_response, owner, unique_ip
+
+
+def change(server: ServerProcess, account: Account, new: str, current: str | None = None):  # type: ignore[no-untyped-def]
+    return httpx.post(
+        f"{server.base_url}/api/v1/auth/password",
+        json={"current_password": current or account.password, "new_password": new},
+        headers=account.headers,
+    )
+
+
+@pytest.mark.parametrize(
+    ("new", "why"),
+    [
+        ("short1!", "short"),
+        ("password123", "common"),
+        ("Qwertyuiop", "common"),
+        ("x" * 129, "long"),
+    ],
+)
+def test_weak_or_overlong_passwords_are_refused(server: ServerProcess, new: str, why: str) -> None:
+    """Under 8 characters, a common password, or over 128 characters: 422 naming new_password."""
+    agent = create_account(server, owner(server), "agent")
+    response = change(server, agent, new)
+    assert response.status_code == 422
+    assert response.json()["error"]["message"].startswith("new_password:")
+    assert login_response(server, agent.user["email"], agent.password).status_code == 200
+
+
+def test_128_characters_work_and_are_not_truncated(server: ServerProcess) -> None:
+    """A 128-character password is accepted; one differing only in its last character fails."""
+    agent = create_account(server, owner(server), "agent")
+    longest = "p" * 127 + "!"
+    assert change(server, agent, longest).status_code == 200
+    assert login_response(server, agent.user["email"], longest).status_code == 200
+    ip = unique_ip()
+    assert login_response(server, agent.user["email"], "p" * 127 + "?", ip).status_code == 401
+
+
+def test_passwords_sharing_the_first_72_bytes_are_different(server: ServerProcess) -> None:
+    """Two 100-character passwords equal in their first 72 bytes are not interchangeable."""
+    agent = create_account(server, owner(server), "agent")
+    first, second = "a" * 72 + "b" * 28, "a" * 72 + "c" * 28
+    assert change(server, agent, first).status_code == 200
+    assert login_response(server, agent.user["email"], second, unique_ip()).status_code == 401
+    assert login_response(server, agent.user["email"], first).status_code == 200
+
+
+def test_wrong_current_password_or_no_change_is_refused(server: ServerProcess) -> None:
+    """A wrong current password names current_password; the same password again is refused."""
+    agent = create_account(server, owner(server), "agent")
+    wrong = change(server, agent, "brand-new-password-1", current="not-my-password")
+    assert wrong.status_code == 422
+    assert wrong.json()["error"]["message"].startswith("current_password:")
+    same = change(server, agent, agent.password)
+    assert same.status_code == 422 and "new_password" in same.json()["error"]["message"]
+
+
+def test_password_change_ends_other_sessions_but_not_this_one(server: ServerProcess) -> None:
+    """After a change, the other sessions' tokens fail while the changing session goes on."""
+    agent = create_account(server, owner(server), "agent")
+    other = login(server, agent.user["email"], agent.password)
+    assert change(server, agent, "another-fine-password").status_code == 200
+    url = f"{server.base_url}/api/v1/auth/me"
+    assert httpx.get(url, headers=other.headers).status_code == 401
+    refreshed = httpx.post(
+        f"{server.base_url}/api/v1/auth/refresh", json={"refresh_token": other.refresh_token}
+    )
+    assert refreshed.status_code == 401
+    assert httpx.get(url, headers=agent.headers).status_code == 200
+    assert (
+        login_response(server, agent.user["email"], agent.password, unique_ip()).status_code == 401
+    )
+
+
+def test_generated_owner_password_must_be_changed_first(start_server) -> None:  # type: ignore[no-untyped-def]
+    """Without a bootstrap password the owner gets a generated one; until it is changed only
+    me, password, refresh and logout work, everything else answers password_change_required."""
+    server = start_server(OMNICHAT_BOOTSTRAP_PASSWORD=None)
+    match = re.search(r"with the password (\S+)", server.stdout())
+    assert match is not None
+    generated = match.group(1)
+    assert generated not in server.logs()
+    account = login(server, OWNER_EMAIL, generated)
+    assert account.user["must_change_password"] is True
+    base = server.base_url
+    for method, path in [
+        ("GET", "/api/v1/users"),
+        ("GET", "/api/v1/sites"),
+        ("GET", "/api/v1/audit"),
+    ]:
+        blocked = httpx.request(method, base + path, headers=account.headers)
+        assert blocked.status_code == 403
+        assert blocked.json()["error"]["code"] == "password_change_required"
+    assert httpx.get(f"{base}/api/v1/auth/me", headers=account.headers).status_code == 200
+    refreshed = httpx.post(
+        f"{base}/api/v1/auth/refresh", json={"refresh_token": account.refresh_token}
+    )
+    assert refreshed.status_code == 200
+    account.access_token = refreshed.json()["access_token"]
+    spare = login(server, OWNER_EMAIL, generated)
+    assert httpx.post(f"{base}/api/v1/auth/logout", headers=spare.headers).status_code == 204
+    changed = change(server, account, "my-own-secret-phrase")
+    assert changed.status_code == 200
+    assert changed.json()["user"]["must_change_password"] is False
+    assert httpx.get(f"{base}/api/v1/users", headers=account.headers).status_code == 200

@@ -1,0 +1,139 @@
+"""Access tokens: what the decoder accepts, and that the server answers every bad token with 401."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from typing import Any
+
+import httpx
+import jwt
+import pytest
+
+from omnichat import tokens
+from omnichat.errors import NotAuthenticated
+from tests.conftest import ServerProcess
+from tests.staff import bearer, owner
+
+SECRET = "s" * 64
+OTHER_SECRET = "o" * 64
+
+
+def claims(**overrides: Any) -> dict[str, Any]:
+    now = int(time.time())
+    base = {"sub": "7", "tid": 1, "sid": 3, "role": "agent", "typ": "access", "iat": now}
+    base["exp"] = now + 60
+    base.update(overrides)
+    return {key: value for key, value in base.items() if value is not None}
+
+
+def unsigned(payload: dict[str, Any]) -> str:
+    """A token with `alg: none`, as an attacker would write it."""
+
+    def part(data: dict[str, Any]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
+
+    return f"{part({'alg': 'none', 'typ': 'JWT'})}.{part(payload)}."
+
+
+def tamper(token: str) -> str:
+    """The same token with its role claim changed and the old signature kept."""
+    header, payload, signature = token.split(".")
+    data = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    data["role"] = "agent" if data["role"] != "agent" else "owner"
+    forged = base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
+    return f"{header}.{forged}.{signature}"
+
+
+def test_issued_token_decodes_to_its_claims() -> None:
+    """A token we issue decodes to the same user, tenant, session, role and expiry."""
+    token, expires_at = tokens.issue_access(
+        SECRET, user_id=7, tenant_id=1, session_id=3, role="admin", ttl=900
+    )
+    decoded = tokens.decode_access(SECRET, token)
+    assert (decoded.user_id, decoded.tenant_id, decoded.session_id) == (7, 1, 3)
+    assert decoded.role == "admin" and decoded.expires_at == expires_at
+    assert abs(expires_at - time.time() - 900) < 5
+    assert jwt.get_unverified_header(token)["alg"] == "HS256"
+
+
+@pytest.mark.parametrize(
+    ("token", "why"),
+    [
+        (jwt.encode(claims(exp=int(time.time()) - 1), SECRET, algorithm="HS256"), "expired"),
+        (unsigned(claims()), "alg none"),
+        (jwt.encode(claims(typ="refresh"), SECRET, algorithm="HS256"), "wrong typ"),
+        (jwt.encode(claims(), OTHER_SECRET, algorithm="HS256"), "other secret"),
+        (jwt.encode(claims(), SECRET, algorithm="HS512"), "other algorithm"),
+        (jwt.encode(claims(sid=None), SECRET, algorithm="HS256"), "no session id"),
+        (jwt.encode(claims(typ=None), SECRET, algorithm="HS256"), "no typ"),
+        (jwt.encode(claims(iat=None), SECRET, algorithm="HS256"), "no iat"),
+        (jwt.encode(claims(sub="seven"), SECRET, algorithm="HS256"), "non-numeric sub"),
+        (jwt.encode(claims(tid="1"), SECRET, algorithm="HS256"), "string tenant"),
+        ("not.a.token", "garbage"),
+    ],
+)
+def test_bad_tokens_are_refused(token: str, why: str) -> None:
+    """Expired, unsigned, foreign, mistyped or incomplete tokens raise NotAuthenticated."""
+    with pytest.raises(NotAuthenticated):
+        tokens.decode_access(SECRET, token)
+
+
+def test_tampered_payload_is_refused() -> None:
+    """Changing the role inside a signed token breaks its signature."""
+    token, _ = tokens.issue_access(
+        SECRET, user_id=7, tenant_id=1, session_id=3, role="agent", ttl=900
+    )
+    with pytest.raises(NotAuthenticated):
+        tokens.decode_access(SECRET, tamper(token))
+
+
+def test_refresh_tokens_are_long_and_stored_as_digests() -> None:
+    """Refresh tokens carry 256 random bits; what is stored is a SHA-256 hex digest."""
+    token = tokens.new_refresh_token()
+    assert len(base64.urlsafe_b64decode(token + "=")) == 32
+    assert token != tokens.new_refresh_token()
+    assert len(tokens.digest(token)) == 64 and token not in tokens.digest(token)
+
+
+def server_claims(server: ServerProcess, **overrides: Any) -> dict[str, Any]:
+    """Claims naming the real owner's real session, so only the changed part can fail."""
+    account = owner(server)
+    real = jwt.decode(account.access_token, options={"verify_signature": False})
+    return {**real, **overrides}
+
+
+def server_secret(server: ServerProcess) -> str:
+    return (server.data_dir / "secret_key").read_text().strip()
+
+
+@pytest.mark.parametrize("case", ["expired", "none", "typ", "other", "tampered", "missing"])
+def test_server_answers_bad_tokens_with_401_envelope(server: ServerProcess, case: str) -> None:
+    """The API refuses each kind of bad access token with 401 and the error envelope."""
+    secret = server_secret(server)
+    payload = server_claims(server)
+    token = {
+        "expired": lambda: jwt.encode({**payload, "exp": int(time.time()) - 5}, secret, "HS256"),
+        "none": lambda: unsigned(payload),
+        "typ": lambda: jwt.encode({**payload, "typ": "refresh"}, secret, "HS256"),
+        "other": lambda: jwt.encode(payload, "x" * 64, "HS256"),
+        "tampered": lambda: tamper(jwt.encode(payload, secret, "HS256")),
+        "missing": lambda: None,
+    }[case]()
+    headers = {} if token is None else bearer(token)
+    response = httpx.get(f"{server.base_url}/api/v1/auth/me", headers=headers)
+    assert response.status_code == 401
+    error = response.json()["error"]
+    assert error["code"] in ("not_authenticated", "token_expired") and error["message"]
+    if case == "expired":
+        assert error["code"] == "token_expired"
+
+
+def test_correctly_signed_token_for_another_role_is_refused(server: ServerProcess) -> None:
+    """Even a validly signed token is refused when its role is not the user's role now."""
+    payload = server_claims(server, role="agent")
+    token = jwt.encode(payload, server_secret(server), "HS256")
+    response = httpx.get(f"{server.base_url}/api/v1/auth/me", headers=bearer(token))
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "role_changed"

@@ -1,0 +1,211 @@
+"""Staff accounts over the API: who may do what, the last-owner rule, and tenant isolation."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import ServerProcess
+from tests.staff import (
+    PASSWORD,
+    Account,
+    create_account,
+    create_user_cli,
+    login,
+    login_response,
+    other_tenant_account,
+    owner,
+    unique_email,
+    unique_ip,
+)
+
+
+def patch(server: ServerProcess, actor: Account, user_id: int, **body: Any) -> httpx.Response:
+    return httpx.patch(
+        f"{server.base_url}/api/v1/users/{user_id}", json=body, headers=actor.headers
+    )
+
+
+def create(server: ServerProcess, actor: Account, **body: Any) -> httpx.Response:
+    return httpx.post(f"{server.base_url}/api/v1/users", json=body, headers=actor.headers)
+
+
+def me(server: ServerProcess, account: Account) -> httpx.Response:
+    return httpx.get(f"{server.base_url}/api/v1/auth/me", headers=account.headers)
+
+
+@pytest.mark.parametrize(
+    ("role", "list_status", "create_status", "patch_status"),
+    [("agent", 200, 403, 403), ("admin", 200, 201, 200), ("owner", 200, 201, 200)],
+)
+def test_role_matrix(
+    server: ServerProcess, role: str, list_status: int, create_status: int, patch_status: int
+) -> None:
+    """Agents may list colleagues; creating and changing accounts takes an admin."""
+    boss = owner(server)
+    actor = boss if role == "owner" else create_account(server, boss, role)
+    target = create_account(server, boss, "agent")
+    base = server.base_url
+    assert httpx.get(f"{base}/api/v1/users", headers=actor.headers).status_code == list_status
+    created = create(server, actor, email=unique_email(), role="agent")
+    assert created.status_code == create_status
+    assert patch(server, actor, target.user["id"], name="Renamed").status_code == patch_status
+    assert httpx.get(f"{base}/api/v1/users").status_code == 401
+
+
+def test_created_account_gets_a_one_time_password(server: ServerProcess) -> None:
+    """POST answers the user and a generated password once; signing in with it demands a change."""
+    email = unique_email()
+    response = create(server, owner(server), email=email, name="Ada", role="admin")
+    assert response.status_code == 201
+    assert response.headers["cache-control"] == "no-store"
+    body = response.json()
+    assert body["user"]["email"] == email and body["user"]["name"] == "Ada"
+    assert body["user"]["role"] == "admin" and body["user"]["must_change_password"] is True
+    assert len(body["password"]) >= 16
+    account = login(server, email, body["password"])
+    blocked = httpx.get(f"{server.base_url}/api/v1/users", headers=account.headers)
+    assert blocked.json()["error"]["code"] == "password_change_required"
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"email": "not-an-email", "role": "agent"}, "email"),
+        ({"email": None, "role": "agent"}, "email"),
+        ({"email": "x@example.com", "role": "boss"}, "role"),
+        ({"email": "x@example.com", "name": "", "role": "agent"}, "name"),
+        ({"email": "x@example.com", "name": "n" * 101, "role": "agent"}, "name"),
+    ],
+)
+def test_invalid_new_accounts_name_the_field(
+    server: ServerProcess, body: dict[str, Any], field: str
+) -> None:
+    """A bad email, role or name is a 422 whose message starts with the field."""
+    response = create(server, owner(server), **body)
+    assert response.status_code == 422
+    assert response.json()["error"]["message"].startswith(f"{field}:")
+
+
+def test_duplicate_email_is_a_conflict(server: ServerProcess) -> None:
+    """A second account with an existing email (any case) answers 409."""
+    boss = owner(server)
+    email = unique_email()
+    assert create(server, boss, email=email, role="agent").status_code == 201
+    again = create(server, boss, email=email.upper(), role="agent")
+    assert again.status_code == 409 and again.json()["error"]["code"] == "email_taken"
+
+
+def test_patch_refuses_unknown_fields(server: ServerProcess) -> None:
+    """A PATCH with a field that cannot be changed names it in a 422."""
+    boss = owner(server)
+    target = create_account(server, boss, "agent")
+    response = patch(server, boss, target.user["id"], password_hash="x")
+    assert response.status_code == 422
+    assert response.json()["error"]["message"].startswith("password_hash:")
+
+
+def test_admin_cannot_raise_anyone_above_their_role(server: ServerProcess) -> None:
+    """An admin cannot create an owner, promote to owner, or touch an owner's account."""
+    boss = owner(server)
+    admin = create_account(server, boss, "admin")
+    agent = create_account(server, boss, "agent")
+    assert create(server, admin, email=unique_email(), role="owner").status_code == 403
+    assert patch(server, admin, agent.user["id"], role="owner").status_code == 403
+    assert patch(server, admin, admin.user["id"], role="owner").status_code == 403
+    assert patch(server, admin, boss.user["id"], name="Demoted").status_code == 403
+    assert patch(server, admin, boss.user["id"], disabled=True).status_code == 403
+    assert patch(server, admin, agent.user["id"], role="admin").status_code == 200
+    assert me(server, boss).json()["user"]["role"] == "owner"
+
+
+def test_last_owner_cannot_be_demoted_or_disabled(server: ServerProcess) -> None:
+    """With two owners one may be disabled; the one left can be neither demoted nor disabled."""
+    first, second = unique_email("owner"), unique_email("owner")
+    tenant = unique_email("t").split("@")[0]
+    create_user_cli(server, first, "owner", tenant)
+    create_user_cli(server, second, "owner", tenant)
+    one, two = login(server, first, PASSWORD), login(server, second, PASSWORD)
+    assert patch(server, two, one.user["id"], disabled=True).status_code == 200
+    demote = patch(server, two, two.user["id"], role="admin")
+    assert demote.status_code == 409 and demote.json()["error"]["code"] == "last_owner"
+    own = patch(server, two, two.user["id"], disabled=True)
+    assert own.status_code == 409
+    assert patch(server, two, one.user["id"], disabled=False).status_code == 200
+    assert patch(server, two, one.user["id"], role="admin").status_code == 200
+    assert me(server, two).json()["user"]["role"] == "owner"
+
+
+def test_disabling_ends_sessions_at_once(server: ServerProcess) -> None:
+    """A disabled user's access and refresh tokens stop working at once; login is refused."""
+    boss = owner(server)
+    agent = create_account(server, boss, "agent")
+    assert me(server, agent).status_code == 200
+    assert patch(server, boss, agent.user["id"], disabled=True).json()["user"]["disabled"] is True
+    assert me(server, agent).status_code == 401
+    refreshed = httpx.post(
+        f"{server.base_url}/api/v1/auth/refresh", json={"refresh_token": agent.refresh_token}
+    )
+    assert refreshed.status_code == 401
+    again = login_response(server, agent.user["email"], agent.password, unique_ip())
+    assert again.status_code == 403 and again.json()["error"]["code"] == "account_disabled"
+    assert patch(server, boss, agent.user["id"], disabled=False).status_code == 200
+    assert login_response(server, agent.user["email"], agent.password).status_code == 200
+
+
+def test_role_change_needs_a_fresh_token(server: ServerProcess) -> None:
+    """After a role change the old access token is refused; a new sign-in carries the new role."""
+    boss = owner(server)
+    agent = create_account(server, boss, "agent")
+    assert patch(server, boss, agent.user["id"], role="admin").status_code == 200
+    assert me(server, agent).status_code == 401
+    again = login(server, agent.user["email"], agent.password)
+    assert me(server, again).json()["user"]["role"] == "admin"
+    assert httpx.get(f"{server.base_url}/api/v1/sites", headers=again.headers).status_code == 200
+
+
+def test_password_reset_gives_a_new_one_time_password(server: ServerProcess) -> None:
+    """A reset ends the user's sessions, retires the old password and must be changed."""
+    boss = owner(server)
+    agent = create_account(server, boss, "agent")
+    response = patch(server, boss, agent.user["id"], reset_password=True)
+    assert response.status_code == 200
+    temporary = response.json()["password"]
+    assert response.json()["user"]["must_change_password"] is True
+    assert me(server, agent).status_code == 401
+    old = login_response(server, agent.user["email"], agent.password, unique_ip())
+    assert old.status_code == 401
+    assert login(server, agent.user["email"], temporary).user["must_change_password"] is True
+
+
+def test_other_tenants_users_are_invisible(server: ServerProcess) -> None:
+    """Another tenant's admin never sees this tenant's users and gets 404 for their ids."""
+    boss = owner(server)
+    agent = create_account(server, boss, "agent")
+    stranger = other_tenant_account(server, "admin")
+    listed = httpx.get(f"{server.base_url}/api/v1/users", headers=stranger.headers).json()
+    assert [user["id"] for user in listed["users"]] == [stranger.user["id"]]
+    for user_id in (agent.user["id"], boss.user["id"]):
+        response = patch(server, stranger, user_id, disabled=True)
+        assert response.status_code == 404 and response.json()["error"]["code"] == "not_found"
+    assert me(server, agent).status_code == 200
+    mine = httpx.get(f"{server.base_url}/api/v1/users", headers=boss.headers).json()["users"]
+    assert stranger.user["id"] not in [user["id"] for user in mine]
+
+
+def test_user_changes_are_audited_without_secrets(server: ServerProcess) -> None:
+    """Creating, changing and resetting an account each leave an entry; no password appears."""
+    boss = owner(server)
+    created = create(server, boss, email=unique_email(), role="agent").json()
+    user_id = created["user"]["id"]
+    patch(server, boss, user_id, role="admin", name="Grace")
+    reset = patch(server, boss, user_id, reset_password=True).json()
+    entries = httpx.get(f"{server.base_url}/api/v1/audit", headers=boss.headers).json()["entries"]
+    mine = [e for e in entries if e["target"] == f"user:{user_id}"]
+    assert [e["action"] for e in mine] == ["user.updated", "user.updated", "user.created"]
+    assert mine[1]["details"] == {"role": "admin", "name": "Grace"}
+    assert mine[0]["details"] == {"password_reset": True}
+    assert all(e["actor"]["id"] == boss.user["id"] for e in mine)
+    assert created["password"] not in str(entries) and reset["password"] not in str(entries)
