@@ -23,6 +23,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, BinaryIO, TypeVar
 
+from omnichat.db import Database
 from omnichat.jobs import Jobs
 from omnichat.metrics import Metrics
 from omnichat.settings import Settings
@@ -164,7 +165,7 @@ def copy_database(database: Path, target: Path) -> None:
 def check_integrity(connection: sqlite3.Connection, path: Path) -> None:
     problems = [row[0] for row in connection.execute("PRAGMA integrity_check")]
     if problems != ["ok"]:
-        raise BackupError(f"{path} failed integrity_check: {problems[0]}")
+        raise BackupError(f"{path} is damaged: integrity_check says {problems[0]}")
 
 
 @dataclass(frozen=True)
@@ -236,6 +237,13 @@ class Backups:
         return result
 
 
+async def installation_tenant_id(db: Database) -> int | None:
+    """The tenant made at first start. A backup holds every tenant's data, so only its owners
+    (who run the installation) may list or download backups."""
+    value = await db.fetch_value("SELECT MIN(id) FROM tenants")
+    return None if value is None else int(value)
+
+
 def _make_dir(directory: Path) -> None:
     try:
         # 0700: a backup holds everything, password hashes included.
@@ -245,12 +253,13 @@ def _make_dir(directory: Path) -> None:
 
 
 def _free_name(directory: Path, taken_at: datetime) -> Path:
-    base = f"omnichat-{taken_at:{STAMP}}"
-    candidate, n = directory / f"{base}.sqlite", 1
-    while candidate.exists():
-        n += 1
-        candidate = directory / f"{base}-{n}.sqlite"
-    return candidate
+    # Within one second the suffix grows past every name still there, so the new backup sorts
+    # newest even after retention deleted the base name.
+    stamp = f"{taken_at:{STAMP}}"
+    matches = (NAME.match(path.name) for path in directory.iterdir())
+    used = [int(m.group(2) or 1) for m in matches if m is not None and m.group(1) == stamp]
+    n = max(used, default=0) + 1
+    return directory / (f"omnichat-{stamp}.sqlite" if n == 1 else f"omnichat-{stamp}-{n}.sqlite")
 
 
 @contextlib.contextmanager
