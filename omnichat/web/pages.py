@@ -33,5 +33,9 @@ def static_file(url: str, name: str, cache: str = REVALIDATE) -> Route:
 
 routes = [
     static_file("/", "index.html"),
+    # The admin page routes in the browser (history.pushState), so every /admin/... path
+    # serves the same shell and a deep link survives a reload.
+    static_file("/admin", "admin/index.html"),
+    static_file("/admin/{path:path}", "admin/index.html"),
     Mount("/static", CachedStaticFiles(directory=STATIC_DIR), name="static"),
 ]

@@ -1,0 +1,28 @@
+// The signed-in user's own account: who they are, and a password change.
+
+import { h } from "./dom.js";
+import { passwordForm } from "./login.js";
+import { getState, set } from "./store.js";
+
+export function mountAccount(host) {
+  const me = getState().me;
+  host.replaceChildren(
+    h(
+      "section",
+      { class: "page narrow", "aria-labelledby": "account-title" },
+      h("h1", { id: "account-title" }, "Your account"),
+      h(
+        "dl",
+        { class: "card facts" },
+        h("dt", {}, "Name"),
+        h("dd", {}, me.name || ""),
+        h("dt", {}, "Email"),
+        h("dd", {}, me.email || ""),
+        h("dt", {}, "Role"),
+        h("dd", {}, me.role || ""),
+      ),
+      passwordForm({ onDone: (user) => user && set({ me: { ...me, ...user } }) }),
+    ),
+  );
+  return { destroy() {} };
+}

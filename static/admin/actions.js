@@ -1,0 +1,114 @@
+// The conversation's actions: claim, assign to, close (with an inline confirmation), reopen.
+
+import { get, post } from "./api.js";
+import { merge } from "./conversations.js";
+import { h } from "./dom.js";
+import { getState, set } from "./store.js";
+
+let staffList = null; // [{id, name}] of enabled users, or [] when we may not list them
+
+async function loadStaff() {
+  if (staffList) return staffList;
+  try {
+    const { users } = await get("/api/v1/users");
+    staffList = (users || []).filter((user) => !user.disabled);
+  } catch {
+    staffList = []; // agents may not list users: they still claim and release
+  }
+  return staffList;
+}
+
+export function mountActions(host) {
+  const error = h("p", { class: "form-error", role: "alert" });
+  const claim = h("button", { type: "button", class: "primary", onclick: () => assign(getState().me.id) }, "Claim");
+  const release = h("button", { type: "button", onclick: () => assign(null) }, "Release");
+  const assignee = h("select", { "aria-label": "Assign to", name: "assignee" });
+  const close = h("button", { type: "button", onclick: () => confirming(true) }, "Close");
+  const reopen = h("button", { type: "button", onclick: () => act("reopen") }, "Reopen");
+  const confirmYes = h("button", { type: "button", class: "danger", onclick: () => act("close") }, "Close conversation");
+  const confirmNo = h("button", { type: "button", onclick: () => confirming(false) }, "Cancel");
+  const confirm = h(
+    "div",
+    { class: "confirm", role: "group", "aria-label": "Confirm closing", hidden: true },
+    h("span", {}, "Close this conversation? The visitor is told."),
+    confirmYes,
+    confirmNo,
+  );
+  host.replaceChildren(h("div", { class: "action-buttons" }, claim, release, assignee, close, reopen), confirm, error);
+  let conversation = null;
+  let filledFor; // the assignee the options were built for
+
+  assignee.addEventListener("change", () => {
+    if (assignee.value === "") return;
+    assign(assignee.value === "none" ? null : Number(assignee.value));
+  });
+
+  function confirming(on) {
+    confirm.hidden = !on;
+    (on ? confirmYes : close).focus();
+  }
+
+  async function run(path, body) {
+    error.textContent = "";
+    const id = conversation.id;
+    try {
+      const answer = await post(`/api/v1/conversations/${id}/${path}`, body);
+      if (answer && answer.conversation) {
+        merge(answer.conversation);
+        set({ conversations: getState().conversations });
+      }
+    } catch (failure) {
+      error.textContent = failure.message;
+      filledFor = undefined;
+      render(conversation);
+    }
+  }
+
+  function assign(userId) {
+    return run("assign", { user_id: userId });
+  }
+
+  async function act(path) {
+    confirm.hidden = true;
+    await run(path, {});
+  }
+
+  async function fillAssignees() {
+    const staff = await loadStaff();
+    assignee.hidden = staff.length === 0;
+    if (!conversation) return;
+    const current = conversation.assignee ? conversation.assignee.id : null;
+    if (filledFor === current && assignee.options.length) return;
+    filledFor = current;
+    assignee.replaceChildren(
+      h("option", { value: "" }, "Assign to…"),
+      h("option", { value: "none", disabled: current === null }, "Nobody (unassigned)"),
+      ...staff.map((user) =>
+        h("option", { value: String(user.id), disabled: user.id === current }, user.name || user.email),
+      ),
+    );
+    assignee.value = "";
+  }
+
+  function render(next) {
+    conversation = next;
+    const me = getState().me;
+    const mine = Boolean(conversation.assignee) && conversation.assignee.id === me.id;
+    const closed = conversation.status === "closed";
+    claim.hidden = mine || closed;
+    release.hidden = !mine || closed;
+    close.hidden = closed;
+    reopen.hidden = !closed;
+    if (closed) confirm.hidden = true;
+    fillAssignees();
+  }
+
+  return {
+    render,
+    reset() {
+      confirm.hidden = true;
+      error.textContent = "";
+    },
+    destroy() {},
+  };
+}

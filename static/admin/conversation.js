@@ -1,0 +1,281 @@
+// The conversation pane: header with actions, transcript, visitor details, typing, reply box.
+
+import { visitorName } from "./conversations.js";
+import { mountActions } from "./actions.js";
+import { clock, h } from "./dom.js";
+import { getState, set, subscribe } from "./store.js";
+import { discardReply, retryReply, sendReply } from "./transcript.js";
+
+const TYPING_REPEAT_MS = 3_000;
+const TYPING_IDLE_MS = 4_000;
+const NEAR_BOTTOM_PX = 80;
+
+function senderLabel(message, me) {
+  if (message.sender === "visitor") return "Visitor";
+  if (message.sender === "system") return "System";
+  if (message.author && me && message.author.id === me.id) return "You";
+  return (message.author && message.author.name) || "Agent";
+}
+
+function messageElement(message, state) {
+  const conversation = state.conversations.get(message.conversation_id);
+  const who =
+    message.sender === "visitor" && conversation ? visitorName(conversation) : senderLabel(message, state.me);
+  return h(
+    "article",
+    {
+      class: ["message", `from-${message.sender}`, message.private && "private"],
+      dataset: { seq: String(message.seq) },
+      "aria-label": `${message.private ? "Private note" : "Message"} from ${who}`,
+    },
+    h(
+      "header",
+      { class: "message-head" },
+      h("span", { class: "author" }, who),
+      message.private ? h("span", { class: "tag note" }, "Private note") : null,
+      h("time", { datetime: message.created_at, title: message.created_at }, clock(message.created_at)),
+    ),
+    h("p", { class: "message-text" }, message.text),
+  );
+}
+
+function pendingElement(pending, id) {
+  return h(
+    "article",
+    { class: ["message", "from-agent", "pending", pending.private && "private", pending.failed && "failed"] },
+    h(
+      "header",
+      { class: "message-head" },
+      h("span", { class: "author" }, "You"),
+      pending.private ? h("span", { class: "tag note" }, "Private note") : null,
+      h("span", { class: "sending" }, pending.failed ? "Not sent" : "Sending…"),
+    ),
+    h("p", { class: "message-text" }, pending.text),
+    pending.failed
+      ? h(
+          "p",
+          { class: "form-error" },
+          `${pending.failed} `,
+          h("button", { type: "button", onclick: () => retryReply(id, pending.client_id) }, "Retry"),
+          h("button", { type: "button", class: "ghost", onclick: () => discardReply(id, pending.client_id) }, "Discard"),
+        )
+      : null,
+  );
+}
+
+function detail(label, value) {
+  if (value === null || value === undefined || value === "") return null;
+  return [h("dt", {}, label), h("dd", {}, value)];
+}
+
+function detailsElement(conversation) {
+  const visitor = conversation.visitor || {};
+  return h(
+    "div",
+    {},
+    h(
+      "h3",
+      { class: "details-name" },
+      visitorName(conversation),
+      visitor.verified ? h("span", { class: "badge verified", title: "Identity verified by the site" }, "Verified") : null,
+    ),
+    h(
+      "dl",
+      {},
+      detail("Email", visitor.email ? h("a", { href: `mailto:${visitor.email}` }, visitor.email) : null),
+      detail("Phone", visitor.phone ? h("a", { href: `tel:${visitor.phone}` }, visitor.phone) : null),
+      detail("Channel", conversation.channel),
+      detail("Status", conversation.status),
+      detail("Assignee", conversation.assignee ? conversation.assignee.name : "Unassigned"),
+      detail("Started", clock(conversation.created_at)),
+      detail("Last activity", clock(conversation.updated_at)),
+      detail("Visitor id", String(visitor.id ?? "")),
+      detail("Conversation", `#${conversation.id}`),
+    ),
+  );
+}
+
+function typingText(state, id) {
+  const typing = state.typing.get(id);
+  if (!typing || typing.until < Date.now()) return "";
+  // Agents' frames carry their user_id; the visitor's carry only a name.
+  if (typing.userId !== undefined && typing.userId !== null) {
+    if (state.me && typing.userId === state.me.id) return "";
+    return `${typing.by || "An agent"} (agent) is typing…`;
+  }
+  return `${typing.by || "Visitor"} is typing…`;
+}
+
+export function mountConversation(host, services) {
+  const title = h("h2", { class: "pane-title", id: "pane-title" });
+  const status = h("span", { class: "tag" });
+  const actionsHost = h("div", { class: "pane-actions" });
+  const log = h("div", { class: "transcript", role: "log", "aria-label": "Transcript", tabIndex: 0 });
+  const pendingList = h("div", { class: "pending-list" });
+  const notice = h("p", { class: "pane-notice", role: "status" });
+  const details = h("aside", { class: "details", "aria-label": "Visitor details" });
+  const typing = h("p", { class: "typing", "aria-live": "polite" });
+  const reply = h("textarea", {
+    name: "reply",
+    rows: 3,
+    "aria-label": "Reply",
+    placeholder: "Write a reply. Enter sends, Shift+Enter adds a line.",
+    maxLength: 4000,
+  });
+  const privateBox = h("input", { type: "checkbox", name: "private" });
+  const send = h("button", { type: "submit", class: "primary" }, "Send");
+  const composer = h(
+    "form",
+    { class: "composer", "aria-label": "Reply to the visitor" },
+    reply,
+    h(
+      "div",
+      { class: "composer-bar" },
+      h("label", { class: "toggle" }, privateBox, h("span", {}, "Private note (agents only)")),
+      send,
+    ),
+  );
+  const pane = h(
+    "section",
+    { class: "pane", "aria-labelledby": "pane-title" },
+    h("header", { class: "pane-head" }, h("div", { class: "pane-heading" }, title, status), actionsHost),
+    h("div", { class: "pane-body" }, h("div", { class: "thread" }, log, pendingList, notice, typing, composer), details),
+  );
+  const emptyState = h("div", { class: "pane-empty" }, h("p", {}, "Select a conversation."));
+  host.replaceChildren(emptyState);
+  const actions = mountActions(actionsHost);
+
+  let shownId = null;
+  let rendered = new Map(); // seq -> element
+  let typingSentAt = 0;
+  let typingPrivate = false;
+  let idleTimer = 0;
+  let typingTimer = 0;
+
+  function stopTyping(id) {
+    clearTimeout(idleTimer);
+    if (typingSentAt && id) {
+      services.socket.send({ type: "typing", conversation_id: id, on: false, private: typingPrivate });
+    }
+    typingSentAt = 0;
+  }
+
+  reply.addEventListener("input", () => {
+    const id = shownId;
+    if (!id || !reply.value.trim()) {
+      stopTyping(id);
+      return;
+    }
+    if (Date.now() - typingSentAt > TYPING_REPEAT_MS) {
+      // A private note's typing reaches other agents only.
+      typingPrivate = privateBox.checked;
+      services.socket.send({ type: "typing", conversation_id: id, on: true, private: typingPrivate });
+      typingSentAt = Date.now();
+    }
+    clearTimeout(idleTimer);
+    idleTimer = setTimeout(() => stopTyping(id), TYPING_IDLE_MS);
+  });
+  reply.addEventListener("keydown", (event) => {
+    if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+      event.preventDefault();
+      composer.requestSubmit();
+    }
+  });
+  privateBox.addEventListener("change", () => {
+    composer.classList.toggle("private", privateBox.checked);
+    send.textContent = privateBox.checked ? "Add note" : "Send";
+    stopTyping(shownId);
+  });
+  composer.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const text = reply.value.trim();
+    if (!text || !shownId) return;
+    stopTyping(shownId);
+    sendReply(shownId, text, privateBox.checked);
+    reply.value = "";
+    reply.focus();
+  });
+
+  function nearBottom() {
+    return log.scrollHeight - log.scrollTop - log.clientHeight < NEAR_BOTTOM_PX;
+  }
+
+  function renderTranscript(state, transcript) {
+    const stick = nearBottom() || rendered.size === 0;
+    if (transcript.loading) notice.textContent = "Loading…";
+    else notice.textContent = transcript.error || "";
+    for (const message of transcript.messages) {
+      if (rendered.has(message.seq)) continue;
+      const element = messageElement(message, state);
+      rendered.set(message.seq, element);
+      // Usually an append; an earlier seq filling a gap goes before the first later one.
+      const later = [...rendered.entries()].filter(([seq]) => seq > message.seq).sort((a, b) => a[0] - b[0]);
+      log.insertBefore(element, later.length ? later[0][1] : null);
+    }
+    pendingList.replaceChildren(...transcript.pending.map((pending) => pendingElement(pending, transcript.id)));
+    if (stick) log.scrollTop = log.scrollHeight;
+  }
+
+  function renderHead(state, conversation) {
+    title.textContent = visitorName(conversation);
+    status.textContent = conversation.status;
+    status.className = `tag ${conversation.status}`;
+    details.replaceChildren(detailsElement(conversation));
+    actions.render(conversation);
+    const closed = conversation.status === "closed";
+    reply.placeholder = closed
+      ? "This conversation is closed; a reply reopens it for the visitor."
+      : "Write a reply. Enter sends, Shift+Enter adds a line.";
+  }
+
+  function renderTyping(state) {
+    clearTimeout(typingTimer);
+    typing.textContent = shownId ? typingText(state, shownId) : "";
+    const entry = shownId && state.typing.get(shownId);
+    if (entry && entry.until > Date.now()) {
+      typingTimer = setTimeout(() => renderTyping(getState()), entry.until - Date.now() + 50);
+    }
+  }
+
+  function render(state, changed) {
+    const transcript = state.transcript;
+    const id = transcript ? transcript.id : null;
+    if (id !== shownId) {
+      stopTyping(shownId);
+      shownId = id;
+      rendered = new Map();
+      log.replaceChildren();
+      reply.value = "";
+      actions.reset();
+      host.replaceChildren(id ? pane : emptyState);
+    }
+    if (!id) return;
+    const conversation = state.conversations.get(id);
+    if (conversation && (changed.has("conversations") || changed.has("transcript"))) {
+      renderHead(state, conversation);
+    }
+    if (changed.has("transcript")) renderTranscript(state, transcript);
+    if (changed.has("typing") || changed.has("transcript")) renderTyping(state);
+  }
+
+  render(getState(), new Set(["transcript", "conversations", "typing"]));
+  const unsubscribe = subscribe(render);
+  return {
+    destroy() {
+      stopTyping(shownId);
+      clearTimeout(typingTimer);
+      unsubscribe();
+      actions.destroy();
+    },
+  };
+}
+
+/** Record a typing frame from the socket: {conversation_id, on, by}. */
+export function applyTyping(frame) {
+  const typing = getState().typing;
+  if (frame.on) {
+    typing.set(frame.conversation_id, { by: frame.by, userId: frame.user_id, until: Date.now() + 8_000 });
+  }
+  else typing.delete(frame.conversation_id);
+  set({ typing });
+}

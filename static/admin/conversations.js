@@ -1,0 +1,225 @@
+// The inbox's data: active conversations loaded over HTTP, kept current by socket events.
+
+import { get, post } from "./api.js";
+import { getState, set } from "./store.js";
+
+const PAGE = 100;
+// Open and escalated conversations are all held in memory (counts, live updates); past this
+// many the inbox shows the newest and says so.
+const ACTIVE_CAP = 2000;
+
+export const VIEW_TITLES = {
+  open: "Open",
+  escalated: "Escalated",
+  mine: "Mine",
+  unassigned: "Unassigned",
+  closed: "Closed",
+};
+
+let touched = null; // ids changed by events while a reload is in flight
+
+function isStale(incoming, known) {
+  return (
+    known &&
+    (known.last_seq > incoming.last_seq ||
+      (known.last_seq === incoming.last_seq && known.updated_at > incoming.updated_at))
+  );
+}
+
+/** Store a conversation snapshot unless we already hold a newer one; returns what is held. */
+export function merge(conversation) {
+  const map = getState().conversations;
+  const known = map.get(conversation.id);
+  if (isStale(conversation, known)) return known;
+  // Event snapshots carry no last_message or unread: keep the ones we have.
+  const merged = { ...known, ...conversation };
+  map.set(conversation.id, merged);
+  return merged;
+}
+
+async function fetchPages(params, cap) {
+  const found = [];
+  let before = null;
+  do {
+    const query = new URLSearchParams({ ...params, limit: String(PAGE) });
+    if (before) query.set("before", before);
+    const page = await get(`/api/v1/conversations?${query}`);
+    found.push(...(page.conversations || []));
+    before = page.next;
+  } while (before && found.length < cap);
+  return { found, next: before };
+}
+
+/** (Re)load every open and escalated conversation; called after (re)connecting fresh. */
+export async function loadActive() {
+  touched = new Set();
+  try {
+    const [open, escalated] = await Promise.all([
+      fetchPages({ status: "open" }, ACTIVE_CAP),
+      fetchPages({ status: "escalated" }, ACTIVE_CAP),
+    ]);
+    const map = getState().conversations;
+    const seen = new Set();
+    for (const conversation of [...open.found, ...escalated.found]) {
+      merge(conversation);
+      seen.add(conversation.id);
+    }
+    // Closed (or gone) while we were away, unless an event told us more since we asked.
+    for (const [id, conversation] of map) {
+      if (!seen.has(id) && !touched.has(id) && conversation.status !== "closed") map.delete(id);
+    }
+    set({
+      conversations: map,
+      activeLoaded: true,
+      activeTruncated: Boolean(open.next || escalated.next),
+    });
+  } finally {
+    touched = null;
+  }
+}
+
+/** Load the first (or, with `more`, the next) page of closed conversations. */
+export async function loadClosed(more = false) {
+  const cursor = more ? getState().closedNext : null;
+  if (more && !cursor) return;
+  const params = { status: "closed", limit: "50" };
+  if (cursor) params.before = cursor;
+  const page = await get(`/api/v1/conversations?${new URLSearchParams(params)}`);
+  for (const conversation of page.conversations || []) merge(conversation);
+  set({ conversations: getState().conversations, closedNext: page.next || null });
+}
+
+/** Search every conversation (any status) on the server; results replace the view's list. */
+export async function search(query) {
+  set({ search: { query, ids: [], loading: true } });
+  const params = new URLSearchParams({ status: "all", q: query, limit: String(PAGE) });
+  try {
+    const page = await get(`/api/v1/conversations?${params}`);
+    const ids = (page.conversations || []).map((conversation) => merge(conversation).id);
+    if (getState().search && getState().search.query === query) {
+      set({ conversations: getState().conversations, search: { query, ids, loading: false } });
+    }
+  } catch (error) {
+    if (getState().search && getState().search.query === query) {
+      set({ search: { query, ids: [], loading: false, error: error.message } });
+    }
+  }
+}
+
+/**
+ * Apply a socket event to the store. Returns what happened for notifications:
+ * {kind: "conversation" | "message" | "followup", conversation?, message?, followup?}.
+ */
+export function applyEvent(frame) {
+  const data = frame.data || {};
+  const map = getState().conversations;
+  if (data.conversation && touched) touched.add(data.conversation.id);
+  if (frame.event === "conversation.created" || frame.event === "conversation.updated") {
+    const conversation = merge(data.conversation);
+    set({ conversations: map });
+    return { kind: frame.event === "conversation.created" ? "conversation" : "update", conversation };
+  }
+  if (frame.event === "message.created") {
+    const { message } = data;
+    const conversation = data.conversation
+      ? merge(data.conversation)
+      : map.get(message.conversation_id);
+    if (!conversation) return { kind: "message", message };
+    if (!conversation.last_message || conversation.last_message.seq < message.seq) {
+      conversation.last_message = message;
+    }
+    const state = getState();
+    const watching = state.openId === conversation.id && document.visibilityState === "visible";
+    if (message.sender === "visitor" && !watching) {
+      conversation.unread = (conversation.unread || 0) + 1;
+    }
+    set({ conversations: map });
+    if (message.sender === "visitor" && watching) markRead(conversation.id);
+    return { kind: "message", conversation, message };
+  }
+  if (frame.event === "followup.created") {
+    set({ followupsNew: getState().followupsNew + 1, followupsChanged: Date.now() });
+    return { kind: "followup", followup: data.followup };
+  }
+  return { kind: "other" };
+}
+
+export function inView(conversation, view, me) {
+  const active = conversation.status !== "closed";
+  switch (view) {
+    case "open":
+      return conversation.status === "open";
+    case "escalated":
+      return conversation.status === "escalated";
+    case "mine":
+      return active && Boolean(conversation.assignee) && conversation.assignee.id === me.id;
+    case "unassigned":
+      return active && !conversation.assignee;
+    case "closed":
+      return !active;
+    default:
+      return false;
+  }
+}
+
+function newestFirst(a, b) {
+  return (b.updated_at || "").localeCompare(a.updated_at || "") || b.id - a.id;
+}
+
+/** The conversations the list shows now: search results, or the current view's members. */
+export function visibleList() {
+  const state = getState();
+  if (state.search) {
+    return state.search.ids.map((id) => state.conversations.get(id)).filter(Boolean);
+  }
+  const list = [];
+  for (const conversation of state.conversations.values()) {
+    if (inView(conversation, state.route.view, state.me)) list.push(conversation);
+  }
+  return list.sort(newestFirst);
+}
+
+export function counts() {
+  const state = getState();
+  const result = { open: 0, escalated: 0, mine: 0, unassigned: 0 };
+  for (const conversation of state.conversations.values()) {
+    for (const view of Object.keys(result)) {
+      if (inView(conversation, view, state.me)) result[view] += 1;
+    }
+  }
+  return result;
+}
+
+/** How many active conversations have messages the agent has not seen (the title counter). */
+export function unreadConversations() {
+  let count = 0;
+  for (const conversation of getState().conversations.values()) {
+    if (conversation.status !== "closed" && conversation.unread > 0) count += 1;
+  }
+  return count;
+}
+
+/** The agent has seen conversation `id` up to now: clear its badge here and on the server. */
+export function markRead(id) {
+  const conversation = getState().conversations.get(id);
+  if (conversation && conversation.unread) {
+    conversation.unread = 0;
+    set({ conversations: getState().conversations });
+  }
+  // The server keeps read markers per agent, so a reload or another tab shows the same counts.
+  post(`/api/v1/conversations/${id}/read`).catch(() => {});
+}
+
+/** Another tab of this agent read a conversation up to `seq`. */
+export function applyRead(frame) {
+  const conversation = getState().conversations.get(frame.conversation_id);
+  if (conversation && conversation.unread && frame.seq >= conversation.last_seq) {
+    conversation.unread = 0;
+    set({ conversations: getState().conversations });
+  }
+}
+
+export function visitorName(conversation) {
+  const visitor = conversation.visitor || {};
+  return visitor.name || visitor.email || visitor.phone || `Visitor ${visitor.id ?? ""}`.trim();
+}

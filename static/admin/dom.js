@@ -1,0 +1,75 @@
+// A tiny element builder. Strings always become text nodes, so data is never parsed as HTML.
+
+const FORBIDDEN = new Set(["style", "innerHTML", "outerHTML"]);
+
+/**
+ * h("button", {class: "primary", onclick: fn, "aria-label": "Close"}, "Close", child, [more])
+ * Props: `class`, `dataset` (object), `on<event>` functions (addEventListener), DOM properties
+ * (value, checked, disabled, hidden, type, ...) and otherwise attributes. Never `style`: our CSP
+ * forbids inline styles, and classes keep the look in the stylesheet.
+ */
+export function h(tag, props = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [key, value] of Object.entries(props || {})) {
+    if (value === undefined || value === null || value === false) continue;
+    if (FORBIDDEN.has(key)) throw new Error(`h(): ${key} is not allowed`);
+    if (key === "class") el.className = Array.isArray(value) ? value.filter(Boolean).join(" ") : value;
+    else if (key === "dataset") Object.assign(el.dataset, value);
+    else if (key.startsWith("on") && typeof value === "function") {
+      el.addEventListener(key.slice(2), value);
+    } else if (key in el && !key.includes("-")) el[key] = value;
+    else el.setAttribute(key, value === true ? "" : String(value));
+  }
+  append(el, children);
+  return el;
+}
+
+function append(el, children) {
+  for (const child of children) {
+    if (child === null || child === undefined || child === false) continue;
+    if (Array.isArray(child)) append(el, child);
+    else if (child instanceof Node) el.appendChild(child);
+    else el.appendChild(document.createTextNode(String(child)));
+  }
+}
+
+/** Replace an element's children (strings as text). */
+export function fill(el, ...children) {
+  el.replaceChildren();
+  append(el, children);
+  return el;
+}
+
+/** A short human time: "14:05" today, "3 Mar 14:05" otherwise. */
+export function clock(iso) {
+  if (!iso) return "";
+  const date = new Date(iso);
+  const today = new Date();
+  const time = date.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+  if (date.toDateString() === today.toDateString()) return time;
+  return `${date.toLocaleDateString([], { day: "numeric", month: "short" })} ${time}`;
+}
+
+/** How long ago, compactly: "now", "5m", "2h", "3d". */
+export function age(iso, now = Date.now()) {
+  if (!iso) return "";
+  const seconds = Math.max(0, (now - new Date(iso).getTime()) / 1000);
+  if (seconds < 60) return "now";
+  if (seconds < 3600) return `${Math.floor(seconds / 60)}m`;
+  if (seconds < 86400) return `${Math.floor(seconds / 3600)}h`;
+  return `${Math.floor(seconds / 86400)}d`;
+}
+
+/** A random id for idempotent sends; randomUUID needs a secure context, so fall back. */
+export function randomId() {
+  if (crypto.randomUUID) return crypto.randomUUID();
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/** True when a key press belongs to a field the user is typing in. */
+export function typingInField(event) {
+  const target = event.target;
+  if (!(target instanceof Element)) return false;
+  return Boolean(target.closest("input, textarea, select, [contenteditable='true']"));
+}

@@ -1,0 +1,47 @@
+// CSV export of conversations for the last N days, downloaded with the Authorization header.
+
+import { download } from "./api.js";
+import { h } from "./dom.js";
+
+export function mountExport(host) {
+  const days = h("input", { type: "number", name: "days", min: 1, max: 3650, value: "30", required: true });
+  const status = h("p", { class: "form-ok", role: "status" });
+  const error = h("p", { class: "form-error", role: "alert" });
+  const submit = h("button", { type: "submit", class: "primary" }, "Download CSV");
+  const form = h(
+    "form",
+    { class: "card" },
+    h("label", { class: "field" }, h("span", {}, "Conversations updated in the last N days"), days),
+    submit,
+    status,
+    error,
+  );
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    status.textContent = "";
+    error.textContent = "";
+    submit.disabled = true;
+    try {
+      const n = Number(days.value);
+      const file = await download(
+        `/api/v1/export/conversations.csv?days=${encodeURIComponent(n)}`,
+        `conversations-last-${n}-days.csv`,
+      );
+      status.textContent = `Downloaded ${file.name} (${file.size} bytes).`;
+    } catch (failure) {
+      error.textContent = failure.message;
+    } finally {
+      submit.disabled = false;
+    }
+  });
+  host.replaceChildren(
+    h(
+      "section",
+      { class: "page narrow", "aria-labelledby": "export-title" },
+      h("h1", { id: "export-title" }, "Export conversations"),
+      h("p", {}, "A CSV file with one row per message, for spreadsheets and archives."),
+      form,
+    ),
+  );
+  return { destroy() {} };
+}

@@ -1,0 +1,247 @@
+// The inbox: views with counts, search, the conversation list, and the conversation pane.
+// The Follow-ups view shares the sidebar and replaces the list and pane.
+
+import {
+  counts,
+  loadClosed,
+  markRead,
+  search,
+  VIEW_TITLES,
+  visibleList,
+  visitorName,
+} from "./conversations.js";
+import { mountConversation } from "./conversation.js";
+import { age, h } from "./dom.js";
+import { mountFollowups } from "./followups.js";
+import { getState, set, subscribe } from "./store.js";
+import { closeTranscript, openTranscript } from "./transcript.js";
+
+const TICK_MS = 30_000;
+const SEARCH_DELAY_MS = 300;
+
+function waiting(conversation, now) {
+  if (conversation.status === "closed") return "";
+  const last = conversation.last_message;
+  if (last) return last.sender === "visitor" ? age(last.created_at, now) : "";
+  return age(conversation.created_at, now);
+}
+
+function preview(conversation, me) {
+  const last = conversation.last_message;
+  if (!last) return "No messages yet";
+  const who =
+    last.sender === "visitor"
+      ? ""
+      : last.sender === "system"
+        ? "System: "
+        : last.author && last.author.id === me.id
+          ? "You: "
+          : `${(last.author && last.author.name) || "Agent"}: `;
+  return `${last.private ? "Note, " : ""}${who}${last.text}`;
+}
+
+function row(conversation, state, now) {
+  const selected = state.route.id === conversation.id;
+  const unread = conversation.unread || 0;
+  const since = waiting(conversation, now);
+  const assignee = conversation.assignee ? conversation.assignee.name : "Unassigned";
+  return h(
+    "li",
+    {},
+    h(
+      "a",
+      {
+        href: `/admin/conversations/${conversation.id}`,
+        class: ["row", selected && "selected", unread && "unread"],
+        "aria-current": selected ? "true" : null,
+        dataset: { id: String(conversation.id) },
+      },
+      h(
+        "span",
+        { class: "row-top" },
+        h("span", { class: "row-name" }, visitorName(conversation)),
+        conversation.visitor && conversation.visitor.verified
+          ? h("span", { class: "badge verified", title: "Verified visitor" }, "Verified")
+          : null,
+        unread ? h("span", { class: "badge unread", title: `${unread} unread` }, String(unread)) : null,
+      ),
+      h(
+        "span",
+        { class: "row-meta" },
+        h("span", { class: "tag" }, conversation.channel),
+        conversation.status !== "open" ? h("span", { class: `tag ${conversation.status}` }, conversation.status) : null,
+        h("span", { class: "row-assignee" }, assignee),
+        since ? h("span", { class: "waiting", title: "Waiting for an answer" }, `waiting ${since}`) : null,
+      ),
+      h("span", { class: "row-preview" }, preview(conversation, state.me)),
+    ),
+  );
+}
+
+export function mountInbox(container, services) {
+  const viewLinks = Object.entries(VIEW_TITLES).map(([view, title]) => {
+    const count = h("span", { class: "count" });
+    const link = h("a", { href: `/admin/inbox/${view}`, class: "view-link" }, h("span", {}, title), count);
+    return { view, link, count };
+  });
+  const followupBadge = h("span", { class: "count" });
+  const followupLink = h(
+    "a",
+    { href: "/admin/followups", class: "view-link" },
+    h("span", {}, "Follow-ups"),
+    followupBadge,
+  );
+  const searchInput = h("input", {
+    type: "search",
+    name: "q",
+    placeholder: "Search name, email, text…",
+    "aria-label": "Search conversations",
+    autocomplete: "off",
+  });
+  const listTitle = h("h2", { class: "list-title" });
+  const list = h("ul", { class: "conversation-list", "aria-label": "Conversations" });
+  const empty = h("p", { class: "empty" });
+  const more = h("button", { type: "button", class: "more", onclick: () => loadClosed(true) }, "Load more");
+  const listSection = h(
+    "section",
+    { class: "list-column", "aria-labelledby": "list-title" },
+    h("form", { class: "search", role: "search" }, searchInput),
+    listTitle,
+    list,
+    empty,
+    more,
+  );
+  listTitle.id = "list-title";
+  const paneHost = h("div", { class: "pane-host" });
+  const followupHost = h("div", { class: "followup-host" });
+  const sidebar = h(
+    "nav",
+    { class: "views", "aria-label": "Inbox views" },
+    viewLinks.map((item) => item.link),
+    followupLink,
+    h("p", { class: "shortcuts-hint" }, "Keys: j / k next and previous, r reply, / search"),
+  );
+  const layout = h("div", { class: "inbox" }, sidebar, listSection, paneHost, followupHost);
+  container.replaceChildren(layout);
+  const pane = mountConversation(paneHost, services);
+  let followups = null;
+  let searchTimer = 0;
+  let closedLoadedFor = null;
+
+  searchInput.addEventListener("input", () => {
+    clearTimeout(searchTimer);
+    searchTimer = setTimeout(runSearch, SEARCH_DELAY_MS);
+  });
+  searchInput.addEventListener("keydown", (event) => {
+    if (event.key === "Escape") {
+      searchInput.value = "";
+      runSearch();
+    }
+  });
+  listSection.querySelector("form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    clearTimeout(searchTimer);
+    runSearch();
+  });
+  function runSearch() {
+    const query = searchInput.value.trim();
+    if (!query) set({ search: null });
+    else if (!getState().search || getState().search.query !== query) search(query);
+  }
+
+  function renderSidebar(state) {
+    const numbers = counts();
+    for (const item of viewLinks) {
+      const current = state.route.screen === "inbox" && state.route.view === item.view && !state.search;
+      item.link.classList.toggle("current", current);
+      if (current) item.link.setAttribute("aria-current", "page");
+      else item.link.removeAttribute("aria-current");
+      item.count.textContent = item.view in numbers && state.activeLoaded ? String(numbers[item.view]) : "";
+    }
+    const onFollowups = state.route.screen === "followups";
+    followupLink.classList.toggle("current", onFollowups);
+    if (onFollowups) followupLink.setAttribute("aria-current", "page");
+    else followupLink.removeAttribute("aria-current");
+    followupBadge.textContent = state.followupsNew ? String(state.followupsNew) : "";
+    followupBadge.classList.toggle("fresh", state.followupsNew > 0);
+  }
+
+  function renderList(state) {
+    const focusedId = document.activeElement && list.contains(document.activeElement)
+      ? document.activeElement.dataset.id
+      : null;
+    const conversations = visibleList();
+    const now = Date.now();
+    list.replaceChildren(...conversations.map((conversation) => row(conversation, state, now)));
+    if (focusedId) {
+      const again = list.querySelector(`a[data-id="${CSS.escape(focusedId)}"]`);
+      if (again) again.focus();
+    }
+    if (state.search) {
+      listTitle.textContent = `Search: ${state.search.query}`;
+      empty.textContent = state.search.loading
+        ? "Searching…"
+        : state.search.error || (conversations.length ? "" : "Nothing matches.");
+    } else {
+      listTitle.textContent = VIEW_TITLES[state.route.view];
+      empty.textContent = !state.activeLoaded
+        ? "Loading…"
+        : conversations.length
+          ? ""
+          : "No conversations here.";
+      if (state.activeTruncated && state.route.view !== "closed") {
+        empty.textContent = "Showing the newest conversations only; search to find others.";
+      }
+    }
+    more.hidden = !(state.route.view === "closed" && state.closedNext && !state.search);
+  }
+
+  function renderScreen(state) {
+    const onFollowups = state.route.screen === "followups";
+    layout.classList.toggle("showing-followups", onFollowups);
+    layout.classList.toggle("has-open", Boolean(state.route.id));
+    if (onFollowups && !followups) followups = mountFollowups(followupHost);
+    if (!onFollowups && followups) {
+      followups.destroy();
+      followups = null;
+      followupHost.replaceChildren();
+    }
+    const id = onFollowups ? null : state.route.id;
+    if (id && id !== state.openId) openTranscript(id).then(() => markRead(id));
+    else if (!id && state.openId) closeTranscript();
+    if (state.route.view === "closed" && closedLoadedFor !== "closed" && !onFollowups) {
+      closedLoadedFor = "closed";
+      loadClosed().catch(() => {
+        closedLoadedFor = null;
+      });
+    }
+  }
+
+  function render(state, changed) {
+    if (changed.has("route")) renderScreen(state);
+    renderSidebar(state);
+    if (["route", "conversations", "search", "activeLoaded", "closedNext", "me"].some((k) => changed.has(k))) {
+      renderList(state);
+    }
+  }
+
+  const all = new Set(["route", "conversations", "me"]);
+  render(getState(), all);
+  const unsubscribe = subscribe(render);
+  const ticker = setInterval(() => renderList(getState()), TICK_MS);
+  return {
+    destroy() {
+      clearInterval(ticker);
+      clearTimeout(searchTimer);
+      unsubscribe();
+      pane.destroy();
+      if (followups) followups.destroy();
+      closeTranscript();
+    },
+    /** Reload what the screen shows after a fresh (re)connection. */
+    reloadClosed() {
+      closedLoadedFor = null;
+      if (getState().route.view === "closed") renderScreen(getState());
+    },
+  };
+}

@@ -1,0 +1,211 @@
+// The admin page: sign-in, then the shell, the live socket and the screen the URL names.
+
+import * as api from "./api.js";
+import { mountAccount } from "./account.js";
+import { mountAudit } from "./audit.js";
+import { mountBackups } from "./backups.js";
+import { applyTyping } from "./conversation.js";
+import {
+  applyEvent,
+  applyRead,
+  loadActive,
+  markRead,
+  unreadConversations,
+  visitorName,
+} from "./conversations.js";
+import { h } from "./dom.js";
+import { mountExport } from "./export.js";
+import { loadFollowupCount } from "./followups.js";
+import { mountInbox } from "./inbox.js";
+import { loginScreen, passwordForm } from "./login.js";
+import { beep, desktop, setTitleCount, unlockAudio } from "./notifications.js";
+import { navigate, startRouter } from "./router.js";
+import { installShortcuts } from "./shortcuts.js";
+import { createShell, hasRole } from "./shell.js";
+import { mountSites } from "./sites.js";
+import { AgentSocket } from "./socket.js";
+import { getState, set, subscribe } from "./store.js";
+import { applyMessage, openTranscript } from "./transcript.js";
+import { mountUsers } from "./users.js";
+
+const SCREENS = {
+  inbox: { mount: mountInbox, role: "agent" },
+  followups: { mount: mountInbox, role: "agent" }, // the inbox shows follow-ups in its sidebar
+  users: { mount: mountUsers, role: "admin" },
+  sites: { mount: mountSites, role: "admin" },
+  audit: { mount: mountAudit, role: "admin" },
+  export: { mount: mountExport, role: "admin" },
+  backups: { mount: mountBackups, role: "owner" },
+  account: { mount: mountAccount, role: "agent" },
+};
+const BEEP_GAP_MS = 1_500;
+
+const app = document.getElementById("app");
+let session = null; // {shell, socket, screen: {mount, instance}, unsubscribe} while signed in
+let routerStarted = false;
+let lastBeep = 0;
+const announced = new Map(); // conversation id -> when we announced it as new
+
+function stopSession() {
+  if (!session) return;
+  session.socket.stop();
+  session.unsubscribe();
+  if (session.screen) session.screen.instance.destroy();
+  session.shell.destroy();
+  session = null;
+  set({
+    me: null,
+    conversations: new Map(),
+    activeLoaded: false,
+    search: null,
+    openId: null,
+    transcript: null,
+    typing: new Map(),
+    followupsNew: 0,
+  });
+  setTitleCount(0);
+}
+
+function showLogin() {
+  stopSession();
+  app.replaceChildren(loginScreen({ onSignedIn: (user) => (user ? enter(user) : boot()) }));
+}
+
+function showPasswordChange() {
+  stopSession();
+  const form = passwordForm({ forced: true, onDone: () => boot(), onCancel: () => api.logout() });
+  app.replaceChildren(h("main", { class: "auth" }, form));
+}
+
+function showUnreachable(error) {
+  const retry = h("button", { type: "button", class: "primary", onclick: () => boot() }, "Try again");
+  app.replaceChildren(
+    h("main", { class: "auth" }, h("div", { class: "card auth-card" }, h("h1", {}, "Cannot load Omnichat"), h("p", { role: "alert" }, error.message), retry)),
+  );
+}
+
+async function boot() {
+  if (!api.hasSession()) {
+    showLogin();
+    return;
+  }
+  try {
+    const answer = await api.get("/api/v1/auth/me");
+    enter(answer.user || answer);
+  } catch (error) {
+    if (error.code === "password_change_required") showPasswordChange();
+    else if (error.status === 401 || !api.hasSession()) showLogin();
+    else showUnreachable(error);
+  }
+}
+
+function enter(user) {
+  if (user.must_change_password) showPasswordChange();
+  else startSession(user);
+}
+
+function startSession(user) {
+  stopSession();
+  set({ me: user });
+  const shell = createShell({ onSignOut: () => api.logout() });
+  app.replaceChildren(shell.element);
+  const socket = new AgentSocket(handlers());
+  session = { shell, socket, screen: null, unsubscribe: () => {} };
+  session.unsubscribe = subscribe((state, changed) => {
+    if (changed.has("route")) mountScreen(state.route);
+    if (changed.has("conversations")) setTitleCount(unreadConversations());
+  });
+  if (!routerStarted) {
+    routerStarted = true;
+    startRouter();
+  } else {
+    navigate(location.pathname, { replace: true });
+  }
+  socket.start();
+}
+
+function mountScreen(route) {
+  const screen = SCREENS[route.screen] || SCREENS.inbox;
+  if (session.screen && session.screen.mount === screen.mount) return;
+  if (session.screen) session.screen.instance.destroy();
+  const host = session.shell.screen;
+  host.replaceChildren();
+  const instance = hasRole(getState().me, screen.role)
+    ? screen.mount(host, { socket: session.socket })
+    : forbidden(host);
+  session.screen = { mount: screen.mount, instance };
+}
+
+function forbidden(host) {
+  host.replaceChildren(h("p", { class: "empty" }, "Your role does not give access to this screen."));
+  return { destroy() {} };
+}
+
+async function reloadAll() {
+  const state = getState();
+  await Promise.all([
+    loadActive(),
+    loadFollowupCount(),
+    state.openId ? openTranscript(state.openId) : null,
+  ]).catch(() => {
+    // The connection status shows the problem; the next reconnect reloads again.
+  });
+  if (session && session.screen && session.screen.instance.reloadClosed) {
+    session.screen.instance.reloadClosed();
+  }
+}
+
+function handlers() {
+  return {
+    onFresh: reloadAll,
+    onEvent(frame) {
+      const result = applyEvent(frame);
+      if (result.message) applyMessage(result.message);
+      notify(result);
+    },
+    onTyping: applyTyping,
+    onRead: applyRead,
+    onStatus: (connection) => set({ connection }),
+  };
+}
+
+function alertAgent(title, body, tag, path) {
+  if (Date.now() - lastBeep > BEEP_GAP_MS) {
+    lastBeep = Date.now();
+    beep();
+  }
+  desktop(title, body, tag, () => navigate(path));
+}
+
+function notify(result) {
+  const state = getState();
+  if (result.kind === "conversation") {
+    announced.set(result.conversation.id, Date.now());
+    const name = visitorName(result.conversation);
+    alertAgent("New conversation", name, `conversation-${result.conversation.id}`, `/admin/conversations/${result.conversation.id}`);
+  } else if (result.kind === "message" && result.conversation && result.message.sender === "visitor") {
+    const id = result.conversation.id;
+    const watching = state.openId === id && document.visibilityState === "visible";
+    // The first message of a new conversation was announced with it.
+    if (watching || Date.now() - (announced.get(id) || 0) < 3_000) return;
+    alertAgent(`Message from ${visitorName(result.conversation)}`, result.message.text.slice(0, 140), `conversation-${id}`, `/admin/conversations/${id}`);
+  } else if (result.kind === "followup") {
+    const followup = result.followup || {};
+    alertAgent("New follow-up", followup.name || followup.email || followup.phone || "", "followups", "/admin/followups");
+  }
+}
+
+api.onAuth((what) => {
+  if (what === "signed-out") showLogin();
+  else if (what === "password-required") showPasswordChange();
+});
+
+document.addEventListener("visibilitychange", () => {
+  const { openId } = getState();
+  if (document.visibilityState === "visible" && openId) markRead(openId);
+});
+// Audio may only start after a gesture: unlock it on the first one.
+document.addEventListener("pointerdown", unlockAudio, { once: true });
+document.addEventListener("keydown", unlockAudio, { once: true });
+installShortcuts();
+boot();

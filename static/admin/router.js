@@ -1,0 +1,52 @@
+// history.pushState routing: every /admin/... path is the same page, so deep links survive a reload.
+
+import { getState, set } from "./store.js";
+
+export const VIEWS = ["open", "escalated", "mine", "unassigned", "closed"];
+const SCREENS = ["followups", "users", "sites", "audit", "export", "backups", "account"];
+
+/** The route a path names: {screen, view, id}. Unknown paths fall back to the Open inbox. */
+export function parse(pathname) {
+  const parts = pathname.replace(/^\/admin\/?/, "").split("/").filter(Boolean);
+  const view = getState().route.view || "open";
+  if (parts[0] === "conversations" && /^\d+$/.test(parts[1] || "")) {
+    return { screen: "inbox", view, id: Number(parts[1]) };
+  }
+  if (parts[0] === "inbox" && VIEWS.includes(parts[1])) {
+    return { screen: "inbox", view: parts[1], id: null };
+  }
+  if (SCREENS.includes(parts[0])) return { screen: parts[0], view, id: null };
+  return { screen: "inbox", view: "open", id: null };
+}
+
+export function pathFor(route) {
+  if (route.screen === "inbox") {
+    return route.id ? `/admin/conversations/${route.id}` : `/admin/inbox/${route.view}`;
+  }
+  return `/admin/${route.screen}`;
+}
+
+export function navigate(path, { replace = false } = {}) {
+  if (path !== location.pathname) {
+    history[replace ? "replaceState" : "pushState"](null, "", path);
+  }
+  set({ route: parse(path) });
+}
+
+/** Follow the current URL, browser back/forward, and clicks on our own links without reloads. */
+export function startRouter() {
+  window.addEventListener("popstate", () => set({ route: parse(location.pathname) }));
+  document.addEventListener("click", (event) => {
+    const link = event.target instanceof Element ? event.target.closest("a[href]") : null;
+    if (!link || link.target || link.hasAttribute("download")) return;
+    if (event.button !== 0 || event.metaKey || event.ctrlKey || event.shiftKey || event.altKey) {
+      return;
+    }
+    const url = new URL(link.href, location.href);
+    if (url.origin !== location.origin || !url.pathname.startsWith("/admin")) return;
+    if (url.hash && url.pathname === location.pathname) return; // in-page anchors
+    event.preventDefault();
+    navigate(url.pathname);
+  });
+  set({ route: parse(location.pathname) });
+}

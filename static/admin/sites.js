@@ -1,0 +1,176 @@
+// Sites: the widget snippet ready to copy, allowed origins and the per-site settings.
+
+import { get, patch, post } from "./api.js";
+import { h } from "./dom.js";
+
+// [field, label, kind]; kinds: text, long (textarea), number, list (one per line), secret
+// (write-only: left empty it is unchanged), json.
+const FIELDS = [
+  ["name", "Name", "text"],
+  ["allowed_origins", "Allowed origins (one per line, e.g. https://example.com)", "list"],
+  ["greeting", "Greeting", "long"],
+  ["patience_seconds", "Patience message after (seconds)", "number"],
+  ["patience_text", "Patience message", "long"],
+  ["escalate_seconds", "Escalate after (seconds)", "number"],
+  ["escalate_text", "Escalation message", "long"],
+  ["followup_text", "Thank-you after a follow-up", "long"],
+  ["business_hours", "Business hours (JSON)", "json"],
+  ["away_text", "Away message (outside business hours)", "long"],
+  ["auto_close_minutes", "Close idle conversations after (minutes)", "number"],
+  ["identity_secret", "Identity verification secret (write-only; empty keeps it)", "secret"],
+  ["sms_number", "SMS number", "text"],
+  ["whatsapp_number", "WhatsApp number", "text"],
+  ["alert_numbers", "Alert numbers (one per line)", "list"],
+  ["alert_webhook_url", "Alert webhook URL", "text"],
+];
+
+/** A Copy button: the clipboard API where available, else the text selected for Ctrl+C. */
+export function copyButton(text, selectable) {
+  const button = h("button", { type: "button" }, "Copy");
+  button.addEventListener("click", async () => {
+    try {
+      await navigator.clipboard.writeText(text());
+      button.textContent = "Copied";
+    } catch {
+      selectable.focus();
+      selectable.select();
+      button.textContent = "Press Ctrl+C";
+    }
+    setTimeout(() => {
+      button.textContent = "Copy";
+    }, 2_000);
+  });
+  return button;
+}
+
+function input(site, [field, label, kind]) {
+  const value = site[field];
+  let control;
+  if (kind === "long" || kind === "list" || kind === "json") {
+    const text =
+      kind === "list" ? (value || []).join("\n") : kind === "json" ? JSON.stringify(value ?? null, null, 2) : (value ?? "");
+    control = h("textarea", { name: field, rows: kind === "json" ? 4 : 2, value: text });
+  } else {
+    control = h("input", {
+      name: field,
+      type: kind === "number" ? "number" : kind === "secret" ? "password" : "text",
+      value: kind === "secret" ? "" : String(value ?? ""),
+      autocomplete: kind === "secret" ? "new-password" : "off",
+    });
+  }
+  return { field, kind, control, element: h("label", { class: "field" }, h("span", {}, label), control) };
+}
+
+function read(inputs, site) {
+  const changes = {};
+  for (const { field, kind, control } of inputs) {
+    const raw = control.value;
+    let value;
+    if (kind === "list") value = raw.split("\n").map((line) => line.trim()).filter(Boolean);
+    else if (kind === "number") {
+      if (raw === "") continue;
+      value = Number(raw);
+    } else if (kind === "secret") {
+      if (!raw) continue;
+      value = raw;
+    } else if (kind === "json") {
+      try {
+        value = JSON.parse(raw || "null");
+      } catch {
+        throw new Error(`${field}: not valid JSON`);
+      }
+    } else value = raw === "" && site[field] == null ? null : raw;
+    if (JSON.stringify(value) !== JSON.stringify(site[field] ?? (kind === "list" ? [] : null))) {
+      changes[field] = value;
+    }
+  }
+  return changes;
+}
+
+function siteCard(site, reload) {
+  const snippet = h("textarea", { readonly: true, rows: 2, class: "snippet", "aria-label": `Widget snippet for ${site.name}`, value: site.snippet || "" });
+  const inputs = FIELDS.filter(([field]) => field in site || field === "identity_secret").map((spec) => input(site, spec));
+  const secretState = site.has_identity_secret ? "A secret is set." : "No secret set: identities are not verified.";
+  const error = h("p", { class: "form-error", role: "alert" });
+  const saved = h("p", { class: "form-ok", role: "status" });
+  const save = h("button", { type: "submit", class: "primary" }, "Save");
+  const form = h("form", { class: "site-form", hidden: true }, inputs.map((i) => i.element), error, saved, save);
+  const edit = h("button", { type: "button", "aria-expanded": "false" }, "Edit settings");
+  edit.addEventListener("click", () => {
+    form.hidden = !form.hidden;
+    edit.setAttribute("aria-expanded", String(!form.hidden));
+  });
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    error.textContent = "";
+    saved.textContent = "";
+    try {
+      const changes = read(inputs, site);
+      if (!Object.keys(changes).length) {
+        saved.textContent = "Nothing changed.";
+        return;
+      }
+      save.disabled = true;
+      await patch(`/api/v1/sites/${site.id}`, changes);
+      await reload();
+    } catch (failure) {
+      error.textContent = failure.message;
+    } finally {
+      save.disabled = false;
+    }
+  });
+  return h(
+    "li",
+    { class: "card site" },
+    h("h2", {}, site.name),
+    h("dl", { class: "facts" }, h("dt", {}, "Site key"), h("dd", { class: "mono" }, site.site_key), h("dt", {}, "Allowed origins"), h("dd", {}, (site.allowed_origins || []).join(", ") || "Any (development only)")),
+    h("div", { class: "copy-row" }, snippet, copyButton(() => site.snippet || "", snippet)),
+    h("p", { class: "hint" }, secretState),
+    edit,
+    form,
+  );
+}
+
+export function mountSites(host) {
+  const list = h("ul", { class: "site-list", "aria-label": "Sites" });
+  const error = h("p", { class: "form-error", role: "alert" });
+  const name = h("input", { type: "text", name: "name", required: true, autocomplete: "off" });
+  const origins = h("textarea", { name: "allowed_origins", rows: 2, placeholder: "https://example.com" });
+  const create = h("button", { type: "submit", class: "primary" }, "Add site");
+  const form = h(
+    "form",
+    { class: "card inline-form", "aria-label": "Add a site" },
+    h("label", { class: "field" }, h("span", {}, "Name"), name),
+    h("label", { class: "field" }, h("span", {}, "Allowed origins (one per line)"), origins),
+    create,
+  );
+  host.replaceChildren(h("section", { class: "page", "aria-labelledby": "sites-title" }, h("h1", { id: "sites-title" }, "Sites"), form, error, list));
+
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    error.textContent = "";
+    create.disabled = true;
+    try {
+      const allowed = origins.value.split("\n").map((line) => line.trim()).filter(Boolean);
+      await post("/api/v1/sites", { name: name.value.trim(), allowed_origins: allowed });
+      form.reset();
+      await load();
+    } catch (failure) {
+      error.textContent = failure.message;
+    } finally {
+      create.disabled = false;
+    }
+  });
+
+  async function load() {
+    try {
+      const { sites } = await get("/api/v1/sites");
+      list.replaceChildren(...(sites || []).map((site) => siteCard(site, load)));
+    } catch (failure) {
+      error.textContent = failure.message;
+    }
+  }
+
+  load();
+  return { destroy() {} };
+}

@@ -1,0 +1,150 @@
+// Users: invite (a generated one-time password), change role, disable, reset password.
+
+import { get, patch, post } from "./api.js";
+import { h } from "./dom.js";
+import { copyButton } from "./sites.js";
+import { getState } from "./store.js";
+
+const ROLES = ["agent", "admin", "owner"];
+
+function oneTimePassword(answer) {
+  return answer && (answer.password || answer.generated_password || answer.temporary_password);
+}
+
+function secretNotice(email, password) {
+  const value = h("input", { type: "text", readonly: true, value: password, "aria-label": "One-time password" });
+  return h(
+    "div",
+    { class: "card secret", role: "status" },
+    h("p", {}, `One-time password for ${email}. It is shown only now; they must change it at first sign-in.`),
+    h("div", { class: "copy-row" }, value, copyButton(() => password, value)),
+  );
+}
+
+export function mountUsers(host) {
+  const me = getState().me;
+  const allowedRoles = ROLES.filter((role) => ROLES.indexOf(role) <= ROLES.indexOf(me.role));
+  const notice = h("div", { class: "notice-host" });
+  const error = h("p", { class: "form-error", role: "alert" });
+  const body = h("tbody");
+  const email = h("input", { type: "email", name: "email", required: true, autocomplete: "off" });
+  const name = h("input", { type: "text", name: "name", required: true, maxLength: 100, autocomplete: "off" });
+  const role = h("select", { name: "role" }, allowedRoles.map((r) => h("option", { value: r }, r)));
+  const create = h("button", { type: "submit", class: "primary" }, "Create user");
+  const form = h(
+    "form",
+    { class: "card inline-form", "aria-label": "Invite a user" },
+    h("label", { class: "field" }, h("span", {}, "Email"), email),
+    h("label", { class: "field" }, h("span", {}, "Name"), name),
+    h("label", { class: "field" }, h("span", {}, "Role"), role),
+    create,
+  );
+  host.replaceChildren(
+    h(
+      "section",
+      { class: "page", "aria-labelledby": "users-title" },
+      h("h1", { id: "users-title" }, "Users"),
+      form,
+      notice,
+      error,
+      h(
+        "table",
+        { class: "table" },
+        h("thead", {}, h("tr", {}, ["Name", "Email", "Role", "Status", "Actions"].map((t) => h("th", { scope: "col" }, t)))),
+        body,
+      ),
+    ),
+  );
+
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    error.textContent = "";
+    create.disabled = true;
+    try {
+      const answer = await post("/api/v1/users", { email: email.value.trim(), name: name.value.trim(), role: role.value });
+      const password = oneTimePassword(answer);
+      notice.replaceChildren(password ? secretNotice(email.value.trim(), password) : h("p", { role: "status" }, "User created."));
+      form.reset();
+      await load();
+    } catch (failure) {
+      error.textContent = failure.message;
+    } finally {
+      create.disabled = false;
+    }
+  });
+
+  async function change(user, changes, done) {
+    error.textContent = "";
+    try {
+      const answer = await patch(`/api/v1/users/${user.id}`, changes);
+      if (done) done(answer);
+      await load();
+    } catch (failure) {
+      error.textContent = failure.message;
+      await load();
+    }
+  }
+
+  function confirmCell(cell, question, label, onYes) {
+    const yes = h("button", { type: "button", class: "danger", onclick: onYes }, label);
+    const no = h("button", { type: "button", onclick: () => load() }, "Cancel");
+    cell.replaceChildren(h("div", { class: "confirm", role: "group", "aria-label": question }, h("span", {}, question), yes, no));
+    yes.focus();
+  }
+
+  function userRow(user) {
+    const isMe = user.id === me.id;
+    const roleSelect = h(
+      "select",
+      { "aria-label": `Role of ${user.name || user.email}`, disabled: isMe || !allowedRoles.includes(user.role) },
+      ROLES.map((r) => h("option", { value: r, selected: r === user.role, disabled: !allowedRoles.includes(r) }, r)),
+    );
+    roleSelect.addEventListener("change", () => change(user, { role: roleSelect.value }));
+    const actions = h("td", { class: "actions" });
+    const label = user.name || user.email;
+    const toggle = user.disabled
+      ? h("button", { type: "button", onclick: () => change(user, { disabled: false }) }, "Enable")
+      : h(
+          "button",
+          { type: "button", disabled: isMe, onclick: () => confirmCell(actions, `Disable ${label}? Their sessions end.`, "Disable", () => change(user, { disabled: true })) },
+          "Disable",
+        );
+    const reset = h(
+      "button",
+      {
+        type: "button",
+        onclick: () =>
+          confirmCell(actions, `Reset the password of ${label}?`, "Reset password", () =>
+            change(user, { reset_password: true }, (answer) => {
+              const password = oneTimePassword(answer);
+              notice.replaceChildren(password ? secretNotice(user.email, password) : h("p", { role: "status" }, "Password reset."));
+            }),
+          ),
+      },
+      "Reset password",
+    );
+    actions.replaceChildren(toggle, reset);
+    const status = user.disabled ? "Disabled" : user.must_change_password ? "Must change password" : "Active";
+    return h(
+      "tr",
+      { class: user.disabled ? "muted" : null },
+      h("td", {}, user.name || "", isMe ? " (you)" : ""),
+      h("td", {}, user.email),
+      h("td", {}, roleSelect),
+      h("td", {}, status),
+      actions,
+    );
+  }
+
+  async function load() {
+    try {
+      const { users } = await get("/api/v1/users");
+      body.replaceChildren(...(users || []).map(userRow));
+    } catch (failure) {
+      error.textContent = failure.message;
+    }
+  }
+
+  load();
+  return { destroy() {} };
+}
