@@ -1,0 +1,104 @@
+"""The audit log: written with the change it describes, paged newest first, admins only."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from omnichat import audit
+from omnichat.db import Database, Tx
+from tests.conftest import ServerProcess
+from tests.staff import Account, create_account, other_tenant_account, owner
+
+
+async def test_entry_commits_and_rolls_back_with_its_change(database: Database) -> None:
+    """An entry recorded in a transaction that fails is gone with it; a committed one stays."""
+
+    async def kept(tx: Tx) -> int:
+        return await audit.record(
+            tx, tenant_id=1, actor_id=1, action="test.kept", target="thing:1", details={"n": 1}
+        )
+
+    async def failing(tx: Tx) -> None:
+        await audit.record(tx, tenant_id=1, actor_id=None, action="test.lost", ip="192.0.2.1")
+        raise RuntimeError("the change failed")
+
+    entry_id = await database.write(kept)
+    with pytest.raises(RuntimeError):
+        await database.write(failing)
+    entries, cursor = await audit.page(database, 1, before=None, limit=10)
+    assert [e.action for e in entries] == ["test.kept"] and cursor is None
+    assert entries[0].json() == {
+        "id": entry_id,
+        "created_at": entries[0].created_at,
+        "action": "test.kept",
+        "actor": {"id": 1, "name": "Owner"},
+        "target": "thing:1",
+        "details": {"n": 1},
+        "ip": None,
+    }
+
+
+def read(server: ServerProcess, account: Account, **params: str | int) -> httpx.Response:
+    return httpx.get(f"{server.base_url}/api/v1/audit", params=params, headers=account.headers)
+
+
+def test_pages_follow_the_cursor_without_gaps_or_repeats(server: ServerProcess) -> None:
+    """Walking `next` with a small limit visits every entry once, newest first."""
+    boss = owner(server)
+    for name in ("one", "two", "three", "four", "five"):
+        httpx.post(f"{server.base_url}/api/v1/sites", json={"name": name}, headers=boss.headers)
+    everything = read(server, boss, limit=20).json()["entries"]
+    seen: list[int] = []
+    cursor: str | None = None
+    while len(seen) < len(everything):
+        params: dict[str, str | int] = {"limit": 2} | ({"before": cursor} if cursor else {})
+        body = read(server, boss, **params).json()
+        assert len(body["entries"]) <= 2
+        seen += [entry["id"] for entry in body["entries"]]
+        cursor = body["next"]
+        if cursor is None:
+            break
+    assert seen == [entry["id"] for entry in everything]
+    assert seen == sorted(seen, reverse=True) and len(set(seen)) == len(seen)
+    newest = [e["details"].get("name") for e in everything[:5]]
+    assert newest == ["five", "four", "three", "two", "one"]
+
+
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [
+        ({"limit": 0}, "limit"),
+        ({"limit": 201}, "limit"),
+        ({"limit": "x"}, "limit"),
+        ({"before": "-1"}, "before"),
+        ({"before": "abc"}, "before"),
+    ],
+)
+def test_bad_paging_parameters_name_the_field(
+    server: ServerProcess, params: dict[str, str | int], field: str
+) -> None:
+    """A limit outside 1..200 or a non-numeric cursor is a 422 naming the parameter."""
+    response = read(server, owner(server), **params)
+    assert response.status_code == 422
+    assert response.json()["error"]["message"].startswith(f"{field}:")
+
+
+@pytest.mark.parametrize(("role", "status"), [("agent", 403), ("admin", 200), ("owner", 200)])
+def test_only_admins_read_the_log(server: ServerProcess, role: str, status: int) -> None:
+    """Agents get 403; admins and owners read the log; no token is a 401."""
+    boss = owner(server)
+    actor = boss if role == "owner" else create_account(server, boss, role)
+    assert read(server, actor).status_code == status
+    assert httpx.get(f"{server.base_url}/api/v1/audit").status_code == 401
+
+
+def test_tenants_see_only_their_own_entries(server: ServerProcess) -> None:
+    """Another tenant's admin sees their own sign-in but nothing from this tenant."""
+    boss = owner(server)
+    ours = {entry["id"] for entry in read(server, boss, limit=200).json()["entries"]}
+    stranger = other_tenant_account(server, "admin")
+    theirs = read(server, stranger, limit=200).json()["entries"]
+    assert [entry["action"] for entry in theirs] == ["auth.login"]
+    assert theirs[0]["actor"]["id"] == stranger.user["id"]
+    assert not ours & {entry["id"] for entry in theirs}
