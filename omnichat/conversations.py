@@ -28,6 +28,18 @@ JOIN visitors v ON v.id = c.visitor_id
 LEFT JOIN users u ON u.id = c.assignee_id
 """
 
+# The same columns as SELECT, for an UPDATE ... RETURNING that reads the row back in one step.
+RETURNING_CONVERSATION = """
+RETURNING id, tenant_id, site_id, visitor_id, channel, status, assignee_id, last_seq,
+    waiting_since, created_at, updated_at, closed_at,
+    (SELECT name FROM visitors WHERE visitors.id = conversations.visitor_id) AS visitor_name,
+    (SELECT email FROM visitors WHERE visitors.id = conversations.visitor_id) AS visitor_email,
+    (SELECT phone FROM visitors WHERE visitors.id = conversations.visitor_id) AS visitor_phone,
+    (SELECT verified FROM visitors WHERE visitors.id = conversations.visitor_id)
+        AS visitor_verified,
+    (SELECT name FROM users WHERE users.id = conversations.assignee_id) AS assignee_name
+"""
+
 
 @dataclass(frozen=True)
 class Conversation:

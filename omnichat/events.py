@@ -7,7 +7,9 @@ the commit, with the event id as its ordering key.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import orjson
@@ -16,12 +18,23 @@ from omnichat import times
 from omnichat.db import Database, Tx
 from omnichat.hub import Hub
 
-NEXT_ID = """
-UPDATE tenants SET last_event_id = last_event_id + 1 WHERE id = :tenant RETURNING last_event_id
+log = logging.getLogger("omnichat.events")
+# How often the retention job looks for events past the window.
+PRUNE_EVERY_SECONDS = 900
+# Deleting in slices keeps each writer transaction short, so messages are not held up behind it.
+PRUNE_BATCH = 5000
+PRUNE = """
+DELETE FROM events WHERE (tenant_id, id) IN (
+    SELECT e.tenant_id, e.id FROM events e JOIN tenants t ON t.id = e.tenant_id
+    WHERE e.created_at < :cutoff AND e.id < t.last_event_id
+    LIMIT :batch
+)
 """
+# The id is the tenant's counter plus one; a trigger (migration 0002) advances the counter.
 INSERT = """
 INSERT INTO events (tenant_id, id, type, data, created_at)
-VALUES (:tenant, :id, :type, :data, :created_at)
+SELECT id, last_event_id + 1, :type, :data, :created_at FROM tenants WHERE id = :tenant
+RETURNING id
 """
 
 
@@ -37,19 +50,13 @@ class Event:
 
 async def append(tx: Tx, hub: Hub, tenant_id: int, event_type: str, data: dict[str, Any]) -> int:
     """Store an event and publish it to the tenant's agents once committed; returns its id."""
-    row = await tx.fetch_one(NEXT_ID, {"tenant": tenant_id})
-    assert row is not None, f"tenant {tenant_id} does not exist"
-    event = Event(row[0], event_type, orjson.dumps(data).decode())
-    await tx.execute(
+    data_text = orjson.dumps(data).decode()
+    row = await tx.fetch_one(
         INSERT,
-        {
-            "tenant": tenant_id,
-            "id": event.id,
-            "type": event.type,
-            "data": event.data,
-            "created_at": times.now_iso(),
-        },
+        {"tenant": tenant_id, "type": event_type, "data": data_text, "created_at": times.now_iso()},
     )
+    assert row is not None, f"tenant {tenant_id} does not exist"
+    event = Event(row[0], event_type, data_text)
     tx.after_commit(lambda: hub.publish(("tenant", tenant_id), event.frame(), event.id))
     return event.id
 
@@ -76,3 +83,23 @@ async def after(db: Database, tenant_id: int, after_id: int, limit: int = 1000) 
         {"t": tenant_id, "after": after_id, "limit": limit},
     )
     return [Event(row["id"], row["type"], row["data"]) for row in rows]
+
+
+async def prune(db: Database, retention_hours: int) -> None:
+    """Delete events older than the retention window (a scheduled job).
+
+    Each tenant keeps its newest event whatever its age, so the oldest retained id stays
+    defined and an agent resuming from before it is told to resync rather than sent a gap.
+    """
+    cutoff = times.iso(times.now() - timedelta(hours=retention_hours))
+
+    async def op(tx: Tx) -> int:
+        return await tx.execute(PRUNE, {"cutoff": cutoff, "batch": PRUNE_BATCH})
+
+    deleted = 0
+    while (count := await db.write(op)) > 0:
+        deleted += count
+        if count < PRUNE_BATCH:
+            break
+    if deleted:
+        log.info("events pruned", extra={"fields": {"deleted": deleted, "cutoff": cutoff}})

@@ -2,12 +2,14 @@
 
 Web visitors and SMS/WhatsApp contacts go through the same rules: one conversation per contact
 and channel; the first message opens it and a message after close reopens it, each time with the
-site's greeting stored as a system message so it survives reloads.
+site's greeting stored as a system message so it survives reloads. Outside the site's business
+hours the greeting is left out and the away text answers the message instead, with the
+conversation escalated at once (the widget offers the follow-up form).
 """
 
 from __future__ import annotations
 
-from omnichat import conversations, messages
+from omnichat import business_hours, conversations, escalation, messages, times
 from omnichat.conversations import Channel
 from omnichat.db import Database, Tx
 from omnichat.hub import Hub, Subscriber
@@ -32,7 +34,12 @@ async def receive(
             "SELECT id, status FROM conversations WHERE visitor_id = :v AND channel = :channel",
             {"v": visitor_id, "channel": channel},
         )
+        if row is not None and row["status"] != "closed":
+            return await messages.insert(
+                tx, hub, row["id"], "visitor", text, client_id=client_id, origin=origin
+            )
         if row is not None:
+            # A resend of a message stored before the close must not reopen the conversation.
             first = await messages.existing(tx, row["id"], client_id)
             if first is not None and first.sender == "visitor":
                 return messages.Stored(first, await conversations.load(tx, row["id"]), True)
@@ -43,12 +50,18 @@ async def receive(
             conversation_id = opened.id
         else:
             conversation_id = row["id"]
-        if row is None or row["status"] == "closed":
-            if row is not None:
-                await conversations.set_status(tx, hub, conversation_id, "open")
+        opening = row is None or row["status"] == "closed"
+        if row is not None and opening:
+            await conversations.set_status(tx, hub, conversation_id, "open")
+            await escalation.stop_clock(tx, conversation_id)
+        away = opening and not business_hours.is_open(site.settings.business_hours, times.now())
+        if opening and not away:
             await messages.insert(tx, hub, conversation_id, "system", site.settings.greeting)
-        return await messages.insert(
+        stored = await messages.insert(
             tx, hub, conversation_id, "visitor", text, client_id=client_id, origin=origin
         )
+        if away:
+            await escalation.turn_away(tx, hub, site, conversation_id)
+        return stored
 
     return await db.write(op)

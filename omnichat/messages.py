@@ -8,16 +8,18 @@ is gapless per conversation.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 import orjson
 
 from omnichat import events, times
-from omnichat.conversations import Conversation, load
+from omnichat.conversations import RETURNING_CONVERSATION, Conversation, load
 from omnichat.db import Database, Row, Tx
 from omnichat.errors import Conflict, Invalid
 from omnichat.hub import Hub, Subscriber
+from omnichat.twilio import outbox
+from omnichat.twilio.outbox import Delivery
 
 Sender = Literal["visitor", "agent", "system"]
 MAX_TEXT = 4000
@@ -26,9 +28,14 @@ PAGE = 500
 
 COLUMNS = """
 m.id, m.conversation_id, m.seq, m.sender, m.author_id, u.name AS author_name, m.text, m.private,
-m.client_id, m.created_at
+m.client_id, m.created_at, o.status AS delivery_status, o.error_code AS delivery_error_code,
+o.error_message AS delivery_error_message
 """
-FROM = " FROM messages m LEFT JOIN users u ON u.id = m.author_id "
+# SMS/WhatsApp texts carry their outbox row's delivery state; other messages have none.
+FROM = (
+    " FROM messages m LEFT JOIN users u ON u.id = m.author_id"
+    " LEFT JOIN outbox o ON o.message_id = m.id "
+)
 
 
 @dataclass(frozen=True)
@@ -43,6 +50,7 @@ class Message:
     private: bool
     client_id: str | None
     created_at: str
+    delivery: Delivery | None = None
 
     @classmethod
     def from_row(cls, row: Row) -> Message:
@@ -57,13 +65,20 @@ class Message:
             private=bool(row["private"]),
             client_id=row["client_id"],
             created_at=row["created_at"],
+            delivery=None
+            if row["delivery_status"] is None
+            else Delivery(
+                row["delivery_status"],
+                row["delivery_error_code"],
+                row["delivery_error_message"],
+            ),
         )
 
     def to_json(self) -> dict[str, Any]:
         author = (
             None if self.author_id is None else {"id": self.author_id, "name": self.author_name}
         )
-        return {
+        data = {
             "id": self.id,
             "conversation_id": self.conversation_id,
             "seq": self.seq,
@@ -74,6 +89,9 @@ class Message:
             "client_id": self.client_id,
             "created_at": self.created_at,
         }
+        if self.delivery is not None:
+            data["delivery"] = self.delivery.to_json()
+        return data
 
 
 def clean_text(text: object) -> str:
@@ -132,12 +150,6 @@ async def insert(
     A `client_id` already used in the conversation by the same side returns the first message
     (marked duplicate) instead of storing another; used by the other side it is a conflict.
     """
-    first = await existing(tx, conversation_id, client_id)
-    if first is not None:
-        # Visitors and staff each have their own client ids.
-        if first.sender != sender:
-            raise Conflict("client_id is already used in this conversation", code="client_id_taken")
-        return Stored(first, await load(tx, conversation_id), duplicate=True)
     now = times.now_iso()
     # The escalation clock: a visitor message starts it if it is not running; a public staff
     # reply stops it; system messages and private notes leave it alone.
@@ -147,13 +159,23 @@ async def insert(
         clock = "waiting_since = NULL"
     else:
         clock = "waiting_since = waiting_since"
+    # One statement takes the next seq, refuses a client id already used, and reads back the
+    # conversation: the common path costs three statements in all.
     row = await tx.fetch_one(
         f"UPDATE conversations SET last_seq = last_seq + 1, updated_at = :now, {clock}"
-        " WHERE id = :id RETURNING last_seq",
-        {"now": now, "id": conversation_id},
+        " WHERE id = :id AND NOT EXISTS (SELECT 1 FROM messages"
+        " WHERE conversation_id = :id AND client_id = :client)" + RETURNING_CONVERSATION,
+        {"now": now, "id": conversation_id, "client": client_id},
     )
-    assert row is not None, f"conversation {conversation_id} does not exist"
-    seq = row[0]
+    if row is None:
+        first = await existing(tx, conversation_id, client_id)
+        assert first is not None, f"conversation {conversation_id} does not exist"
+        # Visitors and staff each have their own client ids.
+        if first.sender != sender:
+            raise Conflict("client_id is already used in this conversation", code="client_id_taken")
+        return Stored(first, await load(tx, conversation_id), duplicate=True)
+    conversation = Conversation.from_row(row)
+    seq = conversation.last_seq
     message_id = await tx.execute(
         "INSERT INTO messages (conversation_id, seq, sender, author_id, text, private, client_id,"
         " created_at) VALUES (:c, :seq, :sender, :author, :text, :private, :client, :now)",
@@ -180,7 +202,10 @@ async def insert(
         client_id,
         now,
     )
-    conversation = await load(tx, conversation_id)
+    if conversation.channel != "web" and sender != "visitor" and not private:
+        # The text leaves through the outbox, committed with the message or not at all.
+        delivery = await outbox.enqueue_reply(tx, hub, conversation, message_id, sender, text)
+        message = replace(message, delivery=delivery)
     payload = {"message": message.to_json(), "conversation": conversation.to_json()}
     await events.append(tx, hub, conversation.tenant_id, "message.created", payload)
     if not private:

@@ -56,6 +56,26 @@ class Metrics:
             buckets=(0.05, 0.25, 1.0, 5.0, 15.0, 60.0, 300.0, 900.0),
             registry=self.registry,
         )
+        self.escalation_steps = Counter(
+            "omnichat_escalation_steps",
+            "Automatic steps taken (patience, escalated, auto_close).",
+            ["step"],
+            registry=self.registry,
+        )
+        self.escalation_lateness = Histogram(
+            "omnichat_escalation_step_lateness_seconds",
+            "How long after its due time a patience or escalation step fired.",
+            buckets=(0.1, 0.25, 0.5, 1.0, 1.5, 2.0, 5.0, 30.0, 300.0),
+            registry=self.registry,
+        )
+        self.alert_deliveries = Counter(
+            "omnichat_alert_deliveries",
+            "Alerts by channel (webhook, sms) and outcome (sent, failed).",
+            ["channel", "outcome"],
+            registry=self.registry,
+        )
+        for outcome in ("sent", "failed"):
+            self.alert_deliveries.labels("webhook", outcome)  # present at 0, so alerts see them
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -118,6 +118,13 @@ class BackupSettings:
 
 
 @dataclass(frozen=True)
+class EventsSettings:
+    retention_hours: int = setting(
+        72, "Hours agents can resume from; older events are deleted (newest kept).", min=1
+    )
+
+
+@dataclass(frozen=True)
 class Settings:
     server: ServerSettings = field(default_factory=ServerSettings)
     storage: StorageSettings = field(default_factory=StorageSettings)
@@ -125,6 +132,7 @@ class Settings:
     bootstrap: BootstrapSettings = field(default_factory=BootstrapSettings)
     limits: LimitsSettings = field(default_factory=LimitsSettings)
     backup: BackupSettings = field(default_factory=BackupSettings)
+    events: EventsSettings = field(default_factory=EventsSettings)
 
     @property
     def production(self) -> bool:

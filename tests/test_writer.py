@@ -60,3 +60,15 @@ async def test_readers_cannot_write(database: Database) -> None:
     """Reader connections are query-only, so no write can bypass the writer."""
     with pytest.raises(Exception, match="readonly"):
         await database.fetch_all("INSERT INTO audit (action, created_at) VALUES ('x', 'now')")
+
+
+async def test_op_awaiting_anything_else_is_refused(database: Database) -> None:
+    """A write op that awaits something other than its transaction fails instead of hanging."""
+
+    async def op(tx: Tx) -> None:
+        await tx.execute("INSERT INTO audit (action, created_at) VALUES ('sleepy', 'now')")
+        await asyncio.sleep(0)
+
+    with pytest.raises(RuntimeError, match="awaited something other"):
+        await database.write(op)
+    assert await database.fetch_value("SELECT COUNT(*) FROM audit WHERE action = 'sleepy'") == 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import AsyncIterator
 
@@ -13,7 +14,8 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 
-from omnichat import backups, migrations, restore, storage
+from omnichat import backups, escalation, migrations, restore, storage, times
+from omnichat.alerts import Alerts
 from omnichat.db import Database
 from omnichat.errors import OmnichatError
 from omnichat.hub import Hub
@@ -73,6 +75,8 @@ def create_app(settings: Settings) -> Starlette:
         await db.connect()
         jobs = Jobs()
         hub = Hub()
+        alerts = Alerts(db, metrics)
+        await alerts.start()
         ctx = Context(
             settings=prepared,
             metrics=metrics,
@@ -83,9 +87,18 @@ def create_app(settings: Settings) -> Starlette:
             logins=LoginThrottle(prepared.limits.logins_per_minute_per_ip),
             schema_version=max((m.version for m in migrations.discover()), default=0),
             backups=backups.Backups(prepared, metrics),
+            alerts=alerts,
         )
         jobs.start()
         await ctx.backups.schedule(jobs)
+        # Steps come due to the second; a pass with nothing due is one indexed query.
+        jobs.every(
+            1,
+            functools.partial(escalation.tick, db, hub, alerts, metrics),
+            "escalation",
+            first=times.now(),
+        )
+        jobs.every(30, functools.partial(escalation.auto_close, db, hub, metrics), "auto_close")
         log.info("started", extra={"fields": {"env": prepared.server.env}})
         try:
             yield {"ctx": ctx}
@@ -93,6 +106,7 @@ def create_app(settings: Settings) -> Starlette:
             # Reverse order: no new scheduled work, sockets told to go, writes flushed, closed.
             jobs.stop()
             hub.close_all()
+            await alerts.close()
             try:
                 await asyncio.wait_for(db.close(), SHUTDOWN_DEADLINE_SECONDS)
             except TimeoutError:

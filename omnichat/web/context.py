@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from starlette.requests import HTTPConnection
 
+from omnichat.alerts import Alerts
 from omnichat.backups import Backups
 from omnichat.db import Database
 from omnichat.hub import Hub
@@ -28,6 +29,7 @@ class Context:
     # The newest migration this code ships; readiness compares the database against it.
     schema_version: int
     backups: Backups
+    alerts: Alerts
 
 
 def context(connection: HTTPConnection) -> Context:

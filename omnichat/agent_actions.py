@@ -1,0 +1,186 @@
+"""What agents do to a conversation: reply or note, assign, close and reopen.
+
+Each action is one writer transaction that checks the conversation belongs to the caller's
+tenant, changes it, appends its event (so every agent sees it live or on resume), tells the
+visitor when it concerns them, and audits assignments and status changes.
+
+Assignment rule: agents may claim an unassigned conversation (assign it to themselves) and
+unassign themselves; admins and owners may assign any conversation to any enabled user of their
+tenant, or unassign it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from omnichat import audit, conversations, inbox, messages, times, users
+from omnichat.conversations import Conversation, Status
+from omnichat.db import Database, Tx
+from omnichat.errors import Conflict, Forbidden, Invalid, NotFound
+from omnichat.hub import Hub
+from omnichat.messages import Stored
+from omnichat.staff import Staff
+
+CLOSED_TEXT = "This conversation was closed. Send a message any time to start again."
+REOPENED_TEXT = "This conversation was reopened by our team."
+
+
+async def _owned(tx: Tx, staff: Staff, conversation_id: int) -> Conversation:
+    """The conversation if it belongs to the caller's tenant; else `NotFound`."""
+    found = await tx.fetch_one(
+        "SELECT 1 FROM conversations WHERE id = :id AND tenant_id = :tenant",
+        {"id": conversation_id, "tenant": staff.tenant_id},
+    )
+    if found is None:
+        raise NotFound("no such conversation")
+    return await conversations.load(tx, conversation_id)
+
+
+async def reply(
+    db: Database,
+    hub: Hub,
+    staff: Staff,
+    conversation_id: int,
+    text: str,
+    *,
+    client_id: str | None,
+    private: bool,
+) -> Stored:
+    """Store an agent's reply (the visitor sees it) or private note (only agents do).
+
+    A resent `client_id` returns the first message. Replying to a closed conversation needs a
+    reopen first (the visitor was told it ended); notes are always allowed. A reply to an
+    escalated conversation brings it back to open: someone is handling it now.
+    """
+
+    async def op(tx: Tx) -> Stored:
+        conversation = await _owned(tx, staff, conversation_id)
+        first = await messages.existing(tx, conversation_id, client_id)
+        if first is not None and first.sender == "agent":
+            return Stored(first, conversation, duplicate=True)
+        if not private and conversation.status == "closed":
+            raise Conflict(
+                "this conversation is closed; reopen it to reply", code="conversation_closed"
+            )
+        if not private and conversation.status == "escalated":
+            await conversations.set_status(
+                tx, hub, conversation_id, "open", only_from=("escalated",)
+            )
+        stored = await messages.insert(
+            tx,
+            hub,
+            conversation_id,
+            "agent",
+            text,
+            client_id=client_id,
+            author=(staff.id, staff.name),
+            private=private,
+        )
+        # Whoever writes has read the conversation up to their own message.
+        await inbox.advance_read(tx, hub, staff.id, conversation_id, stored.message.seq)
+        return stored
+
+    return await db.write(op)
+
+
+async def assign(
+    db: Database,
+    hub: Hub,
+    staff: Staff,
+    conversation_id: int,
+    user_id: int | None,
+    ip: str | None,
+) -> Conversation:
+    """Assign the conversation to `user_id` (None unassigns) under the assignment rule."""
+
+    async def op(tx: Tx) -> Conversation:
+        conversation = await _owned(tx, staff, conversation_id)
+        if user_id is not None:
+            assignee = await users.user_by_id(tx, staff.tenant_id, user_id)
+            if assignee is None or assignee.disabled:
+                raise Invalid("user_id", "must be an enabled user of your team")
+        _check_assign_rule(staff, conversation.assignee_id, user_id)
+        if conversation.assignee_id == user_id:
+            return conversation
+        await tx.execute(
+            "UPDATE conversations SET assignee_id = :user, updated_at = :now WHERE id = :id",
+            {"user": user_id, "now": times.now_iso(), "id": conversation_id},
+        )
+        updated = await conversations.load(tx, conversation_id)
+        await conversations.announce(tx, hub, updated, "conversation.updated")
+        details = {"from": conversation.assignee_id, "to": user_id}
+        await _audit(tx, staff, "conversation.assigned", updated, ip, details)
+        return updated
+
+    return await db.write(op)
+
+
+def _check_assign_rule(staff: Staff, current: int | None, wanted: int | None) -> None:
+    if staff.has_role("admin"):
+        return
+    if wanted is not None and wanted != staff.id:
+        raise Forbidden("agents can only assign conversations to themselves")
+    if current is not None and current != staff.id:
+        raise Forbidden(
+            "this conversation is assigned to someone else; an admin can reassign it",
+            code="assigned_to_other",
+        )
+
+
+async def close(
+    db: Database, hub: Hub, staff: Staff, conversation_id: int, ip: str | None
+) -> Conversation:
+    """Close the conversation and tell the visitor; closing a closed one changes nothing."""
+    return await _move(db, hub, staff, conversation_id, "closed", ("open", "escalated"), ip)
+
+
+async def reopen(
+    db: Database, hub: Hub, staff: Staff, conversation_id: int, ip: str | None
+) -> Conversation:
+    """Reopen a closed conversation and tell the visitor; anything else is left as it is."""
+    return await _move(db, hub, staff, conversation_id, "open", ("closed",), ip)
+
+
+async def _move(
+    db: Database,
+    hub: Hub,
+    staff: Staff,
+    conversation_id: int,
+    status: Status,
+    only_from: tuple[Status, ...],
+    ip: str | None,
+) -> Conversation:
+    async def op(tx: Tx) -> Conversation:
+        before = await _owned(tx, staff, conversation_id)
+        moved = await conversations.set_status(
+            tx, hub, conversation_id, status, only_from=only_from
+        )
+        if moved is None:
+            return before
+        text = CLOSED_TEXT if status == "closed" else REOPENED_TEXT
+        stored = await messages.insert(tx, hub, conversation_id, "system", text)
+        action = "conversation.closed" if status == "closed" else "conversation.reopened"
+        details = {"from": before.status, "to": status}
+        await _audit(tx, staff, action, stored.conversation, ip, details)
+        return stored.conversation
+
+    return await db.write(op)
+
+
+async def _audit(
+    tx: Tx,
+    staff: Staff,
+    action: str,
+    conversation: Conversation,
+    ip: str | None,
+    details: dict[str, Any],
+) -> None:
+    await audit.record(
+        tx,
+        tenant_id=staff.tenant_id,
+        actor_id=staff.id,
+        action=action,
+        target=f"conversation:{conversation.id}",
+        details=details,
+        ip=ip,
+    )

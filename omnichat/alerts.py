@@ -1,0 +1,197 @@
+"""Alerts to a site's on-call contacts: a visitor escalated, or a follow-up left.
+
+Each alert goes to the site's `alert_webhook_url` as a signed JSON `POST`, and (once the channels
+issue lands) as an SMS to each of its `alert_numbers` through the durable outbox. The webhook is
+sent after the commit, off the writer, with a timeout and a few retries; it is best effort: a
+restart drops deliveries still being retried. Bodies are never logged (they carry visitor details).
+
+Signature: `X-Omnichat-Signature: sha256=<hex>` is HMAC-SHA256, keyed with the site's identity
+secret, over `<X-Omnichat-Timestamp>.<raw body>`. The key is per site, so one tenant can never
+forge another's alerts; a site without an identity secret gets no webhook (never an unsigned one).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import logging
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import aiohttp
+import orjson
+
+from omnichat import sites, times
+from omnichat.conversations import Conversation
+from omnichat.db import Database, Tx
+from omnichat.metrics import Metrics
+from omnichat.sites import Site
+
+log = logging.getLogger("omnichat.alerts")
+
+ESCALATED = "conversation.escalated"
+FOLLOWUP = "followup.created"
+TIMEOUT_SECONDS = 5.0
+ATTEMPTS = 4
+FIRST_BACKOFF_SECONDS = 1.0  # then 2, 4
+# In-flight deliveries get this long to finish at shutdown; the rest are dropped (and counted).
+SHUTDOWN_GRACE_SECONDS = 2.0
+
+
+@dataclass(frozen=True)
+class Delivery:
+    id: str
+    event: str
+    site_id: int
+    url: str
+    body: bytes
+
+    @property
+    def host(self) -> str:
+        # The URL itself may carry a token in its path or query: log the host only.
+        return urlsplit(self.url).hostname or "?"
+
+
+def summary(event: str, site: Site, conversation_id: int | None) -> str:
+    """One line for a person on call (the webhook's `summary`, and the SMS text)."""
+    where = f" (conversation {conversation_id})" if conversation_id is not None else ""
+    if event == ESCALATED:
+        return f"{site.name}: a visitor is waiting and no one has answered{where}."
+    return f"{site.name}: a visitor left a follow-up request{where}."
+
+
+def signature(secret: str, timestamp: str, body: bytes) -> str:
+    digest = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256)
+    return "sha256=" + digest.hexdigest()
+
+
+class Alerts:
+    """Sends alerts; the lifespan starts it (an HTTP client session) and closes it."""
+
+    def __init__(self, db: Database, metrics: Metrics) -> None:
+        self._db = db
+        self._metrics = metrics
+        self._session: aiohttp.ClientSession | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def start(self) -> None:
+        self._session = aiohttp.ClientSession(
+            timeout=aiohttp.ClientTimeout(total=TIMEOUT_SECONDS),
+            headers={"User-Agent": "Omnichat-Alerts/1"},
+        )
+
+    async def close(self) -> None:
+        if self._tasks:
+            _, late = await asyncio.wait(set(self._tasks), timeout=SHUTDOWN_GRACE_SECONDS)
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*late, return_exceptions=True)
+        if self._session is not None:
+            await self._session.close()
+
+    async def escalated(self, tx: Tx, site: Site, conversation: Conversation) -> None:
+        """Alert on-call contacts that `conversation` escalated (call inside the step's `tx`).
+
+        SMS (channels issue): enqueue one outbox SMS per number in `site.settings.alert_numbers`
+        here, inside `tx`, so it is durable and sent once; text: `summary(ESCALATED, site, id)`.
+        """
+        self._webhook(
+            tx, site, ESCALATED, conversation.id, {"conversation": conversation.to_json()}
+        )
+
+    async def followup_created(
+        self, tx: Tx, site: Site, followup: dict[str, Any], conversation: Conversation | None
+    ) -> None:
+        """Alert on-call contacts of a new follow-up (call inside the `tx` that stores it).
+
+        SMS (channels issue): as in `escalated`, with `summary(FOLLOWUP, site, id)`.
+        """
+        data = {
+            "followup": followup,
+            "conversation": None if conversation is None else conversation.to_json(),
+        }
+        self._webhook(tx, site, FOLLOWUP, None if conversation is None else conversation.id, data)
+
+    def _webhook(
+        self,
+        tx: Tx,
+        site: Site,
+        event: str,
+        conversation_id: int | None,
+        data: dict[str, Any],
+    ) -> None:
+        url = site.settings.alert_webhook_url
+        if not url:
+            return
+        delivery_id = uuid.uuid4().hex
+        body = {
+            "id": delivery_id,
+            "event": event,
+            "created_at": times.now_iso(),
+            "site": {"id": site.id, "name": site.name},
+            "summary": summary(event, site, conversation_id),
+            "conversation": None,
+            "followup": None,
+            **data,
+        }
+        delivery = Delivery(delivery_id, event, site.id, url, orjson.dumps(body))
+        tx.after_commit(lambda: self._spawn(delivery))
+
+    def _spawn(self, delivery: Delivery) -> None:
+        task = asyncio.get_running_loop().create_task(self._deliver(delivery))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _deliver(self, delivery: Delivery) -> None:
+        fields: dict[str, Any] = {"delivery": delivery.id, "event": delivery.event}
+        fields["host"] = delivery.host
+        secret = await sites.identity_secret(self._db, delivery.site_id)
+        if not secret:
+            log.error("webhook alert not sent: the site has no identity secret to sign it with")
+            self._metrics.alert_deliveries.labels("webhook", "failed").inc()
+            return
+        for attempt in range(1, ATTEMPTS + 1):
+            retry, outcome = await self._post(delivery, secret)
+            if outcome == "ok":
+                log.info("webhook alert delivered", extra={"fields": {**fields, "try": attempt}})
+                self._metrics.alert_deliveries.labels("webhook", "sent").inc()
+                return
+            log.warning(
+                "webhook alert attempt failed",
+                extra={"fields": {**fields, "try": attempt, "outcome": outcome}},
+            )
+            if not retry or attempt == ATTEMPTS:
+                break
+            await asyncio.sleep(FIRST_BACKOFF_SECONDS * 2 ** (attempt - 1))
+        log.error("webhook alert given up", extra={"fields": fields})
+        self._metrics.alert_deliveries.labels("webhook", "failed").inc()
+
+    async def _post(self, delivery: Delivery, secret: str) -> tuple[bool, str]:
+        """One attempt: (whether to retry, "ok" or what went wrong)."""
+        assert self._session is not None, "start the alerts first"
+        timestamp = str(int(time.time()))
+        headers = {
+            "Content-Type": "application/json",
+            "X-Omnichat-Event": delivery.event,
+            "X-Omnichat-Delivery": delivery.id,
+            "X-Omnichat-Timestamp": timestamp,
+            "X-Omnichat-Signature": signature(secret, timestamp, delivery.body),
+        }
+        try:
+            # No redirects: a 3xx must not carry a signed alert somewhere else.
+            async with self._session.post(
+                delivery.url, data=delivery.body, headers=headers, allow_redirects=False
+            ) as response:
+                status = response.status
+        except TimeoutError:
+            return True, "timeout"
+        except aiohttp.ClientError as exc:
+            return True, type(exc).__name__
+        if 200 <= status < 300:
+            return False, "ok"
+        # Server trouble and throttling may pass; other answers will not change on a retry.
+        return status >= 500 or status in (408, 429), f"http {status}"

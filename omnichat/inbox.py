@@ -1,0 +1,237 @@
+"""The agents' inbox: listing conversations with filters, search and cursors, and read markers.
+
+Listing is keyset-paginated on (updated_at, id), newest first, so a page never repeats or skips
+a row that did not change meanwhile; a conversation that changes while an agent pages moves to
+the top, where the live events already put it. "unread" counts the messages after the agent's
+read marker that someone else wrote (the visitor or other agents), not system texts.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import orjson
+
+from omnichat import times
+from omnichat.conversations import SELECT as CONVERSATION_SELECT
+from omnichat.conversations import Conversation
+from omnichat.db import Database, Tx
+from omnichat.errors import Invalid, NotFound
+from omnichat.hub import Hub
+from omnichat.messages import COLUMNS as MESSAGE_COLUMNS
+from omnichat.messages import FROM as MESSAGE_FROM
+from omnichat.messages import Message
+
+StatusFilter = Literal["open", "escalated", "closed", "all"]
+STATUSES: tuple[StatusFilter, ...] = ("open", "escalated", "closed", "all")
+MAX_QUERY = 200
+MAX_TERMS = 12
+# Letters and digits as SQLite's unicode61 tokenizer sees them, near enough.
+WORD = re.compile(r"\w+")
+
+# For the conversations of a page: how far the caller has read and what is unread since...
+READS = """
+SELECT c.id, COALESCE(r.last_read_seq, 0) AS last_read_seq,
+    (SELECT COUNT(*) FROM messages m WHERE m.conversation_id = c.id
+     AND m.seq > COALESCE(r.last_read_seq, 0) AND m.sender != 'system'
+     AND m.author_id IS NOT :user) AS unread
+FROM conversations c
+LEFT JOIN conversation_reads r ON r.conversation_id = c.id AND r.user_id = :user
+WHERE c.id IN (SELECT value FROM json_each(:ids))
+"""
+# ...and their newest message, the one whose seq is the conversation's last_seq.
+LAST_MESSAGES = (
+    "SELECT"
+    + MESSAGE_COLUMNS
+    + MESSAGE_FROM
+    + "JOIN conversations c ON c.id = m.conversation_id AND m.seq = c.last_seq"
+    " WHERE c.id IN (SELECT value FROM json_each(:ids))"
+)
+SEARCH = (
+    "c.id IN (SELECT m.conversation_id FROM messages_fts f JOIN messages m ON m.id = f.rowid"
+    " WHERE messages_fts MATCH :match)"
+)
+
+
+@dataclass(frozen=True)
+class Filters:
+    status: StatusFilter = "open"
+    # "me", "none", a user id, or None for anyone.
+    assignee: int | Literal["me", "none"] | None = None
+    query: str | None = None
+
+    @classmethod
+    def parse(cls, status: str | None, assignee: str | None, query: str | None) -> Filters:
+        """Filters from the listing's query parameters; `Invalid` names a bad one."""
+        chosen = next((known for known in STATUSES if known == (status or "open")), None)
+        if chosen is None:
+            raise Invalid("status", f"must be one of {', '.join(STATUSES)}")
+        who: int | Literal["me", "none"] | None
+        if assignee == "me" or assignee == "none" or assignee is None:
+            who = assignee
+        elif assignee.isdigit() and int(assignee) < 2**63:
+            who = int(assignee)
+        else:
+            raise Invalid("assignee", "must be me, none or a user id")
+        return cls(chosen, who, query if query and query.strip() else None)
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """Where a page ended: the last row's (updated_at, id)."""
+
+    updated_at: str
+    id: int
+
+    def encode(self) -> str:
+        raw = orjson.dumps([self.updated_at, self.id])
+        return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+    @classmethod
+    def decode(cls, text: str) -> Cursor:
+        """The cursor a previous page handed out; anything else is `Invalid("before")`."""
+        try:
+            raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+            updated_at, id_ = orjson.loads(raw)
+        except (binascii.Error, ValueError, TypeError):
+            raise Invalid("before", "is not a cursor this API handed out") from None
+        if not isinstance(updated_at, str) or isinstance(id_, bool) or not isinstance(id_, int):
+            raise Invalid("before", "is not a cursor this API handed out")
+        return cls(updated_at, id_)
+
+
+@dataclass(frozen=True)
+class Item:
+    """A conversation as the inbox shows it to one agent."""
+
+    conversation: Conversation
+    last_message: Message | None
+    last_read_seq: int
+    unread: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            **self.conversation.to_json(),
+            "last_message": None if self.last_message is None else self.last_message.to_json(),
+            "last_read_seq": self.last_read_seq,
+            "unread": self.unread,
+        }
+
+
+def match_expression(text: str) -> str:
+    """An FTS5 query for what an agent typed: every word must occur, each as a prefix.
+
+    Words are quoted, so FTS5 operators and syntax in the input are searched as plain text
+    instead of failing the query.
+    """
+    if len(text) > MAX_QUERY:
+        raise Invalid("q", f"must be at most {MAX_QUERY} characters")
+    words = WORD.findall(text)[:MAX_TERMS]
+    if not words:
+        raise Invalid("q", "must contain at least one letter or digit")
+    return " ".join(f'"{word}"*' for word in words)
+
+
+async def page(
+    db: Database,
+    tenant_id: int,
+    user_id: int,
+    filters: Filters,
+    before: Cursor | None,
+    limit: int,
+) -> tuple[list[Item], Cursor | None]:
+    """One page of the tenant's conversations, newest change first, and the next page's cursor."""
+    where = ["c.tenant_id = :tenant"]
+    params: dict[str, Any] = {"tenant": tenant_id, "limit": limit + 1}
+    if filters.status != "all":
+        where.append("c.status = :status")
+        params["status"] = filters.status
+    if filters.assignee == "none":
+        where.append("c.assignee_id IS NULL")
+    elif filters.assignee is not None:
+        where.append("c.assignee_id = :assignee")
+        params["assignee"] = user_id if filters.assignee == "me" else filters.assignee
+    if filters.query is not None:
+        where.append(SEARCH)
+        params["match"] = match_expression(filters.query)
+    if before is not None:
+        where.append("(c.updated_at, c.id) < (:before_at, :before_id)")
+        params.update(before_at=before.updated_at, before_id=before.id)
+    rows = await db.fetch_all(
+        CONVERSATION_SELECT
+        + " WHERE "
+        + " AND ".join(where)
+        + " ORDER BY c.updated_at DESC, c.id DESC LIMIT :limit",
+        params,
+    )
+    found = [Conversation.from_row(row) for row in rows[:limit]]
+    items = await _with_details(db, user_id, found)
+    last = found[-1] if len(rows) > limit else None
+    return items, None if last is None else Cursor(last.updated_at, last.id)
+
+
+async def item(db: Database, tenant_id: int, user_id: int, conversation_id: int) -> Item:
+    """One conversation of the tenant as the inbox shows it; another tenant's id is `NotFound`."""
+    row = await db.fetch_one(
+        CONVERSATION_SELECT + " WHERE c.id = :id AND c.tenant_id = :tenant",
+        {"id": conversation_id, "tenant": tenant_id},
+    )
+    if row is None:
+        raise NotFound("no such conversation")
+    return (await _with_details(db, user_id, [Conversation.from_row(row)]))[0]
+
+
+async def _with_details(db: Database, user_id: int, found: list[Conversation]) -> list[Item]:
+    if not found:
+        return []
+    ids = orjson.dumps([c.id for c in found]).decode()
+    reads = {row["id"]: row for row in await db.fetch_all(READS, {"user": user_id, "ids": ids})}
+    last = {
+        message.conversation_id: message
+        for message in map(Message.from_row, await db.fetch_all(LAST_MESSAGES, {"ids": ids}))
+    }
+    return [
+        Item(c, last.get(c.id), reads[c.id]["last_read_seq"], reads[c.id]["unread"]) for c in found
+    ]
+
+
+async def advance_read(tx: Tx, hub: Hub, user_id: int, conversation_id: int, seq: int) -> int:
+    """Move a user's read marker forward to `seq` (never back); returns the marker.
+
+    The user's other sockets hear of it, so a second tab clears its unread badge too.
+    """
+    row = await tx.fetch_one(
+        "INSERT INTO conversation_reads (user_id, conversation_id, last_read_seq, updated_at)"
+        " VALUES (:user, :conversation, :seq, :now)"
+        " ON CONFLICT (user_id, conversation_id) DO UPDATE"
+        " SET last_read_seq = MAX(last_read_seq, excluded.last_read_seq),"
+        " updated_at = excluded.updated_at RETURNING last_read_seq",
+        {"user": user_id, "conversation": conversation_id, "seq": seq, "now": times.now_iso()},
+    )
+    assert row is not None
+    marker = int(row[0])
+    frame = orjson.dumps({"type": "read", "conversation_id": conversation_id, "seq": marker})
+    tx.after_commit(lambda: hub.publish(("user", user_id), frame.decode()))
+    return marker
+
+
+async def mark_read(
+    db: Database, hub: Hub, tenant_id: int, user_id: int, conversation_id: int, seq: int | None
+) -> int:
+    """Mark a conversation read up to `seq` (default: all of it, at most its last seq)."""
+
+    async def op(tx: Tx) -> int:
+        row = await tx.fetch_one(
+            "SELECT last_seq FROM conversations WHERE id = :id AND tenant_id = :tenant",
+            {"id": conversation_id, "tenant": tenant_id},
+        )
+        if row is None:
+            raise NotFound("no such conversation")
+        upto = row["last_seq"] if seq is None else min(seq, row["last_seq"])
+        return await advance_read(tx, hub, user_id, conversation_id, upto)
+
+    return await db.write(op)

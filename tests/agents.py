@@ -1,0 +1,118 @@
+"""Test clients for the agent side: the inbox API, the agent socket, and visitors to talk to."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sqlite3
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import orjson
+from websockets.asyncio.client import ClientConnection, connect
+
+from tests.conftest import OWNER_EMAIL, OWNER_PASSWORD, UNIT, ServerProcess
+from tests.staff import Account, login, unique_ip
+from tests.visitors import bearer, new_session, next_frame, send
+
+
+def sign_in_owner(server: ServerProcess) -> Account:
+    """The default tenant's owner, signed in from an address of its own (no login throttling)."""
+    return login(server, OWNER_EMAIL, OWNER_PASSWORD, ip=unique_ip())
+
+
+def call(
+    server: ServerProcess, account: Account, method: str, path: str, **kwargs: Any
+) -> httpx.Response:
+    return httpx.request(method, server.base_url + path, headers=account.headers, **kwargs)
+
+
+def word() -> str:
+    """A word no other test uses, to find this test's conversations by search."""
+    return "w" + uuid.uuid4().hex[:12]
+
+
+def site_key(server: ServerProcess, tenant_slug: str = "default") -> str:
+    with contextlib.closing(sqlite3.connect(server.database_path)) as db:
+        row = db.execute(
+            "SELECT s.site_key FROM sites s JOIN tenants t ON t.id = s.tenant_id"
+            " WHERE t.slug = :slug ORDER BY s.id LIMIT 1",
+            {"slug": tenant_slug},
+        ).fetchone()
+    return str(row[0])
+
+
+def tenant_slug(server: ServerProcess, account: Account) -> str:
+    with contextlib.closing(sqlite3.connect(server.database_path)) as db:
+        row = db.execute(
+            "SELECT t.slug FROM tenants t JOIN users u ON u.tenant_id = t.id WHERE u.id = :id",
+            {"id": account.user["id"]},
+        ).fetchone()
+    return str(row[0])
+
+
+def visitor_says(
+    server: ServerProcess, text: str, token: str | None = None, key: str | None = None
+) -> tuple[str, dict[str, Any]]:
+    """A visitor (new unless `token`) sends `text` over HTTP; returns its token and the message."""
+    if token is None:
+        token = new_session(server, site_key=key)["token"]
+    response = httpx.post(
+        f"{server.base_url}/api/v1/widget/messages",
+        json={"client_id": uuid.uuid4().hex, "text": text},
+        headers=bearer(token),
+    )
+    assert response.status_code in (200, 201), response.text
+    return token, dict(response.json()["message"])
+
+
+def reply(
+    server: ServerProcess,
+    account: Account,
+    conversation_id: int,
+    text: str,
+    private: bool = False,
+    client_id: str | None = None,
+) -> httpx.Response:
+    return call(
+        server,
+        account,
+        "POST",
+        f"/api/v1/conversations/{conversation_id}/messages",
+        json={"client_id": client_id or uuid.uuid4().hex, "text": text, "private": private},
+    )
+
+
+async def frames_until(
+    ws: ClientConnection, done: Any, timeout: float = 5 * UNIT
+) -> list[dict[str, Any]]:
+    """Frames received until one satisfies `done(frame)` (included)."""
+    received = []
+    async with asyncio.timeout(timeout):
+        while True:
+            frame = dict(orjson.loads(await ws.recv()))
+            received.append(frame)
+            if done(frame):
+                return received
+
+
+async def quiet(ws: ClientConnection, seconds: float = 0.3 * UNIT) -> list[dict[str, Any]]:
+    """Whatever arrives within `seconds` (for checking that nothing does)."""
+    received = []
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(seconds):
+            while True:
+                received.append(dict(orjson.loads(await ws.recv())))
+    return received
+
+
+@contextlib.asynccontextmanager
+async def agent_socket(
+    server: ServerProcess, token: str, last_event_id: int | None = None
+) -> AsyncIterator[tuple[ClientConnection, dict[str, Any]]]:
+    """An agent socket after hello, with the welcome frame."""
+    async with connect(f"{server.ws_url}/ws/agent") as ws:
+        await send(ws, {"type": "hello", "token": token, "last_event_id": last_event_id})
+        yield ws, await next_frame(ws, "welcome")
