@@ -195,14 +195,11 @@ async def run_load(
             max(ack_latency, default=float("nan")) * ms,
         )
     )
+    p50, p99 = percentile(agent_latency, 0.5) * ms, percentile(agent_latency, 0.99) * ms
+    worst = max(agent_latency, default=float("nan")) * ms
     print(
-        "visitor->agent latency ms: p50=%.1f p99=%.1f max=%.1f (n=%d)"
-        % (
-            percentile(agent_latency, 0.5) * ms,
-            percentile(agent_latency, 0.99) * ms,
-            max(agent_latency, default=float("nan")) * ms,
-            len(agent_latency),
-        )
+        f"visitor->agent latency ms: p50={p50:.1f} p99={p99:.1f} max={worst:.1f}"
+        f" (n={len(agent_latency)})"
     )
     print(f"server RSS={usage.rss_mb():.0f} MB, server CPU={cpu * 100:.0f}% of one core")
     if ack_latency:
