@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import subprocess
 import sys
@@ -10,8 +12,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+from websockets.asyncio.client import ClientConnection
+from websockets.exceptions import ConnectionClosed
 
-from tests.conftest import OWNER_EMAIL, OWNER_PASSWORD, ROOT, ServerProcess
+from tests.conftest import OWNER_EMAIL, OWNER_PASSWORD, ROOT, UNIT, ServerProcess
 
 PASSWORD = "a-perfectly-fine-password"
 
@@ -121,3 +125,12 @@ def other_tenant_account(server: ServerProcess, role: str = "admin") -> Account:
     email = unique_email(f"other-{role}")
     create_user_cli(server, email, role, tenant=f"t{uuid.uuid4().hex[:8]}")
     return login(server, email, PASSWORD)
+
+
+async def closed_with(ws: ClientConnection) -> int | None:
+    """Read until the server closes the socket; its close code."""
+    with contextlib.suppress(ConnectionClosed):
+        async with asyncio.timeout(5 * UNIT):
+            while True:
+                await ws.recv()
+    return ws.close_code

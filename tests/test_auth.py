@@ -7,16 +7,19 @@ import time
 import httpx
 import jwt
 
+from tests.agents import agent_socket, sign_in_owner
 from tests.conftest import OWNER_EMAIL, OWNER_PASSWORD, ServerProcess
 from tests.staff import (
     Account,
     bearer,
+    closed_with,
     create_account,
     login,
     login_response,
     owner,
     unique_ip,
 )
+from tests.visitors import next_frame, send
 
 
 def me(server: ServerProcess, access_token: str) -> httpx.Response:
@@ -200,3 +203,27 @@ def test_per_ip_limit_answers_429_with_retry_after(start_server) -> None:  # typ
     metrics = httpx.get(f"{server.base_url}/metrics").text
     assert 'omnichat_logins_total{outcome="throttled"} 1.0' in metrics
     assert 'omnichat_logins_total{outcome="failure"} 3.0' in metrics
+
+
+async def test_logout_closes_the_sessions_sockets(server: ServerProcess) -> None:
+    """Logging out closes that session's agent socket with 4401; another session's stays open."""
+    boss = sign_in_owner(server)
+    other = sign_in_owner(server)
+    async with (
+        agent_socket(server, boss.access_token) as (ws, _),
+        agent_socket(server, other.access_token) as (kept, _),
+    ):
+        response = httpx.post(f"{server.base_url}/api/v1/auth/logout", headers=boss.headers)
+        assert response.status_code == 204
+        assert await closed_with(ws) == 4401
+        await send(kept, {"type": "ping"})
+        assert (await next_frame(kept, "pong"))["type"] == "pong"
+
+
+async def test_reused_refresh_token_closes_the_sessions_sockets(server: ServerProcess) -> None:
+    """Replaying a rotated refresh token closes the family's sockets with 4401."""
+    boss = sign_in_owner(server)
+    async with agent_socket(server, boss.access_token) as (ws, _):
+        assert refresh(server, boss.refresh_token).status_code == 200
+        assert refresh(server, boss.refresh_token).status_code == 401
+        assert await closed_with(ws) == 4401

@@ -7,8 +7,18 @@ import re
 import httpx
 import pytest
 
+from tests.agents import agent_socket
 from tests.conftest import OWNER_EMAIL, ServerProcess
-from tests.staff import Account, create_account, login, login_response, owner, unique_ip
+from tests.staff import (
+    Account,
+    closed_with,
+    create_account,
+    login,
+    login_response,
+    owner,
+    unique_ip,
+)
+from tests.visitors import next_frame, send
 
 
 def change(server: ServerProcess, account: Account, new: str, current: str | None = None):  # type: ignore[no-untyped-def]
@@ -114,3 +124,17 @@ def test_generated_owner_password_must_be_changed_first(start_server) -> None:  
     assert changed.status_code == 200
     assert changed.json()["user"]["must_change_password"] is False
     assert httpx.get(f"{base}/api/v1/users", headers=account.headers).status_code == 200
+
+
+async def test_password_change_closes_other_sessions_sockets(server: ServerProcess) -> None:
+    """Changing the password closes the other sessions' sockets, not this session's."""
+    agent = create_account(server, owner(server), "agent")
+    other = login(server, agent.user["email"], agent.password)
+    async with (
+        agent_socket(server, other.access_token) as (gone, _),
+        agent_socket(server, agent.access_token) as (kept, _),
+    ):
+        assert change(server, agent, "yet-another-password").status_code == 200
+        assert await closed_with(gone) == 4401
+        await send(kept, {"type": "ping"})
+        assert (await next_frame(kept, "pong"))["type"] == "pong"

@@ -7,10 +7,12 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.agents import agent_socket
 from tests.conftest import ServerProcess
 from tests.staff import (
     PASSWORD,
     Account,
+    closed_with,
     create_account,
     create_user_cli,
     login,
@@ -209,3 +211,12 @@ def test_user_changes_are_audited_without_secrets(server: ServerProcess) -> None
     assert mine[0]["details"] == {"password_reset": True}
     assert all(e["actor"]["id"] == boss.user["id"] for e in mine)
     assert created["password"] not in str(entries) and reset["password"] not in str(entries)
+
+
+async def test_disabling_closes_the_users_sockets(server: ServerProcess) -> None:
+    """A disabled user's open agent sockets close with 4401 at once."""
+    boss = owner(server)
+    agent = create_account(server, boss, "agent")
+    async with agent_socket(server, agent.access_token) as (ws, _):
+        assert patch(server, boss, agent.user["id"], disabled=True).status_code == 200
+        assert await closed_with(ws) == 4401
