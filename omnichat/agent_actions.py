@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from omnichat import audit, conversations, inbox, messages, times, users
+from omnichat import audit, conversations, escalation, inbox, messages, times, users
 from omnichat.conversations import Conversation, Status
 from omnichat.db import Database, Tx
 from omnichat.errors import Conflict, Forbidden, Invalid, NotFound
@@ -157,6 +157,7 @@ async def _move(
         )
         if moved is None:
             return before
+        await escalation.stop_clock(tx, conversation_id)
         text = CLOSED_TEXT if status == "closed" else REOPENED_TEXT
         stored = await messages.insert(tx, hub, conversation_id, "system", text)
         action = "conversation.closed" if status == "closed" else "conversation.reopened"

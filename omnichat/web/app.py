@@ -14,7 +14,7 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 
-from omnichat import backups, escalation, migrations, restore, storage, times
+from omnichat import backups, escalation, events, migrations, restore, storage, times
 from omnichat.alerts import Alerts
 from omnichat.db import Database
 from omnichat.errors import OmnichatError
@@ -26,6 +26,8 @@ from omnichat.settings import Settings
 from omnichat.throttle import LoginThrottle
 from omnichat.web import (
     admin_api,
+    agent_api,
+    agent_socket,
     auth_api,
     health,
     pages,
@@ -91,6 +93,12 @@ def create_app(settings: Settings) -> Starlette:
         )
         jobs.start()
         await ctx.backups.schedule(jobs)
+        jobs.every(
+            events.PRUNE_EVERY_SECONDS,
+            functools.partial(events.prune, db, prepared.events.retention_hours),
+            "events.prune",
+            first=times.now(),
+        )
         # Steps come due to the second; a pass with nothing due is one indexed query.
         jobs.every(
             1,
@@ -123,6 +131,8 @@ def create_app(settings: Settings) -> Starlette:
             *admin_api.routes,
             *widget_api.routes,
             *visitor_socket.routes,
+            *agent_api.routes,
+            *agent_socket.routes,
             *pages.routes,
         ],
         middleware=[Middleware(RequestContext, metrics=metrics)],
