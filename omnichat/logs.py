@@ -1,7 +1,7 @@
 """Structured logs: one JSON object per line on stderr, with the request id when there is one.
 
 Log calls pass fields through `extra={"fields": {...}}`. Callers never pass tokens, passwords or
-message bodies.
+message bodies, and pass phone numbers through `mask_phone`.
 """
 
 from __future__ import annotations
@@ -14,6 +14,15 @@ import time
 import orjson
 
 request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
+
+
+def mask_phone(number: str | None) -> str:
+    """A phone number fit for a log line: the country prefix and the last two digits only."""
+    if not number:
+        return ""
+    if len(number) <= 6:
+        return "*" * len(number)
+    return number[:3] + "*" * (len(number) - 5) + number[-2:]
 
 
 class JsonFormatter(logging.Formatter):

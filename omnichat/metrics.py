@@ -76,6 +76,33 @@ class Metrics:
         )
         for outcome in ("sent", "failed"):
             self.alert_deliveries.labels("webhook", outcome)  # present at 0, so alerts see them
+        self.outbox_sends = Counter(
+            "omnichat_outbox_sends",
+            "Outbound SMS/WhatsApp attempts by outcome (accepted, retry, unknown, permanent,"
+            " deferred, expired).",
+            ["outcome"],
+            registry=self.registry,
+        )
+        for outcome in ("accepted", "retry", "unknown", "permanent"):
+            self.outbox_sends.labels(outcome)  # present at 0, so alerts see them
+        self.outbox_unsent = Gauge(
+            "omnichat_outbox_unsent",
+            "Outbound texts not yet accepted by Twilio (pending or sending).",
+            registry=self.registry,
+        )
+        self.twilio_circuit = Gauge(
+            "omnichat_twilio_circuit",
+            "1 for the Twilio circuit breaker's current state (closed, open, half_open).",
+            ["state"],
+            registry=self.registry,
+        )
+        self.twilio_webhooks = Counter(
+            "omnichat_twilio_webhooks",
+            "Twilio webhooks by kind (message, status) and outcome (stored, duplicate,"
+            " rejected, ignored).",
+            ["kind", "outcome"],
+            registry=self.registry,
+        )
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

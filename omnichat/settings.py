@@ -125,6 +125,36 @@ class EventsSettings:
 
 
 @dataclass(frozen=True)
+class TwilioSettings:
+    account_sid: str = setting("", "Twilio account SID (AC...); empty turns SMS and WhatsApp off.")
+    auth_token: Secret = setting(  # noqa: RUF009 (Secret is an immutable str)
+        Secret(""), "Twilio auth token: checks webhook signatures and authenticates API calls."
+    )
+    public_base_url: str = setting(
+        "", "Base URL Twilio calls, as the internet sees it (https://chat.example.org)."
+    )
+    api_base_url: str = setting("https://api.twilio.com", "Twilio REST API base URL.")
+    request_timeout_seconds: float = setting(10.0, "Timeout of one Twilio API call.", min=0.1)
+    retry_base_seconds: float = setting(
+        2.0, "First retry delay after a provider failure; doubles each attempt, jittered.", min=0.01
+    )
+    retry_max_seconds: float = setting(300.0, "Longest delay between two attempts.", min=0.01)
+    give_up_after_seconds: int = setting(
+        86400, "A text still unsent this long after it was written is marked failed.", min=1
+    )
+    unknown_outcome_grace_seconds: float = setting(
+        60.0, "After a crash or timeout mid-call, wait this long for Twilio's callback.", min=0
+    )
+    circuit_failures: int = setting(5, "Consecutive provider failures that pause sending.", min=1)
+    circuit_pause_seconds: float = setting(
+        30.0, "How long sending pauses before one trial send.", min=0.01
+    )
+    per_number_per_minute: int = setting(
+        20, "Texts sent to one phone number per minute (0 = unlimited); more wait.", min=0
+    )
+
+
+@dataclass(frozen=True)
 class Settings:
     server: ServerSettings = field(default_factory=ServerSettings)
     storage: StorageSettings = field(default_factory=StorageSettings)
@@ -133,6 +163,7 @@ class Settings:
     limits: LimitsSettings = field(default_factory=LimitsSettings)
     backup: BackupSettings = field(default_factory=BackupSettings)
     events: EventsSettings = field(default_factory=EventsSettings)
+    twilio: TwilioSettings = field(default_factory=TwilioSettings)
 
     @property
     def production(self) -> bool:

@@ -66,6 +66,9 @@ class Site:
     allowed_origins: list[str]
     settings: SiteSettings
     has_identity_secret: bool
+    # The E.164 Twilio numbers texts to this site arrive on and replies leave from.
+    sms_number: str | None = None
+    whatsapp_number: str | None = None
 
     @classmethod
     def from_row(cls, row: Row) -> Site:
@@ -77,6 +80,8 @@ class Site:
             allowed_origins=orjson.loads(row["allowed_origins"]),
             settings=SiteSettings.from_json(row["settings"]),
             has_identity_secret=bool(row["identity_secret"]),
+            sms_number=row["sms_number"],
+            whatsapp_number=row["whatsapp_number"],
         )
 
     def allows_origin(self, origin: str | None, production: bool) -> bool:
@@ -96,7 +101,10 @@ class Site:
         return {"name": self.name, "greeting": self.settings.greeting}
 
 
-SITE_COLUMNS = "id, tenant_id, name, site_key, allowed_origins, settings, identity_secret"
+SITE_COLUMNS = (
+    "id, tenant_id, name, site_key, allowed_origins, settings, identity_secret, sms_number,"
+    " whatsapp_number"
+)
 
 
 async def site_by_key(db: Database, site_key: str) -> Site | None:
@@ -113,6 +121,22 @@ async def site_by_id(db: Database, site_id: int) -> Site | None:
         {"id": site_id},
     )
     return None if row is None else Site.from_row(row)
+
+
+async def site_by_number(db: Database, channel: str, number: str) -> Site | None:
+    """The site whose SMS or WhatsApp number (E.164) is `number`: where a text to it belongs."""
+    column = "whatsapp_number" if channel == "whatsapp" else "sms_number"
+    row = await db.fetch_one(
+        f"SELECT {SITE_COLUMNS} FROM sites WHERE {column} = :number", {"number": number}
+    )
+    return None if row is None else Site.from_row(row)
+
+
+async def sending_number(tx: Tx, site_id: int, channel: str) -> str | None:
+    """The number a site's texts on `channel` leave from, as this transaction sees it."""
+    column = "whatsapp_number" if channel == "whatsapp" else "sms_number"
+    row = await tx.fetch_one(f"SELECT {column} FROM sites WHERE id = :id", {"id": site_id})
+    return None if row is None or row[0] is None else str(row[0])
 
 
 async def identity_secret(db: Database, site_id: int) -> str | None:

@@ -24,14 +24,17 @@ from omnichat.metrics import Metrics
 from omnichat.ratelimit import VisitorLimits
 from omnichat.settings import Settings
 from omnichat.throttle import LoginThrottle
+from omnichat.twilio.sender import Sender
 from omnichat.web import (
     admin_api,
     agent_api,
     agent_socket,
     auth_api,
+    channels_api,
     health,
     pages,
     sites_api,
+    twilio_hooks,
     users_api,
     visitor_socket,
     widget_api,
@@ -89,10 +92,12 @@ def create_app(settings: Settings) -> Starlette:
             logins=LoginThrottle(prepared.limits.logins_per_minute_per_ip),
             schema_version=max((m.version for m in migrations.discover()), default=0),
             backups=backups.Backups(prepared, metrics),
+            twilio=Sender(prepared.twilio, db, hub, metrics),
             alerts=alerts,
         )
         jobs.start()
         await ctx.backups.schedule(jobs)
+        await ctx.twilio.start()
         jobs.every(
             events.PRUNE_EVERY_SECONDS,
             functools.partial(events.prune, db, prepared.events.retention_hours),
@@ -113,6 +118,8 @@ def create_app(settings: Settings) -> Starlette:
         finally:
             # Reverse order: no new scheduled work, sockets told to go, writes flushed, closed.
             jobs.stop()
+            # Calls to Twilio in flight finish (or are cut at a deadline) before the writer closes.
+            await ctx.twilio.stop()
             hub.close_all()
             await alerts.close()
             try:
@@ -128,6 +135,8 @@ def create_app(settings: Settings) -> Starlette:
             *auth_api.routes,
             *users_api.routes,
             *sites_api.routes,
+            *twilio_hooks.routes,
+            *channels_api.routes,
             *admin_api.routes,
             *widget_api.routes,
             *visitor_socket.routes,

@@ -15,6 +15,7 @@ from omnichat.metrics import Metrics
 from omnichat.ratelimit import VisitorLimits
 from omnichat.settings import Settings
 from omnichat.throttle import LoginThrottle
+from omnichat.twilio.sender import Sender
 
 
 @dataclass
@@ -29,6 +30,8 @@ class Context:
     # The newest migration this code ships; readiness compares the database against it.
     schema_version: int
     backups: Backups
+    # The SMS/WhatsApp outbox worker (idle when Twilio is not configured).
+    twilio: Sender
     alerts: Alerts
 
 

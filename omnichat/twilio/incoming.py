@@ -1,0 +1,107 @@
+"""A text that reached us through a verified Twilio webhook, stored like any contact's message.
+
+The receiving number (`To`) picks the site; the sender (`From`) is the contact: one visitor row
+per tenant, channel and number, with no token. The message then goes through `inbound.receive`
+exactly like a web chat (join, open or reopen the conversation, with the greeting), with the
+`MessageSid` as its client id, so a retried or replayed webhook never stores it twice.
+
+Media are not downloaded: their URLs are appended to the text, one per line after a
+"[media]" marker, for agents to open.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from omnichat import inbound, sites, times
+from omnichat.db import Database, Tx
+from omnichat.errors import BadRequest
+from omnichat.hub import Hub
+from omnichat.messages import MAX_TEXT, Stored
+from omnichat.sites import Site
+from omnichat.twilio import phones
+
+MAX_MEDIA = 10  # Twilio's own limit per message
+MAX_NAME = 200
+MEDIA_MARKER = "[media]"
+EMPTY_TEXT = "(empty message)"
+
+
+@dataclass(frozen=True)
+class Text:
+    """The parts of an incoming-message webhook we use."""
+
+    sid: str
+    channel: str
+    sender: str  # E.164
+    receiver: str  # E.164
+    body: str
+    media: tuple[str, ...]
+    profile_name: str | None
+
+    @classmethod
+    def parse(cls, params: Mapping[str, str]) -> Text:
+        """The webhook's fields, or `BadRequest` naming what is missing or malformed."""
+        sid = params.get("MessageSid", "")
+        if not 1 <= len(sid) <= 64:
+            raise BadRequest("MessageSid is missing", code="bad_webhook")
+        channel, sender = phones.split_address(params.get("From", ""))
+        receiver_channel, receiver = phones.split_address(params.get("To", ""))
+        if sender is None or receiver is None:
+            raise BadRequest("From and To must be phone numbers", code="bad_webhook")
+        if channel != receiver_channel:
+            raise BadRequest("From and To are on different channels", code="bad_webhook")
+        count = params.get("NumMedia", "0")
+        media = tuple(
+            url
+            for index in range(min(int(count) if count.isdigit() else 0, MAX_MEDIA))
+            # Only Twilio's https links are shown to agents as links; nothing else is kept.
+            if (url := params.get(f"MediaUrl{index}", "")).startswith("https://")
+        )
+        name = (params.get("ProfileName") or "").strip()[:MAX_NAME] or None
+        return cls(sid, channel, sender, receiver, params.get("Body", ""), media, name)
+
+    def text(self) -> str:
+        """What is stored: the body, then a line per media URL; never empty, never too long."""
+        lines = [self.body.strip()] if self.body.strip() else []
+        lines += [f"{MEDIA_MARKER} {url}" for url in self.media]
+        text = "\n".join(lines) or EMPTY_TEXT
+        # A verified text is never refused: one over our limit is kept, cut.
+        return text if len(text) <= MAX_TEXT else text[: MAX_TEXT - 1] + "…"
+
+
+async def contact(db: Database, site: Site, channel: str, phone: str, name: str | None) -> int:
+    """The id of the tenant's contact for `phone` on `channel`, created on first contact."""
+
+    async def op(tx: Tx) -> int:
+        now = times.now_iso()
+        row = await tx.fetch_one(
+            "INSERT INTO visitors (tenant_id, site_id, phone, contact_channel, name, created_at,"
+            " last_seen_at) VALUES (:tenant, :site, :phone, :channel, :name, :now, :now)"
+            " ON CONFLICT (tenant_id, contact_channel, phone) WHERE contact_channel IS NOT NULL"
+            " DO UPDATE SET last_seen_at = excluded.last_seen_at,"
+            " name = COALESCE(visitors.name, excluded.name) RETURNING id",
+            {
+                "tenant": site.tenant_id,
+                "site": site.id,
+                "phone": phone,
+                "channel": channel,
+                "name": name,
+                "now": now,
+            },
+        )
+        assert row is not None
+        return int(row[0])
+
+    return await db.write(op)
+
+
+async def receive(db: Database, hub: Hub, text: Text) -> Stored | None:
+    """Store an incoming text in its contact's conversation; None when no site has the number."""
+    site = await sites.site_by_number(db, text.channel, text.receiver)
+    if site is None:
+        return None
+    visitor_id = await contact(db, site, text.channel, text.sender, text.profile_name)
+    channel = "whatsapp" if text.channel == "whatsapp" else "sms"
+    return await inbound.receive(db, hub, site, visitor_id, channel, text.text(), text.sid)
