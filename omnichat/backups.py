@@ -273,7 +273,9 @@ def temp_file(directory: Path) -> Iterator[Path]:
     try:
         yield path
     finally:
-        path.unlink(missing_ok=True)
+        # Never hide the real error behind a failed clean-up; a stale temp is swept later.
+        with contextlib.suppress(OSError):
+            path.unlink(missing_ok=True)
 
 
 def _sweep_stale_temps(directory: Path) -> None:

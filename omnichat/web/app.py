@@ -30,6 +30,7 @@ from omnichat.web import (
     agent_api,
     agent_socket,
     auth_api,
+    backups_api,
     channels_api,
     health,
     pages,
@@ -133,6 +134,7 @@ def create_app(settings: Settings) -> Starlette:
         routes=[
             *health.routes,
             *auth_api.routes,
+            *backups_api.routes,
             *users_api.routes,
             *sites_api.routes,
             *twilio_hooks.routes,
