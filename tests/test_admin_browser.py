@@ -1,0 +1,337 @@
+"""The admin page in a real browser (Debian's chromium through playwright) against a real server.
+
+One server and one browser serve the module; each test opens fresh browser contexts, so fresh
+storage. Visitors are the /demo page's widget in a context of their own, or the widget's HTTP
+API driven from the test when only the agent's view matters.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import re
+import shutil
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, BrowserContext, Dialog, Page, expect, sync_playwright
+
+from tests.conftest import OWNER_EMAIL, OWNER_PASSWORD, ROOT, UNIT, ServerProcess, server_env
+from tests.visitors import bearer, new_session
+
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+TIMEOUT = 10 * UNIT
+XSS_CORPUS = [
+    "<img src=x onerror=alert(1)>",
+    "<script>alert(2)</script>",
+    '"><svg onload=alert(3)>',
+    "<iframe src=javascript:alert(4)></iframe>",
+    "<a href=javascript:alert(5)>click</a>",
+    "&lt;b&gt;entity&lt;/b&gt; {{constructor.constructor('alert(6)')()}}",
+]
+
+
+@pytest.fixture(scope="module")
+def omnichat(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """A server of this module's own: its inbox holds only what these tests put there."""
+    data_dir = tmp_path_factory.mktemp("admin") / "data"
+    # Every test signs in from 127.0.0.1; the login throttle is tested elsewhere.
+    env = server_env(data_dir, OMNICHAT_LIMITS_LOGINS_PER_MINUTE_PER_IP="0")
+    process = ServerProcess(data_dir, env).start()
+    yield process
+    process.stop()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    chromium = shutil.which("chromium")
+    assert chromium, "the browser tests need Debian's chromium"
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        expect.set_options(timeout=TIMEOUT * 1000)
+        yield browser
+        browser.close()
+
+
+class Pages:
+    """The browser contexts a test opens (at 1280x720), and any dialog a page opened."""
+
+    def __init__(self, browser: Browser) -> None:
+        self.browser = browser
+        self.contexts: list[BrowserContext] = []
+        self.dialogs: list[str] = []
+
+    def new(self) -> Page:
+        context = self.browser.new_context(viewport={"width": 1280, "height": 720})
+        self.contexts.append(context)
+        page = context.new_page()
+        page.on("dialog", self.dialog)
+        return page
+
+    def dialog(self, dialog: Dialog) -> None:
+        self.dialogs.append(dialog.message)
+        dialog.dismiss()
+
+
+@pytest.fixture
+def pages(browser: Browser) -> Iterator[Pages]:
+    """Fresh pages for the test; no normal flow may open an alert/confirm/prompt dialog."""
+    opened = Pages(browser)
+    yield opened
+    for context in opened.contexts:
+        context.close()
+    assert opened.dialogs == [], f"dialogs opened: {opened.dialogs}"
+
+
+# ---- helpers ----------------------------------------------------------------------------------
+
+
+def sign_in(
+    page: Page, server: ServerProcess, email: str, password: str, path: str = "/admin"
+) -> None:
+    page.goto(server.base_url + path)
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+
+
+def expect_inbox(page: Page) -> None:
+    expect(page.get_by_role("navigation", name="Inbox views")).to_be_visible()
+    expect(page.get_by_role("status").filter(has_text="Live")).to_be_visible()
+
+
+def owner_token(server: ServerProcess) -> str:
+    response = httpx.post(
+        f"{server.base_url}/api/v1/auth/login",
+        json={"email": OWNER_EMAIL, "password": OWNER_PASSWORD},
+    )
+    response.raise_for_status()
+    return str(response.json()["access_token"])
+
+
+def visitor(server: ServerProcess, name: str | None = None, **identity: str) -> str:
+    """A new visitor of the default site (named when `name`); returns its token."""
+    token = str(new_session(server)["token"])
+    if name is not None or identity:
+        response = httpx.post(
+            f"{server.base_url}/api/v1/widget/identify",
+            json={"name": name, **identity},
+            headers=bearer(token),
+        )
+        assert response.status_code == 200, response.text
+    return token
+
+
+def visitor_says(server: ServerProcess, token: str, text: str) -> int:
+    """Send `text` as the visitor; returns the conversation id."""
+    response = httpx.post(
+        f"{server.base_url}/api/v1/widget/messages",
+        json={"client_id": uuid.uuid4().hex, "text": text},
+        headers=bearer(token),
+    )
+    assert response.status_code == 201, response.text
+    return int(response.json()["message"]["conversation_id"])
+
+
+def row(page: Page, text: str) -> Any:
+    return page.locator(".conversation-list .row").filter(has_text=text)
+
+
+# ---- tests ------------------------------------------------------------------------------------
+
+
+def test_sign_in_survives_a_reload_and_sign_out_forgets_the_session(
+    pages: Pages, omnichat: ServerProcess
+) -> None:
+    """A wrong password is refused inline; a session survives a reload; signing out ends it."""
+    page = pages.new()
+    sign_in(page, omnichat, OWNER_EMAIL, "not-the-password")
+    expect(page.get_by_role("alert")).to_have_text("Email or password is wrong.")
+    page.get_by_label("Password").fill(OWNER_PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    expect_inbox(page)
+    page.reload()
+    expect_inbox(page)
+    assert page.evaluate("localStorage.getItem('omnichat.refresh_token')")
+    page.get_by_role("button", name="Sign out").click()
+    expect(page.get_by_role("button", name="Sign in")).to_be_visible()
+    assert page.evaluate("localStorage.getItem('omnichat.refresh_token')") is None
+    page.reload()
+    expect(page.get_by_role("button", name="Sign in")).to_be_visible()
+
+
+def test_a_generated_password_must_be_changed_before_anything_else(
+    pages: Pages, omnichat: ServerProcess
+) -> None:
+    """An account with a generated password (`create-user`) must change it before the inbox."""
+    email = f"agent-{uuid.uuid4().hex[:8]}@example.com"
+    created = subprocess.run(
+        [sys.executable, "run.py", "create-user", email, "--role", "agent"],
+        cwd=ROOT,
+        env={**os.environ, **omnichat.env},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    found = re.search(r"password: (\S+)", created.stdout)
+    assert found, created.stdout
+    page = pages.new()
+    sign_in(page, omnichat, email, found.group(1))
+    expect(page.get_by_role("heading", name="Choose a new password")).to_be_visible()
+    expect(page.get_by_role("navigation", name="Inbox views")).to_have_count(0)
+    page.get_by_label("Current (generated) password").fill(found.group(1))
+    page.get_by_label("New password", exact=True).fill("a brand new passphrase")
+    page.get_by_label("New password again").fill("a brand new passphrase")
+    page.get_by_role("button", name="Change password").click()
+    expect_inbox(page)
+    # An agent sees the inbox but none of the admin screens.
+    expect(page.get_by_role("navigation", name="Main").get_by_role("link")).to_have_text(["Inbox"])
+    page.get_by_role("button", name="Sign out").click()
+    sign_in(page, omnichat, email, "a brand new passphrase")
+    expect_inbox(page)
+
+
+def test_agent_and_visitor_talk_live(pages: Pages, omnichat: ServerProcess) -> None:
+    """A new conversation appears without a reload; claim, typing both ways, reply and close reach
+    the visitor's widget."""
+    agent = pages.new()
+    sign_in(agent, omnichat, OWNER_EMAIL, OWNER_PASSWORD)
+    expect_inbox(agent)
+    agent.evaluate("window.sameDocument = true")
+
+    guest = pages.new()
+    guest.goto(f"{omnichat.base_url}/demo")
+    guest.get_by_role("button", name=re.compile("chat", re.I)).click()
+    word = "hello" + uuid.uuid4().hex[:8]
+    guest.get_by_role("textbox", name="Message").fill(f"{word}, is anyone there?")
+    guest.get_by_role("textbox", name="Message").press("Enter")
+
+    expect(row(agent, word)).to_be_visible()
+    assert agent.evaluate("window.sameDocument") is True, "the inbox reloaded"
+    expect(row(agent, word).locator(".badge.unread")).to_have_text("1")
+    expect(agent).to_have_title(re.compile(r"^\(\d+\) Omnichat$"))
+    row(agent, word).click()
+    expect(agent).to_have_url(re.compile(r"/admin/conversations/\d+$"))
+    transcript = agent.get_by_role("log", name="Transcript")
+    expect(transcript).to_contain_text(f"{word}, is anyone there?")
+    expect(row(agent, word).locator(".badge.unread")).to_have_count(0)
+
+    agent.get_by_role("button", name="Claim").click()
+    expect(agent.get_by_role("button", name="Release")).to_be_visible()
+    expect(row(agent, word)).to_contain_text("Owner")
+
+    reply = agent.get_by_role("textbox", name="Reply")
+    reply.press_sequentially("Yes, ")
+    widget_log = guest.get_by_role("log")
+    expect(guest.get_by_text("Staff is typing...")).to_be_visible()
+    reply.press("Shift+Enter")
+    reply.press_sequentially("how can I help?")
+    reply.press("Enter")
+    expect(widget_log).to_contain_text("Yes,")
+    expect(widget_log).to_contain_text("how can I help?")
+    expect(reply).to_have_value("")
+    expect(transcript.locator(".message.from-agent .message-text")).to_have_text(
+        "Yes, \nhow can I help?"
+    )
+
+    guest.get_by_role("textbox", name="Message").press_sequentially("I need")
+    expect(agent.get_by_text(re.compile(r"is typing…$"))).to_be_visible()
+
+    # A private note stays with the agents.
+    agent.get_by_label("Private note (agents only)").check()
+    reply.fill("note: VIP customer")
+    reply.press("Enter")
+    expect(transcript.locator(".message.private")).to_contain_text("note: VIP customer")
+
+    agent.get_by_role("button", name="Close", exact=True).click()
+    agent.get_by_role("button", name="Close conversation").click()
+    expect(agent.get_by_role("button", name="Reopen")).to_be_visible()
+    expect(widget_log).to_contain_text("This conversation was closed")
+    expect(widget_log).not_to_contain_text("VIP customer")
+
+
+def test_hostile_names_and_messages_render_as_text(pages: Pages, omnichat: ServerProcess) -> None:
+    """Markup in visitor names and messages shows as text: no element injected, no script run."""
+    ids = []
+    for index, payload in enumerate(XSS_CORPUS):
+        token = visitor(omnichat, name=f"{payload} #{index}")
+        ids.append(visitor_says(omnichat, token, f"{payload} said #{index}"))
+    page = pages.new()
+    sign_in(page, omnichat, OWNER_EMAIL, OWNER_PASSWORD)
+    expect_inbox(page)
+    for index, payload in enumerate(XSS_CORPUS):
+        expect(row(page, f"{payload} #{index}")).to_contain_text(f"{payload} said #{index}")
+    # Newest first: start at the last one and walk down the list with j.
+    page.goto(f"{omnichat.base_url}/admin/conversations/{ids[-1]}")
+    for index in reversed(range(len(XSS_CORPUS))):
+        payload = XSS_CORPUS[index]
+        if index < len(XSS_CORPUS) - 1:
+            page.keyboard.press("j")
+        expect(page.locator("#pane-title")).to_have_text(f"{payload} #{index}")
+        expect(page.get_by_role("log", name="Transcript")).to_contain_text(
+            f"{payload} said #{index}"
+        )
+        expect(page.get_by_role("complementary", name="Visitor details")).to_contain_text(payload)
+    # Nothing from the corpus became an element (the page itself has no images or frames).
+    assert page.locator("img, svg, iframe, script:not([src])").count() == 0
+    assert page.locator("a[href^='javascript']").count() == 0
+    assert pages.dialogs == []
+
+
+def test_deep_links_survive_a_reload_and_keys_move_between_conversations(
+    pages: Pages, omnichat: ServerProcess
+) -> None:
+    """/admin/conversations/ID opens that conversation on load; j/k move, r focuses the reply."""
+    secret = "s" * 32
+    response = httpx.get(f"{omnichat.base_url}/api/v1/sites", headers=bearer(owner_token(omnichat)))
+    site_id = response.json()["sites"][0]["id"]
+    httpx.patch(
+        f"{omnichat.base_url}/api/v1/sites/{site_id}",
+        json={"identity_secret": secret},
+        headers=bearer(owner_token(omnichat)),
+    ).raise_for_status()
+    word = "deep" + uuid.uuid4().hex[:8]
+    digest = hmac.new(secret.encode(), b"customer-42", hashlib.sha256).hexdigest()
+    verified = visitor(omnichat, f"Vera {word}", identifier="customer-42", identifier_hash=digest)
+    first = visitor_says(omnichat, verified, f"first {word}")
+    second = visitor_says(omnichat, visitor(omnichat, f"Sam {word}"), f"second {word}")
+
+    page = pages.new()
+    sign_in(page, omnichat, OWNER_EMAIL, OWNER_PASSWORD, path=f"/admin/conversations/{first}")
+    title = page.locator("#pane-title")
+    details = page.get_by_role("complementary", name="Visitor details")
+    expect(title).to_have_text(f"Vera {word}")
+    expect(details.get_by_text("Verified", exact=True)).to_be_visible()
+    page.reload()
+    expect(title).to_have_text(f"Vera {word}")
+    expect(page).to_have_url(re.compile(f"/admin/conversations/{first}$"))
+
+    # The newest conversation is listed first: k goes up to Sam's, j comes back down.
+    page.keyboard.press("k")
+    expect(page).to_have_url(re.compile(f"/admin/conversations/{second}$"))
+    expect(title).to_have_text(f"Sam {word}")
+    expect(details.get_by_text("Verified", exact=True)).to_have_count(0)
+    page.keyboard.press("Alt+ArrowDown")
+    expect(page).to_have_url(re.compile(f"/admin/conversations/{first}$"))
+    page.keyboard.press("r")
+    reply = page.get_by_role("textbox", name="Reply")
+    expect(reply).to_be_focused()
+    page.keyboard.type("jk")  # typed into the reply, not taken as shortcuts
+    expect(reply).to_have_value("jk")
+    expect(page).to_have_url(re.compile(f"/admin/conversations/{first}$"))
+    page.go_back()
+    expect(page).to_have_url(re.compile(f"/admin/conversations/{second}$"))
+    expect(title).to_have_text(f"Sam {word}")
