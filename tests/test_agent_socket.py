@@ -1,0 +1,272 @@
+"""WS /ws/agent against the real server: resume by event id, resync, live frames, closing."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sqlite3
+import time
+import uuid
+
+import httpx
+import jwt
+import pytest
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
+
+from tests.agents import (
+    agent_socket,
+    call,
+    frames_until,
+    quiet,
+    reply,
+    sign_in_owner,
+    visitor_says,
+)
+from tests.conftest import UNIT, ServerProcess
+from tests.staff import Account, create_account
+from tests.visitors import next_frame, send, visitor_socket
+
+
+@pytest.fixture(scope="module")
+def owner(server: ServerProcess) -> Account:
+    return sign_in_owner(server)
+
+
+def is_event(frame: dict) -> bool:
+    return bool(frame["type"] == "event")
+
+
+async def closed_with(ws: object, timeout: float = 5 * UNIT) -> int | None:
+    """The close code the server sent, once the socket closes (frames before it are dropped)."""
+    with pytest.raises(ConnectionClosed) as closed:
+        async with asyncio.timeout(timeout):
+            while True:
+                await ws.recv()  # type: ignore[attr-defined]
+    return None if closed.value.rcvd is None else closed.value.rcvd.code
+
+
+async def test_resume_replays_exactly_the_missed_events(
+    server: ServerProcess, owner: Account
+) -> None:
+    """Events produced while the socket was away arrive on resume once each, in order, then live."""
+    async with agent_socket(server, owner.access_token) as (_, welcome):
+        left_at = welcome["last_event_id"]
+    token, first = visitor_says(server, "while you were away")
+    cid = first["conversation_id"]
+    reply(server, owner, cid, "noted", private=True)
+    call(server, owner, "POST", f"/api/v1/conversations/{cid}/close")
+    async with agent_socket(server, owner.access_token, left_at) as (ws, welcome):
+        newest = welcome["last_event_id"]
+        replayed = await frames_until(ws, lambda f: is_event(f) and f["id"] == newest)
+        assert [f["id"] for f in replayed] == list(range(left_at + 1, newest + 1))
+        mine = [
+            (f["event"], f["data"].get("message", {}).get("text"))
+            for f in replayed
+            if f["data"].get("conversation", {}).get("id") == cid
+        ]
+        assert mine == [
+            ("conversation.created", None),
+            ("message.created", "Connecting you with a staff member, please wait..."),
+            ("message.created", "while you were away"),
+            ("message.created", "noted"),
+            ("conversation.updated", None),
+            (
+                "message.created",
+                "This conversation was closed. Send a message any time to start again.",
+            ),
+        ]
+        visitor_says(server, "back again", token)
+        live = await next_frame(ws, "event")
+        assert live["id"] == newest + 1
+
+
+async def test_resume_while_events_flow_has_no_gap_or_duplicate(
+    server: ServerProcess, owner: Account
+) -> None:
+    """Reconnecting while visitors keep writing yields consecutive event ids, none twice."""
+    async with agent_socket(server, owner.access_token) as (_, welcome):
+        start = welcome["last_event_id"]
+    stop = asyncio.Event()
+
+    async def chatter() -> None:
+        async with httpx.AsyncClient(base_url=server.base_url) as client:
+            token = visitor_says(server, "start")[0]
+            while not stop.is_set():
+                await client.post(
+                    "/api/v1/widget/messages",
+                    json={"client_id": uuid.uuid4().hex, "text": "busy"},
+                    headers={"Authorization": f"Bearer {token}"},
+                )
+
+    writer = asyncio.create_task(chatter())
+    try:
+        ids: list[int] = []
+        last = start
+        for _ in range(3):
+            async with agent_socket(server, owner.access_token, last) as (ws, welcome):
+                target = welcome["last_event_id"] + 5
+                frames = await frames_until(ws, lambda f, t=target: is_event(f) and f["id"] >= t)
+                ids += [f["id"] for f in frames if is_event(f)]
+                last = ids[-1]
+    finally:
+        stop.set()
+        await writer
+    assert ids == list(range(start + 1, ids[-1] + 1))
+
+
+async def test_null_means_live_only(server: ServerProcess, owner: Account) -> None:
+    """With last_event_id null nothing is replayed; the first event is the next new one."""
+    visitor_says(server, "before the socket")
+    async with agent_socket(server, owner.access_token, None) as (ws, welcome):
+        assert await quiet(ws) == []
+        visitor_says(server, "after the socket")
+        first = await next_frame(ws)
+    assert first["type"] == "event" and first["id"] == welcome["last_event_id"] + 1
+
+
+async def test_resume_from_the_future_is_told_to_resync(
+    server: ServerProcess, owner: Account
+) -> None:
+    """An id newer than the newest gets a resync, then live events."""
+    async with agent_socket(server, owner.access_token, 10**9) as (ws, welcome):
+        assert await next_frame(ws) == {"type": "resync"}
+        visitor_says(server, "live after resync")
+        assert (await next_frame(ws))["id"] == welcome["last_event_id"] + 1
+
+
+async def test_resume_from_before_retention_is_told_to_resync(start_server) -> None:  # type: ignore[no-untyped-def]
+    """Resuming from before what retention kept resyncs; from just before the kept one replays."""
+    server = start_server()
+    owner = sign_in_owner(server)
+    for n in range(3):
+        visitor_says(server, f"old {n}")
+    server.stop()
+    with contextlib.closing(sqlite3.connect(server.database_path)) as db:
+        db.execute("UPDATE events SET created_at = '2020-01-01T00:00:00.000Z'")
+        db.commit()
+        newest = db.execute("SELECT MAX(id) FROM events").fetchone()[0]
+    server.start()  # the retention job runs at start-up
+    deadline = time.monotonic() + 10 * UNIT
+    while time.monotonic() < deadline:
+        with contextlib.closing(sqlite3.connect(server.database_path)) as db:
+            if db.execute("SELECT COUNT(*) FROM events").fetchone()[0] == 1:
+                break
+        await asyncio.sleep(0.05)
+    owner = sign_in_owner(server)
+    async with agent_socket(server, owner.access_token, 0) as (ws, _):
+        assert await next_frame(ws) == {"type": "resync"}
+    # The newest event is kept, so an agent who had seen the one before it resumes normally.
+    async with agent_socket(server, owner.access_token, newest - 1) as (ws, welcome):
+        assert welcome["last_event_id"] == newest
+        assert (await next_frame(ws))["id"] == newest
+        assert await quiet(ws) == []
+
+
+async def test_replies_reach_the_visitor_and_other_agents_live(
+    server: ServerProcess, owner: Account
+) -> None:
+    """An agent's reply reaches the visitor's socket and every agent socket of the tenant."""
+    colleague = create_account(server, owner, "agent")
+    token, first = visitor_says(server, "hello?")
+    cid = first["conversation_id"]
+    async with (
+        visitor_socket(server, token, first["seq"]) as (visitor_ws, _),
+        agent_socket(server, colleague.access_token) as (agent_ws, _),
+    ):
+        assert reply(server, owner, cid, "Hi, how can I help?").status_code == 201
+        seen = await next_frame(visitor_ws, "message")
+        event = await next_frame(agent_ws, "event")
+    assert seen["message"]["text"] == "Hi, how can I help?"
+    assert seen["message"]["author"]["name"] == owner.user["name"]
+    assert event["event"] == "message.created"
+    assert event["data"]["message"]["text"] == "Hi, how can I help?"
+    assert event["data"]["conversation"]["id"] == cid
+
+
+async def test_typing_travels_both_ways(server: ServerProcess, owner: Account) -> None:
+    """Visitor typing reaches agents; agent typing reaches the visitor (not when private)."""
+    colleague = create_account(server, owner, "agent")
+    token, first = visitor_says(server, "typing test")
+    cid = first["conversation_id"]
+    async with (
+        visitor_socket(server, token, first["seq"]) as (visitor_ws, _),
+        agent_socket(server, owner.access_token) as (owner_ws, _),
+        agent_socket(server, colleague.access_token) as (colleague_ws, _),
+    ):
+        await send(visitor_ws, {"type": "typing", "on": True})
+        from_visitor = await next_frame(owner_ws, "typing")
+        assert from_visitor["conversation_id"] == cid and from_visitor["on"] is True
+        await send(
+            owner_ws, {"type": "typing", "conversation_id": cid, "on": False, "private": True}
+        )
+        await send(owner_ws, {"type": "typing", "conversation_id": cid, "on": True})
+        to_visitor = await next_frame(visitor_ws, "typing")
+        assert to_visitor == {"type": "typing", "on": True, "name": owner.user["name"]}
+        to_colleague = [await next_frame(colleague_ws, "typing") for _ in range(3)]
+        assert [(f["on"], f.get("by")) for f in to_colleague[1:]] == [
+            (False, owner.user["name"]),
+            (True, owner.user["name"]),
+        ]
+        # The typist's own socket hears nothing of it.
+        assert [f for f in await quiet(owner_ws) if f["type"] == "typing"] == []
+
+
+async def test_bad_frames_get_error_frames(server: ServerProcess, owner: Account) -> None:
+    """Junk, unknown conversations and a second hello get error frames; ping still answers."""
+    async with agent_socket(server, owner.access_token) as (ws, _):
+        await ws.send("not json")
+        assert (await next_frame(ws, "error"))["code"] == "malformed_json"
+        await send(ws, {"type": "typing", "conversation_id": 10**9, "on": True})
+        assert (await next_frame(ws, "error"))["code"] == "not_found"
+        await send(ws, {"type": "hello", "token": owner.access_token})
+        assert (await next_frame(ws, "error"))["code"] == "unexpected_hello"
+        await send(ws, {"type": "ping"})
+        assert await next_frame(ws, "pong") == {"type": "pong"}
+
+
+@pytest.mark.parametrize(
+    "hello", [{"type": "ping"}, {"type": "hello", "token": "nope"}, {"type": "hello"}]
+)
+async def test_hello_needs_a_valid_access_token(server: ServerProcess, hello: dict) -> None:
+    """A first frame that is not a hello with a valid access token closes with 4401."""
+    async with connect(f"{server.ws_url}/ws/agent") as ws:
+        await send(ws, hello)
+        assert await closed_with(ws) == 4401
+
+
+async def test_password_change_pending_is_forbidden(server: ServerProcess, owner: Account) -> None:
+    """An account that must still change its password is refused with 4403."""
+    created = call(
+        server, owner, "POST", "/api/v1/users", json={"email": f"{uuid.uuid4().hex}@x.test"}
+    )
+    body = created.json()
+    login = httpx.post(
+        f"{server.base_url}/api/v1/auth/login",
+        json={"email": body["user"]["email"], "password": body["password"]},
+        headers={"X-Forwarded-For": "10.9.9.9"},
+    )
+    async with connect(f"{server.ws_url}/ws/agent") as ws:
+        await send(ws, {"type": "hello", "token": login.json()["access_token"]})
+        assert await closed_with(ws) == 4403
+
+
+async def test_logout_closes_the_socket_with_4401(server: ServerProcess) -> None:
+    """Signing out ends the session and closes its agent socket with 4401."""
+    owner = sign_in_owner(server)
+    async with agent_socket(server, owner.access_token) as (ws, _):
+        out = call(server, owner, "POST", "/api/v1/auth/logout")
+        assert out.status_code == 204
+        assert await closed_with(ws) == 4401
+
+
+async def test_socket_closes_when_its_token_expires(server: ServerProcess) -> None:
+    """A socket closes with 4401 at its access token's expiry, not before."""
+    owner = sign_in_owner(server)
+    secret = (server.data_dir / "secret_key").read_text().strip()
+    claims = jwt.decode(owner.access_token, secret, algorithms=["HS256"])
+    short = jwt.encode({**claims, "exp": int(time.time()) + 2}, secret, algorithm="HS256")
+    async with agent_socket(server, short) as (ws, _):
+        started = time.monotonic()
+        assert await closed_with(ws, timeout=10 * UNIT) == 4401
+        assert time.monotonic() - started > 0.5
