@@ -104,7 +104,7 @@ class LimitsSettings:
         120, "Messages per minute from one IP (0 = unlimited).", min=0
     )
     logins_per_minute_per_ip: int = setting(
-        10, "Login attempts per minute per IP (0 = unlimited).", min=0
+        10, "Failed sign-ins per minute per IP before it must wait (0 = unlimited).", min=0
     )
 
 

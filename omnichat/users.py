@@ -2,8 +2,9 @@
 
 An admin manages accounts up to their own role and never above it; owners manage everyone. The
 tenant always keeps one enabled owner. New accounts and password resets get a generated
-password, shown once to the admin, that must be changed at first sign-in. Disabling an account,
-changing its role or resetting its password ends its sessions and closes its sockets at once.
+password, shown once to the admin, that must be changed at first sign-in. Disabling an account or
+resetting its password ends its sessions and closes its sockets at once; a role change closes its
+sockets and makes its access tokens fail until refreshed.
 """
 
 from __future__ import annotations
@@ -236,9 +237,12 @@ async def update_user(
             raise Conflict(
                 "an account with this email already exists", code="email_taken"
             ) from None
-        if fields.get("disabled") or "role" in fields or password_hash is not None:
-            # Open sessions were granted under the old state: end them now.
-            await sessions.revoke_user(tx, user.id, "account changed by an admin")
+        if fields.get("disabled") or password_hash is not None:
+            # Whoever holds these sessions may no longer sign in as this user: end them now.
+            await sessions.revoke_user(tx, user.id, "account disabled or password reset")
+        if fields.get("disabled") or password_hash is not None or "role" in fields:
+            # A role change keeps the sessions (a refresh carries the new role), but sockets
+            # were authorised for the old role and must reconnect.
             tx.after_commit(lambda: hub.close(("user", user.id), CLOSE_REVOKED, "account changed"))
         details: dict[str, Any] = {
             name: value if name != "disabled" else bool(value) for name, value in fields.items()

@@ -158,14 +158,20 @@ def test_disabling_ends_sessions_at_once(server: ServerProcess) -> None:
 
 
 def test_role_change_needs_a_fresh_token(server: ServerProcess) -> None:
-    """After a role change the old access token is refused; a new sign-in carries the new role."""
+    """After a role change old access tokens are refused; a refresh carries the new role."""
     boss = owner(server)
     agent = create_account(server, boss, "agent")
     assert patch(server, boss, agent.user["id"], role="admin").status_code == 200
-    assert me(server, agent).status_code == 401
-    again = login(server, agent.user["email"], agent.password)
-    assert me(server, again).json()["user"]["role"] == "admin"
-    assert httpx.get(f"{server.base_url}/api/v1/sites", headers=again.headers).status_code == 200
+    stale = me(server, agent)
+    assert stale.status_code == 401 and stale.json()["error"]["code"] == "role_changed"
+    refreshed = httpx.post(
+        f"{server.base_url}/api/v1/auth/refresh", json={"refresh_token": agent.refresh_token}
+    )
+    assert refreshed.status_code == 200
+    headers = {"Authorization": f"Bearer {refreshed.json()['access_token']}"}
+    assert httpx.get(f"{server.base_url}/api/v1/sites", headers=headers).status_code == 200
+    assert patch(server, boss, agent.user["id"], role="agent").status_code == 200
+    assert httpx.get(f"{server.base_url}/api/v1/sites", headers=headers).status_code == 401
 
 
 def test_password_reset_gives_a_new_one_time_password(server: ServerProcess) -> None:
