@@ -97,8 +97,19 @@ async def by_used_token(tx: Tx, token_hash: str) -> Session | None:
 async def rotate(
     tx: Tx, session_id: int, old_hash: str, new_hash: str, ttl_seconds: int, ip: str | None
 ) -> None:
-    """Make `new_hash` the current token, remember `old_hash` as used, slide the expiry."""
+    """Make `new_hash` the current token, remember `old_hash` as used, slide the expiry.
+
+    Used tokens older than the session lifetime are forgotten, so a session refreshed for months
+    keeps a bounded list; one of them coming back is then merely unknown.
+    """
     now = times.now_iso()
+    await tx.execute(
+        "DELETE FROM rotated_tokens WHERE session_id = :session_id AND rotated_at < :cutoff",
+        {
+            "session_id": session_id,
+            "cutoff": times.iso(times.now() - timedelta(seconds=ttl_seconds)),
+        },
+    )
     await tx.execute(
         "INSERT INTO rotated_tokens (token_hash, session_id, rotated_at)"
         " VALUES (:hash, :session_id, :now)",
