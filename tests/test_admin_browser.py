@@ -150,6 +150,10 @@ def row(page: Page, text: str) -> Any:
     return page.locator(".conversation-list .row").filter(has_text=text)
 
 
+def selected_row(page: Page) -> Any:
+    return page.locator(".conversation-list .row[aria-current='true']")
+
+
 # ---- tests ------------------------------------------------------------------------------------
 
 
@@ -279,6 +283,7 @@ def test_hostile_names_and_messages_render_as_text(pages: Pages, omnichat: Serve
     for index in reversed(range(len(XSS_CORPUS))):
         payload = XSS_CORPUS[index]
         if index < len(XSS_CORPUS) - 1:
+            expect(selected_row(page)).to_have_count(1)  # keys act on the loaded list
             page.keyboard.press("j")
         expect(page.locator("#pane-title")).to_have_text(f"{payload} #{index}")
         expect(page.get_by_role("log", name="Transcript")).to_contain_text(
@@ -320,9 +325,11 @@ def test_deep_links_survive_a_reload_and_keys_move_between_conversations(
     expect(page).to_have_url(re.compile(f"/admin/conversations/{first}$"))
 
     # The newest conversation is listed first: k goes up to Sam's, j comes back down.
+    expect(selected_row(page)).to_contain_text(f"first {word}")
     page.keyboard.press("k")
     expect(page).to_have_url(re.compile(f"/admin/conversations/{second}$"))
     expect(title).to_have_text(f"Sam {word}")
+    expect(selected_row(page)).to_contain_text(f"second {word}")
     expect(details.get_by_text("Verified", exact=True)).to_have_count(0)
     page.keyboard.press("Alt+ArrowDown")
     expect(page).to_have_url(re.compile(f"/admin/conversations/{first}$"))

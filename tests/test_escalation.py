@@ -117,10 +117,11 @@ class World:
         return stored.conversation.id
 
     async def agent_says(self, conversation_id: int, text: str, private: bool = False) -> None:
-        owner = await self.db.fetch_one("SELECT id, name FROM users ORDER BY id LIMIT 1")
-        assert owner is not None
+        """A reply (or note) by the owner, queued for the writer at once (no read first)."""
 
         async def op(tx: Tx) -> None:
+            owner = await tx.fetch_one("SELECT id, name FROM users ORDER BY id LIMIT 1")
+            assert owner is not None
             await messages.insert(
                 tx,
                 self.hub,
@@ -139,6 +140,12 @@ class World:
         )
         assert value is not None, "the clock is not running"
         return times.parse(value)
+
+    async def step(self, site: Site, conversation_id: int, at: datetime) -> None:
+        """One conversation's due steps as a writer operation of its own, like a pass runs them."""
+        await self.db.write(
+            lambda tx: escalation.advance(tx, self.hub, self.alerts, site, conversation_id, at)
+        )
 
     async def tick(self, at: datetime) -> None:
         await escalation.tick(self.db, self.hub, self.alerts, self.metrics, now=at)
@@ -295,7 +302,7 @@ async def test_reply_racing_the_escalation_never_escalates_an_answered_wait(worl
         conversation_id = await world.visitor_says(site, "race")
         clock = await world.clock(conversation_id)
         racers = [
-            world.tick(clock + seconds(25)),
+            world.step(site, conversation_id, clock + seconds(25)),
             world.agent_says(conversation_id, "answer"),
             world.tick(clock + seconds(25)),
         ]
