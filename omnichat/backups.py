@@ -39,6 +39,7 @@ STALE_TEMP_SECONDS = 3600
 # 1024 pages (4 MiB) per step, with a short pause between steps, leaves the disk to the writer.
 STEP_PAGES = 1024
 STEP_SLEEP_SECONDS = 0.002
+FLUSH_EVERY_STEPS = 4
 STARTUP_DELAY = timedelta(minutes=1)
 T = TypeVar("T")
 
@@ -141,15 +142,28 @@ def copy_database(database: Path, target: Path) -> None:
     if not database.is_file():
         raise BackupError(f"no database at {database}")
     # mode=rw: a missing file must be an error, not a new empty database.
-    source = sqlite3.connect(f"{database.resolve().as_uri()}?mode=rw", uri=True, timeout=30)
+    source = sqlite3.connect(
+        f"{database.resolve().as_uri()}?mode=rw", uri=True, timeout=30, isolation_level=None
+    )
     copy = sqlite3.connect(target, isolation_level=None)
+    flusher = os.open(target, os.O_RDONLY)
+    steps = 0
+
+    def flush_now_and_then(status: int, remaining: int, total: int) -> None:
+        # Flushing as we go keeps the final fsync small; one big flush at the end stalls the
+        # writer's own fsyncs on the same disk for a noticeable moment.
+        nonlocal steps
+        steps += 1
+        if steps % FLUSH_EVERY_STEPS == 0:
+            os.fsync(flusher)
+
     try:
         source.execute("PRAGMA query_only=ON")
         # One read transaction across all steps pins the snapshot. Without it, each commit by
         # the server between two steps restarts the copy, and under steady traffic it never ends.
         source.execute("BEGIN")
         source.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
-        source.backup(copy, pages=STEP_PAGES, sleep=STEP_SLEEP_SECONDS)
+        source.backup(copy, pages=STEP_PAGES, sleep=STEP_SLEEP_SECONDS, progress=flush_now_and_then)
         source.execute("COMMIT")
         # The copy inherits WAL mode; a backup must be one self-contained file.
         copy.execute("PRAGMA journal_mode=DELETE")
@@ -157,6 +171,7 @@ def copy_database(database: Path, target: Path) -> None:
     except sqlite3.Error as exc:
         raise BackupError(f"backup of {database} failed: {exc}") from None
     finally:
+        os.close(flusher)
         copy.close()
         source.close()
     fsync(target)
