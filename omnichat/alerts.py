@@ -1,7 +1,8 @@
 """Alerts to a site's on-call contacts: a visitor escalated, or a follow-up left.
 
-Each alert goes to the site's `alert_webhook_url` as a signed JSON `POST`, and (once the channels
-issue lands) as an SMS to each of its `alert_numbers` through the durable outbox. The webhook is
+Each alert goes to the site's `alert_webhook_url` as a signed JSON `POST`, and as an SMS to each
+of its `alert_numbers` through the durable outbox (queued in the step's own transaction, so it is
+sent once even across a restart). The webhook is
 sent after the commit, off the writer, with a timeout and a few retries; it is best effort: a
 restart drops deliveries still being retried. Bodies are never logged (they carry visitor details).
 
@@ -30,6 +31,7 @@ from omnichat.conversations import Conversation
 from omnichat.db import Database, Tx
 from omnichat.metrics import Metrics
 from omnichat.sites import Site
+from omnichat.twilio import outbox
 
 log = logging.getLogger("omnichat.alerts")
 
@@ -94,11 +96,8 @@ class Alerts:
             await self._session.close()
 
     async def escalated(self, tx: Tx, site: Site, conversation: Conversation) -> None:
-        """Alert on-call contacts that `conversation` escalated (call inside the step's `tx`).
-
-        SMS (channels issue): enqueue one outbox SMS per number in `site.settings.alert_numbers`
-        here, inside `tx`, so it is durable and sent once; text: `summary(ESCALATED, site, id)`.
-        """
+        """Alert on-call contacts that `conversation` escalated (call inside the step's `tx`)."""
+        await outbox.enqueue_alert(tx, site, summary(ESCALATED, site, conversation.id))
         self._webhook(
             tx, site, ESCALATED, conversation.id, {"conversation": conversation.to_json()}
         )
@@ -106,10 +105,9 @@ class Alerts:
     async def followup_created(
         self, tx: Tx, site: Site, followup: dict[str, Any], conversation: Conversation | None
     ) -> None:
-        """Alert on-call contacts of a new follow-up (call inside the `tx` that stores it).
-
-        SMS (channels issue): as in `escalated`, with `summary(FOLLOWUP, site, id)`.
-        """
+        """Alert on-call contacts of a new follow-up (call inside the `tx` that stores it)."""
+        conversation_id = None if conversation is None else conversation.id
+        await outbox.enqueue_alert(tx, site, summary(FOLLOWUP, site, conversation_id))
         data = {
             "followup": followup,
             "conversation": None if conversation is None else conversation.to_json(),

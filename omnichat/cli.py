@@ -18,6 +18,7 @@ from omnichat import backups, bootstrap, logs, migrations, passwords, storage
 from omnichat.errors import Invalid, StartupError
 from omnichat.restore import lock_data_dir, restore_file
 from omnichat.settings import Settings, SettingsError, load_settings
+from omnichat.twilio import sender
 
 ROLES = ("owner", "admin", "agent")
 
@@ -125,7 +126,9 @@ def check(settings: Settings, args: argparse.Namespace) -> int:
         pending = migrations.status(connection).pending
     finally:
         connection.close()
+    texts = sender.describe(settings.twilio)
     print(f"settings ok ({settings.server.env}), data in {settings.data_dir}")
+    print(texts)
     if pending:
         print(f"{len(pending)} migration(s) pending; they are applied at start-up")
     return 0
