@@ -29,6 +29,8 @@ from omnichat.messages import Message
 StatusFilter = Literal["open", "escalated", "closed", "all"]
 STATUSES: tuple[StatusFilter, ...] = ("open", "escalated", "closed", "all")
 MAX_QUERY = 200
+# SQLite integers are 64-bit; larger ids cannot exist and would not even bind.
+MAX_ID = 2**63 - 1
 MAX_TERMS = 12
 # Letters and digits as SQLite's unicode61 tokenizer sees them, near enough.
 WORD = re.compile(r"\w+")
@@ -73,7 +75,7 @@ class Filters:
         who: int | Literal["me", "none"] | None
         if assignee == "me" or assignee == "none" or assignee is None:
             who = assignee
-        elif assignee.isdigit() and int(assignee) < 2**63:
+        elif assignee.isascii() and assignee.isdigit() and int(assignee) <= MAX_ID:
             who = int(assignee)
         else:
             raise Invalid("assignee", "must be me, none or a user id")
@@ -99,7 +101,12 @@ class Cursor:
             updated_at, id_ = orjson.loads(raw)
         except (binascii.Error, ValueError, TypeError):
             raise Invalid("before", "is not a cursor this API handed out") from None
-        if not isinstance(updated_at, str) or isinstance(id_, bool) or not isinstance(id_, int):
+        if (
+            not isinstance(updated_at, str)
+            or isinstance(id_, bool)
+            or not isinstance(id_, int)
+            or not 0 <= id_ <= MAX_ID
+        ):
             raise Invalid("before", "is not a cursor this API handed out")
         return cls(updated_at, id_)
 

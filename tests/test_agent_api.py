@@ -96,6 +96,9 @@ def test_pages_are_stable_and_cursors_opaque(server: ServerProcess, agent: Accou
         ({"limit": "0"}, "limit"),
         ({"limit": "201"}, "limit"),
         ({"q": "???"}, "q"),
+        ({"limit": "²"}, "limit"),
+        ({"assignee": "\uff11\uff12"}, "assignee"),  # fullwidth digits
+        ({"before": "WyJ4IiwgOTk5OTk5OTk5OTk5OTk5OTk5OTk5XQ"}, "before"),
     ],
 )
 def test_bad_listing_parameters_are_named(

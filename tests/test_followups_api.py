@@ -86,7 +86,13 @@ def test_followups_page_newest_first(server: ServerProcess, agent: Account) -> N
 
 @pytest.mark.parametrize(
     ("params", "field"),
-    [({"status": "deleted"}, "status"), ({"limit": "0"}, "limit"), ({"before": "x"}, "before")],
+    [
+        ({"status": "deleted"}, "status"),
+        ({"limit": "0"}, "limit"),
+        ({"before": "x"}, "before"),
+        ({"before": "²"}, "before"),
+        ({"before": str(2**64)}, "before"),
+    ],
 )
 def test_bad_followup_parameters_are_named(
     server: ServerProcess, agent: Account, params: dict, field: str

@@ -11,12 +11,11 @@ from starlette.routing import Route
 
 from omnichat import agent_actions, conversations, followups, inbox, messages
 from omnichat.errors import Invalid, NotFound
-from omnichat.inbox import Cursor, Filters
+from omnichat.inbox import MAX_ID, Cursor, Filters
 from omnichat.web.context import context
 from omnichat.web.guard import client_ip, require_staff
 from omnichat.web.responses import JSONResponse, read_json
 
-MAX_ID = 2**63 - 1
 PAGE_DEFAULT, PAGE_MAX = 50, 200
 MESSAGES_DEFAULT = 100
 
@@ -32,7 +31,7 @@ def _query_int(request: Request, name: str, default: int, low: int, high: int) -
     raw = request.query_params.get(name)
     if raw is None:
         return default
-    if not raw.isdigit() or not low <= int(raw) <= high:
+    if not (raw.isascii() and raw.isdigit()) or not low <= int(raw) <= high:
         raise Invalid(name, f"must be an integer from {low} to {high}")
     return int(raw)
 
@@ -150,7 +149,9 @@ async def list_followups(request: Request) -> JSONResponse:
     statuses = followups.parse_statuses(request.query_params.get("status"))
     limit = _query_int(request, "limit", PAGE_DEFAULT, 1, PAGE_MAX)
     raw_before = request.query_params.get("before")
-    if raw_before is not None and (not raw_before.isdigit() or int(raw_before) > MAX_ID):
+    if raw_before is not None and not (
+        raw_before.isascii() and raw_before.isdigit() and int(raw_before) <= MAX_ID
+    ):
         raise Invalid("before", "is not a cursor this API handed out")
     before = None if raw_before is None else int(raw_before)
     found, after = await followups.page(ctx.db, staff.tenant_id, statuses, before, limit)
