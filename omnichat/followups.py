@@ -6,15 +6,20 @@ away. Each change is an event, so every agent's list stays current.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 import orjson
 
-from omnichat import events, times
+from omnichat import conversations, escalation, events, messages, times
+from omnichat.alerts import Alerts
 from omnichat.db import Database, Row, Tx
-from omnichat.errors import Invalid, NotFound
+from omnichat.errors import Invalid, NotFound, RateLimited
 from omnichat.hub import Hub
+from omnichat.sites import Site
+from omnichat.twilio import phones
 
 Status = Literal["new", "viewed", "archived"]
 STATUSES: tuple[Status, ...] = ("new", "viewed", "archived")
@@ -141,5 +146,114 @@ async def set_status(
             tx, hub, tenant_id, "followup.updated", {"followup": followup.to_json()}
         )
         return followup
+
+    return await db.write(op)
+
+
+# A visitor may leave this many follow-ups per window; the form is for contact details, not chat.
+FORM_LIMIT = 3
+FORM_WINDOW = timedelta(minutes=10)
+MAX_NAME, MAX_EMAIL, MAX_MESSAGE, MAX_PHONE_TYPED = 100, 254, 4000, 40
+# Deliberately loose: one @, no spaces, a dot in the domain. Only a reply proves an address.
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+@dataclass(frozen=True)
+class Form:
+    name: str
+    email: str
+    phone: str  # E.164, or ""
+    message: str
+
+
+def _optional(body: dict[str, Any], field: str, limit: int) -> str:
+    value = body.get(field)
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise Invalid(field, "must be a string")
+    value = value.strip()
+    if len(value) > limit:
+        raise Invalid(field, f"must be at most {limit} characters")
+    return value
+
+
+def parse_form(body: dict[str, Any]) -> Form:
+    """The follow-up form's fields, cleaned; `Invalid` names the first bad field."""
+    name = _optional(body, "name", MAX_NAME)
+    email = _optional(body, "email", MAX_EMAIL)
+    if email and not EMAIL.match(email):
+        raise Invalid("email", "is not an email address")
+    typed_phone = _optional(body, "phone", MAX_PHONE_TYPED)
+    phone = phones.require("phone", typed_phone) if typed_phone else ""
+    message = _optional(body, "message", MAX_MESSAGE)
+    if not message:
+        raise Invalid("message", "must not be empty")
+    if not email and not phone:
+        raise Invalid("email", "give an email address or a phone number so we can reach you")
+    return Form(name, email, phone, message)
+
+
+async def _check_rate(reader: Database | Tx, visitor_id: int, now: datetime) -> None:
+    rows = await reader.fetch_all(
+        "SELECT created_at FROM followups WHERE visitor_id = :visitor AND created_at > :since"
+        " ORDER BY created_at LIMIT :limit",
+        {"visitor": visitor_id, "since": times.iso(now - FORM_WINDOW), "limit": FORM_LIMIT},
+    )
+    if len(rows) >= FORM_LIMIT:
+        retry_after = times.parse(rows[0]["created_at"]) + FORM_WINDOW - now
+        raise RateLimited(
+            "You have already left several follow-up requests; please wait before sending more.",
+            retry_after.total_seconds(),
+        )
+
+
+async def create(
+    db: Database, hub: Hub, alerts: Alerts, site: Site, visitor_id: int, form: Form
+) -> tuple[Followup, messages.Message | None]:
+    """Store a visitor's follow-up and alert on-call contacts; returns it and the thank-you.
+
+    With a conversation, the site's `followup_text` thanks the visitor in it and the conversation
+    closes (the visitor's next message reopens it); without one (the form opened from the menu
+    before any chat) the follow-up stands alone, with no conversation and no thank-you message.
+    """
+    await _check_rate(db, visitor_id, times.now())  # refuse floods without the writer
+
+    async def op(tx: Tx) -> tuple[Followup, messages.Message | None]:
+        now = times.now()
+        await _check_rate(tx, visitor_id, now)  # the check that counts, serialised
+        row = await tx.fetch_one(
+            "SELECT id FROM conversations WHERE visitor_id = :visitor AND channel = 'web'",
+            {"visitor": visitor_id},
+        )
+        conversation_id = None if row is None else int(row["id"])
+        followup_id = await tx.execute(
+            "INSERT INTO followups (tenant_id, conversation_id, visitor_id, name, email, phone,"
+            " message, status, created_at, updated_at) VALUES (:tenant, :conversation, :visitor,"
+            " :name, :email, :phone, :message, 'new', :now, :now)",
+            {
+                "tenant": site.tenant_id,
+                "conversation": conversation_id,
+                "visitor": visitor_id,
+                "name": form.name,
+                "email": form.email,
+                "phone": form.phone,
+                "message": form.message,
+                "now": times.iso(now),
+            },
+        )
+        followup = await load(tx, followup_id)
+        thanks, conversation = None, None
+        if conversation_id is not None:
+            text = site.settings.followup_text
+            thanks = (await messages.insert(tx, hub, conversation_id, "system", text)).message
+            await conversations.set_status(tx, hub, conversation_id, "closed")
+            await escalation.stop_clock(tx, conversation_id)
+            conversation = await conversations.load(tx, conversation_id)
+        await events.append(
+            tx, hub, site.tenant_id, "followup.created", {"followup": followup.to_json()}
+        )
+        await alerts.followup_created(tx, site, followup.to_json(), conversation)
+        return followup, thanks
 
     return await db.write(op)

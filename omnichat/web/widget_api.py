@@ -9,7 +9,7 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.routing import Mount, Route
 
-from omnichat import conversations, inbound, messages, sites, visitors
+from omnichat import conversations, followups, inbound, messages, sites, visitors
 from omnichat.errors import Forbidden, Invalid, NotAuthenticated, NotFound
 from omnichat.sites import Site
 from omnichat.visitors import Visitor
@@ -144,6 +144,19 @@ async def identify(request: Request) -> JSONResponse:
     )
 
 
+async def post_followup(request: Request) -> JSONResponse:
+    """The follow-up form: contact details and a message for the team (email or phone)."""
+    ctx = context(request)
+    visitor, site = await authenticated_visitor(request)
+    form = followups.parse_form(await read_json(request))
+    ctx.limits.messages_per_ip.take(client_ip(request))
+    followup, thanks = await followups.create(ctx.db, ctx.hub, ctx.alerts, site, visitor.id, form)
+    return JSONResponse(
+        {"followup": followup.to_json(), "message": None if thanks is None else thanks.to_json()},
+        201,
+    )
+
+
 routes = [
     Mount(
         "/api/v1/widget",
@@ -152,6 +165,7 @@ routes = [
             Route("/messages", list_messages, methods=["GET"]),
             Route("/messages", post_message, methods=["POST"]),
             Route("/identify", identify, methods=["POST"]),
+            Route("/followup", post_followup, methods=["POST"]),
         ],
         middleware=[Middleware(WidgetCors)],
     )
