@@ -79,12 +79,8 @@ def list_backups(directory: Path) -> list[BackupFile]:
         except FileNotFoundError:  # pruned meanwhile by another process
             continue
         taken_at = datetime.strptime(match.group(1), STAMP).replace(tzinfo=UTC)
-        found.append(
-            (
-                (match.group(1), int(match.group(2) or 0)),
-                BackupFile(Path(entry.path), size, taken_at),
-            )
-        )
+        order = (match.group(1), int(match.group(2) or 1))
+        found.append((order, BackupFile(Path(entry.path), size, taken_at)))
     return [backup for _, backup in sorted(found, key=lambda item: item[0], reverse=True)]
 
 
@@ -128,13 +124,10 @@ def open_fresh_backup(database: Path, directory: Path) -> BinaryIO:
     return handle
 
 
-def prune(directory: Path, keep: int) -> list[Path]:
-    """Delete all but the newest `keep` good backups; returns what was deleted."""
-    removed = []
+def prune(directory: Path, keep: int) -> None:
+    """Delete all but the newest `keep` good backups."""
     for backup in list_backups(directory)[keep:]:
         backup.path.unlink(missing_ok=True)
-        removed.append(backup.path)
-    return removed
 
 
 def copy_database(database: Path, target: Path) -> None:
@@ -142,10 +135,7 @@ def copy_database(database: Path, target: Path) -> None:
     if not database.is_file():
         raise BackupError(f"no database at {database}")
     # mode=rw: a missing file must be an error, not a new empty database.
-    source = sqlite3.connect(
-        f"{database.resolve().as_uri()}?mode=rw", uri=True, timeout=30, isolation_level=None
-    )
-    copy = sqlite3.connect(target, isolation_level=None)
+    source_uri = f"{database.resolve().as_uri()}?mode=rw"
     flusher = os.open(target, os.O_RDONLY)
     steps = 0
 
@@ -158,22 +148,28 @@ def copy_database(database: Path, target: Path) -> None:
             os.fsync(flusher)
 
     try:
-        source.execute("PRAGMA query_only=ON")
-        # One read transaction across all steps pins the snapshot. Without it, each commit by
-        # the server between two steps restarts the copy, and under steady traffic it never ends.
-        source.execute("BEGIN")
-        source.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
-        source.backup(copy, pages=STEP_PAGES, sleep=STEP_SLEEP_SECONDS, progress=flush_now_and_then)
-        source.execute("COMMIT")
-        # The copy inherits WAL mode; a backup must be one self-contained file.
-        copy.execute("PRAGMA journal_mode=DELETE")
-        check_integrity(copy, target)
+        with (
+            contextlib.closing(
+                sqlite3.connect(source_uri, uri=True, isolation_level=None)
+            ) as source,
+            contextlib.closing(sqlite3.connect(target, isolation_level=None)) as copy,
+        ):
+            source.execute("PRAGMA query_only=ON")
+            # One read transaction across all steps pins the snapshot. Without it, each commit by
+            # the server between two steps restarts the copy; under steady traffic it never ends.
+            source.execute("BEGIN")
+            source.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+            source.backup(
+                copy, pages=STEP_PAGES, sleep=STEP_SLEEP_SECONDS, progress=flush_now_and_then
+            )
+            source.execute("COMMIT")
+            # The copy inherits WAL mode; a backup must be one self-contained file.
+            copy.execute("PRAGMA journal_mode=DELETE")
+            check_integrity(copy, target)
     except sqlite3.Error as exc:
         raise BackupError(f"backup of {database} failed: {exc}") from None
     finally:
         os.close(flusher)
-        copy.close()
-        source.close()
     fsync(target)
 
 
