@@ -140,8 +140,9 @@ async def _insert(
             "error_message": None if failure is None else failure[1],
         },
     )
-    if failure is None and hub is not None:
-        tx.after_commit(lambda: wake(hub))
+    if failure is None:
+        if hub is not None:
+            tx.after_commit(lambda: wake(hub))
     else:
         log.warning(
             "outbound text cannot be sent",

@@ -17,6 +17,7 @@ import uuid
 from collections.abc import Coroutine
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 
@@ -25,7 +26,7 @@ from omnichat.db import Database
 from omnichat.hub import Closed, Hub
 from omnichat.logs import mask_phone
 from omnichat.metrics import Metrics
-from omnichat.settings import TwilioSettings
+from omnichat.settings import SettingsError, TwilioSettings
 from omnichat.twilio import api, delivery, outbox, phones
 from omnichat.twilio.circuit import Circuit
 from omnichat.twilio.outbox import Entry
@@ -43,6 +44,27 @@ REQUIRED = ("account_sid", "auth_token", "public_base_url")
 def missing(settings: TwilioSettings) -> list[str]:
     """The settings SMS and WhatsApp need that are not set (empty: the channel is on)."""
     return [f"twilio.{name}" for name in REQUIRED if not str(getattr(settings, name)).strip()]
+
+
+def describe(settings: TwilioSettings) -> str:
+    """One line for `check`: whether SMS/WhatsApp are on. A partial configuration, or a public
+    URL Twilio could not call, is a `SettingsError` naming the keys."""
+    absent = missing(settings)
+    if len(absent) == len(REQUIRED):
+        return "SMS and WhatsApp: off (set twilio.account_sid, auth_token and public_base_url)"
+    if absent:
+        raise SettingsError(
+            f"twilio is partly configured: {', '.join(absent)} missing"
+            " (set them, or clear the others to turn SMS and WhatsApp off)"
+        )
+    parts = urlsplit(settings.public_base_url)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query:
+        raise SettingsError(
+            "setting twilio.public_base_url: must be the http(s) URL Twilio calls, like"
+            " https://chat.example.org"
+        )
+    webhook = settings.public_base_url.rstrip("/") + "/webhooks/twilio"
+    return f"SMS and WhatsApp: on; point each Twilio number's messaging webhook at {webhook}"
 
 
 def backoff(settings: TwilioSettings, attempts: int) -> float:
@@ -69,10 +91,11 @@ class Sender:
 
     async def start(self) -> None:
         """Settle rows a previous process left mid-call, then start sending (if configured)."""
-        if not self.enabled:
-            log.info(
-                "SMS and WhatsApp are off", extra={"fields": {"missing": missing(self.settings)}}
-            )
+        absent = missing(self.settings)
+        if absent:
+            # All three unset is a deliberate "off"; only some of them is a mistake.
+            level = logging.INFO if len(absent) == len(REQUIRED) else logging.ERROR
+            log.log(level, "SMS and WhatsApp are off", extra={"fields": {"missing": absent}})
             return
         recovered = await delivery.recover(
             self.db, self.hub, self.settings.unknown_outcome_grace_seconds

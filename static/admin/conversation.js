@@ -113,6 +113,7 @@ export function mountConversation(host, services) {
   const log = h("div", { class: "transcript", role: "log", "aria-label": "Transcript", tabIndex: 0 });
   const pendingList = h("div", { class: "pending-list" });
   const notice = h("p", { class: "pane-notice", role: "status" });
+  const seenNote = h("p", { class: "seen" });
   const details = h("aside", { class: "details", "aria-label": "Visitor details" });
   const typing = h("p", { class: "typing", "aria-live": "polite" });
   const reply = h("textarea", {
@@ -139,7 +140,7 @@ export function mountConversation(host, services) {
     "section",
     { class: "pane", "aria-labelledby": "pane-title" },
     h("header", { class: "pane-head" }, h("div", { class: "pane-heading" }, title, status), actionsHost),
-    h("div", { class: "pane-body" }, h("div", { class: "thread" }, log, pendingList, notice, typing, composer), details),
+    h("div", { class: "pane-body" }, h("div", { class: "thread" }, log, pendingList, seenNote, notice, typing, composer), details),
   );
   const emptyState = h("div", { class: "pane-empty" }, h("p", {}, "Select a conversation."));
   host.replaceChildren(emptyState);
@@ -228,6 +229,13 @@ export function mountConversation(host, services) {
       : "Write a reply. Enter sends, Shift+Enter adds a line.";
   }
 
+  function renderSeen(state, transcript) {
+    const seen = state.seen.get(transcript.id) || 0;
+    const answers = transcript.messages.filter((m) => m.sender === "agent" && !m.private);
+    const last = answers.length ? answers[answers.length - 1].seq : 0;
+    seenNote.textContent = last && seen >= last ? "Seen by the visitor" : "";
+  }
+
   function renderTyping(state) {
     clearTimeout(typingTimer);
     typing.textContent = shownId ? typingText(state, shownId) : "";
@@ -255,10 +263,11 @@ export function mountConversation(host, services) {
       renderHead(state, conversation);
     }
     if (changed.has("transcript")) renderTranscript(state, transcript);
+    if (changed.has("transcript") || changed.has("seen")) renderSeen(state, transcript);
     if (changed.has("typing") || changed.has("transcript")) renderTyping(state);
   }
 
-  render(getState(), new Set(["transcript", "conversations", "typing"]));
+  render(getState(), new Set(["transcript", "conversations", "typing", "seen"]));
   const unsubscribe = subscribe(render);
   return {
     destroy() {
@@ -268,6 +277,13 @@ export function mountConversation(host, services) {
       actions.destroy();
     },
   };
+}
+
+/** Record how far the visitor has read: {conversation_id, seq}. */
+export function applySeen(frame) {
+  const seen = getState().seen;
+  seen.set(frame.conversation_id, Math.max(frame.seq, seen.get(frame.conversation_id) || 0));
+  set({ seen });
 }
 
 /** Record a typing frame from the socket: {conversation_id, on, by}. */

@@ -141,6 +141,10 @@ export function applyEvent(frame) {
     set({ followupsNew: getState().followupsNew + 1, followupsChanged: Date.now() });
     return { kind: "followup", followup: data.followup };
   }
+  if (frame.event === "followup.updated") {
+    set({ followupsChanged: Date.now() });
+    return { kind: "followup-update", followup: data.followup };
+  }
   return { kind: "other" };
 }
 

@@ -4,7 +4,7 @@ import * as api from "./api.js";
 import { mountAccount } from "./account.js";
 import { mountAudit } from "./audit.js";
 import { mountBackups } from "./backups.js";
-import { applyTyping } from "./conversation.js";
+import { applySeen, applyTyping } from "./conversation.js";
 import {
   applyEvent,
   applyRead,
@@ -61,6 +61,7 @@ function stopSession() {
     openId: null,
     transcript: null,
     typing: new Map(),
+    seen: new Map(),
     followupsNew: 0,
   });
   setTitleCount(0);
@@ -161,10 +162,12 @@ function handlers() {
     onEvent(frame) {
       const result = applyEvent(frame);
       if (result.message) applyMessage(result.message);
+      if (result.kind === "followup-update") loadFollowupCount().catch(() => {});
       notify(result);
     },
     onTyping: applyTyping,
     onRead: applyRead,
+    onSeen: applySeen,
     onStatus: (connection) => set({ connection }),
   };
 }

@@ -11,12 +11,14 @@ const CLOSE_AUTH = 4401;
 export class AgentSocket {
   /**
    * handlers: onFresh() (connected with no position: reload over HTTP), onEvent(frame),
-   * onTyping(frame), onRead(frame) (another tab of ours read a conversation),
+   * onTyping(frame), onRead(frame) (another tab of ours read a conversation), onSeen(frame)
+   * (the visitor read up to a seq),
    * onStatus("connecting" | "live" | "offline").
    */
   constructor(handlers) {
     this.handlers = handlers;
     this.lastEventId = null;
+    this.welcomeId = 0;
     this.ws = null;
     this.attempt = 0;
     this.stopped = false;
@@ -87,8 +89,9 @@ export class AgentSocket {
       clearInterval(this.pingTimer);
       this.pingTimer = setInterval(() => this.send({ type: "ping" }), PING_MS);
       this.handlers.onStatus("live");
+      this.welcomeId = frame.last_event_id ?? 0;
       if (this.lastEventId === null) {
-        this.lastEventId = frame.last_event_id ?? 0;
+        this.lastEventId = this.welcomeId;
         this.handlers.onFresh();
       }
     } else if (frame.type === "event") {
@@ -100,10 +103,12 @@ export class AgentSocket {
     } else if (frame.type === "read") {
       this.handlers.onRead(frame);
     } else if (frame.type === "resync") {
-      // Our position is gone from the log: start from now and reload everything over HTTP.
-      this.lastEventId = null;
-      this.ws.close(1000, "resync");
-      this.attempt = -1; // reconnect at once
+      // Our position is gone from the log: live events follow from the welcome's id on, and
+      // everything before is reloaded over HTTP.
+      this.lastEventId = this.welcomeId;
+      this.handlers.onFresh();
+    } else if (frame.type === "seen") {
+      this.handlers.onSeen(frame);
     }
   }
 
@@ -127,7 +132,7 @@ export class AgentSocket {
     clearTimeout(this.retryTimer);
     const attempt = this.attempt++;
     // Exponential backoff with jitter, so a restarted server is not hit by everyone at once.
-    const ceiling = attempt < 0 ? 0 : Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** attempt);
+    const ceiling = Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** attempt);
     const delay = ceiling / 2 + Math.random() * (ceiling / 2);
     this.retryTimer = setTimeout(() => this.connect(), delay);
   }

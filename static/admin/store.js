@@ -9,7 +9,8 @@ const state = {
   closedNext: null, // cursor of the next page of closed conversations, when there is one
   search: null, // {query, ids, loading} while a search is shown instead of the view
   openId: null, // the conversation shown in the pane
-  typing: new Map(), // conversation id -> {by, until}
+  typing: new Map(), // conversation id -> {by, userId, until}
+  seen: new Map(), // conversation id -> the seq the visitor has read up to
   followupsNew: 0,
   followupsChanged: 0, // bumped when an event brings a follow-up, so its screen reloads
   transcript: null, // {id, messages, pending, loading, error} of the open conversation
