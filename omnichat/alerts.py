@@ -1,10 +1,10 @@
 """Alerts to a site's on-call contacts: a visitor escalated, or a follow-up left.
 
 Each alert goes to the site's `alert_webhook_url` as a signed JSON `POST`, and as an SMS to each
-of its `alert_numbers` through the durable outbox (queued in the step's own transaction, so it is
-sent once even across a restart). The webhook is
-sent after the commit, off the writer, with a timeout and a few retries; it is best effort: a
-restart drops deliveries still being retried. Bodies are never logged (they carry visitor details).
+of its `alert_numbers` through the durable outbox, queued in the step's own transaction (so it
+survives a restart and is sent once). The webhook is sent after the commit, off the writer, with
+a timeout and a few retries; it is best effort: a restart drops deliveries still being retried.
+Bodies are never logged (they carry visitor details).
 
 Signature: `X-Omnichat-Signature: sha256=<hex>` is HMAC-SHA256, keyed with the site's identity
 secret, over `<X-Omnichat-Timestamp>.<raw body>`. The key is per site, so one tenant can never
