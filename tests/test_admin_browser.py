@@ -216,6 +216,44 @@ def test_a_generated_password_must_be_changed_before_anything_else(
     expect_inbox(page)
 
 
+def test_a_role_change_reaches_an_open_page_without_signing_out(
+    pages: Pages, omnichat: ServerProcess
+) -> None:
+    """After an admin changes an agent's role, the agent's page refreshes its token, reconnects and
+    shows the new menu, still live."""
+    email = f"agent-{uuid.uuid4().hex[:8]}@example.com"
+    created = subprocess.run(
+        [sys.executable, "run.py", "create-user", email, "--role", "agent", "--password-stdin"],
+        cwd=ROOT,
+        env={**os.environ, **omnichat.env},
+        input="agent passphrase one\n",
+        capture_output=True,
+        text=True,
+    )
+    assert created.returncode == 0, created.stderr
+    page = pages.new()
+    sign_in(page, omnichat, email, "agent passphrase one")
+    expect_inbox(page)
+    menu = page.get_by_role("navigation", name="Main").get_by_role("link")
+    expect(menu).to_have_text(["Inbox"])
+
+    headers = bearer(owner_token(omnichat))
+    users = httpx.get(f"{omnichat.base_url}/api/v1/users", headers=headers).json()["users"]
+    agent_id = next(user["id"] for user in users if user["email"] == email)
+    httpx.patch(
+        f"{omnichat.base_url}/api/v1/users/{agent_id}", json={"role": "admin"}, headers=headers
+    ).raise_for_status()
+
+    # The socket closed with 4401 (role changed); the page refreshed and came back as an admin.
+    expect(menu).to_have_text(["Inbox", "Users", "Sites", "Audit log", "Export"])
+    expect(page.get_by_role("status").filter(has_text="Live")).to_be_visible()
+    word = "after" + uuid.uuid4().hex[:8]
+    visitor_says(omnichat, visitor(omnichat), f"{word} the change")
+    expect(row(page, word)).to_be_visible()
+    page.get_by_role("link", name="Users").click()
+    expect(page.get_by_role("cell", name=email)).to_be_visible()
+
+
 def test_agent_and_visitor_talk_live(pages: Pages, omnichat: ServerProcess) -> None:
     """A new conversation appears without a reload; claim, typing both ways, reply and close reach
     the visitor's widget."""

@@ -23,14 +23,17 @@ export class ApiError extends Error {
   }
 }
 
-/** Listen for "signed-out" and "password-required"; returns the unsubscribe function. */
+/**
+ * Listen for "signed-out", "password-required" and "user" (a refresh brought the user's current
+ * record, e.g. after a role change); returns the unsubscribe function.
+ */
 export function onAuth(listener) {
   authListeners.add(listener);
   return () => authListeners.delete(listener);
 }
 
-function announce(what) {
-  for (const listener of [...authListeners]) listener(what);
+function announce(what, detail) {
+  for (const listener of [...authListeners]) listener(what, detail);
 }
 
 export function hasSession() {
@@ -124,6 +127,7 @@ async function rotate() {
   }
   const tokens = await response.json();
   adopt(tokens);
+  if (tokens.user) announce("user", tokens.user);
   return tokens;
 }
 

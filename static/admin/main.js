@@ -198,9 +198,10 @@ function notify(result) {
   }
 }
 
-api.onAuth((what) => {
+api.onAuth((what, detail) => {
   if (what === "signed-out") showLogin();
   else if (what === "password-required") showPasswordChange();
+  else if (what === "user" && session) set({ me: { ...getState().me, ...detail } });
 });
 
 document.addEventListener("visibilitychange", () => {

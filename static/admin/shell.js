@@ -27,11 +27,11 @@ export function hasRole(me, role) {
 
 /** Build the shell; returns {element, screen (the container for screens), destroy}. */
 export function createShell({ onSignOut }) {
-  const me = getState().me;
-  const links = LINKS.filter((link) => hasRole(me, link.role)).map((link) => ({
+  const links = LINKS.map((link) => ({
     ...link,
     element: h("a", { href: link.href, class: "nav-link" }, link.label),
   }));
+  const account = h("a", { href: "/admin/account", class: "nav-link account-link" });
   const connection = h("span", { class: "connection", role: "status" });
   const desktopButton = h("button", { type: "button", class: "ghost" });
   const soundButton = h("button", { type: "button", class: "ghost" });
@@ -76,7 +76,7 @@ export function createShell({ onSignOut }) {
         connection,
         soundButton,
         desktopButton,
-        h("a", { href: "/admin/account", class: "nav-link account-link" }, me.name || me.email),
+        account,
         h("button", { type: "button", class: "ghost", onclick: onSignOut }, "Sign out"),
       ),
     ),
@@ -84,6 +84,9 @@ export function createShell({ onSignOut }) {
   );
 
   function render(state) {
+    // The role can change while signed in (an admin changed it): the menu follows.
+    for (const link of links) link.element.hidden = !hasRole(state.me, link.role);
+    account.textContent = state.me.name || state.me.email;
     for (const link of links) {
       const current =
         link.screen === state.route.screen ||
@@ -96,7 +99,9 @@ export function createShell({ onSignOut }) {
   }
   render(getState());
   const unsubscribe = subscribe((state, changed) => {
-    if (changed.has("route") || changed.has("connection")) render(state);
+    if (changed.has("route") || changed.has("connection") || changed.has("me")) {
+      if (state.me) render(state);
+    }
   });
   return { element, screen, destroy: unsubscribe };
 }
