@@ -103,3 +103,11 @@ def test_settings_toml_documents_every_key() -> None:
     shipped = tomllib.loads((ROOT / "settings.toml").read_text())
     for section, key, default, _ in describe():
         assert shipped[section][key] == default, f"{section}.{key}"
+
+
+def test_readme_configuration_table_lists_every_setting() -> None:
+    """README's configuration table names every setting and its environment variable."""
+    readme = (ROOT / "README.md").read_text()
+    for section, key, _, _ in describe():
+        assert f"`{section}.{key}`" in readme, f"{section}.{key}"
+        assert f"`OMNICHAT_{section.upper()}_{key.upper()}`" in readme
