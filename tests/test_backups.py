@@ -1,4 +1,4 @@
-"""Backups without a server: a consistent copy under write load, retention, clean failures."""
+"""Backups and restore without a server: a consistent copy under load, retention, refusals."""
 
 from __future__ import annotations
 
@@ -7,11 +7,12 @@ import contextlib
 import os
 import sqlite3
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from omnichat import audit, backups
+from omnichat import audit, backups, restore
 from omnichat.db import Database, Tx
 
 FILLER = "x" * 2000
@@ -113,3 +114,88 @@ async def test_stale_temp_files_are_swept(database: Database, tmp_path: Path) ->
     os.utime(stale, (old, old))
     backups.take_backup(database.path, directory, keep=2)
     assert not stale.exists() and fresh.exists()
+
+
+def _garble(path: Path) -> None:
+    # Data pages only (they come last after this insert): the schema still reads fine.
+    with contextlib.closing(sqlite3.connect(path)) as connection:
+        row = ("filler", "x" * 500, "2026-01-01T00:00:00.000Z")
+        connection.executemany(
+            "INSERT INTO audit (action, details, created_at) VALUES (?, ?, ?)", [row] * 2000
+        )
+        connection.commit()
+    data = bytearray(path.read_bytes())
+    for offset in range(len(data) * 3 // 4, len(data), 397):
+        data[offset] ^= 0x5A
+    path.write_bytes(bytes(data))
+
+
+def _truncate(path: Path) -> None:
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 3])
+
+
+def _newer_schema(path: Path) -> None:
+    with contextlib.closing(sqlite3.connect(path)) as connection:
+        connection.execute(
+            "INSERT INTO schema_migrations VALUES (9999, 'from_the_future', 'x', '2100-01-01')"
+        )
+        connection.commit()
+
+
+def _plain_sqlite(path: Path) -> None:
+    path.unlink()
+    with contextlib.closing(sqlite3.connect(path)) as connection:
+        connection.execute("CREATE TABLE notes (text TEXT)")
+        connection.commit()
+
+
+def _not_sqlite(path: Path) -> None:
+    path.write_bytes(b"PK\x03\x04 definitely a zip file" * 500)
+
+
+def _missing(path: Path) -> None:
+    path.unlink()
+
+
+@pytest.mark.parametrize(
+    ("spoil", "reason"),
+    [
+        (_not_sqlite, "is not an SQLite database"),
+        (_truncate, "is damaged"),
+        (_garble, "is damaged"),
+        (_newer_schema, "newer Omnichat"),
+        (_plain_sqlite, "not an Omnichat database"),
+        (_missing, "cannot read"),
+    ],
+)
+async def test_restore_refuses_bad_files(
+    spoil: Callable[[Path], None], reason: str, database: Database, tmp_path: Path
+) -> None:
+    """A file that is not a sound, known Omnichat database is refused; the data dir is untouched."""
+    bad = backups.take_backup(database.path, tmp_path / "b", keep=None).path
+    spoil(bad)
+    data_dir = tmp_path / "restored"
+    data_dir.mkdir()
+    current = data_dir / "omnichat.sqlite"
+    current.write_bytes(b"the current database")
+    with pytest.raises(backups.BackupError, match=reason):
+        restore.restore_file(bad, data_dir, current)
+    assert sorted(p.name for p in data_dir.iterdir()) == ["omnichat.lock", "omnichat.sqlite"]
+    assert current.read_bytes() == b"the current database"
+
+
+async def test_restore_refuses_while_the_data_dir_is_locked(
+    database: Database, tmp_path: Path
+) -> None:
+    """While a server holds the data dir's lock, restore refuses and changes nothing."""
+    made = backups.take_backup(database.path, tmp_path / "b", keep=None)
+    data_dir = tmp_path / "served"
+    with contextlib.closing(restore.lock_data_dir(data_dir)):
+        with pytest.raises(backups.BackupError, match="server is running"):
+            restore.restore_file(made.path, data_dir, data_dir / "omnichat.sqlite")
+        with pytest.raises(restore.DataDirBusy):
+            restore.lock_data_dir(data_dir)
+    assert not (data_dir / "omnichat.sqlite").exists()
+    restore.restore_file(made.path, data_dir, data_dir / "omnichat.sqlite")
+    assert rows_in(data_dir / "omnichat.sqlite", "PRAGMA integrity_check") == [("ok",)]
