@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, TypeVar
 
 from omnichat.db import Database
+from omnichat.errors import RateLimited
 from omnichat.jobs import Jobs
 from omnichat.metrics import Metrics
 from omnichat.settings import Settings
@@ -196,6 +197,8 @@ class Backups:
         self.metrics = metrics
         self.last_failure: Failure | None = None
         self.failing = False  # the last scheduled attempt failed
+        # Each download is a full copy on disk until it is sent: one in the making at a time.
+        self._download = asyncio.Lock()
 
     async def listing(self) -> list[BackupFile]:
         """The good backups on disk, newest first (also those `run.py backup` made)."""
@@ -225,7 +228,10 @@ class Backups:
 
     async def open_fresh(self) -> BinaryIO:
         """A fresh checked backup for an owner to download (see `open_fresh_backup`)."""
-        return await self._attempt("download", open_fresh_backup, self.database, self.directory)
+        if self._download.locked():
+            raise RateLimited("a backup for download is already being made", retry_after=5)
+        async with self._download:
+            return await self._attempt("download", open_fresh_backup, self.database, self.directory)
 
     async def _attempt(self, kind: str, work: Callable[..., T], *args: Any) -> T:
         started = time.perf_counter()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import re
@@ -176,3 +177,27 @@ def test_only_the_installations_owners_reach_backups(server: ServerProcess) -> N
             response = httpx.request(method, url, headers=headers)
             assert response.status_code == 403, response.text
             assert response.json()["error"]["code"] == "forbidden"
+
+
+async def test_one_download_backup_is_made_at_a_time(
+    start_server: Callable[..., ServerProcess],
+) -> None:
+    """A second download while one is being made gets 429 with Retry-After, not a second copy."""
+    server = start_server(OMNICHAT_BACKUP_INTERVAL_HOURS="0")
+    server.stop()
+    with contextlib.closing(sqlite3.connect(server.database_path)) as connection:
+        row = ("filler", "x" * 4000, "2026-01-01T00:00:00.000Z")
+        connection.executemany(
+            "INSERT INTO audit (action, details, created_at) VALUES (?, ?, ?)", [row] * 20000
+        )
+        connection.commit()
+    server.start()
+    owner = sign_in(server, OWNER_EMAIL, OWNER_PASSWORD)
+    async with httpx.AsyncClient(base_url=server.base_url, headers=owner, timeout=60) as client:
+        first, second = await asyncio.gather(
+            client.post("/api/v1/backups"), client.post("/api/v1/backups")
+        )
+    statuses = sorted([first.status_code, second.status_code])
+    assert statuses == [200, 429]
+    refused = first if first.status_code == 429 else second
+    assert refused.json()["error"]["code"] == "rate_limited" and refused.headers["retry-after"]
