@@ -390,3 +390,62 @@ def test_deep_links_survive_a_reload_and_keys_move_between_conversations(
     page.go_back()
     expect(page).to_have_url(re.compile(f"/admin/conversations/{second}$"))
     expect(title).to_have_text(f"Sam {word}")
+
+
+def test_followups_users_sites_and_export_screens(pages: Pages, omnichat: ServerProcess) -> None:
+    """A new follow-up raises the badge live and can be marked viewed and archived; an admin
+    invites a user (one-time password shown once), copies a site's snippet, downloads the CSV."""
+    page = pages.new()
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    sign_in(page, omnichat, OWNER_EMAIL, OWNER_PASSWORD, path="/admin/followups")
+    expect(page.get_by_role("heading", name="Follow-ups")).to_be_visible()
+    expect(page.get_by_role("status").filter(has_text="Live")).to_be_visible()
+    followups_link = page.get_by_role("link", name=re.compile("^Follow-ups"))
+    expect(followups_link).to_have_text("Follow-ups")
+
+    token = visitor(omnichat)
+    conversation_id = visitor_says(omnichat, token, "nobody answered me")
+    name = "Fay " + uuid.uuid4().hex[:6]
+    httpx.post(
+        f"{omnichat.base_url}/api/v1/widget/followup",
+        json={"name": name, "email": "fay@example.com", "phone": None, "message": "Call me <b>"},
+        headers=bearer(token),
+    ).raise_for_status()
+    expect(followups_link).to_have_text("Follow-ups1")
+    card = page.get_by_role("listitem").filter(has_text=name)
+    expect(card).to_contain_text("fay@example.com")
+    expect(card).to_contain_text("Call me <b>")
+    card.get_by_role("button", name="Mark viewed").click()
+    expect(card).to_have_count(0)
+    expect(followups_link).to_have_text("Follow-ups")
+    page.get_by_role("button", name="Viewed").click()
+    page.get_by_role("listitem").filter(has_text=name).get_by_role("button", name="Archive").click()
+    expect(page.get_by_role("listitem").filter(has_text=name)).to_have_count(0)
+    page.get_by_role("button", name="Archived").click()
+    expect(page.get_by_role("listitem").filter(has_text=name)).to_be_visible()
+
+    page.get_by_role("link", name="Users").click()
+    email = f"invited-{uuid.uuid4().hex[:8]}@example.com"
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Name").fill("Invited Ivy")
+    page.get_by_role("button", name="Create user").click()
+    password = page.get_by_role("textbox", name="One-time password")
+    expect(password).to_have_value(re.compile(r"\S{8,}"))
+    expect(page.get_by_role("row").filter(has_text=email)).to_contain_text("Must change password")
+
+    page.get_by_role("link", name="Sites").click()
+    snippet = page.get_by_role("textbox", name=re.compile("^Widget snippet"))
+    expect(snippet).to_have_value(re.compile(r'^<script src="http://127\.0\.0\.1:\d+/widget\.js"'))
+    page.get_by_role("button", name="Copy").first.click()
+    expect(page.get_by_role("button", name="Copied")).to_be_visible()
+    assert page.evaluate("navigator.clipboard.readText()") == snippet.input_value()
+
+    page.get_by_role("link", name="Export").click()
+    page.get_by_label("Conversations updated in the last N days").fill("7")
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Download CSV").click()
+    assert re.fullmatch(r"conversations-\d{4}-\d\d-\d\d-7d\.csv", download.value.suggested_filename)
+    with open(download.value.path(), encoding="utf-8-sig") as csv:
+        lines = csv.read().splitlines()
+    assert lines[0].startswith("id,created_at,status,channel")
+    assert any(line.startswith(f"{conversation_id},") for line in lines[1:])

@@ -39,7 +39,7 @@ export function mountExport(host) {
       "section",
       { class: "page narrow", "aria-labelledby": "export-title" },
       h("h1", { id: "export-title" }, "Export conversations"),
-      h("p", {}, "A CSV file with one row per message, for spreadsheets and archives."),
+      h("p", {}, "A CSV file with one row per conversation (visitor, assignee, status, message count), for spreadsheets and archives."),
       form,
     ),
   );

@@ -3,6 +3,7 @@
 
 import {
   counts,
+  inView,
   loadClosed,
   markRead,
   search,
@@ -22,8 +23,11 @@ const SEARCH_DELAY_MS = 300;
 function waiting(conversation, now) {
   if (conversation.status === "closed") return "";
   const last = conversation.last_message;
-  if (last) return last.sender === "visitor" ? age(last.created_at, now) : "";
-  return age(conversation.created_at, now);
+  if (!last) return age(conversation.created_at, now);
+  if (last.sender === "visitor") return age(last.created_at, now);
+  // Only automatic messages since: nobody has taken it yet, so it has waited since it began.
+  if (last.sender === "system" && !conversation.assignee) return age(conversation.created_at, now);
+  return "";
 }
 
 function preview(conversation, me) {
@@ -78,6 +82,16 @@ function row(conversation, state, now) {
   );
 }
 
+/** A conversation opened from a link shows in the list, among its neighbours for j/k. */
+function showItsView(id) {
+  const state = getState();
+  const conversation = state.conversations.get(id);
+  if (!conversation || state.search || state.route.id !== id) return;
+  if (!inView(conversation, state.route.view, state.me)) {
+    set({ route: { ...state.route, view: conversation.status } });
+  }
+}
+
 export function mountInbox(container, services) {
   const viewLinks = Object.entries(VIEW_TITLES).map(([view, title]) => {
     const count = h("span", { class: "count" });
@@ -107,8 +121,8 @@ export function mountInbox(container, services) {
     { class: "list-column", "aria-labelledby": "list-title" },
     h("form", { class: "search", role: "search" }, searchInput),
     listTitle,
-    list,
     empty,
+    list,
     more,
   );
   listTitle.id = "list-title";
@@ -207,7 +221,12 @@ export function mountInbox(container, services) {
       followupHost.replaceChildren();
     }
     const id = onFollowups ? null : state.route.id;
-    if (id && id !== state.openId) openTranscript(id).then(() => markRead(id));
+    if (id && id !== state.openId) {
+      openTranscript(id).then(() => {
+        markRead(id);
+        showItsView(id);
+      });
+    }
     else if (!id && state.openId) closeTranscript();
     if (state.route.view === "closed" && closedLoadedFor !== "closed" && !onFollowups) {
       closedLoadedFor = "closed";
