@@ -20,12 +20,20 @@ async function loadStaff() {
 
 export function mountActions(host) {
   const error = h("p", { class: "form-error", role: "alert" });
-  const claim = h("button", { type: "button", class: "primary", onclick: () => assign(getState().me.id) }, "Claim");
+  const claim = h(
+    "button",
+    { type: "button", class: "primary", onclick: () => assign(getState().me.id) },
+    "Claim",
+  );
   const release = h("button", { type: "button", onclick: () => assign(null) }, "Release");
   const assignee = h("select", { "aria-label": "Assign to", name: "assignee" });
   const close = h("button", { type: "button", onclick: () => confirming(true) }, "Close");
   const reopen = h("button", { type: "button", onclick: () => act("reopen") }, "Reopen");
-  const confirmYes = h("button", { type: "button", class: "danger", onclick: () => act("close") }, "Close conversation");
+  const confirmYes = h(
+    "button",
+    { type: "button", class: "danger", onclick: () => act("close") },
+    "Close conversation",
+  );
   const confirmNo = h("button", { type: "button", onclick: () => confirming(false) }, "Cancel");
   const confirm = h(
     "div",
@@ -34,7 +42,11 @@ export function mountActions(host) {
     confirmYes,
     confirmNo,
   );
-  host.replaceChildren(h("div", { class: "action-buttons" }, claim, release, assignee, close, reopen), confirm, error);
+  host.replaceChildren(
+    h("div", { class: "action-buttons" }, claim, release, assignee, close, reopen),
+    confirm,
+    error,
+  );
   let conversation = null;
   let filledFor; // the assignee the options were built for
 
@@ -84,7 +96,11 @@ export function mountActions(host) {
       h("option", { value: "" }, "Assign to…"),
       h("option", { value: "none", disabled: current === null }, "Nobody (unassigned)"),
       ...staff.map((user) =>
-        h("option", { value: String(user.id), disabled: user.id === current }, user.name || user.email),
+        h(
+          "option",
+          { value: String(user.id), disabled: user.id === current },
+          user.name || user.email,
+        ),
       ),
     );
     assignee.value = "";

@@ -26,7 +26,17 @@ export function mountAudit(host) {
       h(
         "table",
         { class: "table" },
-        h("thead", {}, h("tr", {}, ["Time", "Who", "Action", "Target", "Details", "IP"].map((t) => h("th", { scope: "col" }, t)))),
+        h(
+          "thead",
+          {},
+          h(
+            "tr",
+            {},
+            ["Time", "Who", "Action", "Target", "Details", "IP"].map((t) =>
+              h("th", { scope: "col" }, t),
+            ),
+          ),
+        ),
         body,
       ),
       more,
@@ -44,7 +54,15 @@ export function mountAudit(host) {
           h(
             "tr",
             {},
-            h("td", {}, h("time", { datetime: entry.created_at, title: entry.created_at }, clock(entry.created_at))),
+            h(
+              "td",
+              {},
+              h(
+                "time",
+                { datetime: entry.created_at, title: entry.created_at },
+                clock(entry.created_at),
+              ),
+            ),
             h("td", {}, entry.actor ? entry.actor.name || `user ${entry.actor.id}` : "system"),
             h("td", { class: "mono" }, entry.action),
             h("td", { class: "mono" }, entry.target || ""),

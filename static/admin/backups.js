@@ -31,7 +31,15 @@ export function mountBackups(host) {
       h(
         "table",
         { class: "table" },
-        h("thead", {}, h("tr", {}, ["File", "Taken", "Size"].map((t) => h("th", { scope: "col" }, t)))),
+        h(
+          "thead",
+          {},
+          h(
+            "tr",
+            {},
+            ["File", "Taken", "Size"].map((t) => h("th", { scope: "col" }, t)),
+          ),
+        ),
         body,
       ),
     ),
@@ -56,7 +64,8 @@ export function mountBackups(host) {
     try {
       const answer = await get("/api/v1/backups");
       schedule.textContent = answer.interval_hours
-        ? `The server takes a backup every ${answer.interval_hours} h and keeps the last ${answer.keep}.`
+        ? `The server takes a backup every ${answer.interval_hours} h ` +
+          `and keeps the last ${answer.keep}.`
         : "Scheduled backups are off.";
       const last = answer.last_failure;
       failure.replaceChildren(
@@ -81,7 +90,8 @@ export function mountBackups(host) {
           ),
         ),
       );
-      if (!backups.length) body.replaceChildren(h("tr", {}, h("td", { colSpan: 3 }, "No backups yet.")));
+      if (!backups.length)
+        body.replaceChildren(h("tr", {}, h("td", { colSpan: 3 }, "No backups yet.")));
     } catch (problem) {
       error.textContent = problem.message;
     }

@@ -1,67 +1,15 @@
 // The conversation pane: header with actions, transcript, visitor details, typing, reply box.
 
-import { visitorName } from "./conversations.js";
 import { mountActions } from "./actions.js";
+import { visitorName } from "./conversations.js";
 import { clock, h } from "./dom.js";
+import { messageElement, pendingElement } from "./message.js";
 import { getState, set, subscribe } from "./store.js";
-import { discardReply, retryReply, sendReply } from "./transcript.js";
+import { sendReply } from "./transcript.js";
 
 const TYPING_REPEAT_MS = 3_000;
 const TYPING_IDLE_MS = 4_000;
 const NEAR_BOTTOM_PX = 80;
-
-function senderLabel(message, me) {
-  if (message.sender === "visitor") return "Visitor";
-  if (message.sender === "system") return "System";
-  if (message.author && me && message.author.id === me.id) return "You";
-  return (message.author && message.author.name) || "Agent";
-}
-
-function messageElement(message, state) {
-  const conversation = state.conversations.get(message.conversation_id);
-  const who =
-    message.sender === "visitor" && conversation ? visitorName(conversation) : senderLabel(message, state.me);
-  return h(
-    "article",
-    {
-      class: ["message", `from-${message.sender}`, message.private && "private"],
-      dataset: { seq: String(message.seq) },
-      "aria-label": `${message.private ? "Private note" : "Message"} from ${who}`,
-    },
-    h(
-      "header",
-      { class: "message-head" },
-      h("span", { class: "author" }, who),
-      message.private ? h("span", { class: "tag note" }, "Private note") : null,
-      h("time", { datetime: message.created_at, title: message.created_at }, clock(message.created_at)),
-    ),
-    h("p", { class: "message-text" }, message.text),
-  );
-}
-
-function pendingElement(pending, id) {
-  return h(
-    "article",
-    { class: ["message", "from-agent", "pending", pending.private && "private", pending.failed && "failed"] },
-    h(
-      "header",
-      { class: "message-head" },
-      h("span", { class: "author" }, "You"),
-      pending.private ? h("span", { class: "tag note" }, "Private note") : null,
-      h("span", { class: "sending" }, pending.failed ? "Not sent" : "Sending…"),
-    ),
-    h("p", { class: "message-text" }, pending.text),
-    pending.failed
-      ? h(
-          "p",
-          { class: "form-error" },
-          `${pending.failed} `,
-          h("button", { type: "button", onclick: () => retryReply(id, pending.client_id) }, "Retry"),
-          h("button", { type: "button", class: "ghost", onclick: () => discardReply(id, pending.client_id) }, "Discard"),
-        )
-      : null,
-  );
-}
 
 function detail(label, value) {
   if (value === null || value === undefined || value === "") return null;
@@ -77,13 +25,21 @@ function detailsElement(conversation) {
       "h3",
       { class: "details-name" },
       visitorName(conversation),
-      visitor.verified ? h("span", { class: "badge verified", title: "Identity verified by the site" }, "Verified") : null,
+      visitor.verified
+        ? h("span", { class: "badge verified", title: "Identity verified by the site" }, "Verified")
+        : null,
     ),
     h(
       "dl",
       {},
-      detail("Email", visitor.email ? h("a", { href: `mailto:${visitor.email}` }, visitor.email) : null),
-      detail("Phone", visitor.phone ? h("a", { href: `tel:${visitor.phone}` }, visitor.phone) : null),
+      detail(
+        "Email",
+        visitor.email ? h("a", { href: `mailto:${visitor.email}` }, visitor.email) : null,
+      ),
+      detail(
+        "Phone",
+        visitor.phone ? h("a", { href: `tel:${visitor.phone}` }, visitor.phone) : null,
+      ),
       detail("Channel", conversation.channel),
       detail("Status", conversation.status),
       detail("Assignee", conversation.assignee ? conversation.assignee.name : "Unassigned"),
@@ -110,7 +66,12 @@ export function mountConversation(host, services) {
   const title = h("h2", { class: "pane-title", id: "pane-title" });
   const status = h("span", { class: "tag" });
   const actionsHost = h("div", { class: "pane-actions" });
-  const log = h("div", { class: "transcript", role: "log", "aria-label": "Transcript", tabIndex: 0 });
+  const log = h("div", {
+    class: "transcript",
+    role: "log",
+    "aria-label": "Transcript",
+    tabIndex: 0,
+  });
   const pendingList = h("div", { class: "pending-list" });
   const notice = h("p", { class: "pane-notice", role: "status" });
   const seenNote = h("p", { class: "seen" });
@@ -139,8 +100,18 @@ export function mountConversation(host, services) {
   const pane = h(
     "section",
     { class: "pane", "aria-labelledby": "pane-title" },
-    h("header", { class: "pane-head" }, h("div", { class: "pane-heading" }, title, status), actionsHost),
-    h("div", { class: "pane-body" }, h("div", { class: "thread" }, log, pendingList, seenNote, notice, typing, composer), details),
+    h(
+      "header",
+      { class: "pane-head" },
+      h("div", { class: "pane-heading" }, title, status),
+      actionsHost,
+    ),
+    h(
+      "div",
+      { class: "pane-body" },
+      h("div", { class: "thread" }, log, pendingList, seenNote, notice, typing, composer),
+      details,
+    ),
   );
   const emptyState = h("div", { class: "pane-empty" }, h("p", {}, "Select a conversation."));
   host.replaceChildren(emptyState);
@@ -156,7 +127,12 @@ export function mountConversation(host, services) {
   function stopTyping(id) {
     clearTimeout(idleTimer);
     if (typingSentAt && id) {
-      services.socket.send({ type: "typing", conversation_id: id, on: false, private: typingPrivate });
+      services.socket.send({
+        type: "typing",
+        conversation_id: id,
+        on: false,
+        private: typingPrivate,
+      });
     }
     typingSentAt = 0;
   }
@@ -170,7 +146,12 @@ export function mountConversation(host, services) {
     if (Date.now() - typingSentAt > TYPING_REPEAT_MS) {
       // A private note's typing reaches other agents only.
       typingPrivate = privateBox.checked;
-      services.socket.send({ type: "typing", conversation_id: id, on: true, private: typingPrivate });
+      services.socket.send({
+        type: "typing",
+        conversation_id: id,
+        on: true,
+        private: typingPrivate,
+      });
       typingSentAt = Date.now();
     }
     clearTimeout(idleTimer);
@@ -210,10 +191,14 @@ export function mountConversation(host, services) {
       const element = messageElement(message, state);
       rendered.set(message.seq, element);
       // Usually an append; an earlier seq filling a gap goes before the first later one.
-      const later = [...rendered.entries()].filter(([seq]) => seq > message.seq).sort((a, b) => a[0] - b[0]);
+      const later = [...rendered.entries()]
+        .filter(([seq]) => seq > message.seq)
+        .sort((a, b) => a[0] - b[0]);
       log.insertBefore(element, later.length ? later[0][1] : null);
     }
-    pendingList.replaceChildren(...transcript.pending.map((pending) => pendingElement(pending, transcript.id)));
+    pendingList.replaceChildren(
+      ...transcript.pending.map((pending) => pendingElement(pending, transcript.id)),
+    );
     if (stick) log.scrollTop = log.scrollHeight;
   }
 
@@ -290,8 +275,11 @@ export function applySeen(frame) {
 export function applyTyping(frame) {
   const typing = getState().typing;
   if (frame.on) {
-    typing.set(frame.conversation_id, { by: frame.by, userId: frame.user_id, until: Date.now() + 8_000 });
-  }
-  else typing.delete(frame.conversation_id);
+    typing.set(frame.conversation_id, {
+      by: frame.by,
+      userId: frame.user_id,
+      until: Date.now() + 8_000,
+    });
+  } else typing.delete(frame.conversation_id);
   set({ typing });
 }

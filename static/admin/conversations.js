@@ -117,7 +117,10 @@ export function applyEvent(frame) {
   if (frame.event === "conversation.created" || frame.event === "conversation.updated") {
     const conversation = merge(data.conversation);
     set({ conversations: map });
-    return { kind: frame.event === "conversation.created" ? "conversation" : "update", conversation };
+    return {
+      kind: frame.event === "conversation.created" ? "conversation" : "update",
+      conversation,
+    };
   }
   if (frame.event === "message.created") {
     const { message } = data;

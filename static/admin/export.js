@@ -4,7 +4,14 @@ import { download } from "./api.js";
 import { h } from "./dom.js";
 
 export function mountExport(host) {
-  const days = h("input", { type: "number", name: "days", min: 1, max: 3650, value: "30", required: true });
+  const days = h("input", {
+    type: "number",
+    name: "days",
+    min: 1,
+    max: 3650,
+    value: "30",
+    required: true,
+  });
   const status = h("p", { class: "form-ok", role: "status" });
   const error = h("p", { class: "form-error", role: "alert" });
   const submit = h("button", { type: "submit", class: "primary" }, "Download CSV");
@@ -39,7 +46,12 @@ export function mountExport(host) {
       "section",
       { class: "page narrow", "aria-labelledby": "export-title" },
       h("h1", { id: "export-title" }, "Export conversations"),
-      h("p", {}, "A CSV file with one row per conversation (visitor, assignee, status, message count), for spreadsheets and archives."),
+      h(
+        "p",
+        {},
+        "A CSV file with one row per conversation (visitor, assignee, status, message count), " +
+          "for spreadsheets and archives.",
+      ),
       form,
     ),
   );

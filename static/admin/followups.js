@@ -30,8 +30,18 @@ function card(followup, act) {
     h(
       "dl",
       {},
-      followup.email ? [h("dt", {}, "Email"), h("dd", {}, h("a", { href: `mailto:${followup.email}` }, followup.email))] : null,
-      followup.phone ? [h("dt", {}, "Phone"), h("dd", {}, h("a", { href: `tel:${followup.phone}` }, followup.phone))] : null,
+      followup.email
+        ? [
+            h("dt", {}, "Email"),
+            h("dd", {}, h("a", { href: `mailto:${followup.email}` }, followup.email)),
+          ]
+        : null,
+      followup.phone
+        ? [
+            h("dt", {}, "Phone"),
+            h("dd", {}, h("a", { href: `tel:${followup.phone}` }, followup.phone)),
+          ]
+        : null,
     ),
     h("p", { class: "message-text" }, followup.message || ""),
     h(
@@ -95,7 +105,9 @@ export function mountFollowups(host) {
 
   function show(value) {
     status = value;
-    tabs.forEach((tab, index) => tab.setAttribute("aria-pressed", String(STATUSES[index][0] === value)));
+    tabs.forEach((tab, index) =>
+      tab.setAttribute("aria-pressed", String(STATUSES[index][0] === value)),
+    );
     notice.textContent = "Loading…";
     load();
   }

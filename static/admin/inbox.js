@@ -67,15 +67,21 @@ function row(conversation, state, now) {
         conversation.visitor && conversation.visitor.verified
           ? h("span", { class: "badge verified", title: "Verified visitor" }, "Verified")
           : null,
-        unread ? h("span", { class: "badge unread", title: `${unread} unread` }, String(unread)) : null,
+        unread
+          ? h("span", { class: "badge unread", title: `${unread} unread` }, String(unread))
+          : null,
       ),
       h(
         "span",
         { class: "row-meta" },
         h("span", { class: "tag" }, conversation.channel),
-        conversation.status !== "open" ? h("span", { class: `tag ${conversation.status}` }, conversation.status) : null,
+        conversation.status !== "open"
+          ? h("span", { class: `tag ${conversation.status}` }, conversation.status)
+          : null,
         h("span", { class: "row-assignee" }, assignee),
-        since ? h("span", { class: "waiting", title: "Waiting for an answer" }, `waiting ${since}`) : null,
+        since
+          ? h("span", { class: "waiting", title: "Waiting for an answer" }, `waiting ${since}`)
+          : null,
       ),
       h("span", { class: "row-preview" }, preview(conversation, state.me)),
     ),
@@ -95,7 +101,12 @@ function showItsView(id) {
 export function mountInbox(container, services) {
   const viewLinks = Object.entries(VIEW_TITLES).map(([view, title]) => {
     const count = h("span", { class: "count" });
-    const link = h("a", { href: `/admin/inbox/${view}`, class: "view-link" }, h("span", {}, title), count);
+    const link = h(
+      "a",
+      { href: `/admin/inbox/${view}`, class: "view-link" },
+      h("span", {}, title),
+      count,
+    );
     return { view, link, count };
   });
   const followupBadge = h("span", { class: "count" });
@@ -115,7 +126,11 @@ export function mountInbox(container, services) {
   const listTitle = h("h2", { class: "list-title" });
   const list = h("ul", { class: "conversation-list", "aria-label": "Conversations" });
   const empty = h("p", { class: "empty" });
-  const more = h("button", { type: "button", class: "more", onclick: () => loadClosed(true) }, "Load more");
+  const more = h(
+    "button",
+    { type: "button", class: "more", onclick: () => loadClosed(true) },
+    "Load more",
+  );
   const listSection = h(
     "section",
     { class: "list-column", "aria-labelledby": "list-title" },
@@ -166,11 +181,13 @@ export function mountInbox(container, services) {
   function renderSidebar(state) {
     const numbers = counts();
     for (const item of viewLinks) {
-      const current = state.route.screen === "inbox" && state.route.view === item.view && !state.search;
+      const current =
+        state.route.screen === "inbox" && state.route.view === item.view && !state.search;
       item.link.classList.toggle("current", current);
       if (current) item.link.setAttribute("aria-current", "page");
       else item.link.removeAttribute("aria-current");
-      item.count.textContent = item.view in numbers && state.activeLoaded ? String(numbers[item.view]) : "";
+      item.count.textContent =
+        item.view in numbers && state.activeLoaded ? String(numbers[item.view]) : "";
     }
     const onFollowups = state.route.screen === "followups";
     followupLink.classList.toggle("current", onFollowups);
@@ -181,9 +198,10 @@ export function mountInbox(container, services) {
   }
 
   function renderList(state) {
-    const focusedId = document.activeElement && list.contains(document.activeElement)
-      ? document.activeElement.dataset.id
-      : null;
+    const focusedId =
+      document.activeElement && list.contains(document.activeElement)
+        ? document.activeElement.dataset.id
+        : null;
     const conversations = visibleList();
     const now = Date.now();
     list.replaceChildren(...conversations.map((conversation) => row(conversation, state, now)));
@@ -226,8 +244,7 @@ export function mountInbox(container, services) {
         markRead(id);
         showItsView(id);
       });
-    }
-    else if (!id && state.openId) closeTranscript();
+    } else if (!id && state.openId) closeTranscript();
     if (state.route.view === "closed" && closedLoadedFor !== "closed" && !onFollowups) {
       closedLoadedFor = "closed";
       loadClosed().catch(() => {
@@ -239,7 +256,11 @@ export function mountInbox(container, services) {
   function render(state, changed) {
     if (changed.has("route")) renderScreen(state);
     renderSidebar(state);
-    if (["route", "conversations", "search", "activeLoaded", "closedNext", "me"].some((k) => changed.has(k))) {
+    if (
+      ["route", "conversations", "search", "activeLoaded", "closedNext", "me"].some((k) =>
+        changed.has(k),
+      )
+    ) {
       renderList(state);
     }
   }

@@ -9,7 +9,12 @@ function field(label, input) {
 
 /** The sign-in screen; calls onSignedIn(user) with the user from the login answer. */
 export function loginScreen({ onSignedIn }) {
-  const email = h("input", { type: "email", name: "email", autocomplete: "username", required: true });
+  const email = h("input", {
+    type: "email",
+    name: "email",
+    autocomplete: "username",
+    required: true,
+  });
   const password = h("input", {
     type: "password",
     name: "password",

@@ -79,9 +79,23 @@ function showPasswordChange() {
 }
 
 function showUnreachable(error) {
-  const retry = h("button", { type: "button", class: "primary", onclick: () => boot() }, "Try again");
+  const retry = h(
+    "button",
+    { type: "button", class: "primary", onclick: () => boot() },
+    "Try again",
+  );
   app.replaceChildren(
-    h("main", { class: "auth" }, h("div", { class: "card auth-card" }, h("h1", {}, "Cannot load Omnichat"), h("p", { role: "alert" }, error.message), retry)),
+    h(
+      "main",
+      { class: "auth" },
+      h(
+        "div",
+        { class: "card auth-card" },
+        h("h1", {}, "Cannot load Omnichat"),
+        h("p", { role: "alert" }, error.message),
+        retry,
+      ),
+    ),
   );
 }
 
@@ -138,7 +152,9 @@ function mountScreen(route) {
 }
 
 function forbidden(host) {
-  host.replaceChildren(h("p", { class: "empty" }, "Your role does not give access to this screen."));
+  host.replaceChildren(
+    h("p", { class: "empty" }, "Your role does not give access to this screen."),
+  );
   return { destroy() {} };
 }
 
@@ -185,16 +201,35 @@ function notify(result) {
   if (result.kind === "conversation") {
     announced.set(result.conversation.id, Date.now());
     const name = visitorName(result.conversation);
-    alertAgent("New conversation", name, `conversation-${result.conversation.id}`, `/admin/conversations/${result.conversation.id}`);
-  } else if (result.kind === "message" && result.conversation && result.message.sender === "visitor") {
+    alertAgent(
+      "New conversation",
+      name,
+      `conversation-${result.conversation.id}`,
+      `/admin/conversations/${result.conversation.id}`,
+    );
+  } else if (
+    result.kind === "message" &&
+    result.conversation &&
+    result.message.sender === "visitor"
+  ) {
     const id = result.conversation.id;
     const watching = state.openId === id && document.visibilityState === "visible";
     // The first message of a new conversation was announced with it.
     if (watching || Date.now() - (announced.get(id) || 0) < 3_000) return;
-    alertAgent(`Message from ${visitorName(result.conversation)}`, result.message.text.slice(0, 140), `conversation-${id}`, `/admin/conversations/${id}`);
+    alertAgent(
+      `Message from ${visitorName(result.conversation)}`,
+      result.message.text.slice(0, 140),
+      `conversation-${id}`,
+      `/admin/conversations/${id}`,
+    );
   } else if (result.kind === "followup") {
     const followup = result.followup || {};
-    alertAgent("New follow-up", followup.name || followup.email || followup.phone || "", "followups", "/admin/followups");
+    alertAgent(
+      "New follow-up",
+      followup.name || followup.email || followup.phone || "",
+      "followups",
+      "/admin/followups",
+    );
   }
 }
 

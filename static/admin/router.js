@@ -1,4 +1,5 @@
-// history.pushState routing: every /admin/... path is the same page, so deep links survive a reload.
+// history.pushState routing: every /admin/... path is the same page, so deep links survive a
+// reload.
 
 import { getState, set } from "./store.js";
 
@@ -7,7 +8,10 @@ const SCREENS = ["followups", "users", "sites", "audit", "export", "backups", "a
 
 /** The route a path names: {screen, view, id}. Unknown paths fall back to the Open inbox. */
 export function parse(pathname) {
-  const parts = pathname.replace(/^\/admin\/?/, "").split("/").filter(Boolean);
+  const parts = pathname
+    .replace(/^\/admin\/?/, "")
+    .split("/")
+    .filter(Boolean);
   const view = getState().route.view || "open";
   if (parts[0] === "conversations" && /^\d+$/.test(parts[1] || "")) {
     return { screen: "inbox", view, id: Number(parts[1]) };

@@ -19,7 +19,11 @@ const LINKS = [
   { screen: "export", label: "Export", href: "/admin/export", role: "admin" },
   { screen: "backups", label: "Backups", href: "/admin/backups", role: "owner" },
 ];
-const CONNECTION = { live: "Live", connecting: "Connecting…", offline: "Offline, reconnecting…" };
+const CONNECTION = {
+  live: "Live",
+  connecting: "Connecting…",
+  offline: "Offline, reconnecting…",
+};
 
 export function hasRole(me, role) {
   return Boolean(me) && (RANK[me.role] || 0) >= RANK[role];
@@ -69,7 +73,11 @@ export function createShell({ onSignOut }) {
       "header",
       { class: "topbar" },
       h("a", { href: "/admin/inbox/open", class: "brand" }, "Omnichat"),
-      h("nav", { class: "main-nav", "aria-label": "Main" }, links.map((link) => link.element)),
+      h(
+        "nav",
+        { class: "main-nav", "aria-label": "Main" },
+        links.map((link) => link.element),
+      ),
       h(
         "div",
         { class: "topbar-tools" },

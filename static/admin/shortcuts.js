@@ -11,7 +11,11 @@ function move(delta) {
   if (!list.length) return;
   const index = list.findIndex((conversation) => conversation.id === route.id);
   const next =
-    index === -1 ? (delta > 0 ? 0 : list.length - 1) : Math.min(list.length - 1, Math.max(0, index + delta));
+    index === -1
+      ? delta > 0
+        ? 0
+        : list.length - 1
+      : Math.min(list.length - 1, Math.max(0, index + delta));
   if (list[next].id !== route.id) navigate(`/admin/conversations/${list[next].id}`);
 }
 

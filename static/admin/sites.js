@@ -48,7 +48,11 @@ function input(site, [field, label, kind]) {
   let control;
   if (kind === "long" || kind === "list" || kind === "json") {
     const text =
-      kind === "list" ? (value || []).join("\n") : kind === "json" ? JSON.stringify(value ?? null, null, 2) : (value ?? "");
+      kind === "list"
+        ? (value || []).join("\n")
+        : kind === "json"
+          ? JSON.stringify(value ?? null, null, 2)
+          : (value ?? "");
     control = h("textarea", { name: field, rows: kind === "json" ? 4 : 2, value: text });
   } else {
     control = h("input", {
@@ -58,7 +62,12 @@ function input(site, [field, label, kind]) {
       autocomplete: kind === "secret" ? "new-password" : "off",
     });
   }
-  return { field, kind, control, element: h("label", { class: "field" }, h("span", {}, label), control) };
+  return {
+    field,
+    kind,
+    control,
+    element: h("label", { class: "field" }, h("span", {}, label), control),
+  };
 }
 
 function read(inputs, site) {
@@ -66,7 +75,11 @@ function read(inputs, site) {
   for (const { field, kind, control } of inputs) {
     const raw = control.value;
     let value;
-    if (kind === "list") value = raw.split("\n").map((line) => line.trim()).filter(Boolean);
+    if (kind === "list")
+      value = raw
+        .split("\n")
+        .map((line) => line.trim())
+        .filter(Boolean);
     else if (kind === "number") {
       if (raw === "") continue;
       value = Number(raw);
@@ -88,13 +101,30 @@ function read(inputs, site) {
 }
 
 function siteCard(site, reload) {
-  const snippet = h("textarea", { readonly: true, rows: 2, class: "snippet", "aria-label": `Widget snippet for ${site.name}`, value: site.snippet || "" });
-  const inputs = FIELDS.filter(([field]) => field in site || field === "identity_secret").map((spec) => input(site, spec));
-  const secretState = site.has_identity_secret ? "A secret is set." : "No secret set: identities are not verified.";
+  const snippet = h("textarea", {
+    readonly: true,
+    rows: 2,
+    class: "snippet",
+    "aria-label": `Widget snippet for ${site.name}`,
+    value: site.snippet || "",
+  });
+  const inputs = FIELDS.filter(([field]) => field in site || field === "identity_secret").map(
+    (spec) => input(site, spec),
+  );
+  const secretState = site.has_identity_secret
+    ? "A secret is set."
+    : "No secret set: identities are not verified.";
   const error = h("p", { class: "form-error", role: "alert" });
   const saved = h("p", { class: "form-ok", role: "status" });
   const save = h("button", { type: "submit", class: "primary" }, "Save");
-  const form = h("form", { class: "site-form", hidden: true }, inputs.map((i) => i.element), error, saved, save);
+  const form = h(
+    "form",
+    { class: "site-form", hidden: true },
+    inputs.map((i) => i.element),
+    error,
+    saved,
+    save,
+  );
   const edit = h("button", { type: "button", "aria-expanded": "false" }, "Edit settings");
   edit.addEventListener("click", () => {
     form.hidden = !form.hidden;
@@ -123,8 +153,20 @@ function siteCard(site, reload) {
     "li",
     { class: "card site" },
     h("h2", {}, site.name),
-    h("dl", { class: "facts" }, h("dt", {}, "Site key"), h("dd", { class: "mono" }, site.site_key), h("dt", {}, "Allowed origins"), h("dd", {}, (site.allowed_origins || []).join(", ") || "Any (development only)")),
-    h("div", { class: "copy-row" }, snippet, copyButton(() => site.snippet || "", snippet)),
+    h(
+      "dl",
+      { class: "facts" },
+      h("dt", {}, "Site key"),
+      h("dd", { class: "mono" }, site.site_key),
+      h("dt", {}, "Allowed origins"),
+      h("dd", {}, (site.allowed_origins || []).join(", ") || "Any (development only)"),
+    ),
+    h(
+      "div",
+      { class: "copy-row" },
+      snippet,
+      copyButton(() => site.snippet || "", snippet),
+    ),
     h("p", { class: "hint" }, secretState),
     edit,
     form,
@@ -135,7 +177,11 @@ export function mountSites(host) {
   const list = h("ul", { class: "site-list", "aria-label": "Sites" });
   const error = h("p", { class: "form-error", role: "alert" });
   const name = h("input", { type: "text", name: "name", required: true, autocomplete: "off" });
-  const origins = h("textarea", { name: "allowed_origins", rows: 2, placeholder: "https://example.com" });
+  const origins = h("textarea", {
+    name: "allowed_origins",
+    rows: 2,
+    placeholder: "https://example.com",
+  });
   const create = h("button", { type: "submit", class: "primary" }, "Add site");
   const form = h(
     "form",
@@ -144,14 +190,26 @@ export function mountSites(host) {
     h("label", { class: "field" }, h("span", {}, "Allowed origins (one per line)"), origins),
     create,
   );
-  host.replaceChildren(h("section", { class: "page", "aria-labelledby": "sites-title" }, h("h1", { id: "sites-title" }, "Sites"), form, error, list));
+  host.replaceChildren(
+    h(
+      "section",
+      { class: "page", "aria-labelledby": "sites-title" },
+      h("h1", { id: "sites-title" }, "Sites"),
+      form,
+      error,
+      list,
+    ),
+  );
 
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     error.textContent = "";
     create.disabled = true;
     try {
-      const allowed = origins.value.split("\n").map((line) => line.trim()).filter(Boolean);
+      const allowed = origins.value
+        .split("\n")
+        .map((line) => line.trim())
+        .filter(Boolean);
       await post("/api/v1/sites", { name: name.value.trim(), allowed_origins: allowed });
       form.reset();
       await load();

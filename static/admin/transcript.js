@@ -20,9 +20,7 @@ function changed() {
 async function fetchAfter(id, after) {
   const found = [];
   for (;;) {
-    const page = await get(
-      `/api/v1/conversations/${id}/messages?after_seq=${after}&limit=${PAGE}`,
-    );
+    const page = await get(`/api/v1/conversations/${id}/messages?after_seq=${after}&limit=${PAGE}`);
     const messages = page.messages || [];
     found.push(...messages);
     if (!page.more || !messages.length) return found;

@@ -12,12 +12,26 @@ function oneTimePassword(answer) {
 }
 
 function secretNotice(email, password) {
-  const value = h("input", { type: "text", readonly: true, value: password, "aria-label": "One-time password" });
+  const value = h("input", {
+    type: "text",
+    readonly: true,
+    value: password,
+    "aria-label": "One-time password",
+  });
   return h(
     "div",
     { class: "card secret", role: "status" },
-    h("p", {}, `One-time password for ${email}. It is shown only now; they must change it at first sign-in.`),
-    h("div", { class: "copy-row" }, value, copyButton(() => password, value)),
+    h(
+      "p",
+      {},
+      `One-time password for ${email}. It is shown only now; they must change it at first sign-in.`,
+    ),
+    h(
+      "div",
+      { class: "copy-row" },
+      value,
+      copyButton(() => password, value),
+    ),
   );
 }
 
@@ -28,8 +42,18 @@ export function mountUsers(host) {
   const error = h("p", { class: "form-error", role: "alert" });
   const body = h("tbody");
   const email = h("input", { type: "email", name: "email", required: true, autocomplete: "off" });
-  const name = h("input", { type: "text", name: "name", required: true, maxLength: 100, autocomplete: "off" });
-  const role = h("select", { name: "role" }, allowedRoles.map((r) => h("option", { value: r }, r)));
+  const name = h("input", {
+    type: "text",
+    name: "name",
+    required: true,
+    maxLength: 100,
+    autocomplete: "off",
+  });
+  const role = h(
+    "select",
+    { name: "role" },
+    allowedRoles.map((r) => h("option", { value: r }, r)),
+  );
   const create = h("button", { type: "submit", class: "primary" }, "Create user");
   const form = h(
     "form",
@@ -50,7 +74,15 @@ export function mountUsers(host) {
       h(
         "table",
         { class: "table" },
-        h("thead", {}, h("tr", {}, ["Name", "Email", "Role", "Status", "Actions"].map((t) => h("th", { scope: "col" }, t)))),
+        h(
+          "thead",
+          {},
+          h(
+            "tr",
+            {},
+            ["Name", "Email", "Role", "Status", "Actions"].map((t) => h("th", { scope: "col" }, t)),
+          ),
+        ),
         body,
       ),
     ),
@@ -61,9 +93,17 @@ export function mountUsers(host) {
     error.textContent = "";
     create.disabled = true;
     try {
-      const answer = await post("/api/v1/users", { email: email.value.trim(), name: name.value.trim(), role: role.value });
+      const answer = await post("/api/v1/users", {
+        email: email.value.trim(),
+        name: name.value.trim(),
+        role: role.value,
+      });
       const password = oneTimePassword(answer);
-      notice.replaceChildren(password ? secretNotice(email.value.trim(), password) : h("p", { role: "status" }, "User created."));
+      notice.replaceChildren(
+        password
+          ? secretNotice(email.value.trim(), password)
+          : h("p", { role: "status" }, "User created."),
+      );
       form.reset();
       await load();
     } catch (failure) {
@@ -88,7 +128,15 @@ export function mountUsers(host) {
   function confirmCell(cell, question, label, onYes) {
     const yes = h("button", { type: "button", class: "danger", onclick: onYes }, label);
     const no = h("button", { type: "button", onclick: () => load() }, "Cancel");
-    cell.replaceChildren(h("div", { class: "confirm", role: "group", "aria-label": question }, h("span", {}, question), yes, no));
+    cell.replaceChildren(
+      h(
+        "div",
+        { class: "confirm", role: "group", "aria-label": question },
+        h("span", {}, question),
+        yes,
+        no,
+      ),
+    );
     yes.focus();
   }
 
@@ -96,8 +144,17 @@ export function mountUsers(host) {
     const isMe = user.id === me.id;
     const roleSelect = h(
       "select",
-      { "aria-label": `Role of ${user.name || user.email}`, disabled: isMe || !allowedRoles.includes(user.role) },
-      ROLES.map((r) => h("option", { value: r, selected: r === user.role, disabled: !allowedRoles.includes(r) }, r)),
+      {
+        "aria-label": `Role of ${user.name || user.email}`,
+        disabled: isMe || !allowedRoles.includes(user.role),
+      },
+      ROLES.map((r) =>
+        h(
+          "option",
+          { value: r, selected: r === user.role, disabled: !allowedRoles.includes(r) },
+          r,
+        ),
+      ),
     );
     roleSelect.addEventListener("change", () => change(user, { role: roleSelect.value }));
     const actions = h("td", { class: "actions" });
@@ -106,7 +163,14 @@ export function mountUsers(host) {
       ? h("button", { type: "button", onclick: () => change(user, { disabled: false }) }, "Enable")
       : h(
           "button",
-          { type: "button", disabled: isMe, onclick: () => confirmCell(actions, `Disable ${label}? Their sessions end.`, "Disable", () => change(user, { disabled: true })) },
+          {
+            type: "button",
+            disabled: isMe,
+            onclick: () =>
+              confirmCell(actions, `Disable ${label}? Their sessions end.`, "Disable", () =>
+                change(user, { disabled: true }),
+              ),
+          },
           "Disable",
         );
     const reset = h(
@@ -117,14 +181,22 @@ export function mountUsers(host) {
           confirmCell(actions, `Reset the password of ${label}?`, "Reset password", () =>
             change(user, { reset_password: true }, (answer) => {
               const password = oneTimePassword(answer);
-              notice.replaceChildren(password ? secretNotice(user.email, password) : h("p", { role: "status" }, "Password reset."));
+              notice.replaceChildren(
+                password
+                  ? secretNotice(user.email, password)
+                  : h("p", { role: "status" }, "Password reset."),
+              );
             }),
           ),
       },
       "Reset password",
     );
     actions.replaceChildren(toggle, reset);
-    const status = user.disabled ? "Disabled" : user.must_change_password ? "Must change password" : "Active";
+    const status = user.disabled
+      ? "Disabled"
+      : user.must_change_password
+        ? "Must change password"
+        : "Active";
     return h(
       "tr",
       { class: user.disabled ? "muted" : null },
