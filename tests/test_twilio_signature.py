@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 from omnichat.logs import mask_phone
@@ -9,6 +14,7 @@ from omnichat.settings import Secret, SettingsError, TwilioSettings
 from omnichat.twilio import phones, signature
 from omnichat.twilio.incoming import Text
 from omnichat.twilio.sender import describe
+from tests.conftest import ROOT, server_env
 
 # Twilio's own published test vector (twilio-python tests/unit/test_request_validator.py).
 URL = "https://mycompany.com/myapp.php?foo=1&bar=2"
@@ -135,3 +141,22 @@ def test_check_says_whether_texts_are_on() -> None:
         describe(TwilioSettings(account_sid="AC1", public_base_url="https://x.example"))
     with pytest.raises(SettingsError, match="public_base_url"):
         describe(TwilioSettings(account_sid="AC1", auth_token=Secret("t"), public_base_url="x"))
+
+
+def test_check_command_reports_texts_off_or_partly_configured(tmp_path: Path) -> None:
+    """`run.py check` says texts are off, or fails in one line naming the missing setting."""
+    env = {**os.environ, **server_env(tmp_path / "data")}
+    off = subprocess.run(
+        [sys.executable, "run.py", "check"], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    assert off.returncode == 0 and "SMS and WhatsApp: off" in off.stdout
+    env["OMNICHAT_TWILIO_ACCOUNT_SID"] = "AC123"
+    partly = subprocess.run(
+        [sys.executable, "run.py", "check"], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    assert partly.returncode == 1
+    assert partly.stderr.strip().splitlines() == [
+        "omnichat: error: twilio is partly configured: twilio.auth_token,"
+        " twilio.public_base_url missing (set them, or clear the others to turn SMS and"
+        " WhatsApp off)"
+    ]

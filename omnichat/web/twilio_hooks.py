@@ -34,7 +34,7 @@ async def verified_form(request: Request, kind: str) -> dict[str, str]:
         raise Forbidden("SMS and WhatsApp are off: Twilio is not configured.", code="channel_off")
     body = await read_body(request, ctx.settings.server.max_body_bytes)
     try:
-        pairs = parse_qsl(body.decode("ascii"), keep_blank_values=True, strict_parsing=False)
+        pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True)
     except (UnicodeDecodeError, ValueError):
         raise BadRequest("body is not a form", code="bad_webhook") from None
     # Twilio signs the URL it was given, so behind a proxy it is the configured public URL that
