@@ -71,8 +71,12 @@ export async function loadActive() {
     set({
       conversations: map,
       activeLoaded: true,
+      activeError: null,
       activeTruncated: Boolean(open.next || escalated.next),
     });
+  } catch (error) {
+    set({ activeError: `The inbox did not load: ${error.message}` });
+    throw error;
   } finally {
     touched = null;
   }

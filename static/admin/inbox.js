@@ -216,11 +216,13 @@ export function mountInbox(container, services) {
         : state.search.error || (conversations.length ? "" : "Nothing matches.");
     } else {
       listTitle.textContent = VIEW_TITLES[state.route.view];
-      empty.textContent = !state.activeLoaded
-        ? "Loading…"
-        : conversations.length
-          ? ""
-          : "No conversations here.";
+      empty.textContent = state.activeError
+        ? `${state.activeError} Retrying…`
+        : !state.activeLoaded
+          ? "Loading…"
+          : conversations.length
+            ? ""
+            : "No conversations here.";
       if (state.activeTruncated && state.route.view !== "closed") {
         empty.textContent = "Showing the newest conversations only; search to find others.";
       }
@@ -257,8 +259,8 @@ export function mountInbox(container, services) {
     if (changed.has("route")) renderScreen(state);
     renderSidebar(state);
     if (
-      ["route", "conversations", "search", "activeLoaded", "closedNext", "me"].some((k) =>
-        changed.has(k),
+      ["route", "conversations", "search", "activeLoaded", "activeError", "closedNext", "me"].some(
+        (k) => changed.has(k),
       )
     ) {
       renderList(state);

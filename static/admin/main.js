@@ -39,14 +39,17 @@ const SCREENS = {
   account: { mount: mountAccount, role: "agent" },
 };
 const BEEP_GAP_MS = 1_500;
+const RELOAD_RETRY_MS = 5_000;
 
 const app = document.getElementById("app");
 let session = null; // {shell, socket, screen: {mount, instance}, unsubscribe} while signed in
 let routerStarted = false;
 let lastBeep = 0;
+let reloadTimer = 0;
 const announced = new Map(); // conversation id -> when we announced it as new
 
 function stopSession() {
+  clearTimeout(reloadTimer);
   if (!session) return;
   session.socket.stop();
   session.unsubscribe();
@@ -160,12 +163,15 @@ function forbidden(host) {
 
 async function reloadAll() {
   const state = getState();
+  const loading = session;
+  clearTimeout(reloadTimer);
   await Promise.all([
     loadActive(),
     loadFollowupCount(),
     state.openId ? openTranscript(state.openId) : null,
   ]).catch(() => {
-    // The connection status shows the problem; the next reconnect reloads again.
+    // The inbox says what failed; try again in a while (a reconnect also reloads).
+    if (session === loading) reloadTimer = setTimeout(reloadAll, RELOAD_RETRY_MS);
   });
   if (session && session.screen && session.screen.instance.reloadClosed) {
     session.screen.instance.reloadClosed();

@@ -6,6 +6,7 @@ const state = {
   conversations: new Map(), // id -> conversation (+ last_message, unread), active ones all loaded
   activeLoaded: false,
   activeTruncated: false, // more active conversations than the inbox holds
+  activeError: null, // why the last load of the inbox failed
   closedNext: null, // cursor of the next page of closed conversations, when there is one
   search: null, // {query, ids, loading} while a search is shown instead of the view
   openId: null, // the conversation shown in the pane
