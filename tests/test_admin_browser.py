@@ -311,6 +311,12 @@ def test_agent_and_visitor_talk_live(pages: Pages, omnichat: ServerProcess) -> N
     expect(agent.get_by_role("button", name="Reopen")).to_be_visible()
     expect(widget_log).to_contain_text("This conversation was closed")
     expect(widget_log).not_to_contain_text("VIP customer")
+    # Closed takes notes only, until reopened.
+    agent.get_by_label("Private note (agents only)").uncheck()
+    expect(agent.get_by_role("button", name="Send")).to_be_disabled()
+    agent.get_by_role("button", name="Reopen").click()
+    expect(agent.get_by_role("button", name="Send")).to_be_enabled()
+    expect(widget_log).to_contain_text("reopened")
 
 
 def test_hostile_names_and_messages_render_as_text(pages: Pages, omnichat: ServerProcess) -> None:

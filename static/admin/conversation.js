@@ -119,6 +119,7 @@ export function mountConversation(host, services) {
 
   let shownId = null;
   let rendered = new Map(); // seq -> element
+  let newestRendered = 0;
   let typingSentAt = 0;
   let typingPrivate = false;
   let idleTimer = 0;
@@ -167,11 +168,12 @@ export function mountConversation(host, services) {
     composer.classList.toggle("private", privateBox.checked);
     send.textContent = privateBox.checked ? "Add note" : "Send";
     stopTyping(shownId);
+    renderComposer(getState().conversations.get(shownId));
   });
   composer.addEventListener("submit", (event) => {
     event.preventDefault();
     const text = reply.value.trim();
-    if (!text || !shownId) return;
+    if (!text || !shownId || send.disabled) return;
     stopTyping(shownId);
     sendReply(shownId, text, privateBox.checked);
     reply.value = "";
@@ -189,12 +191,12 @@ export function mountConversation(host, services) {
     for (const message of transcript.messages) {
       if (rendered.has(message.seq)) continue;
       const element = messageElement(message, state);
-      rendered.set(message.seq, element);
       // Usually an append; an earlier seq filling a gap goes before the first later one.
-      const later = [...rendered.entries()]
-        .filter(([seq]) => seq > message.seq)
-        .sort((a, b) => a[0] - b[0]);
-      log.insertBefore(element, later.length ? later[0][1] : null);
+      const later =
+        message.seq > newestRendered ? [] : [...rendered.keys()].filter((seq) => seq > message.seq);
+      rendered.set(message.seq, element);
+      newestRendered = Math.max(newestRendered, message.seq);
+      log.insertBefore(element, later.length ? rendered.get(Math.min(...later)) : null);
     }
     pendingList.replaceChildren(
       ...transcript.pending.map((pending) => pendingElement(pending, transcript.id)),
@@ -208,10 +210,17 @@ export function mountConversation(host, services) {
     status.className = `tag ${conversation.status}`;
     details.replaceChildren(detailsElement(conversation));
     actions.render(conversation);
-    const closed = conversation.status === "closed";
-    reply.placeholder = closed
-      ? "This conversation is closed; a reply reopens it for the visitor."
-      : "Write a reply. Enter sends, Shift+Enter adds a line.";
+    renderComposer(conversation);
+  }
+
+  /** A closed conversation takes notes only: the visitor was told it ended (reopen to reply). */
+  function renderComposer(conversation) {
+    const closed = Boolean(conversation) && conversation.status === "closed";
+    send.disabled = closed && !privateBox.checked;
+    reply.placeholder =
+      closed && !privateBox.checked
+        ? "This conversation is closed: reopen it to reply, or write a private note."
+        : "Write a reply. Enter sends, Shift+Enter adds a line.";
   }
 
   function renderSeen(state, transcript) {
@@ -237,6 +246,7 @@ export function mountConversation(host, services) {
       stopTyping(shownId);
       shownId = id;
       rendered = new Map();
+      newestRendered = 0;
       log.replaceChildren();
       reply.value = "";
       actions.reset();
