@@ -56,13 +56,18 @@ def tenant_slug(server: ServerProcess, account: Account) -> str:
 def visitor_says(
     server: ServerProcess, text: str, token: str | None = None, key: str | None = None
 ) -> tuple[str, dict[str, Any]]:
-    """A visitor (new unless `token`) sends `text` over HTTP; returns its token and the message."""
+    """A visitor (new unless `token`) sends `text` over HTTP; returns its token and the message.
+
+    Each call comes from an address of its own, so the per-IP limits of the shared server are
+    never spent by these tests.
+    """
+    address = {"X-Forwarded-For": unique_ip()}
     if token is None:
-        token = new_session(server, site_key=key)["token"]
+        token = new_session(server, site_key=key, **address)["token"]
     response = httpx.post(
         f"{server.base_url}/api/v1/widget/messages",
         json={"client_id": uuid.uuid4().hex, "text": text},
-        headers=bearer(token),
+        headers={**bearer(token), **address},
     )
     assert response.status_code in (200, 201), response.text
     return token, dict(response.json()["message"])

@@ -19,7 +19,7 @@ from tests.agents import (
     word,
 )
 from tests.conftest import ServerProcess
-from tests.staff import Account, other_tenant_account
+from tests.staff import Account, other_tenant_account, unique_ip
 from tests.visitors import bearer, new_session, next_frame, send, visitor_socket
 
 
@@ -40,11 +40,12 @@ def stranger_key(server: ServerProcess, stranger: Account) -> str:
 
 
 def followup_of(server: ServerProcess, key: str) -> int:
-    token = new_session(server, site_key=key)["token"]
+    address = {"X-Forwarded-For": unique_ip()}
+    token = new_session(server, site_key=key, **address)["token"]
     response = httpx.post(
         f"{server.base_url}/api/v1/widget/followup",
         json={"name": "B", "email": "b@example.com", "phone": "", "message": "theirs"},
-        headers=bearer(token),
+        headers={**bearer(token), **address},
     )
     assert response.status_code == 201, response.text
     return int(response.json()["followup"]["id"])

@@ -21,10 +21,11 @@ from tests.agents import (
     quiet,
     reply,
     sign_in_owner,
+    site_key,
     visitor_says,
 )
 from tests.conftest import UNIT, ServerProcess
-from tests.staff import Account, create_account
+from tests.staff import Account, create_account, unique_ip
 from tests.visitors import next_frame, send, visitor_socket
 
 
@@ -90,14 +91,25 @@ async def test_resume_while_events_flow_has_no_gap_or_duplicate(
     stop = asyncio.Event()
 
     async def chatter() -> None:
+        # Visitors take turns (each from its own address) so no rate limit slows the stream.
+        key = site_key(server)
         async with httpx.AsyncClient(base_url=server.base_url) as client:
-            token = visitor_says(server, "start")[0]
             while not stop.is_set():
-                await client.post(
-                    "/api/v1/widget/messages",
-                    json={"client_id": uuid.uuid4().hex, "text": "busy"},
-                    headers={"Authorization": f"Bearer {token}"},
+                session = await client.post(
+                    "/api/v1/widget/session",
+                    json={"site_key": key, "token": None},
+                    headers={"X-Forwarded-For": unique_ip()},
                 )
+                for _ in range(10):
+                    sent = await client.post(
+                        "/api/v1/widget/messages",
+                        json={"client_id": uuid.uuid4().hex, "text": "busy"},
+                        headers={
+                            "Authorization": f"Bearer {session.json()['token']}",
+                            "X-Forwarded-For": unique_ip(),
+                        },
+                    )
+                    assert sent.status_code == 201, sent.text
 
     writer = asyncio.create_task(chatter())
     try:

@@ -9,7 +9,7 @@ import pytest
 
 from tests.agents import agent_socket, call, sign_in_owner
 from tests.conftest import ServerProcess
-from tests.staff import Account, create_account
+from tests.staff import Account, create_account, unique_ip
 from tests.visitors import bearer, new_session, next_frame
 
 
@@ -25,11 +25,12 @@ def agent(server: ServerProcess, owner: Account) -> Account:
 
 def leave_followup(server: ServerProcess, message: str, key: str | None = None) -> dict:
     """A new visitor fills in the follow-up form; returns the stored follow-up."""
-    token = new_session(server, site_key=key)["token"]
+    address = {"X-Forwarded-For": unique_ip()}
+    token = new_session(server, site_key=key, **address)["token"]
     response = httpx.post(
         f"{server.base_url}/api/v1/widget/followup",
         json={"name": "Ada", "email": "ada@example.com", "phone": "", "message": message},
-        headers=bearer(token),
+        headers={**bearer(token), **address},
     )
     assert response.status_code == 201, response.text
     return dict(response.json()["followup"])
