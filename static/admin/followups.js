@@ -4,16 +4,21 @@ import { get, post } from "./api.js";
 import { clock, h } from "./dom.js";
 import { set, subscribe } from "./store.js";
 
+const PAGE = 200;
 const STATUSES = [
   ["new", "New"],
   ["viewed", "Viewed"],
   ["archived", "Archived"],
 ];
 
+function countNew(page) {
+  // Past a page the badge says "200+": an exact number that large would not change what to do.
+  set({ followupsNew: (page.followups || []).length, followupsMore: Boolean(page.next) });
+}
+
 /** Refresh the count of new follow-ups (the badge). */
 export async function loadFollowupCount() {
-  const { followups } = await get("/api/v1/followups?status=new");
-  set({ followupsNew: (followups || []).length });
+  countNew(await get(`/api/v1/followups?status=new&limit=${PAGE}`));
 }
 
 function card(followup, act) {
@@ -62,6 +67,12 @@ function card(followup, act) {
 
 export function mountFollowups(host) {
   let status = "new";
+  let next = null;
+  const olderButton = h(
+    "button",
+    { type: "button", class: "more", hidden: true, onclick: () => load(true) },
+    "Load older",
+  );
   const tabs = STATUSES.map(([value, label]) =>
     h("button", { type: "button", class: "tab", onclick: () => show(value) }, label),
   );
@@ -77,6 +88,7 @@ export function mountFollowups(host) {
       error,
       notice,
       list,
+      olderButton,
     ),
   );
 
@@ -90,14 +102,20 @@ export function mountFollowups(host) {
     }
   }
 
-  async function load() {
+  async function load(more = false) {
     const asked = status;
+    const query = new URLSearchParams({ status: asked, limit: String(PAGE) });
+    if (more && next) query.set("before", next);
     try {
-      const { followups } = await get(`/api/v1/followups?status=${asked}`);
+      const page = await get(`/api/v1/followups?${query}`);
       if (asked !== status) return;
-      list.replaceChildren(...(followups || []).map((followup) => card(followup, act)));
-      notice.textContent = followups && followups.length ? "" : `No ${asked} follow-ups.`;
-      if (asked === "new") set({ followupsNew: (followups || []).length });
+      const cards = (page.followups || []).map((followup) => card(followup, act));
+      if (more) list.append(...cards);
+      else list.replaceChildren(...cards);
+      next = page.next || null;
+      olderButton.hidden = !next;
+      notice.textContent = list.children.length ? "" : `No ${asked} follow-ups.`;
+      if (asked === "new" && !more) countNew(page);
     } catch (failure) {
       notice.textContent = failure.message;
     }

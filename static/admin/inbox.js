@@ -193,7 +193,9 @@ export function mountInbox(container, services) {
     followupLink.classList.toggle("current", onFollowups);
     if (onFollowups) followupLink.setAttribute("aria-current", "page");
     else followupLink.removeAttribute("aria-current");
-    followupBadge.textContent = state.followupsNew ? String(state.followupsNew) : "";
+    followupBadge.textContent = state.followupsNew
+      ? `${state.followupsNew}${state.followupsMore ? "+" : ""}`
+      : "";
     followupBadge.classList.toggle("fresh", state.followupsNew > 0);
   }
 

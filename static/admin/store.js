@@ -13,6 +13,7 @@ const state = {
   typing: new Map(), // conversation id -> {by, userId, until}
   seen: new Map(), // conversation id -> the seq the visitor has read up to
   followupsNew: 0,
+  followupsMore: false, // more new follow-ups than one page holds
   followupsChanged: 0, // bumped when an event brings a follow-up, so its screen reloads
   transcript: null, // {id, messages, pending, loading, error} of the open conversation
   connection: "connecting", // connecting | live | offline
