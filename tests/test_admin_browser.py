@@ -177,10 +177,16 @@ def test_sign_in_survives_a_reload_and_sign_out_forgets_the_session(
     expect_inbox(page)
     page.reload()
     expect_inbox(page)
-    assert page.evaluate("localStorage.getItem('omnichat.refresh_token')")
+    refresh_token = page.evaluate("localStorage.getItem('omnichat.refresh_token')")
+    assert refresh_token
     page.get_by_role("button", name="Sign out").click()
     expect(page.get_by_role("button", name="Sign in")).to_be_visible()
     assert page.evaluate("localStorage.getItem('omnichat.refresh_token')") is None
+    # The session ended on the server too, not just in this browser.
+    refused = httpx.post(
+        f"{omnichat.base_url}/api/v1/auth/refresh", json={"refresh_token": refresh_token}
+    )
+    assert refused.status_code == 401
     page.reload()
     expect(page.get_by_role("button", name="Sign in")).to_be_visible()
 

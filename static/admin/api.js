@@ -152,7 +152,8 @@ export async function login(email, password) {
 
 /** End the session on the server (best effort) and forget the tokens here. */
 export async function logout() {
-  const token = accessToken();
+  // An expired access token could not end the session: refresh first when needed.
+  const token = await ensureAccess().catch(() => null);
   forget();
   if (token) await send("POST", "/api/v1/auth/logout", {}, token).catch(() => {});
   announce("signed-out");
