@@ -33,7 +33,7 @@ async def test_first_message_opens_conversation_with_greeting(server: ServerProc
     assert ack["message"]["text"] == "Hello?" and ack["message"]["seq"] == 2
     again = new_session(server, session["token"])
     assert [m["sender"] for m in again["messages"]] == ["system", "visitor"]
-    assert again["messages"][0]["text"] == "Connecting you with a staff member, please wait..."
+    assert again["messages"][0]["text"] == session["site"]["greeting"]
     assert again["conversation"]["status"] == "open" and again["conversation"]["last_seq"] == 2
     assert again["visitor"]["id"] == session["visitor"]["id"]
 
@@ -331,6 +331,13 @@ def test_http_send_validation_names_the_field(
     assert response.status_code == 422
     assert response.json()["error"]["message"].startswith(field)
     assert new_session(server, token)["conversation"] is None
+
+
+def test_non_ascii_digits_in_query_are_422(server: ServerProcess) -> None:
+    """A query number written with other digits (like '²') is a clear 422, not a crash."""
+    token = new_session(server)["token"]
+    response = httpx.get(f"{server.base_url}/api/v1/widget/messages?after=²", headers=bearer(token))
+    assert response.status_code == 422 and response.json()["error"]["message"].startswith("after")
 
 
 def test_malformed_and_oversized_bodies(server: ServerProcess) -> None:
