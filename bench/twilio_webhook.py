@@ -170,7 +170,7 @@ def main() -> None:
             cpu = cpu_seconds(server.pid) - cpu_before
             wall = time.perf_counter() - wall_before
             share = 100 * cpu / wall
-            print(f"server CPU {share:.0f}% of one core; texts sent {len(standin.accepted)}")
+            print(f"server CPU {share:.0f}% of one core; texts accepted {len(standin.accepted)}")
         finally:
             server.terminate()
             server.wait(20)
