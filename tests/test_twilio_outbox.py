@@ -233,9 +233,9 @@ async def test_circuit_pauses_sending_and_recovers(
     sender = await running(circuit_failures=3, circuit_pause_seconds=0.5)
     await asyncio.to_thread(standin.wait_for, 1)
     times = standin.request_times
-    # Retries come every 10-50 ms; the fourth call waited out the half-second pause.
+    # Retries come 10-50 ms apart; the fourth call waited out the half-second pause.
+    assert len(times) == 4
     assert times[3] - times[2] >= 0.5
-    assert times[2] - times[1] < 0.2
     assert sender.circuit.state == "closed"
 
 
