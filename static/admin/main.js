@@ -60,12 +60,16 @@ function stopSession() {
     me: null,
     conversations: new Map(),
     activeLoaded: false,
+    activeTruncated: false,
+    activeError: null,
+    closedNext: null,
     search: null,
     openId: null,
     transcript: null,
     typing: new Map(),
     seen: new Map(),
     followupsNew: 0,
+    followupsMore: false,
   });
   setTitleCount(0);
 }
