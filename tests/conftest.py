@@ -120,6 +120,12 @@ def server_env(data_dir: Path, **overrides: str) -> dict[str, str]:
         "OMNICHAT_BOOTSTRAP_PASSWORD": OWNER_PASSWORD,
         # Cost 4 keeps the suite fast; production refuses anything under 12.
         "OMNICHAT_SECURITY_BCRYPT_ROUNDS": "4",
+        # Every test talks from 127.0.0.1, so per-IP limits would couple unrelated tests; the
+        # tests of the limits start their own server with the limit they check.
+        "OMNICHAT_LIMITS_SESSIONS_PER_MINUTE_PER_IP": "0",
+        "OMNICHAT_LIMITS_MESSAGES_PER_MINUTE_PER_IP": "0",
+        "OMNICHAT_LIMITS_SOCKETS_PER_IP": "0",
+        "OMNICHAT_LIMITS_LOGINS_PER_MINUTE_PER_IP": "0",
     }
     env.update(overrides)
     return {key: value for key, value in env.items() if value is not None}
