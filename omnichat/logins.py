@@ -68,19 +68,18 @@ async def login(
 ) -> Tokens:
     """Check credentials (throttled) and open a session; `NotAuthenticated` on bad ones."""
     account = email.strip().lower()[: users.MAX_EMAIL]
-    throttle.check(account, ip)
+    throttle.attempt(account, ip)
     found = await users.credentials(db, account)
     ok = await passwords.verify_password(password, None if found is None else found[1])
     if found is None or not ok:
-        throttle.failed(account, ip)
         await db.write(lambda tx: _record_failure(tx, found[0] if found else None, ip))
         log.info("login failed", extra={"fields": {"ip": ip}})
         raise NotAuthenticated("email or password is wrong", code="invalid_credentials")
     user, password_hash = found
+    throttle.succeeded(account, ip)
     if user.disabled:
         await db.write(lambda tx: _record_failure(tx, user, ip, reason="disabled"))
         raise Forbidden("this account is disabled", code="account_disabled")
-    throttle.succeeded(account, ip)
     rehashed = None
     if _cost(password_hash) != settings.security.bcrypt_rounds:
         # The cost setting changed since this hash was made: upgrade it while we know the password.
@@ -254,12 +253,12 @@ async def change_password(
     ip: str,
 ) -> User:
     """Replace the caller's password; their other sessions end, this one stays signed in."""
-    throttle.check(staff.email, ip)
+    # Guessing the current password with a stolen access token is throttled like logins.
+    throttle.attempt(staff.email, ip)
     found = await users.credentials(db, staff.email)
     if found is None or not await passwords.verify_password(current, found[1]):
-        # Guessing the current password with a stolen access token is throttled like logins.
-        throttle.failed(staff.email, ip)
         raise Invalid("current_password", "is wrong")
+    throttle.succeeded(staff.email, ip)
     passwords.check_rules(new, "new_password")
     if new == current:
         raise Invalid("new_password", "must differ from the current password")

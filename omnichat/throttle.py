@@ -1,6 +1,7 @@
 """Login throttling, in memory (one process): slows guessing without letting anyone lock a user out.
 
-Three rules, checked before a password is even looked at:
+Three rules, checked before a password is even looked at (and each allowed attempt counted as a
+failure until it succeeds, so parallel guesses cannot race past them):
 - per IP: at most `per_ip_per_minute` failed logins in a sliding minute (0 = no limit);
 - per account and IP: after a few failures the pair waits 1, 2, 4... seconds (at most 5 minutes)
   between attempts; only the guesser's own address pays, so the real user elsewhere is unaffected;
@@ -49,10 +50,18 @@ class LoginThrottle:
         self._trusted: dict[str, dict[str, float]] = {}
         self._since_sweep = 0
 
-    def check(self, account: str, ip: str) -> None:
-        """Raise `RateLimited` (with the seconds to wait) if this attempt must not be tried now."""
+    def attempt(self, account: str, ip: str) -> None:
+        """Raise `RateLimited` (with the seconds to wait) if this attempt must not be tried now.
+
+        An allowed attempt counts as a failure at once, before its password is checked, so a
+        burst of parallel guesses cannot all slip past the limits; `succeeded` takes it back.
+        """
         now = self._clock()
         account = account.lower()
+        self._check(account, ip, now)
+        self._fail(account, ip, now)
+
+    def _check(self, account: str, ip: str, now: float) -> None:
         recent = _trim(self._ip_failures.get(ip), now - IP_WINDOW)
         if self.per_ip_per_minute and len(recent) >= self.per_ip_per_minute:
             raise _limited(recent[0] + IP_WINDOW - now)
@@ -66,9 +75,7 @@ class LoginThrottle:
             if len(failures) >= ACCOUNT_MAX_FAILURES:
                 raise _limited(failures[0] + ACCOUNT_WINDOW - now)
 
-    def failed(self, account: str, ip: str) -> None:
-        now = self._clock()
-        account = account.lower()
+    def _fail(self, account: str, ip: str, now: float) -> None:
         self._ip_failures.setdefault(ip, deque()).append(now)
         self._account_failures.setdefault(account, deque()).append(now)
         pair = self._pairs.get((account, ip))
@@ -81,8 +88,12 @@ class LoginThrottle:
             self.sweep()
 
     def succeeded(self, account: str, ip: str) -> None:
+        """The attempt was not a wrong guess: take its failure back and trust the address."""
         now = self._clock()
         account = account.lower()
+        for times in (self._ip_failures.get(ip), self._account_failures.get(account)):
+            if times:
+                times.pop()
         self._pairs.pop((account, ip), None)
         trusted = self._trusted.setdefault(account, {})
         trusted[ip] = now

@@ -19,8 +19,7 @@ class Clock:
 
 def fail(limits: LoginThrottle, account: str, ip: str, times: int) -> None:
     for _ in range(times):
-        limits.check(account, ip)
-        limits.failed(account, ip)
+        limits.attempt(account, ip)
 
 
 def test_per_ip_limit_counts_failures_in_a_sliding_minute() -> None:
@@ -28,15 +27,14 @@ def test_per_ip_limit_counts_failures_in_a_sliding_minute() -> None:
     clock = Clock()
     limits = LoginThrottle(per_ip_per_minute=3, clock=clock)
     for index in range(3):
-        limits.check(f"user{index}@x.test", "1.1.1.1")
-        limits.failed(f"user{index}@x.test", "1.1.1.1")
+        limits.attempt(f"user{index}@x.test", "1.1.1.1")
         clock.now += 10
     with pytest.raises(RateLimited) as refused:
-        limits.check("someone@x.test", "1.1.1.1")
+        limits.attempt("someone@x.test", "1.1.1.1")
     assert refused.value.retry_after == 30
-    limits.check("someone@x.test", "2.2.2.2")
+    limits.attempt("someone@x.test", "2.2.2.2")
     clock.now += 30.5
-    limits.check("someone@x.test", "1.1.1.1")
+    limits.attempt("someone@x.test", "1.1.1.1")
 
 
 def test_zero_turns_the_per_ip_limit_off() -> None:
@@ -53,13 +51,13 @@ def test_pair_delay_doubles_after_free_failures_and_success_clears_it() -> None:
     fail(limits, "a@x.test", "1.1.1.1", throttle.PAIR_FREE_FAILURES)
     for delay in (1, 2, 4):
         with pytest.raises(RateLimited) as refused:
-            limits.check("a@x.test", "1.1.1.1")
+            limits.attempt("a@x.test", "1.1.1.1")
         assert refused.value.retry_after == delay
         clock.now += delay
         fail(limits, "a@x.test", "1.1.1.1", 1)
-    limits.check("A@X.test", "9.9.9.9")  # the same account from elsewhere is not delayed
+    limits.attempt("A@X.test", "9.9.9.9")  # the same account from elsewhere is not delayed
     clock.now += 8
-    limits.check("a@x.test", "1.1.1.1")
+    limits.attempt("a@x.test", "1.1.1.1")
     limits.succeeded("a@x.test", "1.1.1.1")
     fail(limits, "a@x.test", "1.1.1.1", throttle.PAIR_FREE_FAILURES)
 
@@ -72,7 +70,7 @@ def test_pair_delay_is_capped() -> None:
         clock.now += throttle.PAIR_MAX_DELAY
         fail(limits, "a@x.test", "1.1.1.1", 1)
     with pytest.raises(RateLimited) as refused:
-        limits.check("a@x.test", "1.1.1.1")
+        limits.attempt("a@x.test", "1.1.1.1")
     assert refused.value.retry_after == throttle.PAIR_MAX_DELAY
 
 
@@ -80,17 +78,17 @@ def test_account_cap_spares_addresses_that_signed_in_before() -> None:
     """A guesser spread over many IPs blocks new addresses for one window, never the usual one."""
     clock = Clock()
     limits = LoginThrottle(per_ip_per_minute=0, clock=clock)
-    limits.check("a@x.test", "home")
+    limits.attempt("a@x.test", "home")
     limits.succeeded("a@x.test", "home")
     for index in range(throttle.ACCOUNT_MAX_FAILURES):
         fail(limits, "a@x.test", f"10.0.0.{index}", 1)
     with pytest.raises(RateLimited) as refused:
-        limits.check("a@x.test", "hotel")
+        limits.attempt("a@x.test", "hotel")
     assert refused.value.retry_after <= throttle.ACCOUNT_WINDOW
-    limits.check("a@x.test", "home")
-    limits.check("b@x.test", "hotel")
+    limits.attempt("a@x.test", "home")
+    limits.attempt("b@x.test", "hotel")
     clock.now += throttle.ACCOUNT_WINDOW
-    limits.check("a@x.test", "hotel")
+    limits.attempt("a@x.test", "hotel")
 
 
 def test_sweep_forgets_stale_state() -> None:
@@ -105,3 +103,16 @@ def test_sweep_forgets_stale_state() -> None:
     clock.now += max(throttle.PAIR_FORGET, throttle.TRUSTED_FOR) + 1
     limits.sweep()
     assert len(limits) == 0
+
+
+def test_attempts_count_before_their_outcome_and_successes_are_refunded() -> None:
+    """Attempts still being checked already count (a parallel burst cannot slip past), while
+    attempts that succeed are taken back, so many successful sign-ins from one address pass."""
+    limits = LoginThrottle(per_ip_per_minute=3, clock=Clock())
+    for index in range(10):
+        limits.attempt(f"user{index}@x.test", "office")
+        limits.succeeded(f"user{index}@x.test", "office")
+    for index in range(3):
+        limits.attempt(f"burst{index}@x.test", "botnet")
+    with pytest.raises(RateLimited):
+        limits.attempt("burst3@x.test", "botnet")
