@@ -27,9 +27,8 @@ TEXTS = ("greeting", "patience_text", "escalate_text", "followup_text", "away_te
 # Upper bounds that catch typos (seconds typed as milliseconds) without limiting real use.
 NUMBERS = {"patience_seconds": 86400, "escalate_seconds": 86400, "auto_close_minutes": 43200}
 READ_ONLY = frozenset({"id", "site_key", "snippet", "has_identity_secret"})
-# The Twilio channel will give these their own indexed columns (a number picks its site);
-# until then they cannot be stored usefully and are refused unless null.
-LATER = frozenset({"sms_number", "whatsapp_number"})
+# Twilio numbers texts arrive on; each belongs to one site across all tenants.
+CHANNEL_NUMBERS = frozenset({"sms_number", "whatsapp_number"})
 SETTINGS = frozenset(f.name for f in dataclasses.fields(SiteSettings))
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 MAX_INTERVALS_PER_DAY = 4
@@ -46,10 +45,6 @@ def parse(data: dict[str, Any], *, production: bool, creating: bool) -> dict[str
     for key, value in data.items():
         if key in READ_ONLY:
             raise Invalid(key, "is read-only")
-        if key in LATER:
-            if value is not None:
-                raise Invalid(key, "cannot be set yet: the SMS/WhatsApp channel is not set up")
-            continue
         if key == "name":
             clean[key] = _text(key, value, MAX_NAME)
         elif key == "allowed_origins":
@@ -62,6 +57,8 @@ def parse(data: dict[str, Any], *, production: bool, creating: bool) -> dict[str
             clean[key] = _number(key, value, NUMBERS[key])
         elif key == "business_hours":
             clean[key] = parse_business_hours(value)
+        elif key in CHANNEL_NUMBERS:
+            clean[key] = None if value in (None, "") else _phone(key, value)
         elif key == "alert_numbers":
             clean[key] = _alert_numbers(value)
         elif key == "alert_webhook_url":
@@ -189,13 +186,18 @@ def _alert_numbers(value: Any) -> list[str]:
         raise Invalid("alert_numbers", f"must be a list of at most {MAX_ALERT_NUMBERS} numbers")
     numbers: list[str] = []
     for item in value:
-        # People paste numbers with spaces and dashes; store the E.164 form.
-        number = re.sub(r"[\s().-]", "", item) if isinstance(item, str) else ""
-        if not E164.match(number):
-            raise Invalid("alert_numbers", f"{str(item)[:40]!r} is not an E.164 number (+1555...)")
+        number = _phone("alert_numbers", item)
         if number not in numbers:
             numbers.append(number)
     return numbers
+
+
+def _phone(field: str, value: Any) -> str:
+    # People paste numbers with spaces and dashes; store the E.164 form.
+    number = re.sub(r"[\s().-]", "", value) if isinstance(value, str) else ""
+    if not E164.match(number):
+        raise Invalid(field, f"{str(value)[:40]!r} is not an E.164 number (+1555...)")
+    return number
 
 
 def _webhook_url(value: Any) -> str:

@@ -7,6 +7,7 @@ needs no migration and an old row reads as the defaults.
 from __future__ import annotations
 
 import dataclasses
+import sqlite3
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,7 +16,7 @@ import orjson
 from omnichat import audit, times
 from omnichat.bootstrap import new_site_key
 from omnichat.db import Database, Row, Tx
-from omnichat.errors import NotFound
+from omnichat.errors import Conflict, NotFound
 
 DEFAULT_GREETING = "Connecting you with a staff member, please wait..."
 DEFAULT_PATIENCE = (
@@ -161,6 +162,20 @@ async def origin_allowed_anywhere(db: Database, origin: str, production: bool) -
 # What staff set through the API, as validated by `site_fields.parse`: the columns below, and
 # the SiteSettings fields, which go into the settings JSON.
 SETTINGS_FIELDS = frozenset(f.name for f in dataclasses.fields(SiteSettings))
+NUMBER_FIELDS = ("sms_number", "whatsapp_number")
+
+
+async def _unique_numbers(tx: Tx, sql: str, params: dict[str, Any]) -> int:
+    """Run an INSERT/UPDATE of a site; a Twilio number another site has is a 409 naming it."""
+    try:
+        return await tx.execute(sql, params)
+    except sqlite3.IntegrityError as exc:
+        field = next((name for name in NUMBER_FIELDS if name in str(exc)), None)
+        if field is None:
+            raise
+        raise Conflict(
+            f"{field}: this number already belongs to another site", code="number_taken"
+        ) from None
 
 
 async def list_sites(db: Database, tenant_id: int) -> list[Site]:
@@ -185,10 +200,12 @@ async def create_site(
 
     async def op(tx: Tx) -> Site:
         now = times.now_iso()
-        site_id = await tx.execute(
+        site_id = await _unique_numbers(
+            tx,
             "INSERT INTO sites (tenant_id, name, site_key, allowed_origins, settings,"
-            " identity_secret, created_at, updated_at) VALUES (:tenant_id, :name, :key,"
-            " :origins, :settings, :secret, :now, :now)",
+            " identity_secret, sms_number, whatsapp_number, created_at, updated_at) VALUES"
+            " (:tenant_id, :name, :key, :origins, :settings, :secret, :sms_number,"
+            " :whatsapp_number, :now, :now)",
             {
                 "tenant_id": tenant_id,
                 "name": fields["name"],
@@ -198,6 +215,8 @@ async def create_site(
                     {k: v for k, v in fields.items() if k in SETTINGS_FIELDS}
                 ).decode(),
                 "secret": fields.get("identity_secret"),
+                "sms_number": fields.get("sms_number"),
+                "whatsapp_number": fields.get("whatsapp_number"),
                 "now": now,
             },
         )
@@ -235,9 +254,11 @@ async def update_site(
         # Merge into what is stored, keeping keys a newer version may have written.
         stored = orjson.loads(row["settings"] or "{}")
         stored.update({k: v for k, v in changes.items() if k in SETTINGS_FIELDS})
-        await tx.execute(
+        await _unique_numbers(
+            tx,
             "UPDATE sites SET name = :name, allowed_origins = :origins, settings = :settings,"
-            " identity_secret = :secret, updated_at = :now WHERE id = :id",
+            " identity_secret = :secret, sms_number = :sms_number,"
+            " whatsapp_number = :whatsapp_number, updated_at = :now WHERE id = :id",
             {
                 "name": changes.get("name", row["name"]),
                 "origins": orjson.dumps(
@@ -245,6 +266,8 @@ async def update_site(
                 ).decode(),
                 "settings": orjson.dumps(stored).decode(),
                 "secret": changes.get("identity_secret", row["identity_secret"]),
+                "sms_number": changes.get("sms_number", row["sms_number"]),
+                "whatsapp_number": changes.get("whatsapp_number", row["whatsapp_number"]),
                 "now": times.now_iso(),
                 "id": site_id,
             },

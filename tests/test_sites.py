@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import httpx
@@ -111,7 +112,7 @@ def test_patch_changes_only_what_it_names(server: ServerProcess) -> None:
         ("patience_seconds", -5),
         ("alert_numbers", ["12345"]),
         ("alert_webhook_url", "gopher://x.test"),
-        ("sms_number", "+15551234567"),
+        ("sms_number", "5551234567"),
         ("site_key", "site_stolen"),
     ],
 )
@@ -181,3 +182,21 @@ def test_other_tenants_sites_are_invisible(server: ServerProcess) -> None:
     response = patch(server, stranger, mine[0]["id"], name="Taken over")
     assert response.status_code == 404 and response.json()["error"]["code"] == "not_found"
     assert listed(server, boss)[0]["name"] == mine[0]["name"]
+
+
+def test_twilio_numbers_are_set_cleared_and_unique(server: ServerProcess) -> None:
+    """A site takes E.164 SMS and WhatsApp numbers; another site asking for one gets 409."""
+    boss = owner(server)
+    number = "+1555" + str(uuid.uuid4().int)[:7]
+    first = create(server, boss, name="Texts", sms_number=number, whatsapp_number=number)
+    assert first.status_code == 201
+    site = first.json()["site"]
+    assert site["sms_number"] == number and site["whatsapp_number"] == number
+    second = create(server, boss, name="Copycat").json()["site"]
+    taken = patch(server, boss, second["id"], sms_number=number)
+    assert taken.status_code == 409 and taken.json()["error"]["code"] == "number_taken"
+    assert taken.json()["error"]["message"].startswith("sms_number:")
+    cleared = patch(server, boss, site["id"], sms_number=None).json()["site"]
+    assert cleared["sms_number"] is None and cleared["whatsapp_number"] == number
+    moved = patch(server, boss, second["id"], sms_number=number)
+    assert moved.status_code == 200 and moved.json()["site"]["sms_number"] == number

@@ -95,8 +95,8 @@ def test_star_origin_only_in_development() -> None:
         ("business_hours", {"timezone": "UTC", "days": {"mon": [["9:00", "17:00"]]}}),
         ("business_hours", {"timezone": "UTC"}),
         ("business_hours", "always"),
-        ("sms_number", "+15551234567"),
-        ("whatsapp_number", "+15551234567"),
+        ("sms_number", "555-1234"),
+        ("whatsapp_number", ["+15551234567"]),
         ("site_key", "site_mine"),
         ("snippet", "<script>"),
         ("colour", "red"),
@@ -126,7 +126,7 @@ def test_good_values_come_back_clean() -> None:
                 "timezone": "Europe/Paris",
                 "days": {"mon": [["09:00", "12:00"], ["14:00", "24:00"]], "sun": []},
             },
-            "sms_number": None,
+            "sms_number": "+1 555 010 0123",
             "whatsapp_number": None,
         },
         production=True,
@@ -145,6 +145,8 @@ def test_good_values_come_back_clean() -> None:
             "timezone": "Europe/Paris",
             "days": {"mon": [["09:00", "12:00"], ["14:00", "24:00"]]},
         },
+        "sms_number": "+15550100123",
+        "whatsapp_number": None,
     }
     cleared = parse(
         {"identity_secret": None, "alert_webhook_url": None, "business_hours": None},
