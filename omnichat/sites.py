@@ -89,11 +89,12 @@ class Site:
         """Whether a browser on `origin` may use this site's widget.
 
         No Origin header means no browser is involved (the token is the credential). An empty
-        list allows any origin in development only; production refuses until it is configured.
+        list, or `*`, allows any origin in development only; production refuses until it is
+        configured (and refuses to start with a `*`).
         """
         if origin is None:
             return True
-        if not self.allowed_origins:
+        if not self.allowed_origins or "*" in self.allowed_origins:
             return not production
         return origin.rstrip("/").lower() in self.allowed_origins
 
@@ -154,7 +155,7 @@ async def origin_allowed_anywhere(db: Database, origin: str, production: bool) -
     wanted = origin.rstrip("/").lower()
     for row in rows:
         allowed = orjson.loads(row["allowed_origins"])
-        if wanted in allowed or (not allowed and not production):
+        if wanted in allowed or ((not allowed or "*" in allowed) and not production):
             return True
     return False
 

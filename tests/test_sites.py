@@ -200,3 +200,15 @@ def test_twilio_numbers_are_set_cleared_and_unique(server: ServerProcess) -> Non
     assert cleared["sms_number"] is None and cleared["whatsapp_number"] == number
     moved = patch(server, boss, second["id"], sms_number=number)
     assert moved.status_code == 200 and moved.json()["site"]["sms_number"] == number
+
+
+def test_star_origin_allows_any_browser_in_development(server: ServerProcess) -> None:
+    """A site allowing `*` serves a widget on any origin (development; production refuses it)."""
+    site = create(server, owner(server), name="Open", allowed_origins=["*"]).json()["site"]
+    assert site["allowed_origins"] == ["*"]
+    answer = httpx.post(
+        f"{server.base_url}/api/v1/widget/session",
+        json={"site_key": site["site_key"], "token": None},
+        headers={"Origin": "https://anywhere.test"},
+    )
+    assert answer.status_code == 200
