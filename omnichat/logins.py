@@ -70,7 +70,9 @@ async def login(
     account = email.strip().lower()[: users.MAX_EMAIL]
     throttle.attempt(account, ip)
     found = await users.credentials(db, account)
-    ok = await passwords.verify_password(password, None if found is None else found[1])
+    ok = await passwords.verify_password(
+        password, None if found is None else found[1], settings.security.bcrypt_rounds
+    )
     if found is None or not ok:
         await db.write(lambda tx: _record_failure(tx, found[0] if found else None, ip))
         log.info("login failed", extra={"fields": {"ip": ip}})
@@ -256,7 +258,9 @@ async def change_password(
     # Guessing the current password with a stolen access token is throttled like logins.
     throttle.attempt(staff.email, ip)
     found = await users.credentials(db, staff.email)
-    if found is None or not await passwords.verify_password(current, found[1]):
+    if found is None or not await passwords.verify_password(
+        current, found[1], settings.security.bcrypt_rounds
+    ):
         raise Invalid("current_password", "is wrong")
     throttle.succeeded(staff.email, ip)
     passwords.check_rules(new, "new_password")

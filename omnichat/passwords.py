@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import hashlib
 import secrets
 
@@ -98,29 +99,25 @@ def hash_password_sync(password: str, rounds: int) -> str:
     return bcrypt.hashpw(_prehash(password), bcrypt.gensalt(rounds)).decode()
 
 
-def verify_password_sync(password: str, password_hash: str | None) -> bool:
+def verify_password_sync(password: str, password_hash: str | None, rounds: int) -> bool:
+    """Check `password`; without a hash, spend as long on a dummy one of cost `rounds`."""
     if not password_hash:
-        bcrypt.checkpw(_prehash(password), _dummy_hash())
+        bcrypt.checkpw(_prehash(password), _dummy_hash(rounds))
         return False
     return bcrypt.checkpw(_prehash(password), password_hash.encode())
 
 
-_dummy: bytes | None = None
-
-
-def _dummy_hash() -> bytes:
-    global _dummy
-    if _dummy is None:
-        _dummy = hash_password_sync(_DUMMY_PASSWORD, 12).encode()
-    return _dummy
+@functools.cache
+def _dummy_hash(rounds: int) -> bytes:
+    return hash_password_sync(_DUMMY_PASSWORD, rounds).encode()
 
 
 async def hash_password(password: str, rounds: int) -> str:
     return await asyncio.to_thread(hash_password_sync, password, rounds)
 
 
-async def verify_password(password: str, password_hash: str | None) -> bool:
-    return await asyncio.to_thread(verify_password_sync, password, password_hash)
+async def verify_password(password: str, password_hash: str | None, rounds: int) -> bool:
+    return await asyncio.to_thread(verify_password_sync, password, password_hash, rounds)
 
 
 def generate_password() -> str:
