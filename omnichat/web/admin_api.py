@@ -8,31 +8,20 @@ from starlette.routing import Route
 
 from omnichat import audit, exports, times
 from omnichat.db import Tx
-from omnichat.errors import Invalid
 from omnichat.web.context import context
 from omnichat.web.guard import client_ip, require_staff
-from omnichat.web.responses import JSONResponse
+from omnichat.web.responses import JSONResponse, query_int
 
 AUDIT_PAGE = (50, 200)  # default and largest `limit`
 DEFAULT_EXPORT_DAYS = 30
-
-
-def int_param(request: Request, name: str, default: int | None, low: int, high: int) -> int | None:
-    """Query parameter `name` as an integer in [low, high]; 422 naming it otherwise."""
-    raw = request.query_params.get(name)
-    if raw is None or raw == "":
-        return default
-    if not (raw.isascii() and raw.isdigit()) or not low <= int(raw) <= high:
-        raise Invalid(name, f"must be a whole number from {low} to {high}")
-    return int(raw)
 
 
 async def audit_log(request: Request) -> JSONResponse:
     ctx = context(request)
     staff = await require_staff(request, "admin")
     default, largest = AUDIT_PAGE
-    limit = int_param(request, "limit", default, 1, largest)
-    before = int_param(request, "before", None, 1, 2**63 - 1)
+    limit = query_int(request, "limit", default, 1, largest)
+    before = query_int(request, "before", None, 1, 2**63 - 1)
     assert limit is not None
     entries, cursor = await audit.page(ctx.db, staff.tenant_id, before=before, limit=limit)
     return JSONResponse(
@@ -46,7 +35,7 @@ async def audit_log(request: Request) -> JSONResponse:
 async def export_conversations(request: Request) -> StreamingResponse:
     ctx = context(request)
     staff = await require_staff(request, "admin")
-    days = int_param(request, "days", DEFAULT_EXPORT_DAYS, 1, exports.MAX_DAYS)
+    days = query_int(request, "days", DEFAULT_EXPORT_DAYS, 1, exports.MAX_DAYS)
     assert days is not None
     ip = client_ip(request)
 

@@ -14,7 +14,7 @@ from omnichat.errors import Invalid, NotFound
 from omnichat.inbox import MAX_ID, Cursor, Filters
 from omnichat.web.context import context
 from omnichat.web.guard import client_ip, require_staff
-from omnichat.web.responses import JSONResponse, read_json
+from omnichat.web.responses import JSONResponse, query_int, read_json
 
 PAGE_DEFAULT, PAGE_MAX = 50, 200
 MESSAGES_DEFAULT = 100
@@ -27,21 +27,12 @@ def _path_id(request: Request) -> int:
     return value
 
 
-def _query_int(request: Request, name: str, default: int, low: int, high: int) -> int:
-    raw = request.query_params.get(name)
-    if raw is None:
-        return default
-    if not (raw.isascii() and raw.isdigit()) or not low <= int(raw) <= high:
-        raise Invalid(name, f"must be an integer from {low} to {high}")
-    return int(raw)
-
-
 async def list_conversations(request: Request) -> JSONResponse:
     ctx = context(request)
     staff = await require_staff(request)
     params = request.query_params
     filters = Filters.parse(params.get("status"), params.get("assignee"), params.get("q"))
-    limit = _query_int(request, "limit", PAGE_DEFAULT, 1, PAGE_MAX)
+    limit = query_int(request, "limit", PAGE_DEFAULT, 1, PAGE_MAX)
     raw_cursor = request.query_params.get("before")
     before = None if raw_cursor is None else Cursor.decode(raw_cursor)
     items, after = await inbox.page(ctx.db, staff.tenant_id, staff.id, filters, before, limit)
@@ -67,8 +58,8 @@ async def list_messages(request: Request) -> JSONResponse:
     conversation = await conversations.for_tenant(ctx.db, staff.tenant_id, _path_id(request))
     if conversation is None:
         raise NotFound("no such conversation")
-    after_seq = _query_int(request, "after_seq", 0, 0, MAX_ID)
-    limit = _query_int(request, "limit", MESSAGES_DEFAULT, 1, messages.PAGE)
+    after_seq = query_int(request, "after_seq", 0, 0, MAX_ID)
+    limit = query_int(request, "limit", MESSAGES_DEFAULT, 1, messages.PAGE)
     found = await messages.page_after(
         ctx.db, conversation.id, after_seq, limit + 1, public_only=False
     )
@@ -147,7 +138,7 @@ async def list_followups(request: Request) -> JSONResponse:
     ctx = context(request)
     staff = await require_staff(request)
     statuses = followups.parse_statuses(request.query_params.get("status"))
-    limit = _query_int(request, "limit", PAGE_DEFAULT, 1, PAGE_MAX)
+    limit = query_int(request, "limit", PAGE_DEFAULT, 1, PAGE_MAX)
     raw_before = request.query_params.get("before")
     if raw_before is not None and not (
         raw_before.isascii() and raw_before.isdigit() and int(raw_before) <= MAX_ID

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, overload
 
 import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
-from omnichat.errors import BadRequest, OmnichatError, RateLimited, TooLarge
+from omnichat.errors import BadRequest, Invalid, OmnichatError, RateLimited, TooLarge
 
 
 class JSONResponse(Response):
@@ -50,3 +50,20 @@ async def read_json(request: Request) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise BadRequest("request body must be a JSON object", code="malformed_json")
     return data
+
+
+@overload
+def query_int(request: Request, name: str, default: int, low: int, high: int) -> int: ...
+@overload
+def query_int(request: Request, name: str, default: None, low: int, high: int) -> int | None: ...
+def query_int(request: Request, name: str, default: int | None, low: int, high: int) -> int | None:
+    """Query parameter `name` as a whole number in [low, high]; 422 naming it otherwise.
+
+    ASCII digits only: `str.isdigit` also accepts digits like '²' that `int` refuses.
+    """
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return default
+    if not (raw.isascii() and raw.isdigit()) or not low <= int(raw) <= high:
+        raise Invalid(name, f"must be a whole number from {low} to {high}")
+    return int(raw)

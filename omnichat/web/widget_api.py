@@ -15,7 +15,7 @@ from omnichat.sites import Site
 from omnichat.visitors import Visitor
 from omnichat.web.context import context
 from omnichat.web.cors import WidgetCors
-from omnichat.web.responses import JSONResponse, read_json
+from omnichat.web.responses import JSONResponse, query_int, read_json
 
 MAX_WAIT_SECONDS = 30
 
@@ -73,21 +73,12 @@ async def session(request: Request) -> JSONResponse:
     )
 
 
-def _int_param(request: Request, name: str, default: int, maximum: int) -> int:
-    raw = request.query_params.get(name)
-    if raw is None:
-        return default
-    if not (raw.isascii() and raw.isdigit()) or int(raw) > maximum:
-        raise Invalid(name, f"must be an integer from 0 to {maximum}")
-    return int(raw)
-
-
 async def list_messages(request: Request) -> JSONResponse:
     """Messages after `after`; with `wait=N` an empty answer is held up to N seconds."""
     ctx = context(request)
     visitor, _ = await authenticated_visitor(request)
-    after = _int_param(request, "after", 0, 2**62)
-    wait = _int_param(request, "wait", 0, MAX_WAIT_SECONDS)
+    after = query_int(request, "after", 0, 0, 2**62)
+    wait = query_int(request, "wait", 0, 0, MAX_WAIT_SECONDS)
     # Subscribe before reading, so a message committed in between wakes us instead of being missed.
     async with ctx.hub.join(("visitor", visitor.id), limit=100) as subscriber:
         found = await _messages_after(request, visitor, after)
