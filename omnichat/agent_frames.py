@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import orjson
-
-from omnichat.visitor_frames import FrameError
+from omnichat.frames import FrameError, decode, non_negative_int, unknown
 
 
 @dataclass(frozen=True)
@@ -32,12 +30,6 @@ class Ping:
 Frame = Hello | Typing | Ping
 
 
-def _id(value: object, field: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise FrameError(f"{field} must be a non-negative integer", code="invalid_field")
-    return value
-
-
 def _flag(value: object, field: str) -> bool:
     if not isinstance(value, bool):
         raise FrameError(f"{field} must be true or false", code="invalid_field")
@@ -46,16 +38,11 @@ def _flag(value: object, field: str) -> bool:
 
 def parse(text: str | bytes) -> Frame:
     """One frame from its JSON text; raises `FrameError` saying what is wrong."""
-    try:
-        data = orjson.loads(text)
-    except orjson.JSONDecodeError:
-        raise FrameError("frame is not valid JSON", code="malformed_json") from None
-    if not isinstance(data, dict):
-        raise FrameError("frame must be a JSON object", code="malformed_json")
+    data = decode(text)
     kind = data.get("type")
     if kind == "typing":
         return Typing(
-            _id(data.get("conversation_id"), "conversation_id"),
+            non_negative_int(data.get("conversation_id"), "conversation_id"),
             _flag(data.get("on"), "on"),
             _flag(data.get("private", False), "private"),
         )
@@ -66,5 +53,5 @@ def parse(text: str | bytes) -> Frame:
         if not isinstance(token, str) or not token:
             raise FrameError("hello needs a token", code="invalid_field")
         last = data.get("last_event_id")
-        return Hello(token, None if last is None else _id(last, "last_event_id"))
-    raise FrameError(f"unknown frame type {str(kind)[:40]!r}", code="unknown_type")
+        return Hello(token, None if last is None else non_negative_int(last, "last_event_id"))
+    raise unknown(kind)

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import orjson
-
-from omnichat.errors import Invalid, OmnichatError
+from omnichat.errors import Invalid
+from omnichat.frames import FrameError, decode, non_negative_int, unknown
 from omnichat.messages import clean_client_id, clean_text
 
 
@@ -40,28 +39,9 @@ class Ping:
 Frame = Hello | Send | Typing | Seen | Ping
 
 
-class FrameError(OmnichatError):
-    """A frame the server cannot use; answered with an error frame, the socket stays open."""
-
-    def __init__(self, message: str, *, code: str, client_id: str | None = None) -> None:
-        super().__init__(message, code=code)
-        self.client_id = client_id
-
-
-def _non_negative_int(value: object, field: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise FrameError(f"{field} must be a non-negative integer", code="invalid_field")
-    return value
-
-
 def parse(text: str | bytes) -> Frame:
     """One frame from its JSON text; raises `FrameError` saying what is wrong."""
-    try:
-        data = orjson.loads(text)
-    except orjson.JSONDecodeError:
-        raise FrameError("frame is not valid JSON", code="malformed_json") from None
-    if not isinstance(data, dict):
-        raise FrameError("frame must be a JSON object", code="malformed_json")
+    data = decode(text)
     kind = data.get("type")
     if kind == "message":
         try:
@@ -76,20 +56,12 @@ def parse(text: str | bytes) -> Frame:
     if kind == "typing":
         return Typing(bool(data.get("on")))
     if kind == "seen":
-        return Seen(_non_negative_int(data.get("seq"), "seq"))
+        return Seen(non_negative_int(data.get("seq"), "seq"))
     if kind == "ping":
         return Ping()
     if kind == "hello":
         token = data.get("token")
         if not isinstance(token, str):
             raise FrameError("hello needs a token", code="invalid_field")
-        return Hello(token, _non_negative_int(data.get("last_seq", 0), "last_seq"))
-    raise FrameError(f"unknown frame type {str(kind)[:40]!r}", code="unknown_type")
-
-
-def error_frame(exc: OmnichatError) -> str:
-    frame: dict[str, object] = {"type": "error", "code": exc.code, "message": exc.message}
-    client_id = getattr(exc, "client_id", None)
-    if client_id is not None:
-        frame["client_id"] = client_id
-    return orjson.dumps(frame).decode()
+        return Hello(token, non_negative_int(data.get("last_seq", 0), "last_seq"))
+    raise unknown(kind)

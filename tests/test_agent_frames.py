@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from omnichat.agent_frames import Hello, Ping, Typing, parse
-from omnichat.visitor_frames import FrameError, error_frame
+from omnichat.frames import FrameError, error_frame
 
 
 def test_valid_frames_parse() -> None:

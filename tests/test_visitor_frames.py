@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from omnichat.visitor_frames import FrameError, Hello, Ping, Seen, Send, Typing, error_frame, parse
+from omnichat.frames import FrameError, error_frame
+from omnichat.visitor_frames import Hello, Ping, Seen, Send, Typing, parse
 
 
 def test_valid_frames_parse() -> None:

@@ -12,17 +12,17 @@ import asyncio
 
 import orjson
 from starlette.routing import WebSocketRoute
-from starlette.websockets import WebSocket, WebSocketDisconnect
+from starlette.websockets import WebSocket
 
-from omnichat import agent_frames, conversations, events, visitor_frames
+from omnichat import agent_frames, conversations, events, frames
 from omnichat.agent_frames import Hello, Ping, Typing
 from omnichat.errors import NotFound, OmnichatError
+from omnichat.frames import FrameError
 from omnichat.hub import Subscriber
 from omnichat.staff import Staff, authenticate, authorize
-from omnichat.visitor_frames import FrameError
 from omnichat.web import sockets
-from omnichat.web.context import Context, context
-from omnichat.web.sockets import CLOSE_AUTH, CLOSE_RATE, Refused
+from omnichat.web.context import Context
+from omnichat.web.sockets import CLOSE_AUTH, Refused
 
 # A tenant's agents hear every event; a socket this far behind has stopped reading.
 QUEUE_LIMIT = 1000
@@ -31,14 +31,7 @@ RESYNC = '{"type":"resync"}'
 
 
 async def agent_socket(websocket: WebSocket) -> None:
-    ctx = context(websocket)
-    ip = websocket.client.host if websocket.client else "unknown"
-    await websocket.accept()
-    if not ctx.limits.sockets.acquire(ip):
-        await websocket.close(CLOSE_RATE, "too many sockets from this address")
-        return
-    ctx.metrics.sockets_open.labels("agent").inc()
-    try:
+    async def session(ctx: Context, ip: str) -> None:
         hello = await greet(websocket)
         staff = await _authenticated(ctx, hello.token)
         topics = (("tenant", staff.tenant_id), ("user", staff.id), ("session", staff.session_id))
@@ -54,16 +47,11 @@ async def agent_socket(websocket: WebSocket) -> None:
                 async def handle_raw(raw: str | bytes) -> None:
                     await handle(agent_frames.parse(raw), ctx, staff, subscriber)
 
-                await sockets.serve(websocket, subscriber, handle_raw, visitor_frames.error_frame)
+                await sockets.serve(websocket, subscriber, handle_raw, frames.error_frame)
             finally:
                 expiry.cancel()
-    except Refused as refused:
-        await websocket.close(refused.code, refused.reason)
-    except WebSocketDisconnect:
-        pass
-    finally:
-        ctx.metrics.sockets_open.labels("agent").dec()
-        ctx.limits.sockets.release(ip)
+
+    await sockets.run(websocket, "agent", session)
 
 
 async def _authenticated(ctx: Context, token: str) -> Staff:

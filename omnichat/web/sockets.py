@@ -15,6 +15,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from omnichat.errors import OmnichatError, RateLimited
 from omnichat.hub import Closed, Subscriber
+from omnichat.web.context import Context, context
 
 HELLO_TIMEOUT_SECONDS = 10
 # A client that keeps sending frames we cannot use is broken or hostile; past this, close it.
@@ -23,6 +24,7 @@ CLOSE_AUTH, CLOSE_FORBIDDEN, CLOSE_RATE, CLOSE_POLICY = 4401, 4403, 4429, 1008
 
 Handler = Callable[[str | bytes], Awaitable[None]]
 ErrorFrame = Callable[[OmnichatError], str]
+Session = Callable[[Context, str], Awaitable[None]]
 
 
 class Refused(Exception):
@@ -32,6 +34,29 @@ class Refused(Exception):
         super().__init__(reason)
         self.code = code
         self.reason = reason
+
+
+async def run(websocket: WebSocket, kind: str, session: Session) -> None:
+    """Accept a socket within the per-IP cap, count it, and run `session(ctx, ip)` on it.
+
+    `Refused` from the session closes the socket with its code; a client leaving ends quietly.
+    """
+    ctx = context(websocket)
+    ip = websocket.client.host if websocket.client else "unknown"
+    await websocket.accept()
+    if not ctx.limits.sockets.acquire(ip):
+        await websocket.close(CLOSE_RATE, "too many sockets from this address")
+        return
+    ctx.metrics.sockets_open.labels(kind).inc()
+    try:
+        await session(ctx, ip)
+    except Refused as refused:
+        await websocket.close(refused.code, refused.reason)
+    except WebSocketDisconnect:
+        pass
+    finally:
+        ctx.metrics.sockets_open.labels(kind).dec()
+        ctx.limits.sockets.release(ip)
 
 
 async def receive_text(websocket: WebSocket) -> str | bytes:

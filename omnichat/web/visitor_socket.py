@@ -10,30 +10,24 @@ import logging
 
 import orjson
 from starlette.routing import WebSocketRoute
-from starlette.websockets import WebSocket, WebSocketDisconnect
+from starlette.websockets import WebSocket
 
-from omnichat import conversations, inbound, messages, sites, visitor_frames, visitors
+from omnichat import conversations, frames, inbound, messages, sites, visitor_frames, visitors
+from omnichat.frames import FrameError
 from omnichat.hub import Subscriber
 from omnichat.sites import Site
-from omnichat.visitor_frames import FrameError, Hello, Ping, Seen, Send, Typing
+from omnichat.visitor_frames import Hello, Ping, Seen, Send, Typing
 from omnichat.visitors import Visitor
 from omnichat.web import sockets
-from omnichat.web.context import Context, context
-from omnichat.web.sockets import CLOSE_AUTH, CLOSE_FORBIDDEN, CLOSE_RATE, Refused
+from omnichat.web.context import Context
+from omnichat.web.sockets import CLOSE_AUTH, CLOSE_FORBIDDEN, Refused
 
 log = logging.getLogger("omnichat.visitor_socket")
 QUEUE_LIMIT = 256
 
 
 async def visitor_socket(websocket: WebSocket) -> None:
-    ctx = context(websocket)
-    ip = websocket.client.host if websocket.client else "unknown"
-    await websocket.accept()
-    if not ctx.limits.sockets.acquire(ip):
-        await websocket.close(CLOSE_RATE, "too many sockets from this address")
-        return
-    ctx.metrics.sockets_open.labels("visitor").inc()
-    try:
+    async def session(ctx: Context, ip: str) -> None:
         visitor, site, last_seq = await greet(websocket, ctx)
         async with ctx.hub.join(("visitor", visitor.id), limit=QUEUE_LIMIT) as subscriber:
             await welcome(websocket, ctx, visitor, last_seq, subscriber)
@@ -42,14 +36,9 @@ async def visitor_socket(websocket: WebSocket) -> None:
                 frame = visitor_frames.parse(raw)
                 await handle(frame, ctx, visitor, site, ip, subscriber)
 
-            await sockets.serve(websocket, subscriber, handle_raw, visitor_frames.error_frame)
-    except Refused as refused:
-        await websocket.close(refused.code, refused.reason)
-    except WebSocketDisconnect:
-        pass
-    finally:
-        ctx.metrics.sockets_open.labels("visitor").dec()
-        ctx.limits.sockets.release(ip)
+            await sockets.serve(websocket, subscriber, handle_raw, frames.error_frame)
+
+    await sockets.run(websocket, "visitor", session)
 
 
 async def greet(websocket: WebSocket, ctx: Context) -> tuple[Visitor, Site, int]:
