@@ -73,9 +73,9 @@ def test_texts_appear_live_on_the_admin_page(texting: ServerProcess, browser: Br
 
     sms_row = page.locator(".conversation-list .row").filter(has_text=phone)
     expect(sms_row).to_be_visible()
-    expect(sms_row.locator(".tag").first).to_have_text("sms")
+    expect(sms_row.locator(".tag").first).to_have_text("SMS")
     whatsapp_row = page.locator(".conversation-list .row").filter(has_text="Zoë")
-    expect(whatsapp_row.locator(".tag").first).to_have_text("whatsapp")
+    expect(whatsapp_row.locator(".tag").first).to_have_text("WhatsApp")
 
     sms_row.click()
     transcript = page.get_by_role("log")

@@ -1,6 +1,7 @@
 // The conversation pane: header with actions, transcript, visitor details, typing, reply box.
 
 import { mountActions } from "./actions.js";
+import { channelLabel, isTexted, loadChannels, textingNotice } from "./channels.js";
 import { visitorName } from "./conversations.js";
 import { clock, h } from "./dom.js";
 import { messageElement, pendingElement } from "./message.js";
@@ -40,7 +41,7 @@ function detailsElement(conversation) {
         "Phone",
         visitor.phone ? h("a", { href: `tel:${visitor.phone}` }, visitor.phone) : null,
       ),
-      detail("Channel", conversation.channel),
+      detail("Channel", channelLabel(conversation.channel)),
       detail("Status", conversation.status),
       detail("Assignee", conversation.assignee ? conversation.assignee.name : "Unassigned"),
       detail("Started", clock(conversation.created_at)),
@@ -64,6 +65,7 @@ function typingText(state, id) {
 
 export function mountConversation(host, services) {
   const title = h("h2", { class: "pane-title", id: "pane-title" });
+  const channel = h("span", { class: "tag channel" });
   const status = h("span", { class: "tag" });
   const actionsHost = h("div", { class: "pane-actions" });
   const log = h("div", {
@@ -74,6 +76,7 @@ export function mountConversation(host, services) {
   });
   const pendingList = h("div", { class: "pending-list" });
   const notice = h("p", { class: "pane-notice", role: "status" });
+  const channelNotice = h("p", { class: "pane-notice warning-text", role: "status" });
   const seenNote = h("p", { class: "seen" });
   const details = h("aside", { class: "details", "aria-label": "Visitor details" });
   const typing = h("p", { class: "typing", "aria-live": "polite" });
@@ -103,13 +106,23 @@ export function mountConversation(host, services) {
     h(
       "header",
       { class: "pane-head" },
-      h("div", { class: "pane-heading" }, title, status),
+      h("div", { class: "pane-heading" }, title, channel, status),
       actionsHost,
     ),
     h(
       "div",
       { class: "pane-body" },
-      h("div", { class: "thread" }, log, pendingList, seenNote, notice, typing, composer),
+      h(
+        "div",
+        { class: "thread" },
+        log,
+        pendingList,
+        seenNote,
+        notice,
+        channelNotice,
+        typing,
+        composer,
+      ),
       details,
     ),
   );
@@ -118,7 +131,7 @@ export function mountConversation(host, services) {
   const actions = mountActions(actionsHost);
 
   let shownId = null;
-  let rendered = new Map(); // seq -> element
+  let rendered = new Map(); // seq -> {message, retry, element}
   let newestRendered = 0;
   let typingSentAt = 0;
   let typingPrivate = false;
@@ -189,14 +202,22 @@ export function mountConversation(host, services) {
     if (transcript.loading) notice.textContent = "Loading…";
     else notice.textContent = transcript.error || "";
     for (const message of transcript.messages) {
-      if (rendered.has(message.seq)) continue;
-      const element = messageElement(message, state);
+      const retry = transcript.retries.get(message.id);
+      const entry = rendered.get(message.seq);
+      if (entry) {
+        if (!sameDelivery(entry.message, message) || entry.retry !== retry) {
+          redraw(entry, message, retry, state);
+        }
+        entry.message = message;
+        continue;
+      }
+      const element = messageElement(message, state, retry);
       // Usually an append; an earlier seq filling a gap goes before the first later one.
       const later =
         message.seq > newestRendered ? [] : [...rendered.keys()].filter((seq) => seq > message.seq);
-      rendered.set(message.seq, element);
+      rendered.set(message.seq, { message, retry, element });
       newestRendered = Math.max(newestRendered, message.seq);
-      log.insertBefore(element, later.length ? rendered.get(Math.min(...later)) : null);
+      log.insertBefore(element, later.length ? rendered.get(Math.min(...later)).element : null);
     }
     pendingList.replaceChildren(
       ...transcript.pending.map((pending) => pendingElement(pending, transcript.id)),
@@ -204,8 +225,20 @@ export function mountConversation(host, services) {
     if (stick) log.scrollTop = log.scrollHeight;
   }
 
+  /** A message whose delivery (or retry) changed is drawn again, keeping the focus inside. */
+  function redraw(entry, message, retry, state) {
+    const element = messageElement(message, state, retry);
+    const focused = entry.element.contains(document.activeElement);
+    entry.element.replaceWith(element);
+    entry.element = element;
+    entry.retry = retry;
+    if (focused) (element.querySelector("button") || log).focus();
+  }
+
   function renderHead(state, conversation) {
     title.textContent = visitorName(conversation);
+    channel.textContent = channelLabel(conversation.channel);
+    channel.className = `tag channel ${conversation.channel || "web"}`;
     status.textContent = conversation.status;
     status.className = `tag ${conversation.status}`;
     details.replaceChildren(detailsElement(conversation));
@@ -254,6 +287,11 @@ export function mountConversation(host, services) {
     }
     if (!id) return;
     const conversation = state.conversations.get(id);
+    if (isTexted(conversation)) loadChannels();
+    if (changed.has("channels") || changed.has("conversations") || changed.has("transcript")) {
+      // Replies in a texted conversation that cannot go out (texting off, sending paused).
+      channelNotice.textContent = isTexted(conversation) ? textingNotice(state.channels) : "";
+    }
     if (conversation && (changed.has("conversations") || changed.has("transcript"))) {
       renderHead(state, conversation);
     }
@@ -272,6 +310,10 @@ export function mountConversation(host, services) {
       actions.destroy();
     },
   };
+}
+
+function sameDelivery(a, b) {
+  return JSON.stringify(a.delivery) === JSON.stringify(b.delivery);
 }
 
 /** Record how far the visitor has read: {conversation_id, seq}. */

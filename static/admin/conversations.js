@@ -112,7 +112,8 @@ export async function search(query) {
 
 /**
  * Apply a socket event to the store. Returns what happened for notifications:
- * {kind: "conversation" | "message" | "followup", conversation?, message?, followup?}.
+ * {kind: "conversation" | "update" | "message" | "message-update" | "followup" |
+ * "followup-update" | "other", conversation?, message?, followup?}.
  */
 export function applyEvent(frame) {
   const data = frame.data || {};
@@ -143,6 +144,18 @@ export function applyEvent(frame) {
     set({ conversations: map });
     if (message.sender === "visitor" && watching) markRead(conversation.id);
     return { kind: "message", conversation, message };
+  }
+  if (frame.event === "message.updated") {
+    // An SMS/WhatsApp text's delivery moved on: the message is replaced, nobody is alerted.
+    const { message } = data;
+    const conversation = data.conversation
+      ? merge(data.conversation)
+      : map.get(message.conversation_id);
+    if (conversation && conversation.last_message && conversation.last_message.id === message.id) {
+      conversation.last_message = message;
+      set({ conversations: map });
+    }
+    return { kind: "message-update", conversation, message };
   }
   if (frame.event === "followup.created") {
     set({ followupsNew: getState().followupsNew + 1, followupsChanged: Date.now() });

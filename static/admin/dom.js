@@ -1,4 +1,5 @@
-// A tiny element builder. Strings always become text nodes, so data is never parsed as HTML.
+// A tiny element builder and a few shared pieces. Strings always become text nodes, so data is
+// never parsed as HTML.
 
 const FORBIDDEN = new Set(["style", "innerHTML", "outerHTML"]);
 
@@ -39,6 +40,25 @@ export function fill(el, ...children) {
   el.replaceChildren();
   append(el, children);
   return el;
+}
+
+/** A Copy button: the clipboard API where available, else the text selected for Ctrl+C. */
+export function copyButton(text, selectable) {
+  const button = h("button", { type: "button" }, "Copy");
+  button.addEventListener("click", async () => {
+    try {
+      await navigator.clipboard.writeText(text());
+      button.textContent = "Copied";
+    } catch {
+      selectable.focus();
+      selectable.select();
+      button.textContent = "Press Ctrl+C";
+    }
+    setTimeout(() => {
+      button.textContent = "Copy";
+    }, 2_000);
+  });
+  return button;
 }
 
 /** A short human time: "14:05" today, "3 Mar 14:05" otherwise. */

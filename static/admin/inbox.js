@@ -11,6 +11,7 @@ import {
   visibleList,
   visitorName,
 } from "./conversations.js";
+import { channelLabel, deliveryFailed } from "./channels.js";
 import { mountConversation } from "./conversation.js";
 import { age, h } from "./dom.js";
 import { mountFollowups } from "./followups.js";
@@ -74,7 +75,15 @@ function row(conversation, state, now) {
       h(
         "span",
         { class: "row-meta" },
-        h("span", { class: "tag" }, conversation.channel),
+        h(
+          "span",
+          { class: `tag channel ${conversation.channel || "web"}` },
+          channelLabel(conversation.channel),
+        ),
+        // The newest message is a text that did not reach the contact's phone.
+        deliveryFailed(conversation.last_message)
+          ? h("span", { class: "tag not-delivered" }, "Not delivered")
+          : null,
         conversation.status !== "open"
           ? h("span", { class: `tag ${conversation.status}` }, conversation.status)
           : null,

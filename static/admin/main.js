@@ -4,6 +4,7 @@ import * as api from "./api.js";
 import { mountAccount } from "./account.js";
 import { mountAudit } from "./audit.js";
 import { mountBackups } from "./backups.js";
+import { forgetChannels } from "./channels.js";
 import { applySeen, applyTyping } from "./conversation.js";
 import {
   applyEvent,
@@ -25,7 +26,7 @@ import { createShell, hasRole } from "./shell.js";
 import { mountSites } from "./sites.js";
 import { AgentSocket } from "./socket.js";
 import { getState, set, subscribe } from "./store.js";
-import { applyMessage, openTranscript } from "./transcript.js";
+import { applyMessage, openTranscript, updateMessage } from "./transcript.js";
 import { mountUsers } from "./users.js";
 
 const SCREENS = {
@@ -70,7 +71,9 @@ function stopSession() {
     seen: new Map(),
     followupsNew: 0,
     followupsMore: false,
+    channels: null,
   });
+  forgetChannels();
   setTitleCount(0);
 }
 
@@ -187,7 +190,8 @@ function handlers() {
     onFresh: reloadAll,
     onEvent(frame) {
       const result = applyEvent(frame);
-      if (result.message) applyMessage(result.message);
+      if (result.kind === "message") applyMessage(result.message);
+      else if (result.kind === "message-update") updateMessage(result.message);
       if (result.kind === "followup-update") loadFollowupCount().catch(() => {});
       notify(result);
     },

@@ -1,9 +1,24 @@
 // One message of a transcript as an element: sender, author, time, text; private notes and
-// system messages styled apart; a reply still being sent, or failed with Retry and Discard.
+// system messages styled apart; an SMS/WhatsApp text's delivery state (Retry when it failed);
+// a reply still being sent, or failed with Retry and Discard.
 
+import { deliveryFailed, isTexted } from "./channels.js";
 import { visitorName } from "./conversations.js";
 import { clock, h } from "./dom.js";
-import { discardReply, retryReply } from "./transcript.js";
+import { discardReply, retryReply, retryText } from "./transcript.js";
+
+const DELIVERY = {
+  pending: "Waiting to send",
+  sending: "Sending…",
+  queued: "Queued at Twilio",
+  sent: "Sent",
+  delivered: "Delivered",
+  read: "Read",
+  undelivered: "Not delivered",
+  failed: "Not delivered",
+};
+// The server appends each media URL of an incoming text on a line of its own.
+const MEDIA_LINE = /^\[media\] (\S+)$/;
 
 function senderLabel(message, me) {
   if (message.sender === "visitor") return "Visitor";
@@ -12,7 +27,73 @@ function senderLabel(message, me) {
   return (message.author && message.author.name) || "Agent";
 }
 
-export function messageElement(message, state) {
+/** `text` as an http(s) URL, or null: nothing else becomes a link. */
+function webUrl(text) {
+  try {
+    const url = new URL(text);
+    return url.protocol === "https:" || url.protocol === "http:" ? url.href : null;
+  } catch {
+    return null;
+  }
+}
+
+/** The text with its `[media] URL` lines as links (text nodes and anchors, never markup). */
+function withMediaLinks(text) {
+  const children = [];
+  text.split("\n").forEach((line, index) => {
+    if (index) children.push("\n");
+    const match = MEDIA_LINE.exec(line);
+    const href = match && webUrl(match[1]);
+    if (!href) {
+      children.push(line);
+      return;
+    }
+    children.push(
+      "[media] ",
+      h("a", { href, target: "_blank", rel: "noopener noreferrer nofollow" }, match[1]),
+    );
+  });
+  return children;
+}
+
+function problem(delivery) {
+  if (!delivery.error_code && !delivery.error_message) return "";
+  const code = delivery.error_code ? `Error ${delivery.error_code}` : "Error";
+  return delivery.error_message ? `${code}: ${delivery.error_message}` : code;
+}
+
+/** Where an SMS/WhatsApp text stands; a failed one says why and offers Retry. */
+function deliveryElement(message, retry) {
+  const { delivery } = message;
+  const failed = deliveryFailed(message);
+  const busy = Boolean(retry && retry.busy);
+  const label =
+    delivery.status === "pending" && delivery.error_code
+      ? "Waiting to retry"
+      : DELIVERY[delivery.status] || delivery.status;
+  const why = problem(delivery);
+  return h(
+    "div",
+    { class: ["delivery", failed && "failed"], dataset: { status: delivery.status } },
+    h("span", { class: "delivery-state" }, label),
+    why ? h("span", { class: "delivery-error" }, why) : null,
+    failed
+      ? h(
+          "button",
+          {
+            type: "button",
+            disabled: busy,
+            onclick: () => retryText(message.conversation_id, message.id),
+          },
+          busy ? "Retrying…" : "Retry",
+        )
+      : null,
+    retry && retry.error ? h("span", { class: "form-error", role: "alert" }, retry.error) : null,
+  );
+}
+
+/** A transcript message; `retry` is the state of sending a failed text again, if any. */
+export function messageElement(message, state, retry) {
   const conversation = state.conversations.get(message.conversation_id);
   const who =
     message.sender === "visitor" && conversation
@@ -21,7 +102,12 @@ export function messageElement(message, state) {
   return h(
     "article",
     {
-      class: ["message", `from-${message.sender}`, message.private && "private"],
+      class: [
+        "message",
+        `from-${message.sender}`,
+        message.private && "private",
+        deliveryFailed(message) && "not-delivered",
+      ],
       dataset: { seq: String(message.seq) },
       "aria-label": `${message.private ? "Private note" : "Message"} from ${who}`,
     },
@@ -36,7 +122,14 @@ export function messageElement(message, state) {
         clock(message.created_at),
       ),
     ),
-    h("p", { class: "message-text" }, message.text),
+    h(
+      "p",
+      { class: "message-text" },
+      message.sender === "visitor" && isTexted(conversation)
+        ? withMediaLinks(message.text)
+        : message.text,
+    ),
+    message.delivery ? deliveryElement(message, retry) : null,
   );
 }
 

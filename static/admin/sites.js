@@ -1,10 +1,12 @@
-// Sites: the widget snippet ready to copy, allowed origins and the per-site settings.
+// Sites: whether texting is on, the widget snippet ready to copy, allowed origins, the Twilio
+// numbers and the per-site settings.
 
 import { get, patch, post } from "./api.js";
-import { h } from "./dom.js";
+import { copyButton, h } from "./dom.js";
+import { textingPanel } from "./texting.js";
 
 // [field, label, kind]; kinds: text, long (textarea), number, list (one per line), secret
-// (write-only: left empty it is unchanged), json.
+// (write-only: left empty it is unchanged), json, phone (E.164; empty removes it).
 const FIELDS = [
   ["name", "Name", "text"],
   ["allowed_origins", "Allowed origins (one per line, e.g. https://example.com)", "list"],
@@ -18,30 +20,11 @@ const FIELDS = [
   ["away_text", "Away message (outside business hours)", "long"],
   ["auto_close_minutes", "Close idle conversations after (minutes)", "number"],
   ["identity_secret", "Identity verification secret (write-only; empty keeps it)", "secret"],
-  ["sms_number", "SMS number", "text"],
-  ["whatsapp_number", "WhatsApp number", "text"],
+  ["sms_number", "SMS number (Twilio, E.164 like +15550100123; empty: none)", "phone"],
+  ["whatsapp_number", "WhatsApp number (Twilio, E.164; may equal the SMS one)", "phone"],
   ["alert_numbers", "Alert numbers (one per line)", "list"],
   ["alert_webhook_url", "Alert webhook URL", "text"],
 ];
-
-/** A Copy button: the clipboard API where available, else the text selected for Ctrl+C. */
-export function copyButton(text, selectable) {
-  const button = h("button", { type: "button" }, "Copy");
-  button.addEventListener("click", async () => {
-    try {
-      await navigator.clipboard.writeText(text());
-      button.textContent = "Copied";
-    } catch {
-      selectable.focus();
-      selectable.select();
-      button.textContent = "Press Ctrl+C";
-    }
-    setTimeout(() => {
-      button.textContent = "Copy";
-    }, 2_000);
-  });
-  return button;
-}
 
 function input(site, [field, label, kind]) {
   const value = site[field];
@@ -57,17 +40,50 @@ function input(site, [field, label, kind]) {
   } else {
     control = h("input", {
       name: field,
-      type: kind === "number" ? "number" : kind === "secret" ? "password" : "text",
+      type: { number: "number", secret: "password", phone: "tel" }[kind] || "text",
       value: kind === "secret" ? "" : String(value ?? ""),
       autocomplete: kind === "secret" ? "new-password" : "off",
+      placeholder: kind === "phone" ? "+15550100123" : null,
     });
   }
+  // The error sits in the label but is the control's description, not part of its name.
+  const id = `site-${site.id}-${field}`;
+  const error = h("span", { class: "field-error", role: "alert", id: `${id}-error` });
+  control.setAttribute("aria-labelledby", `${id}-label`);
+  control.setAttribute("aria-describedby", error.id);
   return {
     field,
     kind,
     control,
-    element: h("label", { class: "field" }, h("span", {}, label), control),
+    error,
+    element: h(
+      "label",
+      { class: "field" },
+      h("span", { id: `${id}-label` }, label),
+      control,
+      error,
+    ),
   };
+}
+
+/** Show a refused save next to the field it names (`field: message`), else under the form. */
+function showError(inputs, failure, formError) {
+  const named = /^([a-z_]+): (.+)$/s.exec(failure.message || "");
+  const target = named && inputs.find((i) => i.field === named[1]);
+  if (!target) {
+    formError.textContent = failure.message;
+    return;
+  }
+  target.error.textContent = named[2].charAt(0).toUpperCase() + named[2].slice(1);
+  target.control.setAttribute("aria-invalid", "true");
+  target.control.focus();
+}
+
+function clearErrors(inputs) {
+  for (const { control, error } of inputs) {
+    error.textContent = "";
+    control.removeAttribute("aria-invalid");
+  }
 }
 
 function read(inputs, site) {
@@ -92,6 +108,8 @@ function read(inputs, site) {
       } catch {
         throw new Error(`${field}: not valid JSON`);
       }
+    } else if (kind === "phone") {
+      value = raw.trim() || null;
     } else value = raw === "" && site[field] == null ? null : raw;
     if (JSON.stringify(value) !== JSON.stringify(site[field] ?? (kind === "list" ? [] : null))) {
       changes[field] = value;
@@ -100,7 +118,11 @@ function read(inputs, site) {
   return changes;
 }
 
-function siteCard(site, reload) {
+function number(value) {
+  return value || "Not set";
+}
+
+function siteCard(site, reload, justSaved) {
   const snippet = h("textarea", {
     readonly: true,
     rows: 2,
@@ -130,10 +152,16 @@ function siteCard(site, reload) {
     form.hidden = !form.hidden;
     edit.setAttribute("aria-expanded", String(!form.hidden));
   });
+  if (justSaved) {
+    form.hidden = false;
+    edit.setAttribute("aria-expanded", "true");
+    saved.textContent = "Saved.";
+  }
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     error.textContent = "";
     saved.textContent = "";
+    clearErrors(inputs);
     try {
       const changes = read(inputs, site);
       if (!Object.keys(changes).length) {
@@ -142,9 +170,9 @@ function siteCard(site, reload) {
       }
       save.disabled = true;
       await patch(`/api/v1/sites/${site.id}`, changes);
-      await reload();
+      await reload(site.id);
     } catch (failure) {
-      error.textContent = failure.message;
+      showError(inputs, failure, error);
     } finally {
       save.disabled = false;
     }
@@ -160,6 +188,10 @@ function siteCard(site, reload) {
       h("dd", { class: "mono" }, site.site_key),
       h("dt", {}, "Allowed origins"),
       h("dd", {}, (site.allowed_origins || []).join(", ") || "Any (development only)"),
+      h("dt", {}, "SMS number"),
+      h("dd", { class: "mono" }, number(site.sms_number)),
+      h("dt", {}, "WhatsApp number"),
+      h("dd", { class: "mono" }, number(site.whatsapp_number)),
     ),
     h(
       "div",
@@ -190,11 +222,13 @@ export function mountSites(host) {
     h("label", { class: "field" }, h("span", {}, "Allowed origins (one per line)"), origins),
     create,
   );
+  const texting = textingPanel();
   host.replaceChildren(
     h(
       "section",
       { class: "page", "aria-labelledby": "sites-title" },
       h("h1", { id: "sites-title" }, "Sites"),
+      texting.element,
       form,
       error,
       list,
@@ -220,15 +254,18 @@ export function mountSites(host) {
     }
   });
 
-  async function load() {
+  /** (Re)draw the sites; the one just saved keeps its settings open and says so. */
+  async function load(savedId = null) {
     try {
       const { sites } = await get("/api/v1/sites");
-      list.replaceChildren(...(sites || []).map((site) => siteCard(site, load)));
+      list.replaceChildren(
+        ...(sites || []).map((site) => siteCard(site, load, site.id === savedId)),
+      );
     } catch (failure) {
       error.textContent = failure.message;
     }
   }
 
   load();
-  return { destroy() {} };
+  return { destroy: texting.destroy };
 }

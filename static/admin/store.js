@@ -15,7 +15,9 @@ const state = {
   followupsNew: 0,
   followupsMore: false, // more new follow-ups than one page holds
   followupsChanged: 0, // bumped when an event brings a follow-up, so its screen reloads
-  transcript: null, // {id, messages, pending, loading, error} of the open conversation
+  // {id, messages, pending, held, retries, loading, error} of the open conversation
+  transcript: null,
+  channels: null, // GET /api/v1/channels ({twilio}), or {error} when it failed to load
   connection: "connecting", // connecting | live | offline
 };
 

@@ -2,6 +2,7 @@
 // client id so a retry after a failure never stores the reply twice.
 
 import { get, post } from "./api.js";
+import { deliveryFailed } from "./channels.js";
 import { merge } from "./conversations.js";
 import { randomId } from "./dom.js";
 import { getState, set } from "./store.js";
@@ -30,7 +31,16 @@ async function fetchAfter(id, after) {
 
 /** Show conversation `id`: its details and full transcript. */
 export async function openTranscript(id) {
-  set({ openId: id, transcript: { id, messages: [], pending: [], loading: true, error: null } });
+  const fresh = {
+    id,
+    messages: [],
+    pending: [], // replies still being sent, or failed to reach the server
+    held: new Map(), // message id -> its newest version from an event, until it has its place
+    retries: new Map(), // message id -> {busy, error} of a failed text being sent again
+    loading: true,
+    error: null,
+  };
+  set({ openId: id, transcript: fresh });
   try {
     const [{ conversation }, messages] = await Promise.all([
       get(`/api/v1/conversations/${id}`),
@@ -39,7 +49,9 @@ export async function openTranscript(id) {
     merge(conversation);
     const transcript = current(id);
     if (!transcript) return;
-    add(transcript, messages);
+    // Events that came while loading are newer than or as new as the snapshot: they win.
+    add(transcript, [...messages, ...transcript.held.values()]);
+    transcript.held.clear();
     transcript.loading = false;
     set({ conversations: getState().conversations, transcript });
   } catch (error) {
@@ -62,8 +74,10 @@ function lastSeq(transcript) {
 
 function add(transcript, messages) {
   const known = new Set(transcript.messages.map((message) => message.seq));
-  for (const message of messages) {
-    if (known.has(message.seq)) continue;
+  for (const arrived of messages) {
+    if (known.has(arrived.seq)) continue;
+    const message = transcript.held.get(arrived.id) || arrived;
+    transcript.held.delete(arrived.id);
     known.add(message.seq);
     transcript.messages.push(message);
     if (message.client_id) {
@@ -76,13 +90,72 @@ function add(transcript, messages) {
 /** A message from an event: appended in order; a gap (missed seq) is filled over HTTP. */
 export async function applyMessage(message) {
   const transcript = current(message.conversation_id);
-  if (!transcript || transcript.loading) return;
+  if (!transcript) return;
+  if (transcript.loading) {
+    transcript.held.set(message.id, message);
+    return;
+  }
   const last = lastSeq(transcript);
   if (message.seq > last + 1) {
     const missing = await fetchAfter(transcript.id, last).catch(() => [message]);
     add(transcript, missing);
   } else {
     add(transcript, [message]);
+  }
+  changed();
+}
+
+/**
+ * A message changed (an SMS/WhatsApp text's delivery): it replaces the one held by id. Events
+ * come in order, so the last one applied is the newest; one for a message not placed yet (still
+ * loading, or its gap being filled) is held and used when the message arrives.
+ */
+export function updateMessage(message) {
+  const transcript = current(message.conversation_id);
+  if (!transcript) return;
+  if (!replace(transcript, message)) {
+    transcript.held.set(message.id, message);
+    return;
+  }
+  changed();
+}
+
+function replace(transcript, message) {
+  const { messages } = transcript;
+  // Deliveries change on recent messages: look from the end.
+  for (let i = messages.length - 1; i >= 0; i--) {
+    if (messages[i].id !== message.id) continue;
+    messages[i] = message;
+    const retry = transcript.retries.get(message.id);
+    // An error from an earlier retry no longer applies once the text has moved on.
+    if (retry && !retry.busy) transcript.retries.delete(message.id);
+    return true;
+  }
+  return false;
+}
+
+/** Send a failed SMS/WhatsApp text again; the outcome shows next to it, never as a dialog. */
+export async function retryText(id, messageId) {
+  const transcript = current(id);
+  if (!transcript || (transcript.retries.get(messageId) || {}).busy) return;
+  transcript.retries.set(messageId, { busy: true, error: null });
+  changed();
+  let answer = null;
+  let failure = null;
+  try {
+    answer = await post(`/api/v1/conversations/${id}/messages/${messageId}/retry`);
+  } catch (error) {
+    failure = error;
+  }
+  const now = current(id);
+  if (!now) return;
+  if (failure) {
+    now.retries.set(messageId, { busy: false, error: `Not sent again: ${failure.message}` });
+  } else {
+    now.retries.delete(messageId);
+    const shown = now.messages.find((message) => message.id === messageId);
+    // The socket's message.updated usually came first; the answer only stands in for it.
+    if (shown && deliveryFailed(shown)) replace(now, answer.message);
   }
   changed();
 }

@@ -1,8 +1,7 @@
 // Users: invite (a generated one-time password), change role, disable, reset password.
 
 import { get, patch, post } from "./api.js";
-import { h } from "./dom.js";
-import { copyButton } from "./sites.js";
+import { copyButton, h } from "./dom.js";
 import { getState } from "./store.js";
 
 const ROLES = ["agent", "admin", "owner"];
