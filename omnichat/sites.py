@@ -125,6 +125,15 @@ async def site_by_id(db: Database, site_id: int) -> Site | None:
     return None if row is None else Site.from_row(row)
 
 
+async def default_site(db: Database) -> Site | None:
+    """The default tenant's first site: the one the /demo page embeds."""
+    row = await db.fetch_one(
+        f"SELECT {SITE_COLUMNS} FROM sites"
+        " WHERE tenant_id = (SELECT id FROM tenants WHERE slug = 'default') ORDER BY id LIMIT 1"
+    )
+    return None if row is None else Site.from_row(row)
+
+
 async def site_by_number(db: Database, channel: str, number: str) -> Site | None:
     """The site whose SMS or WhatsApp number (E.164) is `number`: where a text to it belongs."""
     column = "whatsapp_number" if channel == "whatsapp" else "sms_number"

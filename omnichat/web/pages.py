@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
+import html
 from pathlib import Path
 
 from starlette.requests import Request
-from starlette.responses import FileResponse, Response
+from starlette.responses import FileResponse, HTMLResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
+
+from omnichat import sites
+from omnichat.errors import NotFound
+from omnichat.web.context import context
 
 STATIC_DIR = Path(__file__).resolve().parent.parent.parent / "static"
 # Our own pages and modules revalidate every time (cheap 304s), so an upgrade is seen at once.
 REVALIDATE = "no-cache"
+# Every visitor of every customer site loads the widget: cached, but briefly, for upgrades.
+WIDGET_CACHE = "public, max-age=300"
 
 
 class CachedStaticFiles(StaticFiles):
@@ -31,8 +39,20 @@ def static_file(url: str, name: str, cache: str = REVALIDATE) -> Route:
     return Route(url, serve, methods=["GET", "HEAD"])
 
 
+async def demo(request: Request) -> Response:
+    """A sample customer page embedding the widget of the default tenant's first site."""
+    site = await sites.default_site(context(request).db)
+    if site is None:
+        raise NotFound("There is no site to show: create one on the admin page.")
+    template = await asyncio.to_thread((STATIC_DIR / "demo.html").read_text, "utf-8")
+    page = template.replace("{{site_key}}", html.escape(site.site_key))
+    return HTMLResponse(page, headers={"Cache-Control": REVALIDATE})
+
+
 routes = [
     static_file("/", "index.html"),
+    static_file("/widget.js", "widget.js", cache=WIDGET_CACHE),
+    Route("/demo", demo, methods=["GET", "HEAD"]),
     # The admin page routes in the browser (history.pushState), so every /admin/... path
     # serves the same shell and a deep link survives a reload.
     static_file("/admin", "admin/index.html"),

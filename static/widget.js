@@ -1,0 +1,1106 @@
+/* Omnichat chat widget.
+ *
+ * Embed: <script src="https://HOST/widget.js" data-site="SITE_KEY" async></script>
+ * Plain JS, no dependency, no build step. Everything renders inside an open shadow root so the
+ * host page's CSS cannot reach in and ours cannot leak out; the only global is window.Omnichat.
+ * Options, API, events and strings: docs/protocol.md, section "Widget".
+ */
+(function () {
+  "use strict";
+  if (window.Omnichat && window.Omnichat.version) return; // loaded twice: the first one wins
+
+  // currentScript is null when this runs late (e.g. from a loader's callback): find our tag.
+  const script =
+    document.currentScript ||
+    Array.from(document.querySelectorAll("script[data-site]")).find((s) =>
+      /\/widget\.js(\?|#|$)/.test(s.src),
+    );
+  if (!script || !script.dataset.site) return;
+  const data = script.dataset;
+  const BASE = new URL(script.src, location.href).origin;
+  const SITE = data.site;
+  const MAX_TEXT = 4000;
+  const PAGE = 500;
+
+  const strings = {
+    openChat: "Open chat",
+    closeChat: "Close chat",
+    unread: "{n} unread",
+    title: "Chat",
+    close: "Close",
+    menu: "More options",
+    leaveMessage: "Leave a message",
+    soundOn: "Turn sound on",
+    soundOff: "Turn sound off",
+    hint: "Hi! Send us a message and we will answer here.",
+    conversation: "Conversation",
+    you: "You",
+    staff: "Staff",
+    typing: "Staff is typing...",
+    message: "Message",
+    placeholder: "Write a message…",
+    send: "Send",
+    sending: "Sending…",
+    notSent: "Not sent",
+    tooLong: "A message can be at most 4000 characters.",
+    connecting: "Connecting…",
+    online: "Connected",
+    offline: "Offline: your messages will be sent when the connection is back.",
+    unavailable: "Chat is unavailable right now.",
+    formTitle: "Leave a message",
+    formIntro: "Leave your details and a team member will get back to you.",
+    name: "Name",
+    email: "Email",
+    phone: "Phone",
+    details: "How can we help?",
+    formSend: "Send",
+    formCancel: "Not now",
+    needContact: "Please give an email address or a phone number.",
+    badEmail: "Please check the email address.",
+    needMessage: "Please write a message.",
+    failed: "Sorry, that did not work. Please try again.",
+    thanks: "Thank you for your message. Our team will respond promptly.",
+  };
+
+  const CSS = `
+:host{all:initial!important;position:fixed!important;top:0!important;left:0!important;
+  width:0!important;height:0!important;z-index:2147483000!important;display:block!important;
+  --oc-primary:#0b5cad;--oc-on-primary:#fff;--oc-bg:#fff;--oc-text:#1f2328;--oc-muted:#57606a;
+  --oc-bubble:#eef1f4;--oc-border:#8c959f;--oc-error:#b3261e;--oc-radius:12px;
+  --oc-font:system-ui,-apple-system,"Segoe UI",Roboto,Helvetica,Arial,sans-serif}
+*,*::before,*::after{box-sizing:border-box}
+[hidden]{display:none!important}
+.oc{font:15px/1.45 var(--oc-font);color:var(--oc-text)}
+button,input,textarea{font:inherit;color:inherit;margin:0}
+button{cursor:pointer}
+:focus-visible{outline:3px solid var(--oc-text);outline-offset:2px}
+.launcher{position:fixed;bottom:20px;right:20px;width:56px;height:56px;padding:0;border:0;
+  border-radius:50%;background:var(--oc-primary);color:var(--oc-on-primary);
+  box-shadow:0 4px 14px rgba(0,0,0,.3);display:grid;place-items:center}
+.launcher svg{width:28px;height:28px;fill:currentColor}
+.badge{position:absolute;top:-4px;right:-4px;min-width:22px;height:22px;padding:0 6px;
+  border-radius:11px;background:#b3261e;color:#fff;font:700 12px/22px var(--oc-font)}
+.badge:empty{display:none}
+.panel{position:fixed;bottom:88px;right:20px;width:370px;height:min(600px,calc(100vh - 110px));
+  display:flex;flex-direction:column;background:var(--oc-bg);border-radius:var(--oc-radius);
+  box-shadow:0 8px 30px rgba(0,0,0,.3);overflow:hidden}
+.left .launcher,.left .panel{right:auto;left:20px}
+header{position:relative;display:flex;align-items:center;gap:4px;padding:8px 8px 8px 16px;
+  background:var(--oc-primary);color:var(--oc-on-primary)}
+header :focus-visible{outline-color:var(--oc-on-primary)}
+.heading{flex:1;min-width:0}
+h2{margin:0;font-size:16px;font-weight:600}
+.state{margin:0;font-size:12px}
+.icon{width:40px;height:40px;border:0;border-radius:8px;background:none;font-size:22px;line-height:1}
+.icon:hover{background:rgba(0,0,0,.18)}
+.menu{position:absolute;top:calc(100% - 4px);right:8px;z-index:1;min-width:190px;padding:4px 0;
+  background:var(--oc-bg);color:var(--oc-text);border:1px solid var(--oc-border);border-radius:8px;
+  box-shadow:0 4px 14px rgba(0,0,0,.2)}
+.menu button{display:block;width:100%;padding:10px 16px;border:0;background:none;text-align:left}
+.menu button:hover,.menu button:focus{background:var(--oc-bubble)}
+.log{flex:1;overflow-y:auto;padding:12px 16px;display:flex;flex-direction:column;gap:10px}
+.hint{margin:0;color:var(--oc-muted);text-align:center}
+.msg{max-width:85%;align-self:flex-start}
+.msg.visitor{align-self:flex-end;text-align:right}
+.msg.system{align-self:center;max-width:100%;text-align:center}
+.meta{margin:0 0 2px;font-size:12px;color:var(--oc-muted)}
+.text{margin:0;padding:8px 12px;border-radius:var(--oc-radius);background:var(--oc-bubble);
+  white-space:pre-wrap;overflow-wrap:anywhere;text-align:left}
+.visitor .text{background:var(--oc-primary);color:var(--oc-on-primary)}
+.system .text{background:none;padding:0;color:var(--oc-muted);text-align:center}
+.text a{color:inherit}
+.failed .meta,.error{color:var(--oc-error)}
+.typing,.note,.problem{margin:0;padding:0 16px 6px;font-size:13px;color:var(--oc-muted)}
+.problem{color:var(--oc-error)}
+.typing:empty,.problem:empty{display:none}
+.followup{max-height:65%;overflow-y:auto;padding:12px 16px;border-top:1px solid var(--oc-border)}
+.followup h3{margin:0 0 4px;font-size:15px}
+.followup p{margin:0 0 8px;font-size:13px}
+.followup label{display:block;margin-bottom:8px;font-size:13px}
+.followup label span{display:block;margin-bottom:2px}
+input,textarea{display:block;width:100%;padding:8px 10px;background:var(--oc-bg);
+  border:1px solid var(--oc-border);border-radius:8px}
+[aria-invalid=true]{border-color:var(--oc-error)}
+.actions{display:flex;justify-content:flex-end;gap:8px}
+.primary,.secondary,.send{height:40px;padding:0 16px;border-radius:8px;font-weight:600}
+.primary,.send{border:0;background:var(--oc-primary);color:var(--oc-on-primary)}
+.secondary{border:1px solid var(--oc-border);background:var(--oc-bg)}
+.composer{display:flex;align-items:flex-end;gap:8px;padding:8px 12px 12px;
+  border-top:1px solid var(--oc-border)}
+.composer textarea{flex:1;resize:none;min-height:40px;max-height:8em;field-sizing:content}
+@media (max-width:480px){
+  .panel,.left .panel{top:0;right:0;bottom:0;left:0;width:auto;height:auto;border-radius:0}
+  .open .launcher{display:none}
+}`;
+
+  // Storage may be blocked (privacy modes, sandboxed frames): every access falls back to memory.
+  const PREFIX = "omnichat:" + SITE + ":";
+  const memory = {};
+  let blocked = false;
+  const store = {
+    get(key) {
+      if (!blocked) {
+        try {
+          return localStorage.getItem(PREFIX + key);
+        } catch (e) {
+          blocked = true;
+        }
+      }
+      return key in memory ? memory[key] : null;
+    },
+    set(key, value) {
+      if (!blocked) {
+        try {
+          return localStorage.setItem(PREFIX + key, value);
+        } catch (e) {
+          blocked = true;
+        }
+      }
+      memory[key] = String(value);
+    },
+    del(key) {
+      delete memory[key];
+      try {
+        localStorage.removeItem(PREFIX + key);
+      } catch (e) {
+        blocked = true;
+      }
+    },
+  };
+  function session(key, value) {
+    try {
+      if (value === undefined) return sessionStorage.getItem(PREFIX + key);
+      sessionStorage.setItem(PREFIX + key, value);
+    } catch (e) {
+      return null;
+    }
+  }
+
+  const options = { title: "", greeting: "", sound: false };
+  const timers = {};
+  const listeners = {};
+  const messages = new Map(); // seq -> Message, as stored by the server
+  const pendingNodes = new Map(); // client_id -> node of a message still in the outbox
+  let token = store.get("token");
+  let site = {};
+  let conversation = null;
+  let lastSeq = 0;
+  let seenSeq = Number(store.get("seen")) || 0;
+  let seenSent = 0;
+  let unread = 0;
+  let isOpen = false;
+  let ready = null; // {visitor} once the first session answered
+  let state = "idle";
+  let starting = null;
+  let sessionFailures = 0;
+  let identity = null;
+  let identityWaiters = [];
+  let typingSent = false;
+  let audio = null;
+
+  // ---- DOM ----------------------------------------------------------------------------------
+
+  const bound = [];
+  function el(tag, cls, text) {
+    const node = document.createElement(tag);
+    if (cls) node.className = cls;
+    if (text != null) node.textContent = text;
+    return node;
+  }
+  function attrs(node, map) {
+    for (const key in map) node.setAttribute(key, map[key]);
+    return node;
+  }
+  // Ties a node's text (or an attribute) to a string key, so setStrings() can repaint it.
+  function say(node, key, attr) {
+    bound.push([node, key, attr]);
+    put(node, key, attr);
+    return node;
+  }
+  function put(node, key, attr) {
+    if (attr) node.setAttribute(attr, strings[key]);
+    else node.textContent = strings[key];
+  }
+  function button(cls, key, text) {
+    const node = el("button", cls, text);
+    node.type = "button";
+    return text == null ? say(node, key) : say(node, key, "aria-label");
+  }
+
+  const host = document.createElement("omnichat-widget");
+  const shadow = host.attachShadow({ mode: "open" });
+  const root = el("div", "oc");
+  root.lang = "en";
+
+  const launcher = attrs(el("button", "launcher"), {
+    type: "button",
+    "aria-expanded": "false",
+    "aria-controls": "oc-panel",
+  });
+  const svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
+  const path = document.createElementNS("http://www.w3.org/2000/svg", "path");
+  attrs(svg, { viewBox: "0 0 24 24", "aria-hidden": "true" });
+  path.setAttribute("d", "M4 3h16a2 2 0 0 1 2 2v11a2 2 0 0 1-2 2H9l-5 4v-4a2 2 0 0 1-2-2V5a2 2 0 0 1 2-2z");
+  svg.append(path);
+  const badge = attrs(el("span", "badge"), { "aria-hidden": "true" });
+  launcher.append(svg, badge);
+
+  const panel = attrs(el("section", "panel"), {
+    id: "oc-panel",
+    role: "dialog",
+    "aria-labelledby": "oc-title",
+  });
+  panel.hidden = true;
+  const title = attrs(el("h2"), { id: "oc-title" });
+  const status = attrs(el("p", "state"), { role: "status" });
+  const heading = el("div", "heading");
+  heading.append(title, status);
+  const menuButton = attrs(button("icon", "menu", "⋮"), {
+    "aria-haspopup": "menu",
+    "aria-expanded": "false",
+    "aria-controls": "oc-menu",
+  });
+  const closeButton = button("icon", "close", "×");
+  const menu = attrs(el("div", "menu"), { id: "oc-menu", role: "menu" });
+  menu.hidden = true;
+  const leaveItem = attrs(button("", "leaveMessage"), { role: "menuitem" });
+  const soundItem = attrs(el("button"), { type: "button", role: "menuitem" });
+  menu.append(leaveItem, soundItem);
+  const header = el("header");
+  header.append(heading, menuButton, closeButton, menu);
+
+  const log = attrs(el("div", "log"), { role: "log", tabindex: "0" });
+  say(log, "conversation", "aria-label");
+  const hint = el("p", "hint");
+  log.append(hint);
+  const typing = attrs(el("p", "typing"), { "aria-live": "polite" });
+  const problem = attrs(el("p", "problem"), { role: "alert" });
+  const note = attrs(el("p", "note"), { role: "status" });
+  note.hidden = true;
+
+  const form = el("form", "followup");
+  form.noValidate = true;
+  form.hidden = true;
+  form.append(say(el("h3"), "formTitle"), say(el("p"), "formIntro"));
+  for (const [name, tag, type, key] of [
+    ["name", "input", "text", "name"],
+    ["email", "input", "email", "email"],
+    ["phone", "input", "tel", "phone"],
+    ["message", "textarea", "", "details"],
+  ]) {
+    const field = el(tag);
+    field.name = name;
+    if (type) attrs(field, { type, autocomplete: type === "text" ? "name" : type, maxlength: "200" });
+    else field.rows = 3;
+    const wrap = el("label");
+    wrap.append(say(el("span"), key), field);
+    form.append(wrap);
+  }
+  const formError = attrs(el("p", "error"), { role: "alert" });
+  const actions = el("div", "actions");
+  const cancel = button("secondary", "formCancel");
+  const submit = say(el("button", "primary"), "formSend");
+  actions.append(cancel, submit);
+  form.append(formError, actions);
+
+  const composer = el("form", "composer");
+  const input = el("textarea");
+  input.rows = 1;
+  say(input, "message", "aria-label");
+  say(input, "placeholder", "placeholder");
+  composer.append(input, say(el("button", "send"), "send"));
+
+  panel.append(header, log, typing, note, form, problem, composer);
+  root.append(launcher, panel);
+
+  // Constructable stylesheets pass a `style-src 'self'` CSP; <style> is the fallback.
+  function sheet(css) {
+    try {
+      const made = new CSSStyleSheet();
+      made.replaceSync(css);
+      shadow.adoptedStyleSheets = shadow.adoptedStyleSheets.concat(made);
+      return (text) => made.replaceSync(text);
+    } catch (e) {
+      const style = shadow.appendChild(el("style", "", css));
+      return (text) => (style.textContent = text);
+    }
+  }
+  sheet(CSS);
+  const theme = sheet("");
+  shadow.append(root);
+
+  // ---- rendering ----------------------------------------------------------------------------
+
+  function whoOf(m) {
+    if (m.sender === "visitor") return strings.you;
+    if (m.sender === "agent") return (m.author && m.author.name) || strings.staff;
+    return titleText();
+  }
+  function titleText() {
+    return options.title || site.name || strings.title;
+  }
+  function clock(iso) {
+    const date = new Date(iso);
+    if (isNaN(date)) return "";
+    const format = { hour: "2-digit", minute: "2-digit" };
+    if (date.toDateString() !== new Date().toDateString()) {
+      Object.assign(format, { day: "numeric", month: "short" });
+    }
+    return date.toLocaleString(undefined, format);
+  }
+  // Text only: links become <a> for http(s) URLs; nothing is ever parsed as HTML.
+  function linkify(node, text) {
+    let at = 0;
+    for (const match of text.matchAll(/\bhttps?:\/\/[^\s<>"]+/gi)) {
+      const raw = match[0].replace(/[.,;:!?)\]}'"]+$/, "");
+      node.append(text.slice(at, match.index));
+      at = match.index + raw.length;
+      let url = null;
+      try {
+        url = new URL(raw);
+      } catch (e) {}
+      if (url && (url.protocol === "http:" || url.protocol === "https:")) {
+        const link = attrs(el("a", "", raw), { rel: "noopener noreferrer nofollow", target: "_blank" });
+        link.href = url.href;
+        node.append(link);
+      } else node.append(raw);
+    }
+    node.append(text.slice(at));
+  }
+  function messageNode(m, when) {
+    const node = el("div", "msg " + m.sender);
+    const meta = el("p", "meta");
+    meta.append(el("span", "who", whoOf(m)), " · ", when);
+    const text = el("p", "text");
+    linkify(text, m.text);
+    node.append(meta, text);
+    return node;
+  }
+  // Stored messages in seq order, then the ones still being sent.
+  function place(node, seq) {
+    let before = null;
+    for (const child of log.children) {
+      if (child.dataset.seq ? Number(child.dataset.seq) > seq : child.classList.contains("pending")) {
+        before = child;
+        break;
+      }
+    }
+    log.insertBefore(node, seq == null ? null : before);
+  }
+  function atBottom() {
+    return log.scrollHeight - log.scrollTop - log.clientHeight < 60;
+  }
+  function scrollDown() {
+    log.scrollTop = log.scrollHeight;
+  }
+  function add(list) {
+    const stick = atBottom();
+    let news = false;
+    for (const m of list || []) {
+      if (!m || m.private || messages.has(m.seq)) continue; // already shown: a resend or replay
+      messages.set(m.seq, m);
+      lastSeq = Math.max(lastSeq, m.seq);
+      if (m.sender === "visitor" && m.client_id) unqueue(m.client_id);
+      const time = attrs(el("time", "", clock(m.created_at)), { datetime: m.created_at });
+      const node = messageNode(m, time);
+      node.dataset.seq = m.seq;
+      place(node, m.seq);
+      if (ready) {
+        emit("message", m);
+        news = news || m.sender !== "visitor";
+      }
+    }
+    if (news) {
+      showTyping(false);
+      beep();
+    }
+    if (stick) scrollDown();
+    paint();
+    markSeen();
+  }
+  function addPending(item) {
+    const node = messageNode({ sender: "visitor", text: item.text }, strings.sending);
+    node.classList.add("pending");
+    pendingNodes.set(item.client_id, node);
+    place(node, null);
+    scrollDown();
+    paintHint();
+  }
+  function reset() {
+    for (const node of log.querySelectorAll("[data-seq]")) node.remove();
+    messages.clear();
+    lastSeq = seenSeq = seenSent = 0;
+    store.del("seen");
+    conversation = null;
+    paint();
+  }
+
+  function paint() {
+    title.textContent = titleText();
+    status.textContent = strings[state] || "";
+    paintHint();
+    unread = 0;
+    for (const m of messages.values()) if (m.seq > seenSeq && m.sender !== "visitor") unread++;
+    badge.textContent = unread ? String(unread) : "";
+    const name = strings[isOpen ? "closeChat" : "openChat"];
+    launcher.setAttribute("aria-label", unread ? name + ", " + strings.unread.replace("{n}", unread) : name);
+    soundItem.textContent = strings[options.sound ? "soundOff" : "soundOn"];
+  }
+  function paintHint() {
+    hint.textContent = options.greeting || strings.hint;
+    hint.hidden = messages.size + pendingNodes.size > 0;
+  }
+  function repaint() {
+    for (const [node, key, attr] of bound) put(node, key, attr);
+    for (const node of log.querySelectorAll("[data-seq] .who")) {
+      node.textContent = whoOf(messages.get(Number(node.closest("[data-seq]").dataset.seq)));
+    }
+    if (typing.textContent) typing.textContent = strings.typing;
+    paint();
+  }
+  function setState(next) {
+    if (next === state) return;
+    state = next;
+    root.dataset.state = next;
+    paint();
+    emit("connection", next);
+  }
+  function showTyping(on) {
+    clearTimeout(timers.shown);
+    typing.textContent = on ? strings.typing : "";
+    if (on) timers.shown = setTimeout(showTyping, 15000, false); // a lost "off" must not stick
+  }
+  function showProblem(text) {
+    problem.textContent = text;
+    clearTimeout(timers.problem);
+    timers.problem = setTimeout(() => (problem.textContent = ""), 8000);
+  }
+
+  // ---- panel, menu, keyboard ----------------------------------------------------------------
+
+  function open(focus) {
+    if (!isOpen) {
+      isOpen = true;
+      panel.hidden = false;
+      root.classList.add("open");
+      launcher.setAttribute("aria-expanded", "true");
+      session("open", "1");
+      scrollDown();
+      markSeen();
+      paint();
+      emit("open");
+      if (!token) startSession(); // a first-time visitor gets a session when they first open
+    }
+    if (focus) input.focus();
+  }
+  function close() {
+    if (!isOpen) return;
+    const focused = panel.contains(shadow.activeElement);
+    isOpen = false;
+    showMenu(false);
+    panel.hidden = true;
+    root.classList.remove("open");
+    launcher.setAttribute("aria-expanded", "false");
+    session("open", "");
+    paint();
+    if (focused) launcher.focus(); // focus never falls back to the page's top
+    emit("close");
+  }
+  function toggle() {
+    isOpen ? close() : open(true);
+  }
+  function showMenu(show) {
+    menu.hidden = !show;
+    menuButton.setAttribute("aria-expanded", String(show));
+    if (show) leaveItem.focus();
+  }
+  function menuItems() {
+    return Array.from(menu.children);
+  }
+
+  launcher.addEventListener("click", () => {
+    if (isOpen) {
+      close();
+      launcher.focus();
+    } else open(true);
+  });
+  closeButton.addEventListener("click", close);
+  menuButton.addEventListener("click", () => showMenu(menu.hidden));
+  menu.addEventListener("focusout", (event) => {
+    if (!menu.contains(event.relatedTarget) && event.relatedTarget !== menuButton) showMenu(false);
+  });
+  leaveItem.addEventListener("click", () => {
+    showMenu(false);
+    showForm(true);
+  });
+  soundItem.addEventListener("click", () => {
+    options.sound = !options.sound;
+    store.set("sound", options.sound ? "1" : "0");
+    unlockAudio();
+    showMenu(false);
+    menuButton.focus();
+    paint();
+  });
+  root.addEventListener("keydown", (event) => {
+    if (event.key === "Escape" && (isOpen || !menu.hidden)) {
+      event.preventDefault();
+      if (!menu.hidden) {
+        showMenu(false);
+        menuButton.focus();
+      } else close();
+    } else if (!menu.hidden && (event.key === "ArrowDown" || event.key === "ArrowUp")) {
+      event.preventDefault();
+      const items = menuItems();
+      const at = items.indexOf(shadow.activeElement);
+      items[(at + (event.key === "ArrowDown" ? 1 : items.length - 1)) % items.length].focus();
+    }
+  });
+  composer.addEventListener("submit", (event) => {
+    event.preventDefault();
+    submitInput();
+  });
+  input.addEventListener("keydown", (event) => {
+    if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+      event.preventDefault();
+      submitInput();
+    }
+  });
+  input.addEventListener("input", () => {
+    if (!typingSent) typingSent = sendFrame({ type: "typing", on: true });
+    clearTimeout(timers.typing);
+    timers.typing = setTimeout(stopTyping, 3000);
+  });
+  function stopTyping() {
+    clearTimeout(timers.typing);
+    if (typingSent) sendFrame({ type: "typing", on: false });
+    typingSent = false;
+  }
+  document.addEventListener("visibilitychange", markSeen);
+
+  // ---- sending: every message goes through the persisted outbox -----------------------------
+
+  function readOutbox() {
+    try {
+      const list = JSON.parse(store.get("outbox") || "[]");
+      return Array.isArray(list) ? list.filter((i) => i && i.client_id && typeof i.text === "string") : [];
+    } catch (e) {
+      return [];
+    }
+  }
+  function writeOutbox(list) {
+    if (list.length) store.set("outbox", JSON.stringify(list));
+    else store.del("outbox");
+  }
+  function unqueue(clientId, failed) {
+    writeOutbox(readOutbox().filter((item) => item.client_id !== clientId));
+    const node = pendingNodes.get(clientId);
+    pendingNodes.delete(clientId);
+    if (node && failed) {
+      node.className = "msg visitor failed";
+      node.querySelector(".meta").lastChild.textContent = strings.notSent;
+    } else if (node) node.remove();
+  }
+  function newId() {
+    if (crypto.randomUUID) return crypto.randomUUID(); // absent outside secure contexts
+    return Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => (b + 256).toString(16).slice(1)).join("");
+  }
+  function submitInput() {
+    const text = input.value.trim();
+    if (!text) return;
+    if (Array.from(text).length > MAX_TEXT) return showProblem(strings.tooLong);
+    input.value = "";
+    stopTyping();
+    send(text);
+  }
+  function send(text) {
+    const item = { client_id: newId(), text };
+    writeOutbox(readOutbox().concat(item));
+    addPending(item);
+    if (!token) startSession();
+    else flush();
+  }
+  // Each queued message goes out once per socket; the server dedupes by client_id, so a resend
+  // after a lost ack stores nothing twice and answers with the message stored the first time.
+  let sentOnSocket = new Set();
+  function flush() {
+    if (live) {
+      for (const item of readOutbox()) {
+        if (sentOnSocket.has(item.client_id)) continue;
+        sentOnSocket.add(item.client_id);
+        sendFrame({ type: "message", client_id: item.client_id, text: item.text });
+      }
+    } else if (poll) flushHttp();
+  }
+  let flushing = false;
+  async function flushHttp() {
+    if (flushing || !token) return;
+    flushing = true;
+    try {
+      for (const item of readOutbox()) {
+        try {
+          add([(await request("POST", "/api/v1/widget/messages", item)).message]);
+          unqueue(item.client_id);
+        } catch (e) {
+          if (e.status !== 422) throw e;
+          unqueue(item.client_id, true);
+          showProblem(e.message);
+        }
+      }
+    } catch (e) {
+      if (e.status === 401) renewSession();
+    } finally {
+      flushing = false;
+    }
+  }
+
+  // ---- the server: session, socket, HTTP fallback -------------------------------------------
+
+  async function request(method, path, body, signal) {
+    const headers = {};
+    if (token) headers.Authorization = "Bearer " + token;
+    if (body) headers["Content-Type"] = "application/json";
+    const response = await fetch(BASE + path, {
+      method,
+      headers,
+      body: body ? JSON.stringify(body) : undefined,
+      signal,
+      credentials: "omit",
+    });
+    const json = await response.json().catch(() => ({}));
+    if (response.ok) return json;
+    const error = new Error((json.error && json.error.message) || "HTTP " + response.status);
+    error.status = response.status;
+    throw error;
+  }
+  function jittered(ms) {
+    return ms / 2 + (Math.random() * ms) / 2;
+  }
+  function backoff(failures) {
+    return jittered(Math.min(30000, 500 * 2 ** failures));
+  }
+  function offlineOr(next) {
+    return navigator.onLine === false ? "offline" : next;
+  }
+
+  function startSession() {
+    if (starting) return starting;
+    clearTimeout(timers.session);
+    setState(offlineOr("connecting"));
+    starting = request("POST", "/api/v1/widget/session", { site_key: SITE, token: token || null })
+      .then((answer) => {
+        sessionFailures = 0;
+        if (answer.token !== token) {
+          reset(); // a new visitor: nothing of the old transcript belongs to them
+          token = answer.token;
+          store.set("token", token);
+        }
+        site = answer.site || {};
+        setConversation(answer.conversation);
+        add(answer.messages);
+        if (!ready) {
+          ready = { visitor: answer.visitor };
+          emit("ready", ready);
+        }
+        sendIdentity();
+        connect();
+      })
+      .catch((e) => {
+        // A refused origin or an unknown site key will not fix itself by retrying.
+        if (e.status >= 400 && e.status < 500 && e.status !== 408 && e.status !== 429) {
+          setState("unavailable");
+          console.warn("Omnichat: " + e.message);
+          return;
+        }
+        setState(offlineOr("connecting"));
+        const delay = e.status === 429 ? jittered(60000) : backoff(++sessionFailures);
+        timers.session = setTimeout(startSession, delay);
+      })
+      .finally(() => (starting = null));
+    return starting;
+  }
+  function renewSession() {
+    // Another tab may already hold a fresh token; only forget ours.
+    if (store.get("token") === token) store.del("token");
+    token = store.get("token");
+    stopPolling();
+    startSession();
+  }
+  function setConversation(next) {
+    const was = conversation && conversation.status;
+    conversation = next || null;
+    if (
+      conversation &&
+      conversation.status === "escalated" &&
+      was !== "escalated" &&
+      store.get("followup") !== String(conversation.id)
+    ) {
+      showForm(false);
+    }
+  }
+
+  let ws = null;
+  let live = false; // the socket said welcome: frames may flow
+  let heard = true;
+  let wsFailures = 0;
+  function connect() {
+    clearTimeout(timers.ws);
+    if (!token || ws) return;
+    let welcomed = false;
+    const socket = (ws = new WebSocket(BASE.replace(/^http/, "ws") + "/ws/visitor"));
+    socket.onopen = () => socket.send(JSON.stringify({ type: "hello", token, last_seq: lastSeq }));
+    socket.onmessage = (event) => {
+      if (ws !== socket) return;
+      heard = true;
+      let frame;
+      try {
+        frame = JSON.parse(event.data);
+      } catch (e) {
+        return;
+      }
+      if (frame.type === "welcome") welcomed = true;
+      onFrame(frame);
+    };
+    socket.onclose = (event) => {
+      if (ws === socket) dropped(event.code, welcomed);
+    };
+  }
+  function dropped(code, welcomed) {
+    ws = null;
+    live = false;
+    typingSent = false;
+    clearInterval(timers.ping);
+    if (code === 4401) return renewSession();
+    if (!welcomed) wsFailures++;
+    // Proxies that block WebSocket: talk over HTTP, and retry the socket now and then.
+    if (wsFailures >= 3) startPolling();
+    if (!poll) setState(offlineOr("connecting"));
+    const delay = code === 4429 ? jittered(60000) : poll ? jittered(60000) : backoff(wsFailures);
+    timers.ws = setTimeout(connect, delay);
+  }
+  function kill() {
+    const socket = ws;
+    if (!socket) return;
+    socket.onclose = null;
+    socket.close();
+    dropped(1006, live);
+  }
+  function sendFrame(frame) {
+    if (!live || ws.readyState !== 1) return false;
+    ws.send(JSON.stringify(frame));
+    return true;
+  }
+  function onFrame(frame) {
+    if (frame.type === "welcome") {
+      live = true;
+      wsFailures = 0;
+      sentOnSocket = new Set();
+      stopPolling();
+      setState("online");
+      setConversation(frame.conversation);
+      add(frame.messages);
+      if (frame.more) fetchAfter(frame.messages[frame.messages.length - 1].seq);
+      flush();
+      markSeen();
+      // A socket can die silently (sleeping laptop, dropped NAT): no answer in a round, drop it.
+      clearInterval(timers.ping);
+      timers.ping = setInterval(() => {
+        if (!heard) return kill();
+        heard = false;
+        sendFrame({ type: "ping" });
+      }, 25000);
+    } else if (frame.type === "ack") {
+      add([frame.message]);
+    } else if (frame.type === "message") {
+      add([frame.message]);
+    } else if (frame.type === "typing") {
+      showTyping(frame.on);
+    } else if (frame.type === "conversation") {
+      setConversation(frame.conversation);
+    } else if (frame.type === "error") {
+      showProblem(frame.message || strings.failed);
+      if (frame.code === "rate_limited") {
+        timers.retry = setTimeout(() => {
+          sentOnSocket = new Set();
+          flush();
+        }, jittered(30000));
+      } else if (frame.client_id) unqueue(frame.client_id, true);
+    }
+  }
+  // The rest of a long history, after a welcome that said "more".
+  async function fetchAfter(after) {
+    try {
+      for (;;) {
+        const list = (await request("GET", "/api/v1/widget/messages?after=" + after)).messages;
+        add(list);
+        if (list.length < PAGE) return;
+        after = list[list.length - 1].seq;
+      }
+    } catch (e) {
+      showProblem(strings.failed);
+    }
+  }
+
+  let poll = null;
+  async function startPolling() {
+    if (poll) return;
+    const me = (poll = {});
+    let failures = 0;
+    let wait = 0;
+    while (poll === me) {
+      me.control = new AbortController();
+      const timeout = setTimeout(() => me.control.abort(), (wait + 15) * 1000);
+      try {
+        const path = "/api/v1/widget/messages?after=" + lastSeq + "&wait=" + wait;
+        const list = (await request("GET", path, null, me.control.signal)).messages;
+        if (poll !== me) break;
+        failures = 0;
+        wait = 25;
+        setState("online");
+        add(list);
+        // Status changes come as frames on the socket; over HTTP, ask again when the system speaks.
+        if (list.some((m) => m.sender === "system")) refreshConversation();
+        flushHttp();
+      } catch (e) {
+        if (poll !== me) break;
+        if (e.status === 401) return renewSession();
+        setState(offlineOr("connecting"));
+        wait = 0;
+        await new Promise((resolve) => setTimeout(resolve, backoff(++failures)));
+      } finally {
+        clearTimeout(timeout);
+      }
+    }
+  }
+  function stopPolling() {
+    if (poll && poll.control) poll.control.abort();
+    poll = null;
+  }
+  function refreshConversation() {
+    request("POST", "/api/v1/widget/session", { site_key: SITE, token })
+      .then((answer) => answer.token === token && setConversation(answer.conversation))
+      .catch(() => {});
+  }
+
+  addEventListener("offline", () => {
+    kill();
+    setState("offline");
+  });
+  addEventListener("online", () => {
+    wsFailures = 0;
+    if (token) connect();
+    else if (isOpen || readOutbox().length) startSession();
+  });
+
+  function markSeen() {
+    if (isOpen && document.visibilityState === "visible" && lastSeq > seenSeq) {
+      seenSeq = lastSeq;
+      store.set("seen", seenSeq);
+      paint();
+    }
+    if (live && seenSeq > seenSent) {
+      seenSent = seenSeq;
+      sendFrame({ type: "seen", seq: seenSeq });
+    }
+  }
+
+  // ---- follow-up form -----------------------------------------------------------------------
+
+  function showForm(focus) {
+    note.hidden = true;
+    form.hidden = false;
+    if (focus) form.elements.name.focus();
+  }
+  function hideForm() {
+    const focused = form.contains(shadow.activeElement);
+    form.hidden = true;
+    if (focused) input.focus();
+  }
+  function fail(text, field) {
+    formError.textContent = text;
+    const target = field && form.elements[field];
+    if (target && target.focus) {
+      target.setAttribute("aria-invalid", "true");
+      target.focus();
+    }
+  }
+  cancel.addEventListener("click", hideForm);
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const values = {};
+    for (const name of ["name", "email", "phone", "message"]) {
+      values[name] = form.elements[name].value.trim();
+      form.elements[name].removeAttribute("aria-invalid");
+    }
+    if (!values.email && !values.phone) return fail(strings.needContact, "email");
+    if (values.email && !/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(values.email)) {
+      return fail(strings.badEmail, "email");
+    }
+    if (!values.message) return fail(strings.needMessage, "message");
+    fail("");
+    submit.disabled = true;
+    try {
+      if (!token) await startSession();
+      if (!token) throw new Error(strings.failed);
+      const answer = await request("POST", "/api/v1/widget/followup", values);
+      store.set("followup", conversation ? String(conversation.id) : "");
+      form.reset();
+      hideForm();
+      // With a conversation the server thanks the visitor in it; without one, we do.
+      if (answer.message) add([answer.message]);
+      note.textContent = strings.thanks;
+      note.hidden = Boolean(answer.message);
+    } catch (e) {
+      // 422 messages name the field first ("email: is not an email address").
+      const field = e.status === 422 && /^(\w+):/.exec(e.message);
+      fail(e.status === 422 ? e.message : strings.failed, field && field[1]);
+      if (e.status === 401) renewSession();
+    } finally {
+      submit.disabled = false;
+    }
+  });
+
+  // ---- identity, sound, options -------------------------------------------------------------
+
+  function identify(details) {
+    details = details || {};
+    identity = {
+      identifier: details.identifier,
+      name: details.name,
+      email: details.email,
+      identifier_hash: details.identifier_hash,
+    };
+    if (details.name && !form.elements.name.value) form.elements.name.value = details.name;
+    if (details.email && !form.elements.email.value) form.elements.email.value = details.email;
+    return new Promise((resolve) => {
+      identityWaiters.push(resolve);
+      if (token) sendIdentity();
+    });
+  }
+  // Resolves null rather than rejecting: a host page that ignores the promise gets no noise.
+  function sendIdentity() {
+    if (!identity || !token) return;
+    const waiters = identityWaiters;
+    identityWaiters = [];
+    request("POST", "/api/v1/widget/identify", identity)
+      .then((answer) => waiters.forEach((resolve) => resolve(answer)))
+      .catch((e) => {
+        console.warn("Omnichat: identify failed: " + e.message);
+        waiters.forEach((resolve) => resolve(null));
+      });
+  }
+
+  // Browsers allow audio only after a user gesture; the context is made in one.
+  function unlockAudio() {
+    if (!options.sound || audio) return;
+    try {
+      audio = new (window.AudioContext || window.webkitAudioContext)();
+    } catch (e) {}
+  }
+  addEventListener("pointerdown", unlockAudio, true);
+  addEventListener("keydown", unlockAudio, true);
+  function beep() {
+    if (!options.sound || !audio) return;
+    const oscillator = audio.createOscillator();
+    const gain = audio.createGain();
+    const now = audio.currentTime;
+    oscillator.frequency.value = 880;
+    gain.gain.setValueAtTime(0.08, now);
+    gain.gain.exponentialRampToValueAtTime(0.0001, now + 0.25);
+    oscillator.connect(gain).connect(audio.destination);
+    oscillator.start(now);
+    oscillator.stop(now + 0.25);
+  }
+
+  function flag(value) {
+    return value === true || (typeof value === "string" && !/^(false|0|no|off)$/i.test(value));
+  }
+  // The colour is normalised by a canvas (never pasted into CSS as given); the text on it is
+  // dark or light, whichever keeps contrast.
+  function setColor(color) {
+    const context = document.createElement("canvas").getContext("2d");
+    if (!context) return;
+    context.fillStyle = "#010203";
+    context.fillStyle = String(color);
+    const value = context.fillStyle;
+    if (value === "#010203") return;
+    const rgb = value[0] === "#" ? [1, 3, 5].map((i) => parseInt(value.slice(i, i + 2), 16)) : value.match(/[\d.]+/g).map(Number);
+    const linear = rgb.slice(0, 3).map((c) => ((c /= 255) <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4));
+    const light = 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2] > 0.18;
+    theme(`:host{--oc-primary:${value}!important;--oc-on-primary:${light ? "#1f2328" : "#fff"}!important}`);
+  }
+  function setStrings(map) {
+    for (const key in map || {}) if (key in strings && typeof map[key] === "string") strings[key] = map[key];
+    repaint();
+  }
+  function configure(o) {
+    o = o || {};
+    if (o.position) root.classList.toggle("left", o.position === "left");
+    if (o.color) setColor(o.color);
+    if (typeof o.title === "string") options.title = o.title;
+    if (typeof o.greeting === "string") options.greeting = o.greeting;
+    if (o.lang) root.lang = o.lang;
+    if (o.sound != null) options.sound = flag(o.sound);
+    if (o.strings) setStrings(o.strings);
+    repaint();
+  }
+
+  function emit(name, value) {
+    for (const fn of listeners[name] || []) {
+      try {
+        fn(value);
+      } catch (e) {
+        console.error(e);
+      }
+    }
+  }
+  function on(name, fn) {
+    (listeners[name] = listeners[name] || []).push(fn);
+    if (name === "ready" && ready) fn(ready);
+    return () => (listeners[name] = listeners[name].filter((f) => f !== fn));
+  }
+
+  // ---- start --------------------------------------------------------------------------------
+
+  let dataStrings = null;
+  try {
+    dataStrings = data.strings ? JSON.parse(data.strings) : null;
+  } catch (e) {
+    console.warn("Omnichat: data-strings is not valid JSON");
+  }
+  configure({
+    position: data.position,
+    color: data.color,
+    title: data.title,
+    greeting: data.greeting,
+    lang: data.lang,
+    sound: store.get("sound") ? store.get("sound") === "1" : data.sound,
+    strings: dataStrings,
+  });
+  readOutbox().forEach(addPending);
+
+  const queued = window.Omnichat && window.Omnichat.q;
+  const api = {
+    version: "1",
+    open: () => open(true),
+    close,
+    toggle,
+    identify,
+    on,
+    setStrings,
+    configure,
+  };
+  window.Omnichat = api;
+  // Calls made before the script loaded: window.Omnichat = {q: [["on", "ready", fn], ["open"]]}.
+  if (Array.isArray(queued)) {
+    for (const [name, ...args] of queued) if (typeof api[name] === "function") api[name](...args);
+  }
+
+  function mount() {
+    (document.body || document.documentElement).appendChild(host);
+    // A returning visitor resumes at once (unread replies, live frames); a new one on first open.
+    if (token || readOutbox().length) startSession();
+    if (flag(data.open) || session("open") === "1") open(false);
+  }
+  if (document.body) mount();
+  else document.addEventListener("DOMContentLoaded", mount);
+})();
