@@ -1,20 +1,13 @@
-/* Omnichat chat widget.
- *
- * Embed: <script src="https://HOST/widget.js" data-site="SITE_KEY" async></script>
- * Plain JS, no dependency, no build step. Everything renders inside an open shadow root so the
- * host page's CSS cannot reach in and ours cannot leak out; the only global is window.Omnichat.
- * Options, API, events and strings: docs/protocol.md, section "Widget".
- */
+/* Omnichat chat widget: <script src="https://HOST/widget.js" data-site="SITE_KEY" async></script>
+ * Plain JS, no dependency, no build step. It renders in an open shadow root, so the host page's
+ * CSS cannot reach in nor ours out; its only global is window.Omnichat. See docs/protocol.md. */
 (function () {
   "use strict";
   if (window.Omnichat && window.Omnichat.version) return; // loaded twice: the first one wins
 
-  // currentScript is null when this runs late (e.g. from a loader's callback): find our tag.
+  // currentScript is null when run from a callback: then find our tag.
   const script =
-    document.currentScript ||
-    Array.from(document.querySelectorAll("script[data-site]")).find((s) =>
-      /\/widget\.js(\?|#|$)/.test(s.src),
-    );
+    document.currentScript || document.querySelector("script[data-site][src*='/widget.js']");
   if (!script || !script.dataset.site) return;
   const data = script.dataset;
   const BASE = new URL(script.src, location.href).origin;
@@ -30,8 +23,6 @@
     close: "Close",
     menu: "More options",
     leaveMessage: "Leave a message",
-    soundOn: "Turn sound on",
-    soundOff: "Turn sound off",
     hint: "Hi! Send us a message and we will answer here.",
     conversation: "Conversation",
     you: "You",
@@ -47,13 +38,11 @@
     online: "Connected",
     offline: "Offline: your messages will be sent when the connection is back.",
     unavailable: "Chat is unavailable right now.",
-    formTitle: "Leave a message",
     formIntro: "Leave your details and a team member will get back to you.",
     name: "Name",
     email: "Email",
     phone: "Phone",
     details: "How can we help?",
-    formSend: "Send",
     formCancel: "Not now",
     needContact: "Please give an email address or a phone number.",
     badEmail: "Please check the email address.",
@@ -67,7 +56,7 @@
   width:0!important;height:0!important;z-index:2147483000!important;display:block!important;
   --oc-primary:#0b5cad;--oc-on-primary:#fff;--oc-bg:#fff;--oc-text:#1f2328;--oc-muted:#57606a;
   --oc-bubble:#eef1f4;--oc-border:#8c959f;--oc-error:#b3261e;--oc-radius:12px;
-  --oc-font:system-ui,-apple-system,"Segoe UI",Roboto,Helvetica,Arial,sans-serif}
+  --oc-font:system-ui,sans-serif}
 *,*::before,*::after{box-sizing:border-box}
 [hidden]{display:none!important}
 .oc{font:15px/1.45 var(--oc-font);color:var(--oc-text)}
@@ -78,8 +67,8 @@ button{cursor:pointer}
   border-radius:50%;background:var(--oc-primary);color:var(--oc-on-primary);
   box-shadow:0 4px 14px rgba(0,0,0,.3);display:grid;place-items:center}
 .launcher svg{width:28px;height:28px;fill:currentColor}
-.badge{position:absolute;top:-4px;right:-4px;min-width:22px;height:22px;padding:0 6px;
-  border-radius:11px;background:#b3261e;color:#fff;font:700 12px/22px var(--oc-font)}
+.badge{position:absolute;top:-4px;right:-4px;min-width:22px;padding:0 6px;border-radius:11px;
+  background:var(--oc-error);color:#fff;font:700 12px/22px var(--oc-font)}
 .badge:empty{display:none}
 .panel{position:fixed;bottom:88px;right:20px;width:370px;height:min(600px,calc(100vh - 110px));
   display:flex;flex-direction:column;background:var(--oc-bg);border-radius:var(--oc-radius);
@@ -91,12 +80,10 @@ header :focus-visible{outline-color:var(--oc-on-primary)}
 .heading{flex:1;min-width:0}
 h2{margin:0;font-size:16px;font-weight:600}
 .state{margin:0;font-size:12px}
-.icon{width:40px;height:40px;border:0;border-radius:8px;background:none;font-size:22px;line-height:1}
-.icon:hover{background:rgba(0,0,0,.18)}
-.menu{position:absolute;top:calc(100% - 4px);right:8px;z-index:1;min-width:190px;padding:4px 0;
-  background:var(--oc-bg);color:var(--oc-text);border:1px solid var(--oc-border);border-radius:8px;
-  box-shadow:0 4px 14px rgba(0,0,0,.2)}
-.menu button{display:block;width:100%;padding:10px 16px;border:0;background:none;text-align:left}
+.icon{width:40px;height:40px;border:0;border-radius:8px;background:none;font-size:22px}
+.menu{position:absolute;top:calc(100% - 4px);right:8px;z-index:1;padding:4px 0;
+  background:var(--oc-bg);color:var(--oc-text);border:1px solid var(--oc-border);border-radius:8px}
+.menu button{width:100%;padding:10px 16px;border:0;background:none;text-align:left}
 .menu button:hover,.menu button:focus{background:var(--oc-bubble)}
 .log{flex:1;overflow-y:auto;padding:12px 16px;display:flex;flex-direction:column;gap:10px}
 .hint{margin:0;color:var(--oc-muted);text-align:center}
@@ -109,21 +96,18 @@ h2{margin:0;font-size:16px;font-weight:600}
 .visitor .text{background:var(--oc-primary);color:var(--oc-on-primary)}
 .system .text{background:none;padding:0;color:var(--oc-muted);text-align:center}
 .text a{color:inherit}
-.failed .meta,.error{color:var(--oc-error)}
 .typing,.note,.problem{margin:0;padding:0 16px 6px;font-size:13px;color:var(--oc-muted)}
-.problem{color:var(--oc-error)}
+.failed .meta,.error,.problem{color:var(--oc-error)}
 .typing:empty,.problem:empty{display:none}
 .followup{max-height:65%;overflow-y:auto;padding:12px 16px;border-top:1px solid var(--oc-border)}
-.followup h3{margin:0 0 4px;font-size:15px}
-.followup p{margin:0 0 8px;font-size:13px}
-.followup label{display:block;margin-bottom:8px;font-size:13px}
-.followup label span{display:block;margin-bottom:2px}
-input,textarea{display:block;width:100%;padding:8px 10px;background:var(--oc-bg);
+h3{margin:0 0 4px;font-size:15px}
+form p,label{display:block;margin:0 0 8px;font-size:13px}
+input,textarea{display:block;width:100%;margin-top:2px;padding:8px 10px;background:var(--oc-bg);
   border:1px solid var(--oc-border);border-radius:8px}
 [aria-invalid=true]{border-color:var(--oc-error)}
 .actions{display:flex;justify-content:flex-end;gap:8px}
-.primary,.secondary,.send{height:40px;padding:0 16px;border-radius:8px;font-weight:600}
-.primary,.send{border:0;background:var(--oc-primary);color:var(--oc-on-primary)}
+.primary,.secondary{height:40px;padding:0 16px;border-radius:8px;font-weight:600}
+.primary{border:0;background:var(--oc-primary);color:var(--oc-on-primary)}
 .secondary{border:1px solid var(--oc-border);background:var(--oc-bg)}
 .composer{display:flex;align-items:flex-end;gap:8px;padding:8px 12px 12px;
   border-top:1px solid var(--oc-border)}
@@ -133,47 +117,28 @@ input,textarea{display:block;width:100%;padding:8px 10px;background:var(--oc-bg)
   .open .launcher{display:none}
 }`;
 
-  // Storage may be blocked (privacy modes, sandboxed frames): every access falls back to memory.
+  // Storage may be blocked (privacy modes, sandboxed frames): then memory stands in for it.
   const PREFIX = "omnichat:" + SITE + ":";
   const memory = {};
   let blocked = false;
-  const store = {
-    get(key) {
-      if (!blocked) {
-        try {
-          return localStorage.getItem(PREFIX + key);
-        } catch (e) {
-          blocked = true;
-        }
-      }
-      return key in memory ? memory[key] : null;
-    },
-    set(key, value) {
-      if (!blocked) {
-        try {
-          return localStorage.setItem(PREFIX + key, value);
-        } catch (e) {
-          blocked = true;
-        }
-      }
-      memory[key] = String(value);
-    },
-    del(key) {
-      delete memory[key];
-      try {
-        localStorage.removeItem(PREFIX + key);
-      } catch (e) {
-        blocked = true;
-      }
-    },
-  };
-  function session(key, value) {
+  function local(method, key, value) {
     try {
-      if (value === undefined) return sessionStorage.getItem(PREFIX + key);
-      sessionStorage.setItem(PREFIX + key, value);
+      if (!blocked) return { value: localStorage[method](PREFIX + key, value) };
     } catch (e) {
-      return null;
+      blocked = true;
     }
+  }
+  const store = {
+    get: (key) => (local("getItem", key) || { value: key in memory ? memory[key] : null }).value,
+    set: (key, value) => local("setItem", key, value) || (memory[key] = String(value)),
+    del: (key) => local("removeItem", key) || delete memory[key],
+  };
+  // An open panel stays open across the site's pages (per tab).
+  function session(value) {
+    try {
+      if (value == null) return sessionStorage.getItem(PREFIX + "open") === "1";
+      sessionStorage.setItem(PREFIX + "open", value ? "1" : "");
+    } catch (e) {}
   }
 
   const options = { title: "", greeting: "", sound: false };
@@ -198,7 +163,7 @@ input,textarea{display:block;width:100%;padding:8px 10px;background:var(--oc-bg)
   let typingSent = false;
   let audio = null;
 
-  // ---- DOM ----------------------------------------------------------------------------------
+  // ---- DOM
 
   const bound = [];
   function el(tag, cls, text) {
@@ -240,7 +205,8 @@ input,textarea{display:block;width:100%;padding:8px 10px;background:var(--oc-bg)
   const svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
   const path = document.createElementNS("http://www.w3.org/2000/svg", "path");
   attrs(svg, { viewBox: "0 0 24 24", "aria-hidden": "true" });
-  path.setAttribute("d", "M4 3h16a2 2 0 0 1 2 2v11a2 2 0 0 1-2 2H9l-5 4v-4a2 2 0 0 1-2-2V5a2 2 0 0 1 2-2z");
+  const bubble = "M4 3h16a2 2 0 0 1 2 2v11a2 2 0 0 1-2 2H9l-5 4v-4a2 2 0 0 1-2-2V5a2 2 0 0 1 2-2z";
+  path.setAttribute("d", bubble);
   svg.append(path);
   const badge = attrs(el("span", "badge"), { "aria-hidden": "true" });
   launcher.append(svg, badge);
@@ -264,8 +230,7 @@ input,textarea{display:block;width:100%;padding:8px 10px;background:var(--oc-bg)
   const menu = attrs(el("div", "menu"), { id: "oc-menu", role: "menu" });
   menu.hidden = true;
   const leaveItem = attrs(button("", "leaveMessage"), { role: "menuitem" });
-  const soundItem = attrs(el("button"), { type: "button", role: "menuitem" });
-  menu.append(leaveItem, soundItem);
+  menu.append(leaveItem);
   const header = el("header");
   header.append(heading, menuButton, closeButton, menu);
 
@@ -281,7 +246,7 @@ input,textarea{display:block;width:100%;padding:8px 10px;background:var(--oc-bg)
   const form = el("form", "followup");
   form.noValidate = true;
   form.hidden = true;
-  form.append(say(el("h3"), "formTitle"), say(el("p"), "formIntro"));
+  form.append(say(el("h3"), "leaveMessage"), say(el("p"), "formIntro"));
   for (const [name, tag, type, key] of [
     ["name", "input", "text", "name"],
     ["email", "input", "email", "email"],
@@ -290,7 +255,8 @@ input,textarea{display:block;width:100%;padding:8px 10px;background:var(--oc-bg)
   ]) {
     const field = el(tag);
     field.name = name;
-    if (type) attrs(field, { type, autocomplete: type === "text" ? "name" : type, maxlength: "200" });
+    const autocomplete = type === "text" ? "name" : type;
+    if (type) attrs(field, { type, autocomplete, maxlength: "200" });
     else field.rows = 3;
     const wrap = el("label");
     wrap.append(say(el("span"), key), field);
@@ -299,7 +265,7 @@ input,textarea{display:block;width:100%;padding:8px 10px;background:var(--oc-bg)
   const formError = attrs(el("p", "error"), { role: "alert" });
   const actions = el("div", "actions");
   const cancel = button("secondary", "formCancel");
-  const submit = say(el("button", "primary"), "formSend");
+  const submit = say(el("button", "primary"), "send");
   actions.append(cancel, submit);
   form.append(formError, actions);
 
@@ -308,7 +274,7 @@ input,textarea{display:block;width:100%;padding:8px 10px;background:var(--oc-bg)
   input.rows = 1;
   say(input, "message", "aria-label");
   say(input, "placeholder", "placeholder");
-  composer.append(input, say(el("button", "send"), "send"));
+  composer.append(input, say(el("button", "primary"), "send"));
 
   panel.append(header, log, typing, note, form, problem, composer);
   root.append(launcher, panel);
@@ -329,7 +295,7 @@ input,textarea{display:block;width:100%;padding:8px 10px;background:var(--oc-bg)
   const theme = sheet("");
   shadow.append(root);
 
-  // ---- rendering ----------------------------------------------------------------------------
+  // ---- rendering
 
   function whoOf(m) {
     if (m.sender === "visitor") return strings.you;
@@ -360,7 +326,8 @@ input,textarea{display:block;width:100%;padding:8px 10px;background:var(--oc-bg)
         url = new URL(raw);
       } catch (e) {}
       if (url && (url.protocol === "http:" || url.protocol === "https:")) {
-        const link = attrs(el("a", "", raw), { rel: "noopener noreferrer nofollow", target: "_blank" });
+        const link = attrs(el("a", "", raw), { rel: "noopener noreferrer nofollow" });
+        link.target = "_blank";
         link.href = url.href;
         node.append(link);
       } else node.append(raw);
@@ -380,7 +347,8 @@ input,textarea{display:block;width:100%;padding:8px 10px;background:var(--oc-bg)
   function place(node, seq) {
     let before = null;
     for (const child of log.children) {
-      if (child.dataset.seq ? Number(child.dataset.seq) > seq : child.classList.contains("pending")) {
+      const seqOf = child.dataset.seq;
+      if (seqOf ? Number(seqOf) > seq : child.classList.contains("pending")) {
         before = child;
         break;
       }
@@ -424,7 +392,7 @@ input,textarea{display:block;width:100%;padding:8px 10px;background:var(--oc-bg)
     pendingNodes.set(item.client_id, node);
     place(node, null);
     scrollDown();
-    paintHint();
+    paint();
   }
   function reset() {
     for (const node of log.querySelectorAll("[data-seq]")) node.remove();
@@ -438,17 +406,14 @@ input,textarea{display:block;width:100%;padding:8px 10px;background:var(--oc-bg)
   function paint() {
     title.textContent = titleText();
     status.textContent = strings[state] || "";
-    paintHint();
+    hint.textContent = options.greeting || strings.hint;
+    hint.hidden = messages.size + pendingNodes.size > 0;
     unread = 0;
     for (const m of messages.values()) if (m.seq > seenSeq && m.sender !== "visitor") unread++;
     badge.textContent = unread ? String(unread) : "";
     const name = strings[isOpen ? "closeChat" : "openChat"];
-    launcher.setAttribute("aria-label", unread ? name + ", " + strings.unread.replace("{n}", unread) : name);
-    soundItem.textContent = strings[options.sound ? "soundOff" : "soundOn"];
-  }
-  function paintHint() {
-    hint.textContent = options.greeting || strings.hint;
-    hint.hidden = messages.size + pendingNodes.size > 0;
+    const count = unread ? ", " + strings.unread.replace("{n}", unread) : "";
+    launcher.setAttribute("aria-label", name + count);
   }
   function repaint() {
     for (const [node, key, attr] of bound) put(node, key, attr);
@@ -461,7 +426,6 @@ input,textarea{display:block;width:100%;padding:8px 10px;background:var(--oc-bg)
   function setState(next) {
     if (next === state) return;
     state = next;
-    root.dataset.state = next;
     paint();
     emit("connection", next);
   }
@@ -476,19 +440,22 @@ input,textarea{display:block;width:100%;padding:8px 10px;background:var(--oc-bg)
     timers.problem = setTimeout(() => (problem.textContent = ""), 8000);
   }
 
-  // ---- panel, menu, keyboard ----------------------------------------------------------------
+  // ---- panel, menu, keyboard
 
+  function show(opened) {
+    isOpen = opened;
+    panel.hidden = !opened;
+    root.classList.toggle("open", opened);
+    launcher.setAttribute("aria-expanded", String(opened));
+    session(opened);
+    paint();
+    emit(opened ? "open" : "close");
+  }
   function open(focus) {
     if (!isOpen) {
-      isOpen = true;
-      panel.hidden = false;
-      root.classList.add("open");
-      launcher.setAttribute("aria-expanded", "true");
-      session("open", "1");
+      show(true);
       scrollDown();
       markSeen();
-      paint();
-      emit("open");
       if (!token) startSession(); // a first-time visitor gets a session when they first open
     }
     if (focus) input.focus();
@@ -496,15 +463,9 @@ input,textarea{display:block;width:100%;padding:8px 10px;background:var(--oc-bg)
   function close() {
     if (!isOpen) return;
     const focused = panel.contains(shadow.activeElement);
-    isOpen = false;
     showMenu(false);
-    panel.hidden = true;
-    root.classList.remove("open");
-    launcher.setAttribute("aria-expanded", "false");
-    session("open", "");
-    paint();
-    if (focused) launcher.focus(); // focus never falls back to the page's top
-    emit("close");
+    if (focused) launcher.focus(); // focus must not fall back to the top of the page
+    show(false);
   }
   function toggle() {
     isOpen ? close() : open(true);
@@ -514,16 +475,8 @@ input,textarea{display:block;width:100%;padding:8px 10px;background:var(--oc-bg)
     menuButton.setAttribute("aria-expanded", String(show));
     if (show) leaveItem.focus();
   }
-  function menuItems() {
-    return Array.from(menu.children);
-  }
 
-  launcher.addEventListener("click", () => {
-    if (isOpen) {
-      close();
-      launcher.focus();
-    } else open(true);
-  });
+  launcher.addEventListener("click", toggle);
   closeButton.addEventListener("click", close);
   menuButton.addEventListener("click", () => showMenu(menu.hidden));
   menu.addEventListener("focusout", (event) => {
@@ -532,14 +485,6 @@ input,textarea{display:block;width:100%;padding:8px 10px;background:var(--oc-bg)
   leaveItem.addEventListener("click", () => {
     showMenu(false);
     showForm(true);
-  });
-  soundItem.addEventListener("click", () => {
-    options.sound = !options.sound;
-    store.set("sound", options.sound ? "1" : "0");
-    unlockAudio();
-    showMenu(false);
-    menuButton.focus();
-    paint();
   });
   root.addEventListener("keydown", (event) => {
     if (event.key === "Escape" && (isOpen || !menu.hidden)) {
@@ -550,7 +495,7 @@ input,textarea{display:block;width:100%;padding:8px 10px;background:var(--oc-bg)
       } else close();
     } else if (!menu.hidden && (event.key === "ArrowDown" || event.key === "ArrowUp")) {
       event.preventDefault();
-      const items = menuItems();
+      const items = Array.from(menu.children);
       const at = items.indexOf(shadow.activeElement);
       items[(at + (event.key === "ArrowDown" ? 1 : items.length - 1)) % items.length].focus();
     }
@@ -577,12 +522,13 @@ input,textarea{display:block;width:100%;padding:8px 10px;background:var(--oc-bg)
   }
   document.addEventListener("visibilitychange", markSeen);
 
-  // ---- sending: every message goes through the persisted outbox -----------------------------
+  // ---- sending: every message goes through the persisted outbox
 
   function readOutbox() {
     try {
       const list = JSON.parse(store.get("outbox") || "[]");
-      return Array.isArray(list) ? list.filter((i) => i && i.client_id && typeof i.text === "string") : [];
+      const valid = (item) => item && item.client_id && typeof item.text === "string";
+      return Array.isArray(list) ? list.filter(valid) : [];
     } catch (e) {
       return [];
     }
@@ -601,8 +547,9 @@ input,textarea{display:block;width:100%;padding:8px 10px;background:var(--oc-bg)
     } else if (node) node.remove();
   }
   function newId() {
-    if (crypto.randomUUID) return crypto.randomUUID(); // absent outside secure contexts
-    return Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => (b + 256).toString(16).slice(1)).join("");
+    // Not crypto.randomUUID: it is missing on plain-http pages.
+    const bytes = crypto.getRandomValues(new Uint8Array(16));
+    return Array.from(bytes, (b) => (b + 256).toString(16).slice(1)).join("");
   }
   function submitInput() {
     const text = input.value.trim();
@@ -619,8 +566,8 @@ input,textarea{display:block;width:100%;padding:8px 10px;background:var(--oc-bg)
     if (!token) startSession();
     else flush();
   }
-  // Each queued message goes out once per socket; the server dedupes by client_id, so a resend
-  // after a lost ack stores nothing twice and answers with the message stored the first time.
+  // Queued messages go out once per socket; the server dedupes by client_id, so resending after
+  // a lost ack never stores a message twice.
   let sentOnSocket = new Set();
   function flush() {
     if (live) {
@@ -653,7 +600,7 @@ input,textarea{display:block;width:100%;padding:8px 10px;background:var(--oc-bg)
     }
   }
 
-  // ---- the server: session, socket, HTTP fallback -------------------------------------------
+  // ---- the server: session, socket, HTTP fallback
 
   async function request(method, path, body, signal) {
     const headers = {};
@@ -706,7 +653,7 @@ input,textarea{display:block;width:100%;padding:8px 10px;background:var(--oc-bg)
       })
       .catch((e) => {
         // A refused origin or an unknown site key will not fix itself by retrying.
-        if (e.status >= 400 && e.status < 500 && e.status !== 408 && e.status !== 429) {
+        if (e.status >= 400 && e.status < 500 && e.status !== 429) {
           setState("unavailable");
           console.warn("Omnichat: " + e.message);
           return;
@@ -725,17 +672,11 @@ input,textarea{display:block;width:100%;padding:8px 10px;background:var(--oc-bg)
     stopPolling();
     startSession();
   }
+  // Escalation asks for the follow-up form (which, once sent, closes the conversation).
   function setConversation(next) {
     const was = conversation && conversation.status;
     conversation = next || null;
-    if (
-      conversation &&
-      conversation.status === "escalated" &&
-      was !== "escalated" &&
-      store.get("followup") !== String(conversation.id)
-    ) {
-      showForm(false);
-    }
+    if (conversation && conversation.status === "escalated" && was !== "escalated") showForm(false);
   }
 
   let ws = null;
@@ -808,9 +749,7 @@ input,textarea{display:block;width:100%;padding:8px 10px;background:var(--oc-bg)
         heard = false;
         sendFrame({ type: "ping" });
       }, 25000);
-    } else if (frame.type === "ack") {
-      add([frame.message]);
-    } else if (frame.type === "message") {
+    } else if (frame.type === "ack" || frame.type === "message") {
       add([frame.message]);
     } else if (frame.type === "typing") {
       showTyping(frame.on);
@@ -826,11 +765,15 @@ input,textarea{display:block;width:100%;padding:8px 10px;background:var(--oc-bg)
       } else if (frame.client_id) unqueue(frame.client_id, true);
     }
   }
+  async function messagesAfter(after, wait, signal) {
+    const path = "/api/v1/widget/messages?after=" + after + "&wait=" + wait;
+    return (await request("GET", path, null, signal)).messages;
+  }
   // The rest of a long history, after a welcome that said "more".
   async function fetchAfter(after) {
     try {
       for (;;) {
-        const list = (await request("GET", "/api/v1/widget/messages?after=" + after)).messages;
+        const list = await messagesAfter(after, 0);
         add(list);
         if (list.length < PAGE) return;
         after = list[list.length - 1].seq;
@@ -850,8 +793,7 @@ input,textarea{display:block;width:100%;padding:8px 10px;background:var(--oc-bg)
       me.control = new AbortController();
       const timeout = setTimeout(() => me.control.abort(), (wait + 15) * 1000);
       try {
-        const path = "/api/v1/widget/messages?after=" + lastSeq + "&wait=" + wait;
-        const list = (await request("GET", path, null, me.control.signal)).messages;
+        const list = await messagesAfter(lastSeq, wait, me.control.signal);
         if (poll !== me) break;
         failures = 0;
         wait = 25;
@@ -903,7 +845,7 @@ input,textarea{display:block;width:100%;padding:8px 10px;background:var(--oc-bg)
     }
   }
 
-  // ---- follow-up form -----------------------------------------------------------------------
+  // ---- follow-up form
 
   function showForm(focus) {
     note.hidden = true;
@@ -942,7 +884,6 @@ input,textarea{display:block;width:100%;padding:8px 10px;background:var(--oc-bg)
       if (!token) await startSession();
       if (!token) throw new Error(strings.failed);
       const answer = await request("POST", "/api/v1/widget/followup", values);
-      store.set("followup", conversation ? String(conversation.id) : "");
       form.reset();
       hideForm();
       // With a conversation the server thanks the visitor in it; without one, we do.
@@ -959,18 +900,13 @@ input,textarea{display:block;width:100%;padding:8px 10px;background:var(--oc-bg)
     }
   });
 
-  // ---- identity, sound, options -------------------------------------------------------------
+  // ---- identity, sound, options
 
-  function identify(details) {
-    details = details || {};
-    identity = {
-      identifier: details.identifier,
-      name: details.name,
-      email: details.email,
-      identifier_hash: details.identifier_hash,
-    };
-    if (details.name && !form.elements.name.value) form.elements.name.value = details.name;
-    if (details.email && !form.elements.email.value) form.elements.email.value = details.email;
+  function identify({ identifier, name, email, identifier_hash } = {}) {
+    identity = { identifier, name, email, identifier_hash };
+    // The follow-up form starts filled in with what the host page knows.
+    if (name && !form.elements.name.value) form.elements.name.value = name;
+    if (email && !form.elements.email.value) form.elements.email.value = email;
     return new Promise((resolve) => {
       identityWaiters.push(resolve);
       if (token) sendIdentity();
@@ -1000,36 +936,37 @@ input,textarea{display:block;width:100%;padding:8px 10px;background:var(--oc-bg)
   addEventListener("keydown", unlockAudio, true);
   function beep() {
     if (!options.sound || !audio) return;
-    const oscillator = audio.createOscillator();
+    const tone = audio.createOscillator();
     const gain = audio.createGain();
     const now = audio.currentTime;
-    oscillator.frequency.value = 880;
+    tone.frequency.value = 880;
     gain.gain.setValueAtTime(0.08, now);
     gain.gain.exponentialRampToValueAtTime(0.0001, now + 0.25);
-    oscillator.connect(gain).connect(audio.destination);
-    oscillator.start(now);
-    oscillator.stop(now + 0.25);
+    tone.connect(gain).connect(audio.destination);
+    tone.start();
+    tone.stop(now + 0.25);
   }
 
   function flag(value) {
     return value === true || (typeof value === "string" && !/^(false|0|no|off)$/i.test(value));
   }
-  // The colour is normalised by a canvas (never pasted into CSS as given); the text on it is
-  // dark or light, whichever keeps contrast.
+  // A canvas normalises the colour (it is never pasted into CSS as given) to #rrggbb or rgba();
+  // the text on it is dark or white, whichever keeps contrast.
   function setColor(color) {
     const context = document.createElement("canvas").getContext("2d");
-    if (!context) return;
     context.fillStyle = "#010203";
     context.fillStyle = String(color);
     const value = context.fillStyle;
     if (value === "#010203") return;
-    const rgb = value[0] === "#" ? [1, 3, 5].map((i) => parseInt(value.slice(i, i + 2), 16)) : value.match(/[\d.]+/g).map(Number);
-    const linear = rgb.slice(0, 3).map((c) => ((c /= 255) <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4));
-    const light = 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2] > 0.18;
-    theme(`:host{--oc-primary:${value}!important;--oc-on-primary:${light ? "#1f2328" : "#fff"}!important}`);
+    const channel = (i) => parseInt(value.substr(i, 2), 16);
+    const [r, g, b] = value[0] === "#" ? [1, 3, 5].map(channel) : value.match(/\d+/g);
+    const text = 0.299 * r + 0.587 * g + 0.114 * b > 150 ? "#1f2328" : "#fff";
+    theme(`:host{--oc-primary:${value}!important;--oc-on-primary:${text}!important}`);
   }
   function setStrings(map) {
-    for (const key in map || {}) if (key in strings && typeof map[key] === "string") strings[key] = map[key];
+    for (const key in map || {}) {
+      if (key in strings && typeof map[key] === "string") strings[key] = map[key];
+    }
     repaint();
   }
   function configure(o) {
@@ -1059,7 +996,7 @@ input,textarea{display:block;width:100%;padding:8px 10px;background:var(--oc-bg)
     return () => (listeners[name] = listeners[name].filter((f) => f !== fn));
   }
 
-  // ---- start --------------------------------------------------------------------------------
+  // ---- start
 
   let dataStrings = null;
   try {
@@ -1073,7 +1010,7 @@ input,textarea{display:block;width:100%;padding:8px 10px;background:var(--oc-bg)
     title: data.title,
     greeting: data.greeting,
     lang: data.lang,
-    sound: store.get("sound") ? store.get("sound") === "1" : data.sound,
+    sound: data.sound,
     strings: dataStrings,
   });
   readOutbox().forEach(addPending);
@@ -1099,7 +1036,7 @@ input,textarea{display:block;width:100%;padding:8px 10px;background:var(--oc-bg)
     (document.body || document.documentElement).appendChild(host);
     // A returning visitor resumes at once (unread replies, live frames); a new one on first open.
     if (token || readOutbox().length) startSession();
-    if (flag(data.open) || session("open") === "1") open(false);
+    if (flag(data.open) || session()) open(false);
   }
   if (document.body) mount();
   else document.addEventListener("DOMContentLoaded", mount);

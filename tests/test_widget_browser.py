@@ -177,9 +177,9 @@ def shown(page: Page, text: str) -> Locator:
 
 
 def visitor_token(page: Page, site_key: str) -> str:
-    token = page.evaluate(f"localStorage.getItem('omnichat:{site_key}:token')")
-    assert token, "the widget keeps its visitor token in localStorage"
-    return str(token)
+    """The token the widget keeps in localStorage, once its session has started."""
+    read = f"localStorage.getItem('omnichat:{site_key}:token')"
+    return str(wait_for(lambda: page.evaluate(read), "the visitor token in localStorage"))
 
 
 def stored(server: ServerProcess, token: str) -> list[dict[str, Any]]:
@@ -306,7 +306,7 @@ def widget_styles(page: Page) -> dict[str, Any]:
         const root = document.querySelector("omnichat-widget").shadowRoot;
         const parts = {};
         for (const selector of [".launcher", ".panel", "header", "h2", ".log", ".hint",
-                                "textarea", ".send", ".msg.visitor .text"]) {
+                                "textarea", ".composer .primary", ".msg.visitor .text"]) {
             const node = root.querySelector(selector);
             const style = getComputedStyle(node);
             const box = node.getBoundingClientRect();
