@@ -222,6 +222,20 @@ def staff_headers(server: ServerProcess) -> dict[str, str]:
 # ---- tests ------------------------------------------------------------------------------------
 
 
+def test_widget_script_is_cached_briefly_and_demo_revalidates(
+    omnichat: ServerProcess, site_key: str
+) -> None:
+    """/widget.js is JavaScript cached for five minutes; /demo names the default site's key."""
+    script = httpx.get(f"{omnichat.base_url}/widget.js")
+    assert script.status_code == 200
+    assert script.headers["content-type"].startswith("text/javascript")
+    assert script.headers["cache-control"] == "public, max-age=300"
+    demo = httpx.get(f"{omnichat.base_url}/demo")
+    assert demo.status_code == 200 and demo.headers["cache-control"] == "no-cache"
+    assert f'<script src="/widget.js" data-site="{site_key}" async></script>' in demo.text
+    assert "{{site_key}}" not in demo.text
+
+
 def test_demo_page_embeds_the_widget_and_a_message_is_stored(
     page: Page, omnichat: ServerProcess, site_key: str
 ) -> None:
@@ -416,6 +430,74 @@ def test_falls_back_to_http_when_websockets_are_blocked(
         headers={"Authorization": f"Bearer {token}"},
     ).raise_for_status()
     expect(shown(page, "arrived by long-poll")).to_have_count(1)
+
+
+def test_welcome_with_more_fetches_the_rest_over_http(
+    page: Page, start_server: Callable[..., ServerProcess]
+) -> None:
+    """Back after missing more than one welcome holds (500), the widget fetches the rest, once."""
+    server = start_server(
+        OMNICHAT_LIMITS_MESSAGES_PER_MINUTE_PER_VISITOR="0",
+        OMNICHAT_LIMITS_MESSAGES_PER_MINUTE_PER_IP="0",
+    )
+    with sqlite3.connect(server.database_path) as connection:
+        key = connection.execute("SELECT site_key FROM sites ORDER BY id").fetchone()[0]
+    sockets: list[Any] = []
+    blocked = False
+
+    def route(socket: Any) -> None:
+        if blocked:
+            socket.close()
+            return
+        socket.connect_to_server()
+        sockets.append(socket)
+
+    page.route_web_socket(re.compile(r"/ws/visitor$"), route)
+    page.goto(f"{server.base_url}/demo")
+    open_chat(page)
+    send(page, "first")
+    expect(page.get_by_role("log").locator(".msg.pending")).to_have_count(0)
+    token = visitor_token(page, key)
+    # Cut the socket; while the test posts, new sockets wait unanswered (nothing pumps the route).
+    blocked = True
+    sockets[-1].close()
+    with httpx.Client(headers={"Authorization": f"Bearer {token}"}) as client:
+        for number in range(520):
+            client.post(
+                f"{server.base_url}/api/v1/widget/messages",
+                json={"client_id": f"bulk-{number}", "text": f"bulk {number}"},
+            ).raise_for_status()
+    blocked = False
+    expect(shown(page, "bulk 519")).to_have_count(1)
+    with sqlite3.connect(server.database_path) as connection:
+        total = connection.execute("SELECT count(*) FROM messages").fetchone()[0]
+    assert total > 521  # the greeting and the first message too
+    expect(page.get_by_role("log").locator(".msg")).to_have_count(total)
+    for number in (0, 250, 499, 500, 519):
+        expect(shown(page, f"bulk {number}")).to_have_count(1)
+
+
+def test_works_when_storage_is_blocked(browser: Browser, omnichat: ServerProcess) -> None:
+    """With localStorage and sessionStorage throwing, the widget still chats from memory."""
+    context = browser.new_context()
+    context.add_init_script(
+        """for (const name of ["localStorage", "sessionStorage"]) {
+            const refuse = () => { throw new DOMException("blocked", "SecurityError"); };
+            Object.defineProperty(window, name, {get: refuse});
+        }"""
+    )
+    page = context.new_page()
+    page.goto(f"{omnichat.base_url}/demo")
+    open_chat(page)
+    send(page, "no storage here")
+    expect(page.get_by_role("log").locator(".msg.pending")).to_have_count(0)
+    expect(shown(page, "no storage here")).to_have_count(1)
+    with sqlite3.connect(omnichat.database_path) as connection:
+        count = connection.execute(
+            "SELECT count(*) FROM messages WHERE text = 'no storage here'"
+        ).fetchone()[0]
+    assert count == 1
+    context.close()
 
 
 def test_phone_sized_screen_gets_a_full_screen_panel(
