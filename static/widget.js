@@ -368,7 +368,7 @@ input,textarea{display:block;width:100%;margin-top:2px;padding:8px 10px;backgrou
       if (!m || m.private || messages.has(m.seq)) continue; // already shown: a resend or replay
       messages.set(m.seq, m);
       lastSeq = Math.max(lastSeq, m.seq);
-      if (m.sender === "visitor" && m.client_id) unqueue(m.client_id);
+      if (pendingNodes.has(m.client_id)) unqueue(m.client_id);
       const time = attrs(el("time", "", clock(m.created_at)), { datetime: m.created_at });
       const node = messageNode(m, time);
       node.dataset.seq = m.seq;
