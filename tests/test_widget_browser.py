@@ -19,9 +19,11 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
 from starlette.routing import Mount, Route
+from websockets.sync.client import connect
 
 from omnichat.settings import build_settings
 from omnichat.web.app import create_app
@@ -666,6 +668,24 @@ def test_staff_reply_appears_live_with_an_unread_badge(
     link = page.get_by_role("log").get_by_role("link", name="https://example.com/care")
     expect(link).to_have_attribute("href", "https://example.com/care")
     assert page.locator("omnichat-widget img").count() == 0
+
+
+@needs_agent_api
+def test_staff_typing_shows_and_clears(page: Page, omnichat: ServerProcess, site_key: str) -> None:
+    """Staff typing in the conversation shows "Staff is typing..." in the widget, until it stops."""
+    page.goto(f"{omnichat.base_url}/demo")
+    open_chat(page)
+    send(page, "Hello, typing test")
+    message = stored_once(omnichat, visitor_token(page, site_key), "Hello, typing test")
+    token = staff_headers(omnichat)["Authorization"].removeprefix("Bearer ")
+    with connect(f"{omnichat.ws_url}/ws/agent") as agent:
+        agent.send(orjson.dumps({"type": "hello", "token": token, "last_event_id": None}).decode())
+        assert orjson.loads(agent.recv(timeout=TIMEOUT))["type"] == "welcome"
+        typing = {"type": "typing", "conversation_id": message["conversation_id"], "on": True}
+        agent.send(orjson.dumps(typing).decode())
+        expect(page.get_by_text("Staff is typing...")).to_be_visible()
+        agent.send(orjson.dumps({**typing, "on": False}).decode())
+        expect(page.get_by_text("Staff is typing...")).to_be_hidden()
 
 
 @needs_agent_api
