@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import socket
 import sqlite3
 import sys
 from collections.abc import Callable, Sequence
@@ -31,14 +32,23 @@ def fail(message: str) -> int:
 def serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
+    from omnichat.hub import Hub
     from omnichat.web.app import create_app
+
+    class Server(uvicorn.Server):
+        async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+            # uvicorn waits for open requests before the app's lifespan hears of the shutdown;
+            # tell sockets and long-polls to finish now, so a restart is not held up by them.
+            hub.close_all()
+            await super().shutdown(sockets)
 
     logs.configure(settings.server.log_level)
     # Fail here, with one line, rather than inside uvicorn's lifespan with a traceback.
     with contextlib.closing(lock_data_dir(settings.data_dir)):
         settings = storage.prepare(settings)
+    hub = Hub()
     config = uvicorn.Config(
-        create_app(settings),
+        create_app(settings, hub),
         host=settings.server.host,
         port=settings.server.port,
         lifespan="on",
@@ -56,7 +66,7 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
         ws_ping_timeout=settings.server.ws_ping_interval_seconds,
         timeout_graceful_shutdown=10,
     )
-    server = uvicorn.Server(config)
+    server = Server(config)
     server.run()
     return 0 if server.started else 1
 

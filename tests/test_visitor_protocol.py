@@ -311,6 +311,36 @@ async def test_long_poll_wakes_on_new_message(server: ServerProcess) -> None:
     assert [m["text"] for m in response.json()["messages"]] == ["two"]
 
 
+async def test_shutdown_releases_long_polls_at_once(start_server) -> None:  # type: ignore[no-untyped-def]
+    """A waiting long-poll answers (empty) as soon as the server begins to stop, so a restart
+    is not held up by fallback visitors."""
+    process: ServerProcess = start_server()
+    token = new_session(process)["token"]
+    async with httpx.AsyncClient(base_url=process.base_url, timeout=30) as client:
+        poll = asyncio.create_task(
+            client.get("/api/v1/widget/messages?after=0&wait=25", headers=bearer(token))
+        )
+        await asyncio.sleep(0.5 * UNIT)
+        assert not poll.done()
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        stopping = loop.run_in_executor(None, process.stop)
+        response = await asyncio.wait_for(poll, 10 * UNIT)
+        await stopping
+        assert loop.time() - started < 5 * UNIT
+    assert response.status_code == 200 and response.json() == {"messages": []}
+
+
+def test_cors_exposes_retry_after(server: ServerProcess) -> None:
+    """Cross-origin answers let the widget read Retry-After, so it backs off as told."""
+    response = httpx.post(
+        f"{server.base_url}/api/v1/widget/session",
+        json={"site_key": "nope", "token": None},
+        headers={"Origin": "https://shop.example"},
+    )
+    assert response.headers["access-control-expose-headers"] == "Retry-After"
+
+
 @pytest.mark.parametrize(
     ("body", "field"),
     [

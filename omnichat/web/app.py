@@ -64,9 +64,14 @@ async def http_error(request: Request, exc: Exception) -> Response:
     return error_response(exc.status_code, code, message, **(exc.headers or {}))
 
 
-def create_app(settings: Settings) -> Starlette:
-    """Build the Omnichat ASGI app; nothing loop-bound exists until its lifespan starts."""
+def create_app(settings: Settings, hub: Hub | None = None) -> Starlette:
+    """Build the Omnichat ASGI app; nothing loop-bound exists until its lifespan starts.
+
+    Pass the `hub` when the server must reach it from outside the app: `serve` closes its
+    sockets and long-polls as soon as shutdown begins.
+    """
     metrics = Metrics()
+    hub = hub or Hub()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Context]]:
@@ -80,7 +85,6 @@ def create_app(settings: Settings) -> Starlette:
         )
         await db.connect()
         jobs = Jobs()
-        hub = Hub()
         alerts = Alerts(db, metrics)
         await alerts.start()
         ctx = Context(

@@ -34,7 +34,12 @@ class WidgetCors:
             return
         ctx: Context = scope["state"]["ctx"]
         allowed = await origin_allowed_anywhere(ctx.db, origin, ctx.settings.production)
-        cors = [(b"access-control-allow-origin", origin.encode()), (b"vary", b"Origin")]
+        cors = [
+            (b"access-control-allow-origin", origin.encode()),
+            (b"vary", b"Origin"),
+            # The widget backs off by it after a 429.
+            (b"access-control-expose-headers", b"Retry-After"),
+        ]
         if scope["method"] == "OPTIONS" and "access-control-request-method" in headers:
             if not allowed:
                 response = error_response(

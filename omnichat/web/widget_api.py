@@ -11,6 +11,7 @@ from starlette.routing import Mount, Route
 
 from omnichat import conversations, followups, inbound, messages, sites, visitors
 from omnichat.errors import Forbidden, Invalid, NotAuthenticated, NotFound
+from omnichat.hub import Closed
 from omnichat.sites import Site
 from omnichat.visitors import Visitor
 from omnichat.web.context import context
@@ -83,7 +84,8 @@ async def list_messages(request: Request) -> JSONResponse:
     async with ctx.hub.join(("visitor", visitor.id), limit=100) as subscriber:
         found = await _messages_after(request, visitor, after)
         if not found and wait:
-            with contextlib.suppress(TimeoutError):
+            # Closed: the server is shutting down; answer with what there is.
+            with contextlib.suppress(TimeoutError, Closed):
                 await asyncio.wait_for(subscriber.next(), wait)
             found = await _messages_after(request, visitor, after)
     return JSONResponse({"messages": [message.to_json() for message in found]})
