@@ -8,6 +8,7 @@ of the test. Both wait for /health/ready before handing it over.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -16,6 +17,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 import pytest
@@ -24,11 +26,23 @@ from omnichat import storage
 from omnichat.db import Database
 from omnichat.settings import build_settings
 
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser
+
 ROOT = Path(__file__).resolve().parent.parent
 OWNER_EMAIL = "owner@example.com"
 OWNER_PASSWORD = "correct-horse-battery-staple"
 # Timeouts are multiples of this unit, so a slower machine can scale them all at once.
 UNIT = float(os.environ.get("OMNICHAT_TEST_TIME_UNIT", "1"))
+BROWSER_TIMEOUT = 10 * UNIT
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 
 def free_port() -> int:
@@ -154,6 +168,21 @@ def start_server(tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
     yield start
     for process in started:
         process.stop()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """Debian's chromium driven by playwright, one per test module (launched as DEVELOPERS.md
+    says: never a browser download)."""
+    from playwright.sync_api import expect, sync_playwright
+
+    chromium = shutil.which("chromium")
+    assert chromium, "the browser tests need Debian's chromium (scripts/test.sh installs it)"
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        expect.set_options(timeout=BROWSER_TIMEOUT * 1000)
+        yield launched
+        launched.close()
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ import hashlib
 import hmac
 import os
 import re
-import shutil
 import subprocess
 import sys
 import uuid
@@ -20,19 +19,11 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Dialog, Page, expect, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Dialog, Page, expect
 
 from tests.conftest import OWNER_EMAIL, OWNER_PASSWORD, ROOT, UNIT, ServerProcess, server_env
 from tests.visitors import bearer, new_session
 
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 TIMEOUT = 10 * UNIT
 XSS_CORPUS = [
     "<img src=x onerror=alert(1)>",
@@ -61,17 +52,6 @@ def omnichat(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess
     ).raise_for_status()
     yield process
     process.stop()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    chromium = shutil.which("chromium")
-    assert chromium, "the browser tests need Debian's chromium"
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
-        expect.set_options(timeout=TIMEOUT * 1000)
-        yield browser
-        browser.close()
 
 
 class Pages:
@@ -461,3 +441,53 @@ def test_followups_users_sites_and_export_screens(pages: Pages, omnichat: Server
         lines = csv.read().splitlines()
     assert lines[0].startswith("id,created_at,status,channel")
     assert any(line.startswith(f"{conversation_id},") for line in lines[1:])
+
+
+def test_escalation_follow_up_flow_end_to_end(pages: Pages, omnichat: ServerProcess) -> None:
+    """Nobody answers: the widget offers the form after the escalation, the visitor leaves their
+    details and is thanked, and the follow-up appears live for staff, who view and archive it."""
+    headers = bearer(owner_token(omnichat))
+    site = httpx.get(f"{omnichat.base_url}/api/v1/sites", headers=headers).json()["sites"][0]
+    timings = {key: site[key] for key in ("patience_seconds", "escalate_seconds")}
+    httpx.patch(
+        f"{omnichat.base_url}/api/v1/sites/{site['id']}",
+        json={"patience_seconds": 0, "escalate_seconds": 1},
+        headers=headers,
+    ).raise_for_status()
+    try:
+        agent = pages.new()
+        sign_in(agent, omnichat, OWNER_EMAIL, OWNER_PASSWORD, path="/admin/followups")
+        expect(agent.get_by_role("heading", name="Follow-ups")).to_be_visible()
+        expect(agent.get_by_role("status").filter(has_text="Live")).to_be_visible()
+
+        guest = pages.new()
+        guest.goto(f"{omnichat.base_url}/demo")
+        guest.get_by_role("button", name=re.compile("chat", re.I)).click()
+        guest.get_by_role("textbox", name="Message").fill("Is anybody there?")
+        guest.get_by_role("textbox", name="Message").press("Enter")
+        log = guest.get_by_role("log")
+        expect(
+            log.get_by_text("All staff are currently assisting others", exact=False)
+        ).to_be_visible()
+        name = "Olga " + uuid.uuid4().hex[:6]
+        guest.get_by_role("textbox", name="Name").fill(name)
+        guest.get_by_role("textbox", name="Email").fill("olga@example.com")
+        guest.get_by_role("textbox", name="How can we help?").fill("Please call me back")
+        guest.locator("omnichat-widget .followup").get_by_role("button", name="Send").click()
+        expect(log.get_by_text("Thank you for your message.", exact=False)).to_have_count(1)
+    finally:
+        httpx.patch(
+            f"{omnichat.base_url}/api/v1/sites/{site['id']}", json=timings, headers=headers
+        ).raise_for_status()
+
+    card = agent.get_by_role("listitem").filter(has_text=name)
+    expect(card).to_contain_text("olga@example.com")
+    expect(card).to_contain_text("Please call me back")
+    card.get_by_role("button", name="Mark viewed").click()
+    expect(card).to_have_count(0)
+    agent.get_by_role("button", name="Viewed").click()
+    viewed = agent.get_by_role("listitem").filter(has_text=name)
+    viewed.get_by_role("button", name="Archive").click()
+    expect(viewed).to_have_count(0)
+    agent.get_by_role("button", name="Archived").click()
+    expect(agent.get_by_role("listitem").filter(has_text=name)).to_be_visible()

@@ -4,7 +4,6 @@ chromium through playwright), against a real server whose Twilio is a stand-in o
 from __future__ import annotations
 
 import re
-import shutil
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -12,7 +11,7 @@ from dataclasses import dataclass
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Locator, Page, expect
 
 from tests.conftest import OWNER_EMAIL, OWNER_PASSWORD, UNIT, ServerProcess, server_env
 from tests.twilio_standin import (
@@ -27,15 +26,6 @@ from tests.twilio_standin import (
     text_params,
     twilio_env,
 )
-
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 
 @dataclass
@@ -78,17 +68,6 @@ def texting(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Texting]:
     yield Texting(process, standin, headers)
     process.stop()
     standin.close()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    chromium = shutil.which("chromium")
-    assert chromium, "the browser tests need Debian's chromium"
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
-        expect.set_options(timeout=10 * UNIT * 1000)
-        yield browser
-        browser.close()
 
 
 OpenPage = Callable[[ServerProcess, str], Page]

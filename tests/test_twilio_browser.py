@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 
 import pytest
-from playwright.sync_api import Browser, expect, sync_playwright
+from playwright.sync_api import Browser, expect
 
-from tests.conftest import OWNER_EMAIL, OWNER_PASSWORD, UNIT, ServerProcess, server_env
+from tests.conftest import OWNER_EMAIL, OWNER_PASSWORD, ServerProcess, server_env
 from tests.twilio_standin import (
     PUBLIC,
     SMS_NUMBER,
@@ -20,15 +19,6 @@ from tests.twilio_standin import (
     text_params,
     twilio_env,
 )
-
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 
 @pytest.fixture(scope="module")
@@ -42,17 +32,6 @@ def texting(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]
     yield process
     process.stop()
     standin.close()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    chromium = shutil.which("chromium")
-    assert chromium, "the browser tests need Debian's chromium"
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
-        expect.set_options(timeout=10 * UNIT * 1000)
-        yield browser
-        browser.close()
 
 
 def test_texts_appear_live_on_the_admin_page(texting: ServerProcess, browser: Browser) -> None:
