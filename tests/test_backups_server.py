@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import re
 import shutil
 import sqlite3
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Callable
@@ -18,7 +15,8 @@ from typing import Any
 
 import httpx
 
-from tests.conftest import OWNER_EMAIL, OWNER_PASSWORD, ROOT, UNIT, ServerProcess
+from tests.conftest import OWNER_EMAIL, OWNER_PASSWORD, UNIT, ServerProcess
+from tests.staff import create_user_cli
 
 PASSWORD = "a-perfectly-fine-password"
 # 0.0003 hours is about a second: the shortest schedule the setting allows in practice.
@@ -64,26 +62,7 @@ def sign_in(server: ServerProcess, email: str, password: str) -> dict[str, str]:
 def new_account(server: ServerProcess, role: str, tenant: str = "default") -> dict[str, str]:
     """An account made with `run.py create-user`, signed in."""
     email = f"{role}-{uuid.uuid4().hex[:10]}@example.com"
-    result = subprocess.run(
-        [
-            sys.executable,
-            "run.py",
-            "create-user",
-            email,
-            "--role",
-            role,
-            "--tenant",
-            tenant,
-            "--password-stdin",
-        ],
-        cwd=ROOT,
-        env={**os.environ, **server.env},
-        input=PASSWORD + "\n",
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert result.returncode == 0, result.stderr
+    create_user_cli(server, email, role, tenant, PASSWORD)
     return sign_in(server, email, PASSWORD)
 
 
