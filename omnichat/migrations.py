@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from omnichat.db import Database
 from omnichat.errors import StartupError
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
@@ -102,6 +103,12 @@ def status(connection: sqlite3.Connection, directory: Path = MIGRATIONS_DIR) -> 
         applied=[(v, n, at) for v, n, _, at in applied],
         pending=[m for v, m in known.items() if v not in done],
     )
+
+
+async def applied_version(db: Database) -> int | None:
+    """The newest migration the running database has (readiness compares it with the files)."""
+    value = await db.fetch_value("SELECT MAX(version) FROM schema_migrations")
+    return None if value is None else int(value)
 
 
 def apply(connection: sqlite3.Connection, directory: Path = MIGRATIONS_DIR) -> list[Migration]:

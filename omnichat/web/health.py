@@ -6,7 +6,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from omnichat import times
+from omnichat import migrations, times
 from omnichat.web.context import Context, context
 from omnichat.web.responses import JSONResponse
 
@@ -20,7 +20,7 @@ async def ready(request: Request) -> JSONResponse:
     ctx = context(request)
     checks: dict[str, str] = {}
     try:
-        applied = await ctx.db.fetch_value("SELECT MAX(version) FROM schema_migrations")
+        applied = await migrations.applied_version(ctx.db)
         checks["database"] = "ok"
         expected = ctx.schema_version
         checks["migrations"] = "ok" if applied == expected else f"at {applied}, want {expected}"
