@@ -79,6 +79,25 @@ async def record(
     )
 
 
+async def record_alone(
+    db: Database,
+    *,
+    tenant_id: int,
+    actor_id: int,
+    action: str,
+    details: dict[str, Any] | None = None,
+    ip: str | None = None,
+) -> int:
+    """Add an entry in a write of its own, for an action that changes nothing else (a download)."""
+
+    async def op(tx: Tx) -> int:
+        return await record(
+            tx, tenant_id=tenant_id, actor_id=actor_id, action=action, details=details, ip=ip
+        )
+
+    return await db.write(op)
+
+
 async def page(
     db: Database, tenant_id: int, *, before: int | None, limit: int
 ) -> tuple[list[Entry], int | None]:

@@ -7,7 +7,6 @@ from starlette.responses import StreamingResponse
 from starlette.routing import Route
 
 from omnichat import audit, exports, times
-from omnichat.db import Tx
 from omnichat.web.context import context
 from omnichat.web.guard import client_ip, require_staff
 from omnichat.web.responses import JSONResponse, query_int
@@ -37,19 +36,14 @@ async def export_conversations(request: Request) -> StreamingResponse:
     staff = await require_staff(request, "admin")
     days = query_int(request, "days", DEFAULT_EXPORT_DAYS, 1, exports.MAX_DAYS)
     assert days is not None
-    ip = client_ip(request)
-
-    async def record(tx: Tx) -> None:
-        await audit.record(
-            tx,
-            tenant_id=staff.tenant_id,
-            actor_id=staff.id,
-            action="export.conversations",
-            details={"days": days},
-            ip=ip,
-        )
-
-    await ctx.db.write(record)
+    await audit.record_alone(
+        ctx.db,
+        tenant_id=staff.tenant_id,
+        actor_id=staff.id,
+        action="export.conversations",
+        details={"days": days},
+        ip=client_ip(request),
+    )
     name = f"conversations-{times.now_iso()[:10]}-{days}d.csv"
     return StreamingResponse(
         exports.conversations_csv(ctx.db, staff.tenant_id, days),

@@ -12,7 +12,6 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from omnichat import audit, backups, times
-from omnichat.db import Tx
 from omnichat.errors import Forbidden
 from omnichat.staff import Staff
 from omnichat.web.context import context
@@ -56,18 +55,14 @@ async def list_backups(request: Request) -> JSONResponse:
 async def download(request: Request) -> Response:
     ctx = context(request)
     staff = await require_installation_owner(request)
-
-    async def record(tx: Tx) -> None:
-        await audit.record(
-            tx,
-            tenant_id=staff.tenant_id,
-            actor_id=staff.id,
-            action="backup.download",
-            ip=client_ip(request),
-        )
-
     # Recorded first, so the downloaded copy itself shows who took it.
-    await ctx.db.write(record)
+    await audit.record_alone(
+        ctx.db,
+        tenant_id=staff.tenant_id,
+        actor_id=staff.id,
+        action="backup.download",
+        ip=client_ip(request),
+    )
     name = f"omnichat-{times.now():{backups.STAMP}}.sqlite"
     try:
         handle = await ctx.backups.open_fresh()
