@@ -9,7 +9,7 @@ from starlette.routing import Route
 from omnichat import audit, exports, times
 from omnichat.web.context import context
 from omnichat.web.guard import client_ip, require_staff
-from omnichat.web.responses import JSONResponse, query_int
+from omnichat.web.responses import NO_STORE, JSONResponse, query_int
 
 AUDIT_PAGE = (50, 200)  # default and largest `limit`
 DEFAULT_EXPORT_DAYS = 30
@@ -48,10 +48,7 @@ async def export_conversations(request: Request) -> StreamingResponse:
     return StreamingResponse(
         exports.conversations_csv(ctx.db, staff.tenant_id, days),
         media_type="text/csv; charset=utf-8",
-        headers={
-            "Content-Disposition": f'attachment; filename="{name}"',
-            "Cache-Control": "no-store",
-        },
+        headers={**NO_STORE, "Content-Disposition": f'attachment; filename="{name}"'},
     )
 
 

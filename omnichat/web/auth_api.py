@@ -10,10 +10,7 @@ from omnichat import logins, users
 from omnichat.errors import Invalid, OmnichatError, RateLimited
 from omnichat.web.context import context
 from omnichat.web.guard import client_ip, require_staff, text_field
-from omnichat.web.responses import JSONResponse, read_json
-
-# Tokens must never be stored by browsers or proxies.
-NO_STORE = {"Cache-Control": "no-store"}
+from omnichat.web.responses import NO_STORE, JSONResponse, read_json
 
 
 async def login(request: Request) -> JSONResponse:

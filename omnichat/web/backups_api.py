@@ -16,10 +16,9 @@ from omnichat.errors import Forbidden
 from omnichat.staff import Staff
 from omnichat.web.context import context
 from omnichat.web.guard import client_ip, require_staff
-from omnichat.web.responses import JSONResponse, error_response
+from omnichat.web.responses import NO_STORE, JSONResponse, error_response
 
 CHUNK_BYTES = 1 << 20
-NO_STORE = {"Cache-Control": "no-store"}
 
 
 async def require_installation_owner(request: Request) -> Staff:

@@ -10,6 +10,9 @@ from starlette.responses import Response
 
 from omnichat.errors import BadRequest, Invalid, OmnichatError, RateLimited, TooLarge
 
+# For answers holding tokens, passwords or backups: never stored by browsers or proxies.
+NO_STORE = {"Cache-Control": "no-store"}
+
 
 class JSONResponse(Response):
     media_type = "application/json"

@@ -16,6 +16,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from omnichat.errors import OmnichatError, RateLimited
 from omnichat.hub import Closed, Subscriber
 from omnichat.web.context import Context, context
+from omnichat.web.guard import client_ip
 
 HELLO_TIMEOUT_SECONDS = 10
 # A client that keeps sending frames we cannot use is broken or hostile; past this, close it.
@@ -42,7 +43,7 @@ async def run(websocket: WebSocket, kind: str, session: Session) -> None:
     `Refused` from the session closes the socket with its code; a client leaving ends quietly.
     """
     ctx = context(websocket)
-    ip = websocket.client.host if websocket.client else "unknown"
+    ip = client_ip(websocket)
     await websocket.accept()
     if not ctx.limits.sockets.acquire(ip):
         await websocket.close(CLOSE_RATE, "too many sockets from this address")

@@ -15,9 +15,7 @@ from omnichat import users
 from omnichat.users import User
 from omnichat.web.context import context
 from omnichat.web.guard import client_ip, require_staff
-from omnichat.web.responses import JSONResponse, read_json
-
-NO_STORE = {"Cache-Control": "no-store"}
+from omnichat.web.responses import NO_STORE, JSONResponse, read_json
 
 
 def _answer(user: User, password: str | None, status: int = 200) -> JSONResponse:

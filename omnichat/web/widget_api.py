@@ -16,13 +16,10 @@ from omnichat.sites import Site
 from omnichat.visitors import Visitor
 from omnichat.web.context import context
 from omnichat.web.cors import WidgetCors
+from omnichat.web.guard import bearer_token, client_ip
 from omnichat.web.responses import JSONResponse, query_int, read_json
 
 MAX_WAIT_SECONDS = 30
-
-
-def client_ip(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
 
 
 def check_origin(request: Request, site: Site) -> None:
@@ -35,10 +32,7 @@ def check_origin(request: Request, site: Site) -> None:
 
 async def authenticated_visitor(request: Request) -> tuple[Visitor, Site]:
     """The visitor of the Bearer token, on a site that allows the request's origin."""
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    visitor = await visitors.by_token(
-        context(request).db, token if scheme.lower() == "bearer" else None
-    )
+    visitor = await visitors.by_token(context(request).db, bearer_token(request))
     if visitor is None:
         raise NotAuthenticated("missing or unknown visitor token; start a new session")
     site = await sites.site_by_id(context(request).db, visitor.site_id)
