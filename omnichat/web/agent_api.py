@@ -14,7 +14,7 @@ from omnichat.errors import Invalid, NotFound
 from omnichat.inbox import MAX_ID, Cursor, Filters
 from omnichat.web.context import context
 from omnichat.web.guard import client_ip, require_staff
-from omnichat.web.responses import JSONResponse, query_int, read_json
+from omnichat.web.responses import JSONResponse, query_int, read_json, read_optional_json
 
 PAGE_DEFAULT, PAGE_MAX = 50, 200
 MESSAGES_DEFAULT = 100
@@ -125,8 +125,7 @@ async def mark_read(request: Request) -> JSONResponse:
     ctx = context(request)
     staff = await require_staff(request)
     conversation_id = _path_id(request)
-    has_body = request.headers.get("content-length", "0") != "0"
-    body = await read_json(request) if has_body or "transfer-encoding" in request.headers else {}
+    body = await read_optional_json(request)
     seq = body.get("seq")
     if seq is not None and (isinstance(seq, bool) or not isinstance(seq, int) or seq < 0):
         raise Invalid("seq", "must be a non-negative integer")

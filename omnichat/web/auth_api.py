@@ -10,7 +10,7 @@ from omnichat import logins, users
 from omnichat.errors import Invalid, OmnichatError, RateLimited
 from omnichat.web.context import context
 from omnichat.web.guard import client_ip, require_staff, text_field
-from omnichat.web.responses import NO_STORE, JSONResponse, read_json
+from omnichat.web.responses import NO_STORE, JSONResponse, read_json, read_optional_json
 
 
 async def login(request: Request) -> JSONResponse:
@@ -52,8 +52,7 @@ async def refresh(request: Request) -> JSONResponse:
 async def logout(request: Request) -> Response:
     ctx = context(request)
     staff = await require_staff(request, allow_password_change=True)
-    has_body = request.headers.get("content-length", "0") != "0"
-    body = await read_json(request) if has_body or "transfer-encoding" in request.headers else {}
+    body = await read_optional_json(request)
     everywhere = body.get("everywhere", False)
     if not isinstance(everywhere, bool):
         raise Invalid("everywhere", "must be true or false")

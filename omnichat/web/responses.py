@@ -55,6 +55,14 @@ async def read_json(request: Request) -> dict[str, Any]:
     return data
 
 
+async def read_optional_json(request: Request) -> dict[str, Any]:
+    """Like `read_json` for endpoints whose body is optional: no body at all reads as `{}`."""
+    has_body = request.headers.get("content-length", "0") != "0"
+    if has_body or "transfer-encoding" in request.headers:
+        return await read_json(request)
+    return {}
+
+
 @overload
 def query_int(request: Request, name: str, default: int, low: int, high: int) -> int: ...
 @overload
