@@ -48,10 +48,10 @@ class TooLarge(OmnichatError):
 class Invalid(OmnichatError):
     """A field failed validation; the message names the field."""
 
-    status, code = 422, "invalid"
+    status, code = 422, "invalid_field"
 
     def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}", code="invalid_field")
+        super().__init__(f"{field}: {message}")
         self.field = field
 
 

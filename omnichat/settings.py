@@ -326,7 +326,7 @@ def generate_secret_key() -> str:
 
 
 def describe() -> list[tuple[str, str, Any, str]]:
-    """Every setting as (section, key, default, help), for docs and `check`."""
+    """Every setting as (section, key, default, help): what settings.toml and the README list."""
     rows = []
     for section, cls in _sections().items():
         for f in dataclasses.fields(cls):

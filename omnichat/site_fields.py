@@ -6,7 +6,6 @@ field names of the contract; `sites.create_site` / `sites.update_site` store the
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import ipaddress
 import re
@@ -15,7 +14,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from omnichat.errors import Invalid
-from omnichat.sites import SiteSettings
 
 MAX_NAME = 100
 MAX_TEXT = 1000
@@ -29,7 +27,6 @@ NUMBERS = {"patience_seconds": 86400, "escalate_seconds": 86400, "auto_close_min
 READ_ONLY = frozenset({"id", "site_key", "snippet", "has_identity_secret"})
 # Twilio numbers texts arrive on; each belongs to one site across all tenants.
 CHANNEL_NUMBERS = frozenset({"sms_number", "whatsapp_number"})
-SETTINGS = frozenset(f.name for f in dataclasses.fields(SiteSettings))
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 MAX_INTERVALS_PER_DAY = 4
 LABEL = r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?"

@@ -85,10 +85,6 @@ class Sender:
         self._task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
 
-    @property
-    def enabled(self) -> bool:
-        return not missing(self.settings)
-
     async def start(self) -> None:
         """Settle rows a previous process left mid-call, then start sending (if configured)."""
         absent = missing(self.settings)

@@ -21,7 +21,6 @@ async def audit_log(request: Request) -> JSONResponse:
     default, largest = AUDIT_PAGE
     limit = query_int(request, "limit", default, 1, largest)
     before = query_int(request, "before", None, 1, 2**63 - 1)
-    assert limit is not None
     entries, cursor = await audit.page(ctx.db, staff.tenant_id, before=before, limit=limit)
     return JSONResponse(
         {
@@ -35,7 +34,6 @@ async def export_conversations(request: Request) -> StreamingResponse:
     ctx = context(request)
     staff = await require_staff(request, "admin")
     days = query_int(request, "days", DEFAULT_EXPORT_DAYS, 1, exports.MAX_DAYS)
-    assert days is not None
     await audit.record_alone(
         ctx.db,
         tenant_id=staff.tenant_id,

@@ -18,7 +18,6 @@ async def login(request: Request) -> JSONResponse:
     body = await read_json(request)
     email = text_field(body, "email")
     password = text_field(body, "password")
-    assert email is not None and password is not None
     try:
         issued = await logins.login(
             ctx.db,
@@ -42,7 +41,6 @@ async def login(request: Request) -> JSONResponse:
 async def refresh(request: Request) -> JSONResponse:
     ctx = context(request)
     token = text_field(await read_json(request), "refresh_token")
-    assert token is not None
     issued = await logins.refresh(
         ctx.db, ctx.hub, ctx.settings, refresh_token=token, ip=client_ip(request)
     )
@@ -74,7 +72,6 @@ async def password(request: Request) -> JSONResponse:
     body = await read_json(request)
     current = text_field(body, "current_password")
     new = text_field(body, "new_password")
-    assert current is not None and new is not None
     user = await logins.change_password(
         ctx.db,
         ctx.hub,

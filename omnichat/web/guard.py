@@ -45,11 +45,9 @@ async def require_staff(
     return staff
 
 
-def text_field(body: dict[str, Any], name: str, *, required: bool = True) -> str | None:
+def text_field(body: dict[str, Any], name: str) -> str:
     """`body[name]` as a string; 422 naming the field when it is missing or not a string."""
     value = body.get(name)
-    if value is None and not required:
-        return None
     if not isinstance(value, str):
         raise Invalid(name, "must be a string" if name in body else "is required")
     return value
