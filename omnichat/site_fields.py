@@ -13,7 +13,10 @@ import zoneinfo
 from typing import Any
 from urllib.parse import urlsplit
 
+from omnichat.business_hours import WEEKDAYS
 from omnichat.errors import Invalid
+from omnichat.sites import NUMBER_FIELDS
+from omnichat.twilio.phones import E164, SEPARATORS
 
 MAX_NAME = 100
 MAX_TEXT = 1000
@@ -25,14 +28,10 @@ TEXTS = ("greeting", "patience_text", "escalate_text", "followup_text", "away_te
 # Upper bounds that catch typos (seconds typed as milliseconds) without limiting real use.
 NUMBERS = {"patience_seconds": 86400, "escalate_seconds": 86400, "auto_close_minutes": 43200}
 READ_ONLY = frozenset({"id", "site_key", "snippet", "has_identity_secret"})
-# Twilio numbers texts arrive on; each belongs to one site across all tenants.
-CHANNEL_NUMBERS = frozenset({"sms_number", "whatsapp_number"})
-WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 MAX_INTERVALS_PER_DAY = 4
 LABEL = r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?"
 HOSTNAME = re.compile(rf"^{LABEL}(\.{LABEL})*$")
 CLOCK = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$|^24:00$")
-E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
@@ -54,7 +53,8 @@ def parse(data: dict[str, Any], *, production: bool, creating: bool) -> dict[str
             clean[key] = _number(key, value, NUMBERS[key])
         elif key == "business_hours":
             clean[key] = parse_business_hours(value)
-        elif key in CHANNEL_NUMBERS:
+        elif key in NUMBER_FIELDS:
+            # The Twilio numbers texts arrive on; each belongs to one site across all tenants.
             clean[key] = None if value in (None, "") else _phone(key, value)
         elif key == "alert_numbers":
             clean[key] = _alert_numbers(value)
@@ -191,7 +191,7 @@ def _alert_numbers(value: Any) -> list[str]:
 
 def _phone(field: str, value: Any) -> str:
     # People paste numbers with spaces and dashes; store the E.164 form.
-    number = re.sub(r"[\s().-]", "", value) if isinstance(value, str) else ""
+    number = SEPARATORS.sub("", value) if isinstance(value, str) else ""
     if not E164.match(number):
         raise Invalid(field, f"{str(value)[:40]!r} is not an E.164 number (+1555...)")
     return number

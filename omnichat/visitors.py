@@ -11,7 +11,7 @@ import hmac
 import secrets
 from dataclasses import dataclass
 
-from omnichat import conversations, times
+from omnichat import conversations, times, tokens
 from omnichat.db import Database, Row, Tx
 from omnichat.errors import Invalid
 from omnichat.hub import Hub
@@ -42,10 +42,6 @@ class Visitor:
         )
 
 
-def hash_token(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
 async def by_token(db: Database, token: str | None) -> Visitor | None:
     """The visitor holding `token`, or None for a missing, malformed or unknown token."""
     if not token or len(token) > 100:
@@ -53,7 +49,7 @@ async def by_token(db: Database, token: str | None) -> Visitor | None:
     row = await db.fetch_one(
         "SELECT id, tenant_id, site_id, name, email, verified FROM visitors"
         " WHERE token_hash = :hash",
-        {"hash": hash_token(token)},
+        {"hash": tokens.digest(token)},
     )
     return None if row is None else Visitor.from_row(row)
 
@@ -70,7 +66,7 @@ async def start_session(db: Database, site: Site, token: str | None) -> tuple[st
         visitor_id = await tx.execute(
             "INSERT INTO visitors (tenant_id, site_id, token_hash, created_at, last_seen_at)"
             " VALUES (:tenant, :site, :hash, :now, :now)",
-            {"tenant": site.tenant_id, "site": site.id, "hash": hash_token(fresh), "now": now},
+            {"tenant": site.tenant_id, "site": site.id, "hash": tokens.digest(fresh), "now": now},
         )
         return Visitor(visitor_id, site.tenant_id, site.id, None, None, False)
 
