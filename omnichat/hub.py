@@ -17,7 +17,9 @@ from collections.abc import AsyncIterator
 
 Topic = tuple[str, int]
 
-# Close codes the socket endpoints pass on to the client.
+# Close codes the socket endpoints pass on to the client. 4401: authenticate again (the hello
+# failed, the access token expired, or the session ended or the account changed meanwhile).
+CLOSE_AUTH = 4401
 CLOSE_TOO_SLOW = 1008
 CLOSE_GOING_AWAY = 1001
 

@@ -14,14 +14,13 @@ from typing import Any
 from omnichat import audit, passwords, sessions, times, tokens, users
 from omnichat.db import Database, Tx
 from omnichat.errors import Forbidden, Invalid, NotAuthenticated
-from omnichat.hub import Hub
+from omnichat.hub import CLOSE_AUTH, Hub
 from omnichat.settings import Settings
 from omnichat.staff import Staff
 from omnichat.throttle import LoginThrottle
 from omnichat.users import User
 
 log = logging.getLogger("omnichat.auth")
-CLOSE_REVOKED = 4401
 # Longer than any token we issue; anything longer is junk and skips the database.
 MAX_REFRESH_TOKEN = 128
 
@@ -204,7 +203,7 @@ async def _revoke_reused(tx: Tx, hub: Hub, token_hash: str, ip: str) -> None:
         details={"session_id": session.id},
         ip=ip,
     )
-    tx.after_commit(lambda: hub.close(("session", session.id), CLOSE_REVOKED, "session revoked"))
+    tx.after_commit(lambda: hub.close(("session", session.id), CLOSE_AUTH, "session revoked"))
     tx.after_commit(
         lambda: log.warning(
             "refresh token reused; session revoked",
@@ -236,7 +235,7 @@ async def logout(
         )
         for session_id in ended:
             tx.after_commit(
-                lambda sid=session_id: hub.close(("session", sid), CLOSE_REVOKED, "signed out")
+                lambda sid=session_id: hub.close(("session", sid), CLOSE_AUTH, "signed out")
             )
         return ended
 
@@ -279,9 +278,7 @@ async def change_password(
         ended = await sessions.revoke_user(tx, staff.id, "password changed", keep=staff.session_id)
         for session_id in ended:
             tx.after_commit(
-                lambda sid=session_id: hub.close(
-                    ("session", sid), CLOSE_REVOKED, "password changed"
-                )
+                lambda sid=session_id: hub.close(("session", sid), CLOSE_AUTH, "password changed")
             )
         await audit.record(
             tx,

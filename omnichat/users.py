@@ -17,13 +17,12 @@ from typing import Any
 from omnichat import audit, passwords, sessions, times
 from omnichat.db import Database, Row, Tx
 from omnichat.errors import Conflict, Forbidden, Invalid, NotFound
-from omnichat.hub import Hub
+from omnichat.hub import CLOSE_AUTH, Hub
 from omnichat.staff import ROLES, Staff, rank
 
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
 MAX_EMAIL = 254
 MAX_NAME = 100
-CLOSE_REVOKED = 4401
 
 
 @dataclass(frozen=True)
@@ -243,7 +242,7 @@ async def update_user(
         if fields.get("disabled") or password_hash is not None or "role" in fields:
             # A role change keeps the sessions (a refresh carries the new role), but sockets
             # were authorised for the old role and must reconnect.
-            tx.after_commit(lambda: hub.close(("user", user.id), CLOSE_REVOKED, "account changed"))
+            tx.after_commit(lambda: hub.close(("user", user.id), CLOSE_AUTH, "account changed"))
         details: dict[str, Any] = {
             name: value if name != "disabled" else bool(value) for name, value in fields.items()
         }

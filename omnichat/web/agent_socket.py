@@ -18,11 +18,11 @@ from omnichat import agent_frames, conversations, events, frames
 from omnichat.agent_frames import Hello, Ping, Typing
 from omnichat.errors import NotFound, OmnichatError
 from omnichat.frames import FrameError
-from omnichat.hub import Subscriber
+from omnichat.hub import CLOSE_AUTH, Subscriber
 from omnichat.staff import Staff, authenticate, authorize
 from omnichat.web import sockets
 from omnichat.web.context import Context
-from omnichat.web.sockets import CLOSE_AUTH, Refused
+from omnichat.web.sockets import Refused
 
 # A tenant's agents hear every event; a socket this far behind has stopped reading.
 QUEUE_LIMIT = 1000

@@ -14,14 +14,14 @@ from collections.abc import Awaitable, Callable
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from omnichat.errors import OmnichatError, RateLimited
-from omnichat.hub import Closed, Subscriber
+from omnichat.hub import CLOSE_AUTH, Closed, Subscriber
 from omnichat.web.context import Context, context
 from omnichat.web.guard import client_ip
 
 HELLO_TIMEOUT_SECONDS = 10
 # A client that keeps sending frames we cannot use is broken or hostile; past this, close it.
 MAX_BAD_FRAMES = 20
-CLOSE_AUTH, CLOSE_FORBIDDEN, CLOSE_RATE, CLOSE_POLICY = 4401, 4403, 4429, 1008
+CLOSE_FORBIDDEN, CLOSE_RATE, CLOSE_POLICY = 4403, 4429, 1008
 
 Handler = Callable[[str | bytes], Awaitable[None]]
 ErrorFrame = Callable[[OmnichatError], str]

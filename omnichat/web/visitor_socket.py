@@ -14,13 +14,13 @@ from starlette.websockets import WebSocket
 
 from omnichat import conversations, frames, inbound, messages, sites, visitor_frames, visitors
 from omnichat.frames import FrameError
-from omnichat.hub import Subscriber
+from omnichat.hub import CLOSE_AUTH, Subscriber
 from omnichat.sites import Site
 from omnichat.visitor_frames import Hello, Ping, Seen, Send, Typing
 from omnichat.visitors import Visitor
 from omnichat.web import sockets
 from omnichat.web.context import Context
-from omnichat.web.sockets import CLOSE_AUTH, CLOSE_FORBIDDEN, Refused
+from omnichat.web.sockets import CLOSE_FORBIDDEN, Refused
 
 log = logging.getLogger("omnichat.visitor_socket")
 QUEUE_LIMIT = 256
