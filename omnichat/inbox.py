@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 import orjson
 
-from omnichat import times
+from omnichat import conversations, times
 from omnichat.conversations import SELECT as CONVERSATION_SELECT
 from omnichat.conversations import Conversation
 from omnichat.db import Database, Tx
@@ -183,13 +183,10 @@ async def page(
 
 async def item(db: Database, tenant_id: int, user_id: int, conversation_id: int) -> Item:
     """One conversation of the tenant as the inbox shows it; another tenant's id is `NotFound`."""
-    row = await db.fetch_one(
-        CONVERSATION_SELECT + " WHERE c.id = :id AND c.tenant_id = :tenant",
-        {"id": conversation_id, "tenant": tenant_id},
-    )
-    if row is None:
+    conversation = await conversations.for_tenant(db, tenant_id, conversation_id)
+    if conversation is None:
         raise NotFound("no such conversation")
-    return (await _with_details(db, user_id, [Conversation.from_row(row)]))[0]
+    return (await _with_details(db, user_id, [conversation]))[0]
 
 
 async def _with_details(db: Database, user_id: int, found: list[Conversation]) -> list[Item]:
