@@ -19,7 +19,7 @@ import orjson
 from omnichat import conversations, times
 from omnichat.conversations import SELECT as CONVERSATION_SELECT
 from omnichat.conversations import Conversation
-from omnichat.db import Database, Tx
+from omnichat.db import MAX_ID, Database, Tx
 from omnichat.errors import Invalid, NotFound
 from omnichat.hub import Hub
 from omnichat.messages import COLUMNS as MESSAGE_COLUMNS
@@ -29,8 +29,6 @@ from omnichat.messages import Message
 StatusFilter = Literal["open", "escalated", "closed", "all"]
 STATUSES: tuple[StatusFilter, ...] = ("open", "escalated", "closed", "all")
 MAX_QUERY = 200
-# SQLite integers are 64-bit; larger ids cannot exist and would not even bind.
-MAX_ID = 2**63 - 1
 MAX_TERMS = 12
 # Letters and digits as SQLite's unicode61 tokenizer sees them, near enough.
 WORD = re.compile(r"\w+")

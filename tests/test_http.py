@@ -8,6 +8,7 @@ import httpx
 import pytest
 
 from tests.conftest import OWNER_PASSWORD, ServerProcess
+from tests.staff import owner
 
 
 def test_health_live_and_ready(server: ServerProcess) -> None:
@@ -36,6 +37,27 @@ def test_errors_use_the_envelope(
     assert response.headers["content-type"].startswith("application/json")
     assert response.json()["error"]["code"] == code
     assert response.json()["error"]["message"]
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "/api/v1/conversations/{id}"),
+        ("POST", "/api/v1/followups/{id}/view"),
+        ("PATCH", "/api/v1/users/{id}"),
+        ("PATCH", "/api/v1/sites/{id}"),
+        ("POST", "/api/v1/conversations/{id}/messages/{id}/retry"),
+    ],
+)
+def test_ids_too_large_to_exist_are_not_found(
+    server: ServerProcess, method: str, path: str
+) -> None:
+    """An id past SQLite's 64-bit integers is 404 on every route that takes one, never a 500."""
+    headers = owner(server).headers
+    url = server.base_url + path.format(id=2**64)
+    response = httpx.request(method, url, json={"name": "x"}, headers=headers)
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "not_found"
 
 
 def test_request_id_is_kept_when_sane_and_logged(server: ServerProcess) -> None:

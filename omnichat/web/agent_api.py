@@ -10,21 +10,15 @@ from starlette.requests import Request
 from starlette.routing import Route
 
 from omnichat import agent_actions, conversations, followups, inbox, messages
+from omnichat.db import MAX_ID
 from omnichat.errors import Invalid, NotFound
-from omnichat.inbox import MAX_ID, Cursor, Filters
+from omnichat.inbox import Cursor, Filters
 from omnichat.web.context import context
 from omnichat.web.guard import client_ip, require_staff
-from omnichat.web.responses import JSONResponse, query_int, read_json, read_optional_json
+from omnichat.web.responses import JSONResponse, path_id, query_int, read_json, read_optional_json
 
 PAGE_DEFAULT, PAGE_MAX = 50, 200
 MESSAGES_DEFAULT = 100
-
-
-def _path_id(request: Request) -> int:
-    value: int = request.path_params["id"]
-    if value > MAX_ID:
-        raise NotFound("no such resource")
-    return value
 
 
 async def list_conversations(request: Request) -> JSONResponse:
@@ -47,7 +41,7 @@ async def list_conversations(request: Request) -> JSONResponse:
 async def get_conversation(request: Request) -> JSONResponse:
     ctx = context(request)
     staff = await require_staff(request)
-    item = await inbox.item(ctx.db, staff.tenant_id, staff.id, _path_id(request))
+    item = await inbox.item(ctx.db, staff.tenant_id, staff.id, path_id(request))
     return JSONResponse({"conversation": item.to_json()})
 
 
@@ -55,7 +49,7 @@ async def list_messages(request: Request) -> JSONResponse:
     """Messages (notes included) after `after_seq`, oldest first, and whether more follow."""
     ctx = context(request)
     staff = await require_staff(request)
-    conversation = await conversations.for_tenant(ctx.db, staff.tenant_id, _path_id(request))
+    conversation = await conversations.for_tenant(ctx.db, staff.tenant_id, path_id(request))
     if conversation is None:
         raise NotFound("no such conversation")
     after_seq = query_int(request, "after_seq", 0, 0, MAX_ID)
@@ -71,7 +65,7 @@ async def list_messages(request: Request) -> JSONResponse:
 async def post_message(request: Request) -> JSONResponse:
     ctx = context(request)
     staff = await require_staff(request)
-    conversation_id = _path_id(request)
+    conversation_id = path_id(request)
     body = await read_json(request)
     text = messages.clean_text(body.get("text"))
     client_id = messages.clean_client_id(body.get("client_id"), required=False)
@@ -87,7 +81,7 @@ async def post_message(request: Request) -> JSONResponse:
 async def assign(request: Request) -> JSONResponse:
     ctx = context(request)
     staff = await require_staff(request)
-    conversation_id = _path_id(request)
+    conversation_id = path_id(request)
     body = await read_json(request)
     if "user_id" not in body:
         raise Invalid("user_id", "is required (null unassigns)")
@@ -106,7 +100,7 @@ async def close(request: Request) -> JSONResponse:
     ctx = context(request)
     staff = await require_staff(request)
     conversation = await agent_actions.close(
-        ctx.db, ctx.hub, staff, _path_id(request), client_ip(request)
+        ctx.db, ctx.hub, staff, path_id(request), client_ip(request)
     )
     return JSONResponse({"conversation": conversation.to_json()})
 
@@ -115,7 +109,7 @@ async def reopen(request: Request) -> JSONResponse:
     ctx = context(request)
     staff = await require_staff(request)
     conversation = await agent_actions.reopen(
-        ctx.db, ctx.hub, staff, _path_id(request), client_ip(request)
+        ctx.db, ctx.hub, staff, path_id(request), client_ip(request)
     )
     return JSONResponse({"conversation": conversation.to_json()})
 
@@ -124,7 +118,7 @@ async def mark_read(request: Request) -> JSONResponse:
     """Move the caller's read marker to `seq` (default: the newest message)."""
     ctx = context(request)
     staff = await require_staff(request)
-    conversation_id = _path_id(request)
+    conversation_id = path_id(request)
     body = await read_optional_json(request)
     seq = body.get("seq")
     if seq is not None and (isinstance(seq, bool) or not isinstance(seq, int) or seq < 0):
@@ -157,7 +151,7 @@ async def view_followup(request: Request) -> JSONResponse:
     ctx = context(request)
     staff = await require_staff(request)
     followup = await followups.set_status(
-        ctx.db, ctx.hub, staff.tenant_id, _path_id(request), "viewed", ("new",)
+        ctx.db, ctx.hub, staff.tenant_id, path_id(request), "viewed", ("new",)
     )
     return JSONResponse({"followup": followup.to_json()})
 
@@ -166,7 +160,7 @@ async def archive_followup(request: Request) -> JSONResponse:
     ctx = context(request)
     staff = await require_staff(request)
     followup = await followups.set_status(
-        ctx.db, ctx.hub, staff.tenant_id, _path_id(request), "archived", ("new", "viewed")
+        ctx.db, ctx.hub, staff.tenant_id, path_id(request), "archived", ("new", "viewed")
     )
     return JSONResponse({"followup": followup.to_json()})
 

@@ -9,9 +9,7 @@ from omnichat.twilio import delivery
 from omnichat.twilio.sender import missing
 from omnichat.web.context import context
 from omnichat.web.guard import require_staff
-from omnichat.web.responses import JSONResponse
-
-MAX_ID = 2**63 - 1
+from omnichat.web.responses import JSONResponse, path_id
 
 
 async def channels(request: Request) -> JSONResponse:
@@ -39,8 +37,8 @@ async def retry(request: Request) -> JSONResponse:
     """Send a failed SMS/WhatsApp reply again; 409 unless it failed."""
     ctx = context(request)
     staff = await require_staff(request)
-    conversation_id = min(request.path_params["id"], MAX_ID)
-    message_id = min(request.path_params["message_id"], MAX_ID)
+    conversation_id = path_id(request)
+    message_id = path_id(request, "message_id")
     message = await delivery.retry(ctx.db, ctx.hub, staff.tenant_id, conversation_id, message_id)
     return JSONResponse({"message": message.to_json()})
 

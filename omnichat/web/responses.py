@@ -8,7 +8,8 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
-from omnichat.errors import BadRequest, Invalid, OmnichatError, RateLimited, TooLarge
+from omnichat.db import MAX_ID
+from omnichat.errors import BadRequest, Invalid, NotFound, OmnichatError, RateLimited, TooLarge
 
 # For answers holding tokens, passwords or backups: never stored by browsers or proxies.
 NO_STORE = {"Cache-Control": "no-store"}
@@ -61,6 +62,14 @@ async def read_optional_json(request: Request) -> dict[str, Any]:
     if has_body or "transfer-encoding" in request.headers:
         return await read_json(request)
     return {}
+
+
+def path_id(request: Request, name: str = "id") -> int:
+    """The integer path parameter `name`; an id too large to exist in the database is 404."""
+    value: int = request.path_params[name]
+    if value > MAX_ID:
+        raise NotFound("no such resource")
+    return value
 
 
 @overload

@@ -12,7 +12,7 @@ from omnichat import site_fields, sites
 from omnichat.sites import Site
 from omnichat.web.context import context
 from omnichat.web.guard import client_ip, require_staff
-from omnichat.web.responses import JSONResponse, read_json
+from omnichat.web.responses import JSONResponse, path_id, read_json
 
 
 def site_json(site: Site, base_url: str) -> dict[str, Any]:
@@ -74,7 +74,7 @@ async def update_site(request: Request) -> JSONResponse:
     site = await sites.update_site(
         ctx.db,
         staff.tenant_id,
-        request.path_params["site_id"],
+        path_id(request, "site_id"),
         changes,
         actor_id=staff.id,
         ip=client_ip(request),

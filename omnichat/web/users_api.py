@@ -15,7 +15,7 @@ from omnichat import users
 from omnichat.users import User
 from omnichat.web.context import context
 from omnichat.web.guard import client_ip, require_staff
-from omnichat.web.responses import NO_STORE, JSONResponse, read_json
+from omnichat.web.responses import NO_STORE, JSONResponse, path_id, read_json
 
 
 def _answer(user: User, password: str | None, status: int = 200) -> JSONResponse:
@@ -61,7 +61,7 @@ async def update_user(request: Request) -> JSONResponse:
         ctx.db,
         ctx.hub,
         staff,
-        request.path_params["user_id"],
+        path_id(request, "user_id"),
         changes,
         rounds=ctx.settings.security.bcrypt_rounds,
         ip=client_ip(request),
