@@ -134,6 +134,9 @@ def check(settings: Settings, args: argparse.Namespace) -> int:
     connection = storage.open_sqlite(settings.database_path)
     try:
         pending = migrations.status(connection).pending
+        if settings.production:
+            # What `serve` would refuse, so that `check` passing means the server starts.
+            storage.refuse_open_origins(connection)
     finally:
         connection.close()
     texts = sender.describe(settings.twilio)

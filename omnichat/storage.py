@@ -72,6 +72,13 @@ def prepare(settings: Settings, announce: Callable[[str], None] = print) -> Sett
 
 
 def refuse_open_origins(connection: sqlite3.Connection) -> None:
+    """Production refuses a site that allows origin '*' (a database with no sites table yet has
+    none to refuse)."""
+    has_sites = connection.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'sites'"
+    ).fetchone()
+    if not has_sites:
+        return
     for name, origins in connection.execute("SELECT name, allowed_origins FROM sites"):
         if "*" in json.loads(origins):
             raise StartupError(f"site {name!r} allows origin '*', which production refuses")

@@ -145,7 +145,7 @@ def test_production_refuses_weak_key_in_one_line(tmp_path: Path) -> None:
 
 
 def test_production_refuses_open_origin(start_server) -> None:  # type: ignore[no-untyped-def]
-    """A site allowing origin '*' stops a production start."""
+    """A site allowing origin '*' stops a production start, and `check` says so too."""
     process: ServerProcess = start_server()
     process.stop()
     db = sqlite3.connect(process.database_path)
@@ -157,6 +157,7 @@ def test_production_refuses_open_origin(start_server) -> None:  # type: ignore[n
         "OMNICHAT_SECURITY_SECRET_KEY": "p" * 48,
         "OMNICHAT_SECURITY_BCRYPT_ROUNDS": "12",
     }
+    _one_line_failure(run("check", env=production), "allows origin '*'")
     _one_line_failure(run("serve", env=production), "allows origin '*'")
 
 
