@@ -5,15 +5,27 @@ These run before serving (or from the command line) on a synchronous connection.
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from omnichat import passwords, times
 from omnichat.errors import Invalid, StartupError
 from omnichat.settings import Settings
 
 DEFAULT_OWNER_EMAIL = "owner@localhost"
+
+
+@contextlib.contextmanager
+def _transaction(connection: sqlite3.Connection) -> Iterator[None]:
+    connection.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        connection.execute("ROLLBACK")
+        raise
+    connection.execute("COMMIT")
 
 
 def new_site_key() -> str:
@@ -65,14 +77,9 @@ def create_user(
     must_change_password: bool,
 ) -> None:
     """Create a user (and its tenant when missing) in one transaction; IntegrityError if taken."""
-    connection.execute("BEGIN IMMEDIATE")
-    try:
+    with _transaction(connection):
         tenant_id = ensure_tenant(connection, tenant_slug)
         insert_user(connection, tenant_id, email, name, role, password_hash, must_change_password)
-        connection.execute("COMMIT")
-    except BaseException:
-        connection.execute("ROLLBACK")
-        raise
 
 
 def bootstrap(
@@ -94,17 +101,12 @@ def bootstrap(
             raise StartupError(exc.message) from None
     password = given or passwords.generate_password()
     password_hash = passwords.hash_password_sync(password, settings.security.bcrypt_rounds)
-    connection.execute("BEGIN IMMEDIATE")
-    try:
+    with _transaction(connection):
+        # Another process may have bootstrapped since the check above.
         if connection.execute("SELECT 1 FROM tenants LIMIT 1").fetchone():
-            connection.execute("ROLLBACK")
             return False
         tenant_id = ensure_tenant(connection, "default")
         insert_user(connection, tenant_id, email, "Owner", "owner", password_hash, not given)
-        connection.execute("COMMIT")
-    except BaseException:
-        connection.execute("ROLLBACK")
-        raise
     if not given:
         announce(
             f"Omnichat created the owner account {email} with the password {password}\n"
