@@ -35,6 +35,11 @@ function append(el, children) {
   }
 }
 
+/** A labelled form control: the label's text above the control, which it names. */
+export function field(label, control) {
+  return h("label", { class: "field" }, h("span", {}, label), control);
+}
+
 /** Replace an element's children (strings as text). */
 export function fill(el, ...children) {
   el.replaceChildren();

@@ -1,7 +1,7 @@
 // CSV export of conversations for the last N days, downloaded with the Authorization header.
 
 import { download } from "./api.js";
-import { h } from "./dom.js";
+import { field, h } from "./dom.js";
 
 export function mountExport(host) {
   const days = h("input", {
@@ -18,7 +18,7 @@ export function mountExport(host) {
   const form = h(
     "form",
     { class: "card" },
-    h("label", { class: "field" }, h("span", {}, "Conversations updated in the last N days"), days),
+    field("Conversations updated in the last N days", days),
     submit,
     status,
     error,

@@ -1,11 +1,7 @@
 // Sign-in and password change (forced after a generated password, or by choice).
 
 import { login, post } from "./api.js";
-import { h } from "./dom.js";
-
-function field(label, input) {
-  return h("label", { class: "field" }, h("span", {}, label), input);
-}
+import { field, h } from "./dom.js";
 
 /** The sign-in screen; calls onSignedIn(user) with the user from the login answer. */
 export function loginScreen({ onSignedIn }) {

@@ -2,7 +2,7 @@
 // numbers and the per-site settings.
 
 import { get, patch, post } from "./api.js";
-import { copyButton, h } from "./dom.js";
+import { copyButton, field, h } from "./dom.js";
 import { textingPanel } from "./texting.js";
 
 // [field, label, kind]; kinds: text, long (textarea), number, list (one per line), secret
@@ -218,8 +218,8 @@ export function mountSites(host) {
   const form = h(
     "form",
     { class: "card inline-form", "aria-label": "Add a site" },
-    h("label", { class: "field" }, h("span", {}, "Name"), name),
-    h("label", { class: "field" }, h("span", {}, "Allowed origins (one per line)"), origins),
+    field("Name", name),
+    field("Allowed origins (one per line)", origins),
     create,
   );
   const texting = textingPanel();

@@ -1,7 +1,7 @@
 // Users: invite (a generated one-time password), change role, disable, reset password.
 
 import { get, patch, post } from "./api.js";
-import { copyButton, h } from "./dom.js";
+import { copyButton, field, h } from "./dom.js";
 import { getState } from "./store.js";
 
 const ROLES = ["agent", "admin", "owner"];
@@ -57,9 +57,9 @@ export function mountUsers(host) {
   const form = h(
     "form",
     { class: "card inline-form", "aria-label": "Invite a user" },
-    h("label", { class: "field" }, h("span", {}, "Email"), email),
-    h("label", { class: "field" }, h("span", {}, "Name"), name),
-    h("label", { class: "field" }, h("span", {}, "Role"), role),
+    field("Email", email),
+    field("Name", name),
+    field("Role", role),
     create,
   );
   host.replaceChildren(
