@@ -6,6 +6,7 @@ from typing import Any
 
 import orjson
 
+from omnichat.db import MAX_ID
 from omnichat.errors import OmnichatError
 
 
@@ -29,8 +30,9 @@ def decode(text: str | bytes) -> dict[str, Any]:
 
 
 def non_negative_int(value: object, field: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise FrameError(f"{field} must be a non-negative integer", code="invalid_field")
+    """A seq or id: past SQLite's 64-bit integers it could not even be looked up."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_ID:
+        raise FrameError(f"{field} must be a whole number from 0 to {MAX_ID}", code="invalid_field")
     return value
 
 
