@@ -29,6 +29,7 @@ import orjson
 from omnichat import sites, times
 from omnichat.conversations import Conversation
 from omnichat.db import Database, Tx
+from omnichat.hub import Hub
 from omnichat.metrics import Metrics
 from omnichat.sites import Site
 from omnichat.twilio import outbox
@@ -95,19 +96,24 @@ class Alerts:
         if self._session is not None:
             await self._session.close()
 
-    async def escalated(self, tx: Tx, site: Site, conversation: Conversation) -> None:
+    async def escalated(self, tx: Tx, hub: Hub, site: Site, conversation: Conversation) -> None:
         """Alert on-call contacts that `conversation` escalated (call inside the step's `tx`)."""
-        await outbox.enqueue_alert(tx, site, summary(ESCALATED, site, conversation.id))
+        await outbox.enqueue_alert(tx, site, summary(ESCALATED, site, conversation.id), hub)
         self._webhook(
             tx, site, ESCALATED, conversation.id, {"conversation": conversation.to_json()}
         )
 
     async def followup_created(
-        self, tx: Tx, site: Site, followup: dict[str, Any], conversation: Conversation | None
+        self,
+        tx: Tx,
+        hub: Hub,
+        site: Site,
+        followup: dict[str, Any],
+        conversation: Conversation | None,
     ) -> None:
         """Alert on-call contacts of a new follow-up (call inside the `tx` that stores it)."""
         conversation_id = None if conversation is None else conversation.id
-        await outbox.enqueue_alert(tx, site, summary(FOLLOWUP, site, conversation_id))
+        await outbox.enqueue_alert(tx, site, summary(FOLLOWUP, site, conversation_id), hub)
         data = {
             "followup": followup,
             "conversation": None if conversation is None else conversation.to_json(),

@@ -127,7 +127,7 @@ async def advance(
                 tx, hub, conversation_id, "escalated", only_from=("open",)
             )
             await alerts.escalated(
-                tx, site, escalated or await conversations.load(tx, conversation_id)
+                tx, hub, site, escalated or await conversations.load(tx, conversation_id)
             )
     await tx.execute(
         SAVE,

@@ -253,7 +253,7 @@ async def create(
         await events.append(
             tx, hub, site.tenant_id, "followup.created", {"followup": followup.to_json()}
         )
-        await alerts.followup_created(tx, site, followup.to_json(), conversation)
+        await alerts.followup_created(tx, hub, site, followup.to_json(), conversation)
         return followup, thanks
 
     return await db.write(op)

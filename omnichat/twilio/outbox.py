@@ -110,7 +110,7 @@ def wake(hub: Hub) -> None:
 
 async def _insert(
     tx: Tx,
-    hub: Hub | None,
+    hub: Hub,
     *,
     tenant_id: int,
     site_id: int,
@@ -141,8 +141,7 @@ async def _insert(
         },
     )
     if failure is None:
-        if hub is not None:
-            tx.after_commit(lambda: wake(hub))
+        tx.after_commit(lambda: wake(hub))
     else:
         log.warning(
             "outbound text cannot be sent",
@@ -191,13 +190,12 @@ async def enqueue_reply(
     )
 
 
-async def enqueue_alert(tx: Tx, site: Site, text: str, hub: Hub | None = None) -> int:
+async def enqueue_alert(tx: Tx, site: Site, text: str, hub: Hub) -> int:
     """Queue an alert SMS to each of the site's alert numbers; returns how many were queued.
 
     For the escalation step, inside its transaction. Alerts leave from the site's SMS number; a
     site without one sends none (logged). Texts over the SMS limit are shortened, not refused:
-    an alert that arrives cut is better than none. With `hub`, the sender starts at once;
-    without, within a second.
+    an alert that arrives cut is better than none.
     """
     from_number = await sites.sending_number(tx, site.id, "sms")
     numbers = [n for n in map(phones.normalise, site.settings.alert_numbers) if n is not None]
