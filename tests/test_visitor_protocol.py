@@ -266,6 +266,22 @@ async def test_message_rate_limits(start_server) -> None:  # type: ignore[no-unt
     assert texts.count("hi") == 3
 
 
+def test_identify_counts_against_the_message_rate(start_server) -> None:  # type: ignore[no-untyped-def]
+    """identify stores and tells every agent, so past the per-visitor rate it answers 429."""
+    process: ServerProcess = start_server(OMNICHAT_LIMITS_MESSAGES_PER_MINUTE_PER_VISITOR="3")
+    token = new_session(process)["token"]
+    answers = [
+        httpx.post(
+            f"{process.base_url}/api/v1/widget/identify",
+            json={"name": f"Name {n}"},
+            headers=bearer(token),
+        )
+        for n in range(4)
+    ]
+    assert [answer.status_code for answer in answers] == [200, 200, 200, 429]
+    assert int(answers[-1].headers["retry-after"]) >= 1
+
+
 async def test_per_ip_socket_and_session_limits(start_server) -> None:  # type: ignore[no-untyped-def]
     """Past the per-IP socket cap a new socket closes 4429; past the session rate, 429."""
     process: ServerProcess = start_server(

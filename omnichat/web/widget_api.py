@@ -108,6 +108,8 @@ async def identify(request: Request) -> JSONResponse:
     ctx = context(request)
     visitor, site = await authenticated_visitor(request)
     body = await read_json(request)
+    # Each call is a write and an event for every agent: it counts like a message.
+    ctx.limits.message(visitor.id, client_ip(request))
     secret = await sites.identity_secret(ctx.db, site.id)
     updated = await visitors.identify(
         ctx.db,
