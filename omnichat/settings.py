@@ -93,7 +93,9 @@ class BootstrapSettings:
 
 @dataclass(frozen=True)
 class LimitsSettings:
-    sockets_per_ip: int = setting(20, "Concurrent WebSockets per client IP (0 = unlimited).", min=0)
+    sockets_per_ip: int = setting(
+        20, "Concurrent WebSockets and waiting long-polls per client IP (0 = unlimited).", min=0
+    )
     sessions_per_minute_per_ip: int = setting(
         30, "Widget sessions started per minute per IP (0 = unlimited).", min=0
     )

@@ -302,6 +302,38 @@ async def test_per_ip_socket_and_session_limits(start_server) -> None:  # type: 
     assert limited.status_code == 429 and "retry-after" in limited.headers
 
 
+async def test_waiting_long_polls_count_against_the_socket_cap(start_server) -> None:  # type: ignore[no-untyped-def]
+    """A held long-poll takes a per-IP socket slot: past the cap a socket or a poll that would
+    wait is refused (4429, 429), and the slot frees when the poll answers."""
+    process: ServerProcess = start_server(OMNICHAT_LIMITS_SOCKETS_PER_IP="1")
+    token = new_session(process)["token"]
+    url = "/api/v1/widget/messages?after=0&wait="
+    async with httpx.AsyncClient(
+        base_url=process.base_url, timeout=30, headers=bearer(token)
+    ) as client:
+        held = asyncio.create_task(client.get(url + "20"))
+        deadline = asyncio.get_running_loop().time() + 10 * UNIT
+        while True:
+            async with connect(f"{process.ws_url}/ws/visitor") as probe:
+                with contextlib.suppress(ConnectionClosed):
+                    await send(probe, {"type": "hello", "token": token, "last_seq": 0})
+                    await next_frame(probe, "welcome")
+            if probe.close_code == 4429:
+                break  # the held poll has the only slot
+            assert asyncio.get_running_loop().time() < deadline, "the poll never took a slot"
+            if held.done():  # the probe had the slot when the poll came: try again
+                assert held.result().status_code == 429
+                held = asyncio.create_task(client.get(url + "20"))
+        refused = await client.get(url + "1")
+        assert refused.status_code == 429 and int(refused.headers["retry-after"]) >= 1
+        assert refused.json()["error"]["code"] == "rate_limited"
+        # A poll that need not wait still answers; the held one frees its slot when it returns.
+        assert (await client.get(url + "0")).status_code == 200
+        await client.post("/api/v1/widget/messages", json={"client_id": "w1", "text": "hi"})
+        assert (await asyncio.wait_for(held, 5 * UNIT)).status_code == 200
+        assert (await client.get("/api/v1/widget/messages?after=99&wait=1")).status_code == 200
+
+
 async def test_long_poll_wakes_on_new_message(server: ServerProcess) -> None:
     """GET messages with wait holds an empty answer and returns as soon as a message is stored."""
     token = new_session(server)["token"]

@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.routing import Mount, Route
 
 from omnichat import conversations, followups, inbound, messages, sites, visitors
-from omnichat.errors import Forbidden, Invalid, NotAuthenticated, NotFound
+from omnichat.errors import Forbidden, Invalid, NotAuthenticated, NotFound, RateLimited
 from omnichat.hub import Closed
 from omnichat.sites import Site
 from omnichat.visitors import Visitor
@@ -78,9 +78,17 @@ async def list_messages(request: Request) -> JSONResponse:
     async with ctx.hub.join(("visitor", visitor.id), limit=100) as subscriber:
         found = await _messages_after(request, visitor, after)
         if not found and wait:
-            # Closed: the server is shutting down; answer with what there is.
-            with contextlib.suppress(TimeoutError, Closed):
-                await asyncio.wait_for(subscriber.next(), wait)
+            # A held poll ties up a connection as a socket does, so it counts against the same
+            # per-IP cap; without it one address could hold any number of them open.
+            ip = client_ip(request)
+            if not ctx.limits.sockets.acquire(ip):
+                raise RateLimited("too many open connections from this address", MAX_WAIT_SECONDS)
+            try:
+                # Closed: the server is shutting down; answer with what there is.
+                with contextlib.suppress(TimeoutError, Closed):
+                    await asyncio.wait_for(subscriber.next(), wait)
+            finally:
+                ctx.limits.sockets.release(ip)
             found = await _messages_after(request, visitor, after)
     return JSONResponse({"messages": [message.to_json() for message in found]})
 
