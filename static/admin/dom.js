@@ -40,6 +40,25 @@ export function field(label, control) {
   return h("label", { class: "field" }, h("span", {}, label), control);
 }
 
+/**
+ * Run `work` when `form` is submitted, with `button` disabled meanwhile so a double click sends
+ * once; a failure's message is shown in `error`.
+ */
+export function onSubmit(form, button, error, work) {
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    error.textContent = "";
+    button.disabled = true;
+    try {
+      await work();
+    } catch (failure) {
+      error.textContent = failure.message;
+    } finally {
+      button.disabled = false;
+    }
+  });
+}
+
 /** Replace an element's children (strings as text). */
 export function fill(el, ...children) {
   el.replaceChildren();

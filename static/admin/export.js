@@ -1,7 +1,7 @@
 // CSV export of conversations for the last N days, downloaded with the Authorization header.
 
 import { download } from "./api.js";
-import { field, h } from "./dom.js";
+import { field, h, onSubmit } from "./dom.js";
 
 export function mountExport(host) {
   const days = h("input", {
@@ -23,23 +23,14 @@ export function mountExport(host) {
     status,
     error,
   );
-  form.addEventListener("submit", async (event) => {
-    event.preventDefault();
+  onSubmit(form, submit, error, async () => {
     status.textContent = "";
-    error.textContent = "";
-    submit.disabled = true;
-    try {
-      const n = Number(days.value);
-      const file = await download(
-        `/api/v1/export/conversations.csv?days=${encodeURIComponent(n)}`,
-        `conversations-last-${n}-days.csv`,
-      );
-      status.textContent = `Downloaded ${file.name} (${file.size} bytes).`;
-    } catch (failure) {
-      error.textContent = failure.message;
-    } finally {
-      submit.disabled = false;
-    }
+    const n = Number(days.value);
+    const file = await download(
+      `/api/v1/export/conversations.csv?days=${encodeURIComponent(n)}`,
+      `conversations-last-${n}-days.csv`,
+    );
+    status.textContent = `Downloaded ${file.name} (${file.size} bytes).`;
   });
   host.replaceChildren(
     h(

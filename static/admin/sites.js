@@ -2,7 +2,7 @@
 // numbers and the per-site settings.
 
 import { get, patch, post } from "./api.js";
-import { copyButton, field, h } from "./dom.js";
+import { copyButton, field, h, onSubmit } from "./dom.js";
 import { textingPanel } from "./texting.js";
 
 // [field, label, kind]; kinds: text, long (textarea), number, list (one per line), secret
@@ -235,23 +235,14 @@ export function mountSites(host) {
     ),
   );
 
-  form.addEventListener("submit", async (event) => {
-    event.preventDefault();
-    error.textContent = "";
-    create.disabled = true;
-    try {
-      const allowed = origins.value
-        .split("\n")
-        .map((line) => line.trim())
-        .filter(Boolean);
-      await post("/api/v1/sites", { name: name.value.trim(), allowed_origins: allowed });
-      form.reset();
-      await load();
-    } catch (failure) {
-      error.textContent = failure.message;
-    } finally {
-      create.disabled = false;
-    }
+  onSubmit(form, create, error, async () => {
+    const allowed = origins.value
+      .split("\n")
+      .map((line) => line.trim())
+      .filter(Boolean);
+    await post("/api/v1/sites", { name: name.value.trim(), allowed_origins: allowed });
+    form.reset();
+    await load();
   });
 
   /** (Re)draw the sites; the one just saved keeps its settings open and says so. */

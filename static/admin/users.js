@@ -1,7 +1,7 @@
 // Users: invite (a generated one-time password), change role, disable, reset password.
 
 import { get, patch, post } from "./api.js";
-import { copyButton, field, h } from "./dom.js";
+import { copyButton, field, h, onSubmit } from "./dom.js";
 import { getState } from "./store.js";
 
 const ROLES = ["agent", "admin", "owner"];
@@ -87,29 +87,20 @@ export function mountUsers(host) {
     ),
   );
 
-  form.addEventListener("submit", async (event) => {
-    event.preventDefault();
-    error.textContent = "";
-    create.disabled = true;
-    try {
-      const answer = await post("/api/v1/users", {
-        email: email.value.trim(),
-        name: name.value.trim(),
-        role: role.value,
-      });
-      const password = oneTimePassword(answer);
-      notice.replaceChildren(
-        password
-          ? secretNotice(email.value.trim(), password)
-          : h("p", { role: "status" }, "User created."),
-      );
-      form.reset();
-      await load();
-    } catch (failure) {
-      error.textContent = failure.message;
-    } finally {
-      create.disabled = false;
-    }
+  onSubmit(form, create, error, async () => {
+    const answer = await post("/api/v1/users", {
+      email: email.value.trim(),
+      name: name.value.trim(),
+      role: role.value,
+    });
+    const password = oneTimePassword(answer);
+    notice.replaceChildren(
+      password
+        ? secretNotice(email.value.trim(), password)
+        : h("p", { role: "status" }, "User created."),
+    );
+    form.reset();
+    await load();
   });
 
   async function change(user, changes, done) {
