@@ -70,7 +70,7 @@ class Metrics:
         )
         self.alert_deliveries = Counter(
             "omnichat_alert_deliveries",
-            "Alerts by channel (webhook, sms) and outcome (sent, failed).",
+            "Webhook alerts by outcome (sent, failed); alert SMS count among the outbox sends.",
             ["channel", "outcome"],
             registry=self.registry,
         )
