@@ -15,6 +15,9 @@ from omnichat.settings import LimitsSettings
 
 # Buckets untouched this long are full again and can be forgotten.
 IDLE_SECONDS = 120.0
+# Typing and seen frames a visitor may pass on per minute. Each one reaches every agent of the
+# tenant and the widget sends a few per message, so more is a flood: dropped, not fanned out.
+SIGNALS_PER_MINUTE = 120
 
 
 class Bucket:
@@ -75,6 +78,7 @@ class VisitorLimits:
     messages_per_visitor: Bucket
     messages_per_ip: Bucket
     sockets: Concurrent
+    signals: Bucket
 
     @classmethod
     def from_settings(cls, limits: LimitsSettings) -> VisitorLimits:
@@ -83,9 +87,18 @@ class VisitorLimits:
             messages_per_visitor=Bucket(limits.messages_per_minute_per_visitor, "messages"),
             messages_per_ip=Bucket(limits.messages_per_minute_per_ip, "messages"),
             sockets=Concurrent(limits.sockets_per_ip),
+            signals=Bucket(SIGNALS_PER_MINUTE, "typing and seen frames"),
         )
 
     def message(self, visitor_id: int, ip: str) -> None:
         """Count one message against the visitor and its address; raises when over."""
         self.messages_per_visitor.take(str(visitor_id))
         self.messages_per_ip.take(ip)
+
+    def signal(self, visitor_id: int) -> bool:
+        """Whether the visitor may pass one more typing or seen frame on to staff now."""
+        try:
+            self.signals.take(str(visitor_id))
+        except RateLimited:
+            return False
+        return True

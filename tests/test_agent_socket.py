@@ -224,6 +224,33 @@ async def test_typing_travels_both_ways(server: ServerProcess, owner: Account) -
         assert [f for f in await quiet(owner_ws) if f["type"] == "typing"] == []
 
 
+async def test_a_visitors_typing_flood_is_not_fanned_out(
+    server: ServerProcess, owner: Account
+) -> None:
+    """Typing frames past a visitor's rate are dropped, so a flood never floods every agent."""
+    token, first = visitor_says(server, "flood")
+    cid = first["conversation_id"]
+    async with (
+        visitor_socket(server, token, first["seq"]) as (visitor_ws, _),
+        agent_socket(server, owner.access_token) as (owner_ws, _),
+    ):
+        for n in range(1000):
+            await send(visitor_ws, {"type": "typing", "on": n % 2 == 0})
+        # Frames are handled in order: the message comes after every typing frame was dealt with.
+        await send(visitor_ws, {"type": "message", "client_id": uuid.uuid4().hex, "text": "x"})
+        received = await frames_until(
+            owner_ws,
+            lambda f: (
+                is_event(f)
+                and f["data"].get("message", {}).get("text") == "x"
+                and f["data"]["message"]["conversation_id"] == cid
+            ),
+            10 * UNIT,
+        )
+    typing = [f for f in received if f["type"] == "typing" and f["conversation_id"] == cid]
+    assert 1 <= len(typing) <= 200
+
+
 async def test_bad_frames_get_error_frames(server: ServerProcess, owner: Account) -> None:
     """Junk, unknown conversations and a second hello get error frames; ping still answers."""
     async with agent_socket(server, owner.access_token) as (ws, _):

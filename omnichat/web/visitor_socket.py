@@ -101,6 +101,8 @@ async def handle(
     elif isinstance(frame, Ping):
         subscriber.offer('{"type":"pong"}')
     elif isinstance(frame, Typing | Seen):
+        if not ctx.limits.signal(visitor.id):
+            return  # a flood: each frame would go to every agent of the tenant
         conversation = await conversations.for_visitor(ctx.db, visitor.id)
         if conversation is None:
             return
