@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from omnichat import conversations, events, messages, times
 from omnichat.db import Database, Tx
@@ -103,31 +104,32 @@ async def claim(db: Database, outbox_id: int, attempt_id: str) -> bool:
     return await db.write(op)
 
 
+async def _change(db: Database, hub: Hub, outbox_id: int, sql: str, params: dict[str, Any]) -> None:
+    """Run one conditional UPDATE of an outbox row; agents hear of it when it changed the row."""
+
+    async def op(tx: Tx) -> None:
+        if await tx.execute(sql, {**params, "id": outbox_id}):
+            await announce(tx, hub, outbox_id)
+
+    await db.write(op)
+
+
 async def accepted(
     db: Database, hub: Hub, outbox_id: int, attempt_id: str, sid: str | None, status: Status
 ) -> None:
     """Record Twilio's acceptance of `attempt_id` (a status callback may have come first)."""
-
-    async def op(tx: Tx) -> None:
-        changed = await tx.execute(
-            "UPDATE outbox SET provider_sid = COALESCE(provider_sid, :sid),"
-            " sent_at = COALESCE(sent_at, :now), updated_at = :now,"
-            " error_code = CASE WHEN status = 'sending' THEN NULL ELSE error_code END,"
-            " error_message = CASE WHEN status = 'sending' THEN NULL ELSE error_message END,"
-            " status = CASE WHEN status = 'sending' THEN :status ELSE status END"
-            " WHERE id = :id AND attempt_id = :attempt",
-            {
-                "status": status,
-                "sid": sid,
-                "now": times.now_iso(),
-                "id": outbox_id,
-                "attempt": attempt_id,
-            },
-        )
-        if changed:
-            await announce(tx, hub, outbox_id)
-
-    await db.write(op)
+    await _change(
+        db,
+        hub,
+        outbox_id,
+        "UPDATE outbox SET provider_sid = COALESCE(provider_sid, :sid),"
+        " sent_at = COALESCE(sent_at, :now), updated_at = :now,"
+        " error_code = CASE WHEN status = 'sending' THEN NULL ELSE error_code END,"
+        " error_message = CASE WHEN status = 'sending' THEN NULL ELSE error_message END,"
+        " status = CASE WHEN status = 'sending' THEN :status ELSE status END"
+        " WHERE id = :id AND attempt_id = :attempt",
+        {"status": status, "sid": sid, "now": times.now_iso(), "attempt": attempt_id},
+    )
 
 
 async def failed(
@@ -135,24 +137,15 @@ async def failed(
 ) -> None:
     """Fail a row for good; agents can retry it. With `attempt_id`, the row that attempt is
     sending (a permanent refusal); without, a row waiting in the queue (it is too old)."""
-
-    async def op(tx: Tx) -> None:
-        changed = await tx.execute(
-            "UPDATE outbox SET status = 'failed', error_code = :code, error_message = :message,"
-            " updated_at = :now WHERE id = :id AND (status = 'sending' AND attempt_id = :attempt"
-            " OR status = 'pending' AND :attempt IS NULL)",
-            {
-                "code": code,
-                "message": message,
-                "now": times.now_iso(),
-                "id": outbox_id,
-                "attempt": attempt_id,
-            },
-        )
-        if changed:
-            await announce(tx, hub, outbox_id)
-
-    await db.write(op)
+    await _change(
+        db,
+        hub,
+        outbox_id,
+        "UPDATE outbox SET status = 'failed', error_code = :code, error_message = :message,"
+        " updated_at = :now WHERE id = :id AND (status = 'sending' AND attempt_id = :attempt"
+        " OR status = 'pending' AND :attempt IS NULL)",
+        {"code": code, "message": message, "now": times.now_iso(), "attempt": attempt_id},
+    )
 
 
 async def retry_later(
@@ -166,26 +159,22 @@ async def retry_later(
 ) -> None:
     """Put a row back in the queue after a failed attempt. The attempt id stays, so a late
     callback for an attempt whose outcome we did not learn can still settle it."""
-
-    async def op(tx: Tx) -> None:
-        now = times.now()
-        changed = await tx.execute(
-            "UPDATE outbox SET status = 'pending', next_attempt_at = :at, error_code = :code,"
-            " error_message = :message, updated_at = :now"
-            " WHERE id = :id AND status = 'sending' AND attempt_id = :attempt",
-            {
-                "at": times.iso(now + timedelta(seconds=delay_seconds)),
-                "code": code,
-                "message": message,
-                "now": times.iso(now),
-                "id": outbox_id,
-                "attempt": attempt_id,
-            },
-        )
-        if changed:
-            await announce(tx, hub, outbox_id)
-
-    await db.write(op)
+    now = times.now()
+    await _change(
+        db,
+        hub,
+        outbox_id,
+        "UPDATE outbox SET status = 'pending', next_attempt_at = :at, error_code = :code,"
+        " error_message = :message, updated_at = :now"
+        " WHERE id = :id AND status = 'sending' AND attempt_id = :attempt",
+        {
+            "at": times.iso(now + timedelta(seconds=delay_seconds)),
+            "code": code,
+            "message": message,
+            "now": times.iso(now),
+            "attempt": attempt_id,
+        },
+    )
 
 
 async def defer(db: Database, outbox_id: int, until: str) -> None:
