@@ -15,13 +15,14 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from omnichat import backups, bootstrap, logs, migrations, passwords, storage
+from omnichat import backups, bootstrap, logs, migrations, passwords, staff, storage
 from omnichat.errors import Invalid, StartupError
 from omnichat.restore import lock_data_dir, restore_file
 from omnichat.settings import Settings, SettingsError, load_settings
 from omnichat.twilio import sender
 
-ROLES = ("owner", "admin", "agent")
+# The highest first, as the help shows them.
+ROLES = tuple(reversed(staff.ROLES))
 
 
 def fail(message: str) -> int:
