@@ -15,7 +15,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from omnichat import backups, bootstrap, logs, migrations, passwords, staff, storage
+from omnichat import backups, bootstrap, logs, migrations, passwords, staff, storage, users
 from omnichat.errors import Invalid, StartupError
 from omnichat.restore import lock_data_dir, restore_file
 from omnichat.settings import Settings, SettingsError, load_settings
@@ -100,13 +100,17 @@ def create_user(settings: Settings, args: argparse.Namespace) -> int:
     else:
         password = passwords.generate_password()
         must_change = True
+    # The same rules as accounts made over the API.
     try:
         passwords.check_rules(password)
+        email = users.parse_email(args.email)
+        name = (
+            email.split("@")[0][: users.MAX_NAME]
+            if args.name is None
+            else users.parse_name(args.name)
+        )
     except Invalid as exc:
         return fail(exc.message)
-    email = args.email.strip()
-    if "@" not in email or len(email) > 254:
-        return fail(f"{email!r} is not an email address")
     settings = storage.prepare(settings)
     password_hash = passwords.hash_password_sync(password, settings.security.bcrypt_rounds)
     connection = storage.open_sqlite(settings.database_path)
@@ -115,7 +119,7 @@ def create_user(settings: Settings, args: argparse.Namespace) -> int:
             connection,
             args.tenant,
             email,
-            args.name or email.split("@")[0],
+            name,
             args.role,
             password_hash,
             must_change,

@@ -87,6 +87,22 @@ def test_create_user_with_password_on_stdin(tmp_path: Path) -> None:
     assert rows == [(OWNER_EMAIL, "owner", "default", 0), ("agent@acme.test", "agent", "acme", 0)]
 
 
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["not an@email.test"], "email: must be an email address"),
+        (["ok@acme.test", "--name", " "], "name:"),
+    ],
+)
+def test_create_user_applies_the_api_account_rules(
+    args: list[str], needle: str, tmp_path: Path
+) -> None:
+    """create-user refuses an email or a name the users API would refuse, in one line."""
+    _one_line_failure(
+        run("create-user", *args, "--role", "agent", env=server_env(tmp_path / "data")), needle
+    )
+
+
 def test_check_passes_on_good_settings(tmp_path: Path) -> None:
     """`check` validates the configuration and exits 0."""
     result = run("check", env=server_env(tmp_path / "data"))
