@@ -10,7 +10,7 @@ import secrets
 import sqlite3
 from collections.abc import Callable, Iterator
 
-from omnichat import passwords, times
+from omnichat import passwords, times, users
 from omnichat.errors import Invalid, StartupError
 from omnichat.settings import Settings
 
@@ -92,13 +92,15 @@ def bootstrap(
     """
     if connection.execute("SELECT 1 FROM tenants LIMIT 1").fetchone():
         return False
-    email = settings.bootstrap.email or DEFAULT_OWNER_EMAIL
     given = str(settings.bootstrap.password)
-    if given:
-        try:
+    try:
+        email = users.parse_email(
+            settings.bootstrap.email or DEFAULT_OWNER_EMAIL, "setting bootstrap.email"
+        )
+        if given:
             passwords.check_rules(given, "setting bootstrap.password")
-        except Invalid as exc:
-            raise StartupError(exc.message) from None
+    except Invalid as exc:
+        raise StartupError(exc.message) from None
     password = given or passwords.generate_password()
     password_hash = passwords.hash_password_sync(password, settings.security.bcrypt_rounds)
     with _transaction(connection):

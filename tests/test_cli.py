@@ -149,6 +149,16 @@ def test_non_sqlite_database_fails_in_one_line(tmp_path: Path) -> None:
     assert (data / "omnichat.sqlite").read_bytes() == b"this is not a database" * 100
 
 
+def test_bad_bootstrap_email_fails_in_one_line(tmp_path: Path) -> None:
+    """A first start refuses a bootstrap email that is not an email address, naming the setting."""
+    env = server_env(tmp_path / "data", OMNICHAT_BOOTSTRAP_EMAIL="owner")
+    result = run("serve", env=env)
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert result.stderr.splitlines()[-1] == (
+        "omnichat: error: setting bootstrap.email: must be an email address"
+    )
+
+
 def test_production_refuses_weak_key_in_one_line(tmp_path: Path) -> None:
     """Production with a weak secret key exits non-zero before serving."""
     env = server_env(
