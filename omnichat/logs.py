@@ -59,3 +59,7 @@ def configure(level: str) -> None:
     # uvicorn's access log would duplicate our request lines (and print query strings).
     logging.getLogger("uvicorn.access").disabled = True
     logging.getLogger("apscheduler").setLevel(max(logging.WARNING, root.level))
+    # At debug these log what passes through them: every socket frame (message texts, tokens in
+    # hellos) and every query with its parameters (emails typed at sign-in, search words).
+    for name in ("uvicorn.error", "aiosqlite"):
+        logging.getLogger(name).setLevel(max(logging.INFO, root.level))

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import uuid
 
 import httpx
 import pytest
 
 from tests.conftest import OWNER_PASSWORD, ServerProcess
 from tests.staff import owner
+from tests.visitors import new_session, next_frame, send, visitor_socket
 
 
 def test_health_live_and_ready(server: ServerProcess) -> None:
@@ -112,3 +114,20 @@ def test_logs_hold_no_secrets(server: ServerProcess) -> None:
     logs = server.logs()
     assert OWNER_PASSWORD not in logs
     assert secret_key not in logs
+
+
+async def test_debug_logs_hold_no_frames_or_query_values(start_server) -> None:  # type: ignore[no-untyped-def]
+    """At log level debug, socket frames (message texts, visitor tokens) and query parameters
+    (an email typed at sign-in) stay out of the log."""
+    process: ServerProcess = start_server(OMNICHAT_SERVER_LOG_LEVEL="debug")
+    token = new_session(process)["token"]
+    async with visitor_socket(process, token) as (ws, _):
+        await send(ws, {"type": "message", "client_id": "d1", "text": "a private matter"})
+        await next_frame(ws, "ack")
+    email = f"who-{uuid.uuid4().hex[:8]}@example.com"
+    httpx.post(f"{process.base_url}/api/v1/auth/login", json={"email": email, "password": "x"})
+    process.stop()
+    logs = process.logs()
+    assert "a private matter" not in logs
+    assert token[:12] not in logs
+    assert email not in logs
