@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import socket
 import uuid
 
 import httpx
 import pytest
 
-from tests.conftest import OWNER_PASSWORD, ServerProcess
+from tests.conftest import OWNER_PASSWORD, UNIT, ServerProcess
 from tests.staff import owner
 from tests.visitors import new_session, next_frame, send, visitor_socket
 
@@ -60,6 +61,17 @@ def test_ids_too_large_to_exist_are_not_found(
     response = httpx.request(method, url, json={"name": "x"}, headers=headers)
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "not_found"
+
+
+def test_oversized_request_heads_are_refused(server: ServerProcess) -> None:
+    """A request head still growing past 16 KiB is refused with 400, never buffered to whatever
+    size a client sends; ordinary heads pass."""
+    unfinished = b"GET /health/live HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 20_000
+    with socket.create_connection(("127.0.0.1", server.port), timeout=5 * UNIT) as sock:
+        sock.sendall(unfinished)
+        assert sock.recv(100).startswith(b"HTTP/1.1 400 ")
+    fine = httpx.get(f"{server.base_url}/health/live", headers={"X-Fine": "a" * 8000})
+    assert fine.status_code == 200
 
 
 def test_request_id_is_kept_when_sane_and_logged(server: ServerProcess) -> None:
