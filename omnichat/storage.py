@@ -21,7 +21,8 @@ SECRET_KEY_FILE = "secret_key"  # noqa: S105 (a file name, not a secret)
 
 def ensure_data_dir(path: Path) -> None:
     try:
-        path.mkdir(parents=True, exist_ok=True)
+        # Owner only, like the backups: the database holds identity secrets and visitors' details.
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=path, prefix=".write-check-"):
             pass
     except OSError as exc:

@@ -44,6 +44,12 @@ def test_migrate_status_lists_applied_and_pending(tmp_path: Path) -> None:
     assert "applied  0001_core_schema" in after.stdout and "pending" not in after.stdout
 
 
+def test_new_data_dir_is_private_to_its_owner(tmp_path: Path) -> None:
+    """A data dir the server creates is readable by its owner only, database and all."""
+    assert run("migrate", env=server_env(tmp_path / "data")).returncode == 0
+    assert (tmp_path / "data").stat().st_mode & 0o777 == 0o700
+
+
 def test_create_user_with_password_on_stdin(tmp_path: Path) -> None:
     """create-user makes the tenant when missing; a second user with that email is refused."""
     env = server_env(tmp_path / "data")
