@@ -192,7 +192,8 @@ async def test_production_preflight_refuses_unconfigured_origins(start_server) -
         json={"site_key": default_site_key(process), "token": None},
         headers={"Origin": "https://any.example"},
     )
-    assert refused.status_code == 403 and "allowed origins" in refused.json()["error"]["message"]
+    assert refused.status_code == 403
+    assert "not configured" in refused.json()["error"]["message"]
 
 
 async def test_bad_frames_get_error_frames_and_socket_stays_usable(server: ServerProcess) -> None:

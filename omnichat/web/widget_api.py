@@ -23,11 +23,18 @@ MAX_WAIT_SECONDS = 30
 
 
 def check_origin(request: Request, site: Site) -> None:
-    if not site.allows_origin(request.headers.get("origin"), context(request).settings.production):
+    if site.allows_origin(request.headers.get("origin"), context(request).settings.production):
+        return
+    if not site.allowed_origins:
         raise Forbidden(
-            "This origin is not allowed for this site; add it to the site's allowed origins.",
+            "This site is not configured for browsers yet: an admin must add the website's"
+            " origin to the site's allowed origins on the admin page.",
             code="origin_not_allowed",
         )
+    raise Forbidden(
+        "This origin is not allowed for this site; add it to the site's allowed origins.",
+        code="origin_not_allowed",
+    )
 
 
 async def authenticated_visitor(request: Request) -> tuple[Visitor, Site]:
