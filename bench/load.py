@@ -32,7 +32,8 @@ ROOT = Path(__file__).resolve().parent.parent
 EMAIL, PASSWORD = "bench@example.com", "bench-password-123"
 
 
-def start_server(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
+def start_server(data_dir: Path, port: int, **extra: str) -> subprocess.Popen[bytes]:
+    """A server on `port` with the abuse limits off (and `extra` settings), once it is ready."""
     env = {
         **os.environ,
         "OMNICHAT_STORAGE_DATA_DIR": str(data_dir),
@@ -45,11 +46,12 @@ def start_server(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
         "OMNICHAT_LIMITS_MESSAGES_PER_MINUTE_PER_VISITOR": "0",
         "OMNICHAT_LIMITS_MESSAGES_PER_MINUTE_PER_IP": "0",
         "OMNICHAT_LIMITS_LOGINS_PER_MINUTE_PER_IP": "0",
+        **extra,
     }
     process = subprocess.Popen(
         [sys.executable, "run.py", "serve"], cwd=ROOT, env=env, stderr=subprocess.DEVNULL
     )
-    for _ in range(200):
+    for _ in range(400):
         with contextlib.suppress(httpx.HTTPError):
             if httpx.get(f"http://127.0.0.1:{port}/health/ready").status_code == 200:
                 return process

@@ -16,11 +16,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import os
 import random
 import sqlite3
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -32,6 +30,9 @@ import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from load import Usage, free_port, start_server  # noqa: E402
 
 from omnichat.twilio import signature  # noqa: E402
 from tests.twilio_standin import ACCOUNT_SID, AUTH_TOKEN, TwilioStandIn  # noqa: E402
@@ -40,48 +41,10 @@ PUBLIC = "https://chat.example.test"
 SMS_NUMBER = "+15550039000"
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def start_server(data_dir: Path, port: int, api: str) -> subprocess.Popen[bytes]:
-    env = {
-        **os.environ,
-        "OMNICHAT_STORAGE_DATA_DIR": str(data_dir),
-        "OMNICHAT_SERVER_PORT": str(port),
-        "OMNICHAT_SERVER_LOG_LEVEL": "warning",
-        "OMNICHAT_BOOTSTRAP_EMAIL": "bench@example.com",
-        "OMNICHAT_BOOTSTRAP_PASSWORD": "bench-password-123",
-        "OMNICHAT_TWILIO_ACCOUNT_SID": ACCOUNT_SID,
-        "OMNICHAT_TWILIO_AUTH_TOKEN": AUTH_TOKEN,
-        "OMNICHAT_TWILIO_PUBLIC_BASE_URL": PUBLIC,
-        "OMNICHAT_TWILIO_API_BASE_URL": api,
-        "OMNICHAT_TWILIO_PER_NUMBER_PER_MINUTE": "0",
-    }
-    process = subprocess.Popen(
-        [sys.executable, "run.py", "serve"], cwd=ROOT, env=env, stderr=subprocess.DEVNULL
-    )
-    for _ in range(400):
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(f"http://127.0.0.1:{port}/health/ready").status_code == 200:
-                return process
-        time.sleep(0.05)
-    raise SystemExit("server did not become ready")
-
-
 def give_number(database: Path) -> None:
     with contextlib.closing(sqlite3.connect(database, timeout=10)) as db:
         db.execute("UPDATE sites SET sms_number = ? WHERE id = 1", (SMS_NUMBER,))
         db.commit()
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def signed(params: dict[str, str]) -> tuple[str, dict[str, str]]:
@@ -162,12 +125,20 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         port = free_port()
         data_dir = Path(tmp) / "data"
-        server = start_server(data_dir, port, standin.base_url)
+        server = start_server(
+            data_dir,
+            port,
+            OMNICHAT_TWILIO_ACCOUNT_SID=ACCOUNT_SID,
+            OMNICHAT_TWILIO_AUTH_TOKEN=AUTH_TOKEN,
+            OMNICHAT_TWILIO_PUBLIC_BASE_URL=PUBLIC,
+            OMNICHAT_TWILIO_API_BASE_URL=standin.base_url,
+            OMNICHAT_TWILIO_PER_NUMBER_PER_MINUTE="0",
+        )
         try:
             give_number(data_dir / "omnichat.sqlite")
-            cpu_before, wall_before = cpu_seconds(server.pid), time.perf_counter()
+            cpu_before, wall_before = Usage(server.pid).cpu_seconds(), time.perf_counter()
             asyncio.run(run(args.rate, args.seconds, args.warmup, args.contacts, port))
-            cpu = cpu_seconds(server.pid) - cpu_before
+            cpu = Usage(server.pid).cpu_seconds() - cpu_before
             wall = time.perf_counter() - wall_before
             share = 100 * cpu / wall
             print(f"server CPU {share:.0f}% of one core; texts accepted {len(standin.accepted)}")
