@@ -22,11 +22,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from omnichat import inbound, inbox, messages, sites, storage, visitors
-from omnichat.db import Database, Tx
-from omnichat.hub import Hub
-from omnichat.inbox import Filters
+from omnichat import sites
+from omnichat.chat import inbound, inbox, messages, visitors
+from omnichat.chat.inbox import Filters
+from omnichat.protocol.hub import Hub
 from omnichat.settings import build_settings
+from omnichat.storage import datadir
+from omnichat.storage.db import Database, Tx
 
 WORDS = [
     "order",
@@ -96,7 +98,7 @@ async def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         settings = build_settings({}, {"OMNICHAT_STORAGE_DATA_DIR": tmp})
-        settings = storage.prepare(settings, announce=lambda text: None)
+        settings = datadir.prepare(settings, announce=lambda text: None)
         db = Database(settings.database_path, synchronous="normal")
         await db.connect()
         hub = Hub()

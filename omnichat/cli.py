@@ -15,10 +15,12 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from omnichat import backups, bootstrap, logs, migrations, passwords, staff, storage, users
+from omnichat import logs
+from omnichat.accounts import passwords, staff, users
 from omnichat.errors import Invalid, StartupError
-from omnichat.restore import lock_data_dir, restore_file
 from omnichat.settings import Settings, SettingsError, load_settings
+from omnichat.storage import backups, bootstrap, datadir, migrations
+from omnichat.storage.restore import lock_data_dir, restore_file
 from omnichat.twilio import sender
 
 # The highest first, as the help shows them.
@@ -33,7 +35,7 @@ def fail(message: str) -> int:
 def serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
-    from omnichat.hub import Hub
+    from omnichat.protocol.hub import Hub
     from omnichat.web.app import create_app
 
     class Server(uvicorn.Server):
@@ -46,7 +48,7 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
     logs.configure(settings.server.log_level)
     # Fail here, with one line, rather than inside uvicorn's lifespan with a traceback.
     with contextlib.closing(lock_data_dir(settings.data_dir)):
-        settings = storage.prepare(settings)
+        settings = datadir.prepare(settings)
     hub = Hub()
     config = uvicorn.Config(
         create_app(settings, hub),
@@ -76,8 +78,8 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def migrate(settings: Settings, args: argparse.Namespace) -> int:
-    storage.ensure_data_dir(settings.data_dir)
-    connection = storage.open_sqlite(settings.database_path)
+    datadir.ensure_data_dir(settings.data_dir)
+    connection = datadir.open_sqlite(settings.database_path)
     try:
         if args.status:
             state = migrations.status(connection)
@@ -114,9 +116,9 @@ def create_user(settings: Settings, args: argparse.Namespace) -> int:
         )
     except Invalid as exc:
         return fail(exc.message)
-    settings = storage.prepare(settings)
+    settings = datadir.prepare(settings)
     password_hash = passwords.hash_password_sync(password, settings.security.bcrypt_rounds)
-    connection = storage.open_sqlite(settings.database_path)
+    connection = datadir.open_sqlite(settings.database_path)
     try:
         bootstrap.create_user(
             connection,
@@ -138,13 +140,13 @@ def create_user(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def check(settings: Settings, args: argparse.Namespace) -> int:
-    storage.ensure_data_dir(settings.data_dir)
-    connection = storage.open_sqlite(settings.database_path)
+    datadir.ensure_data_dir(settings.data_dir)
+    connection = datadir.open_sqlite(settings.database_path)
     try:
         pending = migrations.status(connection).pending
         if settings.production:
             # What `serve` would refuse, so that `check` passing means the server starts.
-            storage.refuse_open_origins(connection)
+            datadir.refuse_open_origins(connection)
     finally:
         connection.close()
     texts = sender.describe(settings.twilio)

@@ -22,9 +22,9 @@ from typing import TYPE_CHECKING
 import httpx
 import pytest
 
-from omnichat import storage
-from omnichat.db import Database
 from omnichat.settings import build_settings
+from omnichat.storage import datadir
+from omnichat.storage.db import Database
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser
@@ -189,7 +189,7 @@ def browser() -> Iterator[Browser]:
 async def database(tmp_path: Path) -> AsyncIterator[Database]:
     """A migrated, bootstrapped database in a temp dir, for domain tests without a server."""
     settings = build_settings({}, server_env(tmp_path / "data"))
-    settings = storage.prepare(settings, announce=lambda text: None)
+    settings = datadir.prepare(settings, announce=lambda text: None)
     db = Database(settings.database_path)
     await db.connect()
     yield db

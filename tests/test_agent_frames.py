@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from omnichat.agent_frames import Hello, Ping, Typing, parse
-from omnichat.frames import FrameError, error_frame
+from omnichat.protocol.agent_frames import Hello, Ping, Typing, parse
+from omnichat.protocol.frames import FrameError, error_frame
 
 
 def test_valid_frames_parse() -> None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from omnichat import audit
-from omnichat.db import Database, Tx
+from omnichat.accounts import audit
+from omnichat.storage.db import Database, Tx
 from tests.conftest import ServerProcess
 from tests.staff import Account, create_account, other_tenant_account, owner
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from omnichat import sessions, times, tokens
-from omnichat.db import Database, Tx
+from omnichat import times
+from omnichat.accounts import sessions, tokens
+from omnichat.storage.db import Database, Tx
 
 DAY = 86400
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from omnichat import throttle
+from omnichat.accounts import throttle
+from omnichat.accounts.throttle import LoginThrottle
 from omnichat.errors import RateLimited
-from omnichat.throttle import LoginThrottle
 
 
 class Clock:

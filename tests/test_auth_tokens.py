@@ -11,7 +11,7 @@ import httpx
 import jwt
 import pytest
 
-from omnichat import tokens
+from omnichat.accounts import tokens
 from omnichat.errors import NotAuthenticated
 from tests.conftest import ServerProcess
 from tests.staff import bearer, owner

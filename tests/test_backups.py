@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from omnichat import audit, backups, restore
-from omnichat.db import Database, Tx
+from omnichat.accounts import audit
+from omnichat.storage import backups, restore
+from omnichat.storage.db import Database, Tx
 
 FILLER = "x" * 2000
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from omnichat.business_hours import is_open
+from omnichat.chat.business_hours import is_open
 from tests.agents import frames_until, quiet, sign_in_owner
 from tests.conftest import UNIT, ServerProcess
 from tests.escalations import GREETING, make_site, stored_messages

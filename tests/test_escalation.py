@@ -16,13 +16,14 @@ from typing import Any
 import orjson
 import pytest
 
-from omnichat import conversations, escalation, inbound, messages, sites, times, visitors
-from omnichat.alerts import Alerts
-from omnichat.db import Database, Tx
-from omnichat.escalation import Step, plan
-from omnichat.hub import Hub
+from omnichat import sites, times
+from omnichat.chat import conversations, escalation, inbound, messages, visitors
+from omnichat.chat.alerts import Alerts
+from omnichat.chat.escalation import Step, plan
 from omnichat.metrics import Metrics
+from omnichat.protocol.hub import Hub
 from omnichat.sites import DEFAULT_ESCALATION, DEFAULT_PATIENCE, Site, SiteSettings
+from omnichat.storage.db import Database, Tx
 
 T0 = datetime(2026, 3, 2, 12, 0, tzinfo=times.now().tzinfo)
 ALWAYS_CLOSED: dict[str, Any] = {"timezone": "Europe/Paris", "days": {}}

@@ -9,8 +9,9 @@ from datetime import timedelta
 import httpx
 import pytest
 
-from omnichat import exports, times
-from omnichat.db import Database, Tx
+from omnichat import times
+from omnichat.chat import exports
+from omnichat.storage.db import Database, Tx
 from tests.conftest import ServerProcess
 from tests.staff import Account, create_account, other_tenant_account, owner
 from tests.visitors import bearer, new_session

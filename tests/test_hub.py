@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from omnichat.hub import CLOSE_TOO_SLOW, Closed, Hub
+from omnichat.protocol.hub import CLOSE_TOO_SLOW, Closed, Hub
 
 
 async def drain(subscriber, count: int) -> list[str]:  # type: ignore[no-untyped-def]

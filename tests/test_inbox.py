@@ -8,11 +8,13 @@ import uuid
 
 import pytest
 
-from omnichat import bootstrap, events, followups, inbound, inbox, sites, times, visitors
-from omnichat.db import Database, Tx
+from omnichat import sites, times
+from omnichat.chat import events, followups, inbound, inbox, visitors
+from omnichat.chat.inbox import Cursor, Filters
 from omnichat.errors import Invalid, NotFound
-from omnichat.hub import Hub
-from omnichat.inbox import Cursor, Filters
+from omnichat.protocol.hub import Hub
+from omnichat.storage import bootstrap
+from omnichat.storage.db import Database, Tx
 
 
 async def say(db: Database, hub: Hub, text: str, site_id: int = 1) -> int:

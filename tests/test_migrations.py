@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from omnichat import migrations
 from omnichat.errors import StartupError
+from omnichat.storage import migrations
 
 
 def connect(path: Path) -> sqlite3.Connection:

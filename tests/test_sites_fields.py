@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from omnichat.errors import Invalid
-from omnichat.site_fields import parse
+from omnichat.sites.fields import parse
 
 
 def test_origins_are_normalised_as_browsers_send_them() -> None:

@@ -10,14 +10,15 @@ from typing import Any
 
 import pytest
 
-from omnichat import messages, sites
-from omnichat.db import Database, Tx
+from omnichat import sites
+from omnichat.chat import messages
+from omnichat.chat.messages import Stored
 from omnichat.errors import Invalid
-from omnichat.hub import Hub
-from omnichat.messages import Stored
 from omnichat.metrics import Metrics
+from omnichat.protocol.hub import Hub
 from omnichat.settings import Secret, TwilioSettings
 from omnichat.sites import Site
+from omnichat.storage.db import Database, Tx
 from omnichat.twilio import delivery, incoming, outbox
 from omnichat.twilio.circuit import Circuit
 from omnichat.twilio.sender import Sender, backoff

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from omnichat.frames import FrameError, error_frame
-from omnichat.visitor_frames import Hello, Ping, Seen, Send, Typing, parse
+from omnichat.protocol.frames import FrameError, error_frame
+from omnichat.protocol.visitor_frames import Hello, Ping, Seen, Send, Typing, parse
 
 
 def test_valid_frames_parse() -> None:

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from omnichat.db import Database, Tx
+from omnichat.storage.db import Database, Tx
 
 
 async def test_concurrent_writes_share_commits(database: Database) -> None:

@@ -17,11 +17,12 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from omnichat import conversations, events, messages, times
-from omnichat.db import Database, Tx
+from omnichat import times
+from omnichat.chat import conversations, events, messages
+from omnichat.chat.messages import Message
 from omnichat.errors import Conflict, NotFound
-from omnichat.hub import Hub
-from omnichat.messages import Message
+from omnichat.protocol.hub import Hub
+from omnichat.storage.db import Database, Tx
 from omnichat.twilio import outbox
 from omnichat.twilio.outbox import Status
 

@@ -14,12 +14,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from omnichat import inbound, sites, times
-from omnichat.db import Database, Tx
+from omnichat import sites, times
+from omnichat.chat import inbound
+from omnichat.chat.messages import MAX_TEXT, Stored
 from omnichat.errors import BadRequest
-from omnichat.hub import Hub
-from omnichat.messages import MAX_TEXT, Stored
+from omnichat.protocol.hub import Hub
 from omnichat.sites import Site
+from omnichat.storage.db import Database, Tx
 from omnichat.twilio import phones
 
 MAX_MEDIA = 10  # Twilio's own limit per message

@@ -13,12 +13,12 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from omnichat import sites, times
-from omnichat.conversations import Conversation
-from omnichat.db import Database, Row, Tx
+from omnichat.chat.conversations import Conversation
 from omnichat.errors import Invalid
-from omnichat.hub import Hub
 from omnichat.logs import mask_phone
+from omnichat.protocol.hub import Hub
 from omnichat.sites import Site
+from omnichat.storage.db import Database, Row, Tx
 from omnichat.twilio import phones
 
 log = logging.getLogger("omnichat.twilio")

@@ -22,11 +22,11 @@ from urllib.parse import urlsplit
 import aiohttp
 
 from omnichat import times
-from omnichat.db import Database
-from omnichat.hub import Closed, Hub
 from omnichat.logs import mask_phone
 from omnichat.metrics import Metrics
+from omnichat.protocol.hub import Closed, Hub
 from omnichat.settings import SettingsError, TwilioSettings
+from omnichat.storage.db import Database
 from omnichat.twilio import api, delivery, outbox, phones
 from omnichat.twilio.circuit import Circuit
 from omnichat.twilio.outbox import Entry

@@ -6,7 +6,9 @@ from starlette.requests import Request
 from starlette.responses import StreamingResponse
 from starlette.routing import Route
 
-from omnichat import audit, exports, times
+from omnichat import times
+from omnichat.accounts import audit
+from omnichat.chat import exports
 from omnichat.web.context import context
 from omnichat.web.guard import client_ip, require_staff
 from omnichat.web.responses import NO_STORE, JSONResponse, query_int

@@ -9,10 +9,10 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.routing import Route
 
-from omnichat import agent_actions, conversations, followups, inbox, messages
-from omnichat.db import MAX_ID
+from omnichat.chat import agent_actions, conversations, followups, inbox, messages
+from omnichat.chat.inbox import Cursor, Filters
 from omnichat.errors import Invalid, NotFound
-from omnichat.inbox import Cursor, Filters
+from omnichat.storage.db import MAX_ID
 from omnichat.web.context import context
 from omnichat.web.guard import client_ip, require_staff
 from omnichat.web.responses import JSONResponse, path_id, query_int, read_json, read_optional_json

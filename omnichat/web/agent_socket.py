@@ -14,12 +14,13 @@ import orjson
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket
 
-from omnichat import agent_frames, conversations, events, frames
-from omnichat.agent_frames import Hello, Ping, Typing
+from omnichat.accounts.staff import Staff, authenticate, authorize
+from omnichat.chat import conversations, events
 from omnichat.errors import NotFound, OmnichatError
-from omnichat.frames import FrameError
-from omnichat.hub import CLOSE_AUTH, Subscriber
-from omnichat.staff import Staff, authenticate, authorize
+from omnichat.protocol import agent_frames, frames
+from omnichat.protocol.agent_frames import Hello, Ping, Typing
+from omnichat.protocol.frames import FrameError
+from omnichat.protocol.hub import CLOSE_AUTH, Subscriber
 from omnichat.web import sockets
 from omnichat.web.context import Context
 from omnichat.web.sockets import Refused

@@ -14,16 +14,18 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 
-from omnichat import backups, escalation, events, migrations, restore, storage, times
-from omnichat.alerts import Alerts
-from omnichat.db import Database
+from omnichat import times
+from omnichat.accounts.throttle import LoginThrottle
+from omnichat.chat import escalation, events
+from omnichat.chat.alerts import Alerts
 from omnichat.errors import OmnichatError
-from omnichat.hub import Hub
 from omnichat.jobs import Jobs
 from omnichat.metrics import Metrics
+from omnichat.protocol.hub import Hub
 from omnichat.ratelimit import VisitorLimits
 from omnichat.settings import Settings
-from omnichat.throttle import LoginThrottle
+from omnichat.storage import backups, datadir, migrations, restore
+from omnichat.storage.db import Database
 from omnichat.twilio.sender import Sender
 from omnichat.web import (
     admin_api,
@@ -77,7 +79,7 @@ def create_app(settings: Settings, hub: Hub | None = None) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Context]]:
         # Held for the server's whole life: `restore` refuses while anyone holds it.
         data_dir_lock = await asyncio.to_thread(restore.lock_data_dir, settings.data_dir)
-        prepared = await asyncio.to_thread(storage.prepare, settings)
+        prepared = await asyncio.to_thread(datadir.prepare, settings)
         db = Database(
             prepared.database_path,
             synchronous=prepared.storage.synchronous,

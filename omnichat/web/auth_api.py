@@ -6,7 +6,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from omnichat import logins, users
+from omnichat.accounts import logins, users
 from omnichat.errors import Invalid, OmnichatError, RateLimited
 from omnichat.web.context import context
 from omnichat.web.guard import client_ip, require_staff, text_field

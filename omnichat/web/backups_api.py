@@ -11,9 +11,11 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from omnichat import audit, backups, times
+from omnichat import times
+from omnichat.accounts import audit
+from omnichat.accounts.staff import Staff
 from omnichat.errors import Forbidden
-from omnichat.staff import Staff
+from omnichat.storage import backups
 from omnichat.web.context import context
 from omnichat.web.guard import client_ip, require_staff
 from omnichat.web.responses import NO_STORE, JSONResponse, error_response

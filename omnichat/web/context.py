@@ -6,15 +6,15 @@ from dataclasses import dataclass
 
 from starlette.requests import HTTPConnection
 
-from omnichat.alerts import Alerts
-from omnichat.backups import Backups
-from omnichat.db import Database
-from omnichat.hub import Hub
+from omnichat.accounts.throttle import LoginThrottle
+from omnichat.chat.alerts import Alerts
 from omnichat.jobs import Jobs
 from omnichat.metrics import Metrics
+from omnichat.protocol.hub import Hub
 from omnichat.ratelimit import VisitorLimits
 from omnichat.settings import Settings
-from omnichat.throttle import LoginThrottle
+from omnichat.storage.backups import Backups
+from omnichat.storage.db import Database
 from omnichat.twilio.sender import Sender
 
 

@@ -6,8 +6,8 @@ from typing import Any
 
 from starlette.requests import HTTPConnection, Request
 
+from omnichat.accounts.staff import Staff, authenticate, authorize
 from omnichat.errors import Forbidden, Invalid, NotAuthenticated
-from omnichat.staff import Staff, authenticate, authorize
 from omnichat.web.context import context
 
 

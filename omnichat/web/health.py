@@ -6,7 +6,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from omnichat import migrations, times
+from omnichat import times
+from omnichat.storage import migrations
 from omnichat.web.context import Context, context
 from omnichat.web.responses import JSONResponse
 

@@ -8,8 +8,8 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
-from omnichat.db import MAX_ID
 from omnichat.errors import BadRequest, Invalid, NotFound, OmnichatError, RateLimited, TooLarge
+from omnichat.storage.db import MAX_ID
 
 # For answers holding tokens, passwords or backups: never stored by browsers or proxies.
 NO_STORE = {"Cache-Control": "no-store"}

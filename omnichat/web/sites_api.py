@@ -8,8 +8,8 @@ from typing import Any
 from starlette.requests import Request
 from starlette.routing import Route
 
-from omnichat import site_fields, sites
-from omnichat.sites import Site
+from omnichat import sites
+from omnichat.sites import Site, fields
 from omnichat.web.context import context
 from omnichat.web.guard import client_ip, require_staff
 from omnichat.web.responses import JSONResponse, path_id, read_json
@@ -56,11 +56,11 @@ async def list_sites(request: Request) -> JSONResponse:
 async def create_site(request: Request) -> JSONResponse:
     ctx = context(request)
     staff = await require_staff(request, "admin")
-    fields = site_fields.parse(
+    values = fields.parse(
         await read_json(request), production=ctx.settings.production, creating=True
     )
     site = await sites.create_site(
-        ctx.db, staff.tenant_id, fields, actor_id=staff.id, ip=client_ip(request)
+        ctx.db, staff.tenant_id, values, actor_id=staff.id, ip=client_ip(request)
     )
     return JSONResponse({"site": site_json(site, _base_url(request))}, 201)
 
@@ -68,7 +68,7 @@ async def create_site(request: Request) -> JSONResponse:
 async def update_site(request: Request) -> JSONResponse:
     ctx = context(request)
     staff = await require_staff(request, "admin")
-    changes = site_fields.parse(
+    changes = fields.parse(
         await read_json(request), production=ctx.settings.production, creating=False
     )
     site = await sites.update_site(

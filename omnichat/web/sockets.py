@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from omnichat.errors import OmnichatError, RateLimited
-from omnichat.hub import CLOSE_AUTH, Closed, Subscriber
+from omnichat.protocol.hub import CLOSE_AUTH, Closed, Subscriber
 from omnichat.web.context import Context, context
 from omnichat.web.guard import client_ip
 

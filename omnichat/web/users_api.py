@@ -11,8 +11,8 @@ from typing import Any
 from starlette.requests import Request
 from starlette.routing import Route
 
-from omnichat import users
-from omnichat.users import User
+from omnichat.accounts import users
+from omnichat.accounts.users import User
 from omnichat.web.context import context
 from omnichat.web.guard import client_ip, require_staff
 from omnichat.web.responses import NO_STORE, JSONResponse, path_id, read_json

@@ -12,12 +12,14 @@ import orjson
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket
 
-from omnichat import conversations, frames, inbound, messages, sites, visitor_frames, visitors
-from omnichat.frames import FrameError
-from omnichat.hub import CLOSE_AUTH, Subscriber
+from omnichat import sites
+from omnichat.chat import conversations, inbound, messages, visitors
+from omnichat.chat.visitors import Visitor
+from omnichat.protocol import frames, visitor_frames
+from omnichat.protocol.frames import FrameError
+from omnichat.protocol.hub import CLOSE_AUTH, Subscriber
+from omnichat.protocol.visitor_frames import Hello, Ping, Seen, Send, Typing
 from omnichat.sites import Site
-from omnichat.visitor_frames import Hello, Ping, Seen, Send, Typing
-from omnichat.visitors import Visitor
 from omnichat.web import sockets
 from omnichat.web.context import Context
 from omnichat.web.sockets import CLOSE_FORBIDDEN, Refused

@@ -9,11 +9,12 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.routing import Mount, Route
 
-from omnichat import conversations, followups, inbound, messages, sites, visitors
+from omnichat import sites
+from omnichat.chat import conversations, followups, inbound, messages, visitors
+from omnichat.chat.visitors import Visitor
 from omnichat.errors import Forbidden, Invalid, NotAuthenticated, NotFound, RateLimited
-from omnichat.hub import Closed
+from omnichat.protocol.hub import Closed
 from omnichat.sites import Site
-from omnichat.visitors import Visitor
 from omnichat.web.context import context
 from omnichat.web.cors import WidgetCors
 from omnichat.web.guard import bearer_token, client_ip

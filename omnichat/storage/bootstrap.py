@@ -6,13 +6,14 @@ These run before serving (or from the command line) on a synchronous connection.
 from __future__ import annotations
 
 import contextlib
-import secrets
 import sqlite3
 from collections.abc import Callable, Iterator
 
-from omnichat import passwords, times, users
+from omnichat import times
+from omnichat.accounts import passwords, users
 from omnichat.errors import Invalid, StartupError
 from omnichat.settings import Settings
+from omnichat.sites import new_site_key
 
 DEFAULT_OWNER_EMAIL = "owner@localhost"
 
@@ -26,10 +27,6 @@ def _transaction(connection: sqlite3.Connection) -> Iterator[None]:
         connection.execute("ROLLBACK")
         raise
     connection.execute("COMMIT")
-
-
-def new_site_key() -> str:
-    return "site_" + secrets.token_urlsafe(18)
 
 
 def ensure_tenant(connection: sqlite3.Connection, slug: str) -> int:

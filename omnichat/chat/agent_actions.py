@@ -13,13 +13,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from omnichat import audit, conversations, escalation, inbox, messages, times, users
-from omnichat.conversations import Conversation, Status
-from omnichat.db import Database, Tx
+from omnichat import times
+from omnichat.accounts import audit, users
+from omnichat.accounts.staff import Staff
+from omnichat.chat import conversations, escalation, inbox, messages
+from omnichat.chat.conversations import Conversation, Status
+from omnichat.chat.messages import Stored
 from omnichat.errors import Conflict, Forbidden, Invalid, NotFound
-from omnichat.hub import Hub
-from omnichat.messages import Stored
-from omnichat.staff import Staff
+from omnichat.protocol.hub import Hub
+from omnichat.storage.db import Database, Tx
 
 CLOSED_TEXT = "This conversation was closed. Send a message any time to start again."
 REOPENED_TEXT = "This conversation was reopened by our team."

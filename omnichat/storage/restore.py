@@ -16,9 +16,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
 
-from omnichat import backups, migrations
-from omnichat.backups import BackupError, check_integrity
 from omnichat.errors import StartupError
+from omnichat.storage import backups, migrations
+from omnichat.storage.backups import BackupError, check_integrity
 
 SQLITE_HEADER = b"SQLite format 3\x00"
 LOCK_FILE = "omnichat.lock"

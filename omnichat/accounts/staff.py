@@ -11,10 +11,11 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from omnichat import times, tokens
-from omnichat.db import Database
+from omnichat import times
+from omnichat.accounts import tokens
 from omnichat.errors import Forbidden, NotAuthenticated
 from omnichat.settings import Settings
+from omnichat.storage.db import Database
 
 ROLES = ("agent", "admin", "owner")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from omnichat.frames import FrameError, decode, non_negative_int, unknown
+from omnichat.protocol.frames import FrameError, decode, non_negative_int, unknown
 
 
 @dataclass(frozen=True)

@@ -16,15 +16,16 @@ from typing import Any, Literal
 
 import orjson
 
-from omnichat import conversations, times
-from omnichat.conversations import SELECT as CONVERSATION_SELECT
-from omnichat.conversations import Conversation
-from omnichat.db import MAX_ID, Database, Tx
+from omnichat import times
+from omnichat.chat import conversations
+from omnichat.chat.conversations import SELECT as CONVERSATION_SELECT
+from omnichat.chat.conversations import Conversation
+from omnichat.chat.messages import COLUMNS as MESSAGE_COLUMNS
+from omnichat.chat.messages import FROM as MESSAGE_FROM
+from omnichat.chat.messages import Message
 from omnichat.errors import Invalid, NotFound
-from omnichat.hub import Hub
-from omnichat.messages import COLUMNS as MESSAGE_COLUMNS
-from omnichat.messages import FROM as MESSAGE_FROM
-from omnichat.messages import Message
+from omnichat.protocol.hub import Hub
+from omnichat.storage.db import MAX_ID, Database, Tx
 
 StatusFilter = Literal["open", "escalated", "closed", "all"]
 STATUSES: tuple[StatusFilter, ...] = ("open", "escalated", "closed", "all")

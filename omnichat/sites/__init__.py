@@ -7,16 +7,17 @@ needs no migration and an old row reads as the defaults.
 from __future__ import annotations
 
 import dataclasses
+import secrets
 import sqlite3
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 
-from omnichat import audit, times
-from omnichat.bootstrap import new_site_key
-from omnichat.db import Database, Row, Tx
+from omnichat import times
+from omnichat.accounts import audit
 from omnichat.errors import Conflict, NotFound
+from omnichat.storage.db import Database, Row, Tx
 
 DEFAULT_GREETING = "Connecting you with a staff member, please wait..."
 DEFAULT_PATIENCE = (
@@ -31,6 +32,11 @@ DEFAULT_AWAY = (
     "We are closed right now. Please leave your message and contact info, and a team member "
     "will respond when we are back."
 )
+
+
+def new_site_key() -> str:
+    """A fresh public site key: unguessable, so sites cannot be enumerated."""
+    return "site_" + secrets.token_urlsafe(18)
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ import zoneinfo
 from typing import Any
 from urllib.parse import urlsplit
 
-from omnichat.business_hours import WEEKDAYS
+from omnichat.chat.business_hours import WEEKDAYS
 from omnichat.errors import Invalid
 from omnichat.sites import NUMBER_FIELDS
 from omnichat.twilio.phones import E164, SEPARATORS

@@ -11,14 +11,15 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from omnichat import audit, passwords, sessions, times, tokens, users
-from omnichat.db import Database, Tx
+from omnichat import times
+from omnichat.accounts import audit, passwords, sessions, tokens, users
+from omnichat.accounts.staff import Staff
+from omnichat.accounts.throttle import LoginThrottle
+from omnichat.accounts.users import User
 from omnichat.errors import Forbidden, Invalid, NotAuthenticated
-from omnichat.hub import CLOSE_AUTH, Hub
+from omnichat.protocol.hub import CLOSE_AUTH, Hub
 from omnichat.settings import Settings
-from omnichat.staff import Staff
-from omnichat.throttle import LoginThrottle
-from omnichat.users import User
+from omnichat.storage.db import Database, Tx
 
 log = logging.getLogger("omnichat.auth")
 # Longer than any token we issue; anything longer is junk and skips the database.

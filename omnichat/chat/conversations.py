@@ -11,9 +11,10 @@ from typing import Any, Literal
 
 import orjson
 
-from omnichat import events, times
-from omnichat.db import Database, Row, Tx
-from omnichat.hub import Hub
+from omnichat import times
+from omnichat.chat import events
+from omnichat.protocol.hub import Hub
+from omnichat.storage.db import Database, Row, Tx
 
 Status = Literal["open", "escalated", "closed"]
 Channel = Literal["web", "sms", "whatsapp"]

@@ -6,8 +6,8 @@ from typing import Any
 
 import orjson
 
-from omnichat.db import MAX_ID
 from omnichat.errors import OmnichatError
+from omnichat.storage.db import MAX_ID
 
 
 class FrameError(OmnichatError):

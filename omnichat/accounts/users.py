@@ -14,11 +14,12 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
-from omnichat import audit, passwords, sessions, times
-from omnichat.db import Database, Row, Tx
+from omnichat import times
+from omnichat.accounts import audit, passwords, sessions
+from omnichat.accounts.staff import ROLES, Staff, rank
 from omnichat.errors import Conflict, Forbidden, Invalid, NotFound
-from omnichat.hub import CLOSE_AUTH, Hub
-from omnichat.staff import ROLES, Staff, rank
+from omnichat.protocol.hub import CLOSE_AUTH, Hub
+from omnichat.storage.db import Database, Row, Tx
 
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
 MAX_EMAIL = 254

@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 
 from omnichat import times
-from omnichat.db import Database, Row, Tx
+from omnichat.storage.db import Database, Row, Tx
 
 
 @dataclass(frozen=True)

@@ -13,12 +13,13 @@ from typing import Any, Literal
 
 import orjson
 
-from omnichat import conversations, escalation, events, messages, times
-from omnichat.alerts import Alerts
-from omnichat.db import Database, Row, Tx
+from omnichat import times
+from omnichat.chat import conversations, escalation, events, messages
+from omnichat.chat.alerts import Alerts
 from omnichat.errors import Invalid, NotFound, RateLimited
-from omnichat.hub import Hub
+from omnichat.protocol.hub import Hub
 from omnichat.sites import Site
+from omnichat.storage.db import Database, Row, Tx
 from omnichat.twilio import phones
 
 Status = Literal["new", "viewed", "archived"]

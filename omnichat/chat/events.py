@@ -15,8 +15,8 @@ from typing import Any
 import orjson
 
 from omnichat import times
-from omnichat.db import Database, Tx
-from omnichat.hub import Hub
+from omnichat.protocol.hub import Hub
+from omnichat.storage.db import Database, Tx
 
 log = logging.getLogger("omnichat.events")
 # How often the retention job looks for events past the window.

@@ -25,12 +25,13 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from omnichat import conversations, messages, sites, times
-from omnichat.alerts import Alerts
-from omnichat.db import Database, Tx
-from omnichat.hub import Hub
+from omnichat import sites, times
+from omnichat.chat import conversations, messages
+from omnichat.chat.alerts import Alerts
 from omnichat.metrics import Metrics
+from omnichat.protocol.hub import Hub
 from omnichat.sites import Site, SiteSettings
+from omnichat.storage.db import Database, Tx
 
 log = logging.getLogger("omnichat.escalation")
 

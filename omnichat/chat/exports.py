@@ -9,7 +9,7 @@ from datetime import timedelta
 from typing import Any
 
 from omnichat import times
-from omnichat.db import Database
+from omnichat.storage.db import Database
 
 MAX_DAYS = 366
 PAGE = 500

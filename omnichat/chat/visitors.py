@@ -11,11 +11,13 @@ import hmac
 import secrets
 from dataclasses import dataclass
 
-from omnichat import conversations, times, tokens
-from omnichat.db import Database, Row, Tx
+from omnichat import times
+from omnichat.accounts import tokens
+from omnichat.chat import conversations
 from omnichat.errors import Invalid
-from omnichat.hub import Hub
+from omnichat.protocol.hub import Hub
 from omnichat.sites import Site
+from omnichat.storage.db import Database, Row, Tx
 
 TOKEN_BYTES = 32  # 256 random bits
 MAX_FIELD = 200

@@ -13,11 +13,12 @@ from typing import Any, Literal
 
 import orjson
 
-from omnichat import events, times
-from omnichat.conversations import RETURNING_CONVERSATION, Conversation, load
-from omnichat.db import Database, Row, Tx
+from omnichat import times
+from omnichat.chat import events
+from omnichat.chat.conversations import RETURNING_CONVERSATION, Conversation, load
 from omnichat.errors import Conflict, Invalid
-from omnichat.hub import Hub, Subscriber
+from omnichat.protocol.hub import Hub, Subscriber
+from omnichat.storage.db import Database, Row, Tx
 from omnichat.twilio import outbox
 from omnichat.twilio.outbox import Delivery
 

@@ -27,11 +27,11 @@ import aiohttp
 import orjson
 
 from omnichat import sites, times
-from omnichat.conversations import Conversation
-from omnichat.db import Database, Tx
-from omnichat.hub import Hub
+from omnichat.chat.conversations import Conversation
 from omnichat.metrics import Metrics
+from omnichat.protocol.hub import Hub
 from omnichat.sites import Site
+from omnichat.storage.db import Database, Tx
 from omnichat.twilio import outbox
 
 log = logging.getLogger("omnichat.alerts")

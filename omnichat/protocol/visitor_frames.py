@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from omnichat.chat.messages import clean_client_id, clean_text
 from omnichat.errors import Invalid
-from omnichat.frames import FrameError, decode, non_negative_int, unknown
-from omnichat.messages import clean_client_id, clean_text
+from omnichat.protocol.frames import FrameError, decode, non_negative_int, unknown
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from omnichat import times
-from omnichat.db import Row, Tx
+from omnichat.storage.db import Row, Tx
 
 # Ended sessions are kept this long (a replayed token still finds its family), then deleted.
 KEEP_ENDED = timedelta(days=7)

@@ -9,12 +9,13 @@ conversation escalated at once (the widget offers the follow-up form).
 
 from __future__ import annotations
 
-from omnichat import business_hours, conversations, escalation, messages, times
-from omnichat.conversations import Channel
-from omnichat.db import Database, Tx
-from omnichat.hub import Hub, Subscriber
-from omnichat.messages import Stored
+from omnichat import times
+from omnichat.chat import business_hours, conversations, escalation, messages
+from omnichat.chat.conversations import Channel
+from omnichat.chat.messages import Stored
+from omnichat.protocol.hub import Hub, Subscriber
 from omnichat.sites import Site
+from omnichat.storage.db import Database, Tx
 
 
 async def receive(

@@ -10,10 +10,10 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from omnichat import migrations
-from omnichat.bootstrap import bootstrap
 from omnichat.errors import StartupError
 from omnichat.settings import Settings, generate_secret_key, with_secret_key
+from omnichat.storage import migrations
+from omnichat.storage.bootstrap import bootstrap
 
 log = logging.getLogger("omnichat.storage")
 SECRET_KEY_FILE = "secret_key"  # noqa: S105 (a file name, not a secret)

@@ -23,11 +23,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, BinaryIO, TypeVar
 
-from omnichat.db import Database
 from omnichat.errors import RateLimited
 from omnichat.jobs import Jobs
 from omnichat.metrics import Metrics
 from omnichat.settings import Settings
+from omnichat.storage.db import Database
 
 log = logging.getLogger("omnichat.backups")
 

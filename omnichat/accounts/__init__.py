@@ -1,0 +1,1 @@
+"""Staff accounts: users, passwords, sign-in, sessions and tokens, throttles and the audit log."""

@@ -1,0 +1,1 @@
+"""Conversations and everything that happens in them: messages, the inbox, escalation, alerts."""

@@ -1,0 +1,1 @@
+"""The data directory and the database: connections, the writer, migrations, backups."""
