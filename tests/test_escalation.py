@@ -21,9 +21,9 @@ from omnichat.chat import conversations, escalation, inbound, messages, visitors
 from omnichat.chat.alerts import Alerts
 from omnichat.chat.escalation import Step, plan
 from omnichat.metrics import Metrics
-from omnichat.protocol.hub import Hub
 from omnichat.sites import DEFAULT_ESCALATION, DEFAULT_PATIENCE, Site, SiteSettings
 from omnichat.storage.db import Database, Tx
+from omnichat.twilio import outbox
 
 T0 = datetime(2026, 3, 2, 12, 0, tzinfo=times.now().tzinfo)
 ALWAYS_CLOSED: dict[str, Any] = {"timezone": "Europe/Paris", "days": {}}
@@ -91,7 +91,6 @@ class World:
 
     def __init__(self, db: Database, alerts: Alerts) -> None:
         self.db = db
-        self.hub = Hub()
         self.alerts = alerts
         self.metrics = Metrics()
 
@@ -112,9 +111,7 @@ class World:
         if visitor_id is None:
             _, visitor = await visitors.start_session(self.db, site, None)
             visitor_id = visitor.id
-        stored = await inbound.receive(
-            self.db, self.hub, site, visitor_id, "web", text, uuid.uuid4().hex
-        )
+        stored = await inbound.receive(self.db, site, visitor_id, "web", text, uuid.uuid4().hex)
         return stored.conversation.id
 
     async def agent_says(self, conversation_id: int, text: str, private: bool = False) -> None:
@@ -125,7 +122,6 @@ class World:
             assert owner is not None
             await messages.insert(
                 tx,
-                self.hub,
                 conversation_id,
                 "agent",
                 text,
@@ -145,11 +141,11 @@ class World:
     async def step(self, site: Site, conversation_id: int, at: datetime) -> None:
         """One conversation's due steps as a writer operation of its own, like a pass runs them."""
         await self.db.write(
-            lambda tx: escalation.advance(tx, self.hub, self.alerts, site, conversation_id, at)
+            lambda tx: escalation.advance(tx, self.alerts, site, conversation_id, at)
         )
 
     async def tick(self, at: datetime) -> None:
-        await escalation.tick(self.db, self.hub, self.alerts, self.metrics, now=at)
+        await escalation.tick(self.db, self.alerts, self.metrics, now=at)
 
     async def transcript(self, conversation_id: int) -> list[tuple[str, str]]:
         found = await messages.page_after(self.db, conversation_id, 0, public_only=False)
@@ -170,7 +166,7 @@ class World:
 
 @pytest.fixture
 async def world(database: Database) -> AsyncIterator[World]:
-    alerts = Alerts(database, Metrics())
+    alerts = Alerts(database, Metrics(), outbox.enqueue_alert)
     await alerts.start()
     yield World(database, alerts)
     await alerts.close()
@@ -268,7 +264,7 @@ async def test_reopen_starts_a_new_clock(world: World) -> None:
     await world.tick(first + seconds(121))
 
     async def close(tx: Tx) -> None:
-        await conversations.set_status(tx, world.hub, conversation_id, "closed")
+        await conversations.set_status(tx, conversation_id, "closed")
 
     await world.db.write(close)
     await world.tick(first + timedelta(hours=1))
@@ -348,9 +344,9 @@ async def test_auto_close_closes_quiet_conversations_and_says_so(world: World) -
     site = await world.site(auto_close_minutes=5, patience_seconds=0, escalate_seconds=0)
     conversation_id = await world.visitor_says(site, "hello")
     clock = await world.clock(conversation_id)
-    await escalation.auto_close(world.db, world.hub, world.metrics, now=clock + seconds(250))
+    await escalation.auto_close(world.db, world.metrics, now=clock + seconds(250))
     assert await world.status(conversation_id) == "open"
-    await escalation.auto_close(world.db, world.hub, world.metrics, now=clock + seconds(301))
+    await escalation.auto_close(world.db, world.metrics, now=clock + seconds(301))
     assert await world.status(conversation_id) == "closed"
     assert system_texts(await world.transcript(conversation_id))[-1] == escalation.AUTO_CLOSED_TEXT
     assert (
@@ -366,7 +362,7 @@ async def test_auto_close_off_by_default(world: World) -> None:
     site = await world.site(patience_seconds=0, escalate_seconds=0)
     conversation_id = await world.visitor_says(site, "hello")
     later = await world.clock(conversation_id) + timedelta(days=30)
-    await escalation.auto_close(world.db, world.hub, world.metrics, now=later)
+    await escalation.auto_close(world.db, world.metrics, now=later)
     assert await world.status(conversation_id) == "open"
 
 

@@ -12,17 +12,16 @@ from omnichat import sites, times
 from omnichat.chat import events, followups, inbound, inbox, visitors
 from omnichat.chat.inbox import Cursor, Filters
 from omnichat.errors import Invalid, NotFound
-from omnichat.protocol.hub import Hub
 from omnichat.storage import bootstrap
 from omnichat.storage.db import Database, Tx
 
 
-async def say(db: Database, hub: Hub, text: str, site_id: int = 1) -> int:
+async def say(db: Database, text: str, site_id: int = 1) -> int:
     """A new visitor of `site_id` writes `text`; returns the conversation id."""
     site = await sites.site_by_id(db, site_id)
     assert site is not None
     _, visitor = await visitors.start_session(db, site, None)
-    stored = await inbound.receive(db, hub, site, visitor.id, "web", text, uuid.uuid4().hex)
+    stored = await inbound.receive(db, site, visitor.id, "web", text, uuid.uuid4().hex)
     return stored.conversation.id
 
 
@@ -76,8 +75,8 @@ def test_followup_statuses_parse() -> None:
 
 async def test_pages_cover_every_conversation_once_newest_first(database: Database) -> None:
     """Keyset pages of 3 over 8 matching conversations return each once, newest change first."""
-    hub, word = Hub(), f"w{uuid.uuid4().hex[:8]}"
-    made = [await say(database, hub, f"about {word} number {n}") for n in range(8)]
+    word = f"w{uuid.uuid4().hex[:8]}"
+    made = [await say(database, f"about {word} number {n}") for n in range(8)]
     seen, cursor = [], None
     filters = Filters("all", None, word)
     while True:
@@ -92,9 +91,9 @@ async def test_pages_cover_every_conversation_once_newest_first(database: Databa
 
 async def test_search_finds_words_by_prefix_and_without_accents(database: Database) -> None:
     """Search matches word prefixes, ignores accents and case, and needs every word."""
-    hub, word = Hub(), f"z{uuid.uuid4().hex[:8]}"
-    cafe = await say(database, hub, f"Le Café {word} est fermé")
-    other = await say(database, hub, f"{word} only")
+    word = f"z{uuid.uuid4().hex[:8]}"
+    cafe = await say(database, f"Le Café {word} est fermé")
+    other = await say(database, f"{word} only")
 
     async def found(query: str) -> set[int]:
         items, _ = await inbox.page(database, 1, 1, Filters("all", None, query), None, 50)
@@ -108,57 +107,55 @@ async def test_search_finds_words_by_prefix_and_without_accents(database: Databa
 
 async def test_unread_counts_others_messages_after_the_marker(database: Database) -> None:
     """Unread counts visitor messages after the marker, not system texts; marking read clears it."""
-    hub = Hub()
-    conversation_id = await say(database, hub, "first")
+    conversation_id = await say(database, "first")
     assert (await inbox.item(database, 1, 1, conversation_id)).unread == 1
-    await say_again(database, hub, conversation_id, "second")
+    await say_again(database, conversation_id, "second")
     item = await inbox.item(database, 1, 1, conversation_id)
     assert item.unread == 2 and item.last_message is not None
     assert item.last_message.text == "second"
-    assert await inbox.mark_read(database, hub, 1, 1, conversation_id, None) == 3
+    assert await inbox.mark_read(database, 1, 1, conversation_id, None) == 3
     # A marker never moves back, and never past the last message.
-    assert await inbox.mark_read(database, hub, 1, 1, conversation_id, 1) == 3
-    assert await inbox.mark_read(database, hub, 1, 1, conversation_id, 99) == 3
+    assert await inbox.mark_read(database, 1, 1, conversation_id, 1) == 3
+    assert await inbox.mark_read(database, 1, 1, conversation_id, 99) == 3
     assert (await inbox.item(database, 1, 1, conversation_id)).unread == 0
 
 
-async def say_again(db: Database, hub: Hub, conversation_id: int, text: str) -> None:
+async def say_again(db: Database, conversation_id: int, text: str) -> None:
     row = await db.fetch_one(
         "SELECT visitor_id, site_id FROM conversations WHERE id = :id", {"id": conversation_id}
     )
     assert row is not None
     site = await sites.site_by_id(db, row["site_id"])
     assert site is not None
-    await inbound.receive(db, hub, site, row["visitor_id"], "web", text, uuid.uuid4().hex)
+    await inbound.receive(db, site, row["visitor_id"], "web", text, uuid.uuid4().hex)
 
 
 async def test_other_tenants_conversations_are_invisible(database: Database) -> None:
     """Listing, search, details and read markers never reach another tenant's conversation."""
-    hub, word = Hub(), f"q{uuid.uuid4().hex[:8]}"
-    theirs = await say(database, hub, f"secret {word}", site_id=second_tenant(database))
+    word = f"q{uuid.uuid4().hex[:8]}"
+    theirs = await say(database, f"secret {word}", site_id=second_tenant(database))
     items, _ = await inbox.page(database, 1, 1, Filters("all", None, word), None, 50)
     assert items == []
     with pytest.raises(NotFound):
         await inbox.item(database, 1, 1, theirs)
     with pytest.raises(NotFound):
-        await inbox.mark_read(database, hub, 1, 1, theirs, None)
+        await inbox.mark_read(database, 1, 1, theirs, None)
 
 
 async def test_retention_deletes_old_events_but_keeps_each_tenants_newest(
     database: Database,
 ) -> None:
     """Pruning removes events past the window and keeps every tenant's newest one."""
-    hub = Hub()
     other_site = second_tenant(database)
-    await say(database, hub, "ours")
-    await say(database, hub, "theirs", site_id=other_site)
+    await say(database, "ours")
+    await say(database, "theirs", site_id=other_site)
     old = times.iso(times.now().replace(year=2020))
 
     async def age(tx: Tx) -> int:
         return await tx.execute("UPDATE events SET created_at = :old", {"old": old})
 
     await database.write(age)
-    await say(database, hub, "ours again")
+    await say(database, "ours again")
     newest_ours = await events.newest_id(database, 1)
     await events.prune(database, retention_hours=1)
     rows = await database.fetch_all("SELECT tenant_id, id FROM events ORDER BY tenant_id, id")

@@ -15,7 +15,6 @@ from omnichat.chat import messages
 from omnichat.chat.messages import Stored
 from omnichat.errors import Invalid
 from omnichat.metrics import Metrics
-from omnichat.protocol.hub import Hub
 from omnichat.settings import Secret, TwilioSettings
 from omnichat.sites import Site
 from omnichat.storage.db import Database, Tx
@@ -66,25 +65,23 @@ async def texting_site(db: Database) -> Site:
     return site
 
 
-async def text_in(
-    db: Database, hub: Hub, phone: str, body: str = "hello", channel: str = "sms"
-) -> Stored:
+async def text_in(db: Database, phone: str, body: str = "hello", channel: str = "sms") -> Stored:
     """A contact's text, as a verified webhook would store it."""
     receiver = SMS_NUMBER if channel == "sms" else WHATSAPP_NUMBER
     sid = f"SM{time.monotonic_ns():032x}"
     stored = await incoming.receive(
-        db, hub, incoming.Text(sid, channel, phone, receiver, body, (), None)
+        db, incoming.Text(sid, channel, phone, receiver, body, (), None)
     )
     assert stored is not None
     return stored
 
 
-async def reply(db: Database, hub: Hub, conversation_id: int, text: str, **kw: Any) -> Stored:
+async def reply(db: Database, conversation_id: int, text: str, **kw: Any) -> Stored:
     owner = await db.fetch_one("SELECT id, name FROM users ORDER BY id LIMIT 1")
     assert owner is not None
     return await db.write(
         lambda tx: messages.insert(
-            tx, hub, conversation_id, "agent", text, author=(owner["id"], owner["name"]), **kw
+            tx, conversation_id, "agent", text, author=(owner["id"], owner["name"]), **kw
         )
     )
 
@@ -107,19 +104,12 @@ async def until(check: Callable[[], Any], timeout: float = 10 * UNIT) -> Any:
 
 
 @pytest.fixture
-def hub() -> Hub:
-    return Hub()
-
-
-@pytest.fixture
-async def running(
-    database: Database, standin: TwilioStandIn, hub: Hub
-) -> AsyncIterator[Callable[..., Any]]:
+async def running(database: Database, standin: TwilioStandIn) -> AsyncIterator[Callable[..., Any]]:
     """Start a Sender on the test database against the stand-in (stopped at the end)."""
     started: list[Sender] = []
 
     async def start(**overrides: Any) -> Sender:
-        sender = Sender(twilio_settings(standin, **overrides), database, hub, Metrics())
+        sender = Sender(twilio_settings(standin, **overrides), database, Metrics())
         await sender.start()
         started.append(sender)
         return sender
@@ -129,13 +119,13 @@ async def running(
         await sender.stop()
 
 
-async def test_replies_are_queued_with_their_message(database: Database, hub: Hub) -> None:
+async def test_replies_are_queued_with_their_message(database: Database) -> None:
     """Greeting and agent reply get outbox rows in their transaction; private notes none."""
     await texting_site(database)
-    first = await text_in(database, hub, "+15550100001")
+    first = await text_in(database, "+15550100001")
     conversation = first.conversation
-    sent = await reply(database, hub, conversation.id, "We are on it", client_id="r1")
-    await reply(database, hub, conversation.id, "internal note", private=True)
+    sent = await reply(database, conversation.id, "We are on it", client_id="r1")
+    await reply(database, conversation.id, "internal note", private=True)
     rows = await outbox_rows(database)
     assert [(r["kind"], r["body"], r["status"]) for r in rows] == [
         ("reply", "Connecting you with a staff member, please wait...", "pending"),
@@ -156,33 +146,31 @@ async def test_replies_are_queued_with_their_message(database: Database, hub: Hu
     ]
 
 
-async def test_agent_text_over_the_limit_is_refused_and_not_stored(
-    database: Database, hub: Hub
-) -> None:
+async def test_agent_text_over_the_limit_is_refused_and_not_stored(database: Database) -> None:
     """An agent's SMS over 1600 characters is a 422 naming "text"; nothing is stored or queued."""
     await texting_site(database)
-    conversation = (await text_in(database, hub, "+15550100002")).conversation
+    conversation = (await text_in(database, "+15550100002")).conversation
     with pytest.raises(Invalid) as refused:
-        await reply(database, hub, conversation.id, "x" * 1601)
+        await reply(database, conversation.id, "x" * 1601)
     assert refused.value.field == "text" and "1600" in refused.value.message
     # Emoji count twice, as Twilio counts them.
     with pytest.raises(Invalid):
-        await reply(database, hub, conversation.id, "😀" * 801)
-    await reply(database, hub, conversation.id, "x" * 1600)
+        await reply(database, conversation.id, "😀" * 801)
+    await reply(database, conversation.id, "x" * 1600)
     history = await messages.page_after(database, conversation.id, 0)
     assert [len(m.text) for m in history if m.sender == "agent"] == [1600]
     assert len(await outbox_rows(database)) == 2
 
 
 async def test_outage_then_recovery_delivers_each_reply_once(
-    database: Database, standin: TwilioStandIn, hub: Hub, running: Callable[..., Any]
+    database: Database, standin: TwilioStandIn, running: Callable[..., Any]
 ) -> None:
     """Twilio answers 500 for a while, then 201: every text is accepted exactly once, in order."""
     standin.plan(*[Answer(500, 20500, "Internal error")] * 6)
     await texting_site(database)
-    conversation = (await text_in(database, hub, "+15550100003")).conversation
+    conversation = (await text_in(database, "+15550100003")).conversation
     for index in range(3):
-        await reply(database, hub, conversation.id, f"reply {index}")
+        await reply(database, conversation.id, f"reply {index}")
     await running()
     accepted = await asyncio.to_thread(standin.wait_for, 4)
     await until(lambda: all_settled(database))
@@ -205,12 +193,12 @@ async def all_settled(db: Database) -> bool:
 
 
 async def test_permanent_refusal_fails_without_retry(
-    database: Database, standin: TwilioStandIn, hub: Hub, running: Callable[..., Any]
+    database: Database, standin: TwilioStandIn, running: Callable[..., Any]
 ) -> None:
     """A 400 with Twilio's error code fails the text at once, visibly, and is not retried."""
     await texting_site(database)
     standin.plan(Answer(400, 21211, "The 'To' number is not a valid phone number."))
-    conversation = (await text_in(database, hub, "+15550100004")).conversation
+    conversation = (await text_in(database, "+15550100004")).conversation
     await running()
     await until(lambda: all_settled(database))
     history = await messages.page_after(database, conversation.id, 0)
@@ -220,17 +208,17 @@ async def test_permanent_refusal_fails_without_retry(
     assert "not a valid phone number" in greeting["delivery"]["error_message"]
     assert len(standin.requests) == 1
     # The agent's next reply still goes out: one refusal does not block the number.
-    await reply(database, hub, conversation.id, "second try")
+    await reply(database, conversation.id, "second try")
     assert [s.body for s in await asyncio.to_thread(standin.wait_for, 1)] == ["second try"]
 
 
 async def test_circuit_pauses_sending_and_recovers(
-    database: Database, standin: TwilioStandIn, hub: Hub, running: Callable[..., Any]
+    database: Database, standin: TwilioStandIn, running: Callable[..., Any]
 ) -> None:
     """After 3 failures in a row no call is made for the pause; then a trial succeeds."""
     await texting_site(database)
     standin.plan(*[Answer(503, None, "down")] * 3)
-    await text_in(database, hub, "+15550100005")
+    await text_in(database, "+15550100005")
     sender = await running(circuit_failures=3, circuit_pause_seconds=0.5)
     await asyncio.to_thread(standin.wait_for, 1)
     times = standin.request_times
@@ -241,12 +229,12 @@ async def test_circuit_pauses_sending_and_recovers(
 
 
 async def test_unknown_outcome_is_settled_by_the_status_callback(
-    database: Database, standin: TwilioStandIn, hub: Hub, running: Callable[..., Any]
+    database: Database, standin: TwilioStandIn, running: Callable[..., Any]
 ) -> None:
     """A call that timed out after Twilio took it is not resent once the callback proves it."""
     await texting_site(database)
     standin.release.clear()
-    await text_in(database, hub, "+15550100006")
+    await text_in(database, "+15550100006")
     await running(request_timeout_seconds=0.3, unknown_outcome_grace_seconds=30)
     [sent] = await asyncio.to_thread(standin.wait_for, 1)
     row = await until(lambda: pending_row(database))
@@ -254,7 +242,7 @@ async def test_unknown_outcome_is_settled_by_the_status_callback(
     standin.release.set()
     query = dict(pair.split("=") for pair in sent.status_callback.split("?")[1].split("&"))
     callback = delivery.Callback(sent.sid, "sent", None, int(query["outbox"]), query["attempt"])
-    assert await delivery.record_callback(database, hub, callback)
+    assert await delivery.record_callback(database, callback)
     [row] = await outbox_rows(database)
     assert row["status"] == "sent" and row["provider_sid"] == sent.sid
     assert not await outbox.due(database, "9999-12-31T00:00:00.000Z", 10)
@@ -266,16 +254,16 @@ async def pending_row(db: Database) -> dict[str, Any] | None:
 
 
 async def test_per_number_cap_holds_texts_back(
-    database: Database, standin: TwilioStandIn, hub: Hub, running: Callable[..., Any]
+    database: Database, standin: TwilioStandIn, running: Callable[..., Any]
 ) -> None:
     """With a cap of 2 a minute, the third text to one number waits while another number's goes."""
     await texting_site(database)
-    conversation = (await text_in(database, hub, "+15550100007")).conversation
-    await reply(database, hub, conversation.id, "one")
-    await reply(database, hub, conversation.id, "two")
+    conversation = (await text_in(database, "+15550100007")).conversation
+    await reply(database, conversation.id, "one")
+    await reply(database, conversation.id, "two")
     await running(per_number_per_minute=2)
     await asyncio.to_thread(standin.wait_for, 2)
-    await text_in(database, hub, "+15550100008")
+    await text_in(database, "+15550100008")
     accepted = await asyncio.to_thread(standin.wait_for, 3)
     assert [s.to for s in accepted].count("+15550100007") == 2
     rows = await outbox_rows(database)
@@ -283,12 +271,12 @@ async def test_per_number_cap_holds_texts_back(
     assert held[0]["status"] == "pending" and held[0]["attempts"] == 0
 
 
-async def test_alerts_go_only_to_the_site_alert_numbers(database: Database, hub: Hub) -> None:
+async def test_alerts_go_only_to_the_site_alert_numbers(database: Database) -> None:
     """An alert is queued for each admin-set alert number, from the site's SMS number."""
     site = await texting_site(database)
     settings = dataclasses.replace(site.settings, alert_numbers=["+15550101000", "bogus"])
     site = dataclasses.replace(site, settings=settings)
-    queued = await database.write(lambda tx: outbox.enqueue_alert(tx, site, "Help!", hub))
+    queued = await database.write(lambda tx: outbox.enqueue_alert(tx, site, "Help!"))
     assert queued == 1
     [row] = await outbox_rows(database)
     assert (row["kind"], row["to_number"], row["from_number"], row["message_id"]) == (

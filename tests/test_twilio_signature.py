@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from omnichat import phones
 from omnichat.logs import mask_phone
 from omnichat.settings import Secret, SettingsError, TwilioSettings
-from omnichat.twilio import phones, signature
+from omnichat.twilio import signature
 from omnichat.twilio.incoming import Text
 from omnichat.twilio.sender import describe
 from tests.conftest import ROOT, server_env

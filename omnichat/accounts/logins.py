@@ -17,7 +17,7 @@ from omnichat.accounts.staff import Staff
 from omnichat.accounts.throttle import LoginThrottle
 from omnichat.accounts.users import User
 from omnichat.errors import Forbidden, Invalid, NotAuthenticated
-from omnichat.protocol.hub import CLOSE_AUTH, Hub
+from omnichat.protocol.hub import CLOSE_AUTH
 from omnichat.settings import Settings
 from omnichat.storage.db import Database, Tx
 
@@ -153,9 +153,7 @@ async def _record_failure(
     )
 
 
-async def refresh(
-    db: Database, hub: Hub, settings: Settings, *, refresh_token: str, ip: str
-) -> Tokens:
+async def refresh(db: Database, settings: Settings, *, refresh_token: str, ip: str) -> Tokens:
     """Swap a refresh token for a new pair; a used-up token revokes its whole family."""
     if not refresh_token or len(refresh_token) > MAX_REFRESH_TOKEN:
         raise NotAuthenticated("refresh token is not valid")
@@ -165,7 +163,7 @@ async def refresh(
     async def op(tx: Tx) -> tuple[User, int] | None:
         session = await sessions.by_token(tx, old_hash)
         if session is None:
-            await _revoke_reused(tx, hub, old_hash, ip)
+            await _revoke_reused(tx, old_hash, ip)
             return None
         if not session.live:
             return None
@@ -191,7 +189,7 @@ async def refresh(
     return Tokens(access_token, new_token, ttl, user)
 
 
-async def _revoke_reused(tx: Tx, hub: Hub, token_hash: str, ip: str) -> None:
+async def _revoke_reused(tx: Tx, token_hash: str, ip: str) -> None:
     session = await sessions.by_used_token(tx, token_hash)
     if session is None or not await sessions.revoke(tx, session.id, "refresh token reused"):
         return
@@ -204,7 +202,7 @@ async def _revoke_reused(tx: Tx, hub: Hub, token_hash: str, ip: str) -> None:
         details={"session_id": session.id},
         ip=ip,
     )
-    tx.after_commit(lambda: hub.close(("session", session.id), CLOSE_AUTH, "session revoked"))
+    tx.close(("session", session.id), CLOSE_AUTH, "session revoked")
     tx.after_commit(
         lambda: log.warning(
             "refresh token reused; session revoked",
@@ -213,9 +211,7 @@ async def _revoke_reused(tx: Tx, hub: Hub, token_hash: str, ip: str) -> None:
     )
 
 
-async def logout(
-    db: Database, hub: Hub, staff: Staff, *, everywhere: bool, ip: str | None
-) -> list[int]:
+async def logout(db: Database, staff: Staff, *, everywhere: bool, ip: str | None) -> list[int]:
     """End the caller's session (or all their sessions) and close its sockets."""
 
     async def op(tx: Tx) -> list[int]:
@@ -235,9 +231,7 @@ async def logout(
             ip=ip,
         )
         for session_id in ended:
-            tx.after_commit(
-                lambda sid=session_id: hub.close(("session", sid), CLOSE_AUTH, "signed out")
-            )
+            tx.close(("session", session_id), CLOSE_AUTH, "signed out")
         return ended
 
     return await db.write(op)
@@ -245,7 +239,6 @@ async def logout(
 
 async def change_password(
     db: Database,
-    hub: Hub,
     settings: Settings,
     throttle: LoginThrottle,
     staff: Staff,
@@ -278,9 +271,7 @@ async def change_password(
         )
         ended = await sessions.revoke_user(tx, staff.id, "password changed", keep=staff.session_id)
         for session_id in ended:
-            tx.after_commit(
-                lambda sid=session_id: hub.close(("session", sid), CLOSE_AUTH, "password changed")
-            )
+            tx.close(("session", session_id), CLOSE_AUTH, "password changed")
         await audit.record(
             tx,
             tenant_id=staff.tenant_id,

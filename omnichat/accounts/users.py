@@ -18,7 +18,7 @@ from omnichat import times
 from omnichat.accounts import audit, passwords, sessions
 from omnichat.accounts.staff import ROLES, Staff, rank
 from omnichat.errors import Conflict, Forbidden, Invalid, NotFound
-from omnichat.protocol.hub import CLOSE_AUTH, Hub
+from omnichat.protocol.hub import CLOSE_AUTH
 from omnichat.storage.db import Database, Row, Tx
 
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
@@ -203,7 +203,6 @@ async def create_user(
 
 async def update_user(
     db: Database,
-    hub: Hub,
     actor: Staff,
     user_id: int,
     changes: Changes,
@@ -243,7 +242,7 @@ async def update_user(
         if fields.get("disabled") or password_hash is not None or "role" in fields:
             # A role change keeps the sessions (a refresh carries the new role), but sockets
             # were authorised for the old role and must reconnect.
-            tx.after_commit(lambda: hub.close(("user", user.id), CLOSE_AUTH, "account changed"))
+            tx.close(("user", user.id), CLOSE_AUTH, "account changed")
         details: dict[str, Any] = {
             name: value if name != "disabled" else bool(value) for name, value in fields.items()
         }

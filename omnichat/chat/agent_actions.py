@@ -20,7 +20,6 @@ from omnichat.chat import conversations, escalation, inbox, messages
 from omnichat.chat.conversations import Conversation, Status
 from omnichat.chat.messages import Stored
 from omnichat.errors import Conflict, Forbidden, Invalid, NotFound
-from omnichat.protocol.hub import Hub
 from omnichat.storage.db import Database, Tx
 
 CLOSED_TEXT = "This conversation was closed. Send a message any time to start again."
@@ -40,7 +39,6 @@ async def _owned(tx: Tx, staff: Staff, conversation_id: int) -> Conversation:
 
 async def reply(
     db: Database,
-    hub: Hub,
     staff: Staff,
     conversation_id: int,
     text: str,
@@ -65,12 +63,9 @@ async def reply(
                 "this conversation is closed; reopen it to reply", code="conversation_closed"
             )
         if not private and conversation.status == "escalated":
-            await conversations.set_status(
-                tx, hub, conversation_id, "open", only_from=("escalated",)
-            )
+            await conversations.set_status(tx, conversation_id, "open", only_from=("escalated",))
         stored = await messages.insert(
             tx,
-            hub,
             conversation_id,
             "agent",
             text,
@@ -79,7 +74,7 @@ async def reply(
             private=private,
         )
         # Whoever writes has read the conversation up to their own message.
-        await inbox.advance_read(tx, hub, staff.id, conversation_id, stored.message.seq)
+        await inbox.advance_read(tx, staff.id, conversation_id, stored.message.seq)
         return stored
 
     return await db.write(op)
@@ -87,7 +82,6 @@ async def reply(
 
 async def assign(
     db: Database,
-    hub: Hub,
     staff: Staff,
     conversation_id: int,
     user_id: int | None,
@@ -109,7 +103,7 @@ async def assign(
             {"user": user_id, "now": times.now_iso(), "id": conversation_id},
         )
         updated = await conversations.load(tx, conversation_id)
-        await conversations.announce(tx, hub, updated, "conversation.updated")
+        await conversations.announce(tx, updated, "conversation.updated")
         details = {"from": conversation.assignee_id, "to": user_id}
         await _audit(tx, staff, "conversation.assigned", updated, ip, details)
         return updated
@@ -129,23 +123,18 @@ def _check_assign_rule(staff: Staff, current: int | None, wanted: int | None) ->
         )
 
 
-async def close(
-    db: Database, hub: Hub, staff: Staff, conversation_id: int, ip: str | None
-) -> Conversation:
+async def close(db: Database, staff: Staff, conversation_id: int, ip: str | None) -> Conversation:
     """Close the conversation and tell the visitor; closing a closed one changes nothing."""
-    return await _move(db, hub, staff, conversation_id, "closed", ("open", "escalated"), ip)
+    return await _move(db, staff, conversation_id, "closed", ("open", "escalated"), ip)
 
 
-async def reopen(
-    db: Database, hub: Hub, staff: Staff, conversation_id: int, ip: str | None
-) -> Conversation:
+async def reopen(db: Database, staff: Staff, conversation_id: int, ip: str | None) -> Conversation:
     """Reopen a closed conversation and tell the visitor; anything else is left as it is."""
-    return await _move(db, hub, staff, conversation_id, "open", ("closed",), ip)
+    return await _move(db, staff, conversation_id, "open", ("closed",), ip)
 
 
 async def _move(
     db: Database,
-    hub: Hub,
     staff: Staff,
     conversation_id: int,
     status: Status,
@@ -154,14 +143,12 @@ async def _move(
 ) -> Conversation:
     async def op(tx: Tx) -> Conversation:
         before = await _owned(tx, staff, conversation_id)
-        moved = await conversations.set_status(
-            tx, hub, conversation_id, status, only_from=only_from
-        )
+        moved = await conversations.set_status(tx, conversation_id, status, only_from=only_from)
         if moved is None:
             return before
         await escalation.stop_clock(tx, conversation_id)
         text = CLOSED_TEXT if status == "closed" else REOPENED_TEXT
-        stored = await messages.insert(tx, hub, conversation_id, "system", text)
+        stored = await messages.insert(tx, conversation_id, "system", text)
         action = "conversation.closed" if status == "closed" else "conversation.reopened"
         details = {"from": before.status, "to": status}
         await _audit(tx, staff, action, stored.conversation, ip, details)

@@ -19,6 +19,7 @@ import hmac
 import logging
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -29,16 +30,17 @@ import orjson
 from omnichat import sites, times
 from omnichat.chat.conversations import Conversation
 from omnichat.metrics import Metrics
-from omnichat.protocol.hub import Hub
 from omnichat.sites import Site
 from omnichat.storage.db import Database, Tx
-from omnichat.twilio import outbox
 
 log = logging.getLogger("omnichat.alerts")
 
 ESCALATED = "conversation.escalated"
 FOLLOWUP = "followup.created"
 TIMEOUT_SECONDS = 5.0
+# Queues an alert text to each of the site's alert numbers inside the step's transaction (the
+# SMS outbox's `enqueue_alert`; the app passes it in, so chat does not import Twilio).
+TextAlert = Callable[[Tx, Site, str], Awaitable[int]]
 ATTEMPTS = 4
 FIRST_BACKOFF_SECONDS = 1.0  # then 2, 4
 # In-flight deliveries get this long to finish at shutdown; the rest are dropped (and counted).
@@ -75,8 +77,9 @@ def signature(secret: str, timestamp: str, body: bytes) -> str:
 class Alerts:
     """Sends alerts; the lifespan starts it (an HTTP client session) and closes it."""
 
-    def __init__(self, db: Database, metrics: Metrics) -> None:
+    def __init__(self, db: Database, metrics: Metrics, text_alert: TextAlert) -> None:
         self._db = db
+        self._text_alert = text_alert
         self._metrics = metrics
         self._session: aiohttp.ClientSession | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -96,9 +99,9 @@ class Alerts:
         if self._session is not None:
             await self._session.close()
 
-    async def escalated(self, tx: Tx, hub: Hub, site: Site, conversation: Conversation) -> None:
+    async def escalated(self, tx: Tx, site: Site, conversation: Conversation) -> None:
         """Alert on-call contacts that `conversation` escalated (call inside the step's `tx`)."""
-        await outbox.enqueue_alert(tx, site, summary(ESCALATED, site, conversation.id), hub)
+        await self._text_alert(tx, site, summary(ESCALATED, site, conversation.id))
         self._webhook(
             tx, site, ESCALATED, conversation.id, {"conversation": conversation.to_json()}
         )
@@ -106,14 +109,13 @@ class Alerts:
     async def followup_created(
         self,
         tx: Tx,
-        hub: Hub,
         site: Site,
         followup: dict[str, Any],
         conversation: Conversation | None,
     ) -> None:
         """Alert on-call contacts of a new follow-up (call inside the `tx` that stores it)."""
         conversation_id = None if conversation is None else conversation.id
-        await outbox.enqueue_alert(tx, site, summary(FOLLOWUP, site, conversation_id), hub)
+        await self._text_alert(tx, site, summary(FOLLOWUP, site, conversation_id))
         data = {
             "followup": followup,
             "conversation": None if conversation is None else conversation.to_json(),

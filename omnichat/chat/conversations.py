@@ -10,10 +10,10 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import orjson
+from orjson import Fragment
 
 from omnichat import times
 from omnichat.chat import events
-from omnichat.protocol.hub import Hub
 from omnichat.storage.db import Database, Row, Tx
 
 Status = Literal["open", "escalated", "closed"]
@@ -105,6 +105,9 @@ class Conversation:
             "updated_at": self.updated_at,
         }
 
+    def encoded(self) -> bytes:
+        return orjson.dumps(self.to_json())
+
 
 async def load(tx: Tx, conversation_id: int) -> Conversation:
     """The conversation as this transaction sees it (it must exist)."""
@@ -132,21 +135,19 @@ async def for_tenant(db: Database, tenant_id: int, conversation_id: int) -> Conv
     return None if row is None else Conversation.from_row(row)
 
 
-def conversation_frame(conversation: Conversation) -> str:
-    return orjson.dumps({"type": "conversation", "conversation": conversation.to_json()}).decode()
+def conversation_frame(encoded: bytes) -> str:
+    return (b'{"type":"conversation","conversation":' + encoded + b"}").decode()
 
 
-async def announce(tx: Tx, hub: Hub, conversation: Conversation, event_type: str) -> None:
+async def announce(tx: Tx, conversation: Conversation, event_type: str) -> None:
     """Tell agents (an event) and, after the commit, the visitor's sockets about a change."""
-    await events.append(
-        tx, hub, conversation.tenant_id, event_type, {"conversation": conversation.to_json()}
-    )
-    frame = conversation_frame(conversation)
-    tx.after_commit(lambda: hub.publish(("visitor", conversation.visitor_id), frame))
+    encoded = conversation.encoded()
+    await events.append(tx, conversation.tenant_id, event_type, {"conversation": Fragment(encoded)})
+    tx.publish(("visitor", conversation.visitor_id), conversation_frame(encoded))
 
 
 async def create(
-    tx: Tx, hub: Hub, tenant_id: int, site_id: int, visitor_id: int, channel: Channel
+    tx: Tx, tenant_id: int, site_id: int, visitor_id: int, channel: Channel
 ) -> Conversation:
     now = times.now_iso()
     conversation_id = await tx.execute(
@@ -161,13 +162,12 @@ async def create(
         },
     )
     conversation = await load(tx, conversation_id)
-    await announce(tx, hub, conversation, "conversation.created")
+    await announce(tx, conversation, "conversation.created")
     return conversation
 
 
 async def set_status(
     tx: Tx,
-    hub: Hub,
     conversation_id: int,
     status: Status,
     *,
@@ -195,5 +195,5 @@ async def set_status(
     if not changed:
         return None
     conversation = await load(tx, conversation_id)
-    await announce(tx, hub, conversation, "conversation.updated")
+    await announce(tx, conversation, "conversation.updated")
     return conversation

@@ -29,7 +29,6 @@ from omnichat import sites, times
 from omnichat.chat import conversations, messages
 from omnichat.chat.alerts import Alerts
 from omnichat.metrics import Metrics
-from omnichat.protocol.hub import Hub
 from omnichat.sites import Site, SiteSettings
 from omnichat.storage.db import Database, Tx
 
@@ -104,7 +103,7 @@ class Fired:
 
 
 async def advance(
-    tx: Tx, hub: Hub, alerts: Alerts, site: Site, conversation_id: int, now: datetime
+    tx: Tx, alerts: Alerts, site: Site, conversation_id: int, now: datetime
 ) -> list[Fired]:
     """Run the steps of one conversation that are due at `now`, inside the writer's `tx`."""
     row = await tx.fetch_one(
@@ -121,14 +120,14 @@ async def advance(
     steps = plan(settings, times.parse(row["waiting_since"]), Step(row["clock_steps"]), now)
     for step, _ in steps.due:
         if step is Step.PATIENCE:
-            await messages.insert(tx, hub, conversation_id, "system", settings.patience_text)
+            await messages.insert(tx, conversation_id, "system", settings.patience_text)
         else:
-            await messages.insert(tx, hub, conversation_id, "system", settings.escalate_text)
+            await messages.insert(tx, conversation_id, "system", settings.escalate_text)
             escalated = await conversations.set_status(
-                tx, hub, conversation_id, "escalated", only_from=("open",)
+                tx, conversation_id, "escalated", only_from=("open",)
             )
             await alerts.escalated(
-                tx, hub, site, escalated or await conversations.load(tx, conversation_id)
+                tx, site, escalated or await conversations.load(tx, conversation_id)
             )
     await tx.execute(
         SAVE,
@@ -141,9 +140,7 @@ async def advance(
     return [Fired(step, at) for step, at in steps.due]
 
 
-async def tick(
-    db: Database, hub: Hub, alerts: Alerts, metrics: Metrics, now: datetime | None = None
-) -> None:
+async def tick(db: Database, alerts: Alerts, metrics: Metrics, now: datetime | None = None) -> None:
     """One pass of the job: run every step that is due now (cheap when none is: one query)."""
     now = now or times.now()
     rows = await db.fetch_all(DUE, {"now": times.iso(now), "limit": BATCH})
@@ -155,7 +152,7 @@ async def tick(
 
     async def run(conversation_id: int, site: Site) -> None:
         try:
-            fired = await db.write(lambda tx: advance(tx, hub, alerts, site, conversation_id, now))
+            fired = await db.write(lambda tx: advance(tx, alerts, site, conversation_id, now))
         except Exception:
             log.exception(
                 "escalation step failed", extra={"fields": {"conversation": conversation_id}}
@@ -180,14 +177,14 @@ async def tick(
         log.warning("more escalation steps due than one pass handles; the rest follow")
 
 
-async def turn_away(tx: Tx, hub: Hub, site: Site, conversation_id: int) -> None:
+async def turn_away(tx: Tx, site: Site, conversation_id: int) -> None:
     """Outside business hours: the away text and the form at once, and no step for this clock.
 
     Called after the visitor message that opened (or reopened) the conversation. No one is
     alerted: the site says no one is there; a follow-up, if the visitor leaves one, alerts.
     """
-    await messages.insert(tx, hub, conversation_id, "system", site.settings.away_text)
-    await conversations.set_status(tx, hub, conversation_id, "escalated", only_from=("open",))
+    await messages.insert(tx, conversation_id, "system", site.settings.away_text)
+    await conversations.set_status(tx, conversation_id, "escalated", only_from=("open",))
     await tx.execute(SAVE, {"steps": int(ALL_STEPS), "next": None, "id": conversation_id})
 
 
@@ -202,7 +199,7 @@ async def stop_clock(tx: Tx, conversation_id: int) -> None:
     )
 
 
-async def auto_close(db: Database, hub: Hub, metrics: Metrics, now: datetime | None = None) -> None:
+async def auto_close(db: Database, metrics: Metrics, now: datetime | None = None) -> None:
     """Close conversations quiet for their site's `auto_close_minutes`, telling the visitor.
 
     Quiet means no message and no other change (`updated_at`) for that long.
@@ -219,12 +216,12 @@ async def auto_close(db: Database, hub: Hub, metrics: Metrics, now: datetime | N
             {"tenant": site.tenant_id, "cutoff": cutoff, "site": site.id, "limit": BATCH},
         )
         for row in quiet:
-            op = functools.partial(close_quiet, hub=hub, conversation_id=row["id"], cutoff=cutoff)
+            op = functools.partial(close_quiet, conversation_id=row["id"], cutoff=cutoff)
             if await db.write(op):
                 metrics.escalation_steps.labels("auto_close").inc()
 
 
-async def close_quiet(tx: Tx, hub: Hub, conversation_id: int, cutoff: str) -> bool:
+async def close_quiet(tx: Tx, conversation_id: int, cutoff: str) -> bool:
     """Close the conversation if it is still quiet since `cutoff` (re-checked in `tx`)."""
     row = await tx.fetch_one(
         "SELECT 1 FROM conversations WHERE id = :id AND status != 'closed'"
@@ -233,7 +230,7 @@ async def close_quiet(tx: Tx, hub: Hub, conversation_id: int, cutoff: str) -> bo
     )
     if row is None:
         return False
-    await messages.insert(tx, hub, conversation_id, "system", AUTO_CLOSED_TEXT)
-    await conversations.set_status(tx, hub, conversation_id, "closed")
+    await messages.insert(tx, conversation_id, "system", AUTO_CLOSED_TEXT)
+    await conversations.set_status(tx, conversation_id, "closed")
     await stop_clock(tx, conversation_id)
     return True

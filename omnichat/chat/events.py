@@ -15,7 +15,6 @@ from typing import Any
 import orjson
 
 from omnichat import times
-from omnichat.protocol.hub import Hub
 from omnichat.storage.db import Database, Tx
 
 log = logging.getLogger("omnichat.events")
@@ -48,7 +47,7 @@ class Event:
         return f'{{"type":"event","id":{self.id},"event":"{self.type}","data":{self.data}}}'
 
 
-async def append(tx: Tx, hub: Hub, tenant_id: int, event_type: str, data: dict[str, Any]) -> int:
+async def append(tx: Tx, tenant_id: int, event_type: str, data: dict[str, Any]) -> int:
     """Store an event and publish it to the tenant's agents once committed; returns its id."""
     data_text = orjson.dumps(data).decode()
     row = await tx.fetch_one(
@@ -57,7 +56,7 @@ async def append(tx: Tx, hub: Hub, tenant_id: int, event_type: str, data: dict[s
     )
     assert row is not None, f"tenant {tenant_id} does not exist"
     event = Event(row[0], event_type, data_text)
-    tx.after_commit(lambda: hub.publish(("tenant", tenant_id), event.frame(), event.id))
+    tx.publish(("tenant", tenant_id), event.frame(), event.id)
     return event.id
 
 

@@ -13,14 +13,12 @@ from typing import Any, Literal
 
 import orjson
 
-from omnichat import times
+from omnichat import phones, times
 from omnichat.chat import conversations, escalation, events, messages
 from omnichat.chat.alerts import Alerts
 from omnichat.errors import Invalid, NotFound, RateLimited
-from omnichat.protocol.hub import Hub
 from omnichat.sites import Site
 from omnichat.storage.db import Database, Row, Tx
-from omnichat.twilio import phones
 
 Status = Literal["new", "viewed", "archived"]
 STATUSES: tuple[Status, ...] = ("new", "viewed", "archived")
@@ -118,7 +116,6 @@ async def page(
 
 async def set_status(
     db: Database,
-    hub: Hub,
     tenant_id: int,
     followup_id: int,
     status: Status,
@@ -143,9 +140,7 @@ async def set_status(
             {"status": status, "now": times.now_iso(), "id": followup_id},
         )
         followup = await load(tx, followup_id)
-        await events.append(
-            tx, hub, tenant_id, "followup.updated", {"followup": followup.to_json()}
-        )
+        await events.append(tx, tenant_id, "followup.updated", {"followup": followup.to_json()})
         return followup
 
     return await db.write(op)
@@ -210,7 +205,7 @@ async def _check_rate(reader: Database | Tx, visitor_id: int, now: datetime) -> 
 
 
 async def create(
-    db: Database, hub: Hub, alerts: Alerts, site: Site, visitor_id: int, form: Form
+    db: Database, alerts: Alerts, site: Site, visitor_id: int, form: Form
 ) -> tuple[Followup, messages.Message | None]:
     """Store a visitor's follow-up and alert on-call contacts; returns it and the thank-you.
 
@@ -247,14 +242,14 @@ async def create(
         thanks, conversation = None, None
         if conversation_id is not None:
             text = site.settings.followup_text
-            thanks = (await messages.insert(tx, hub, conversation_id, "system", text)).message
-            await conversations.set_status(tx, hub, conversation_id, "closed")
+            thanks = (await messages.insert(tx, conversation_id, "system", text)).message
+            await conversations.set_status(tx, conversation_id, "closed")
             await escalation.stop_clock(tx, conversation_id)
             conversation = await conversations.load(tx, conversation_id)
         await events.append(
-            tx, hub, site.tenant_id, "followup.created", {"followup": followup.to_json()}
+            tx, site.tenant_id, "followup.created", {"followup": followup.to_json()}
         )
-        await alerts.followup_created(tx, hub, site, followup.to_json(), conversation)
+        await alerts.followup_created(tx, site, followup.to_json(), conversation)
         return followup, thanks
 
     return await db.write(op)

@@ -13,14 +13,13 @@ from omnichat import times
 from omnichat.chat import business_hours, conversations, escalation, messages
 from omnichat.chat.conversations import Channel
 from omnichat.chat.messages import Stored
-from omnichat.protocol.hub import Hub, Subscriber
+from omnichat.protocol.hub import Subscriber
 from omnichat.sites import Site
 from omnichat.storage.db import Database, Tx
 
 
 async def receive(
     db: Database,
-    hub: Hub,
     site: Site,
     visitor_id: int,
     channel: Channel,
@@ -37,7 +36,7 @@ async def receive(
         )
         if row is not None and row["status"] != "closed":
             return await messages.insert(
-                tx, hub, row["id"], "visitor", text, client_id=client_id, origin=origin
+                tx, row["id"], "visitor", text, client_id=client_id, origin=origin
             )
         if row is not None:
             # A resend of a message stored before the close must not reopen the conversation.
@@ -45,24 +44,22 @@ async def receive(
             if first is not None and first.sender == "visitor":
                 return messages.Stored(first, await conversations.load(tx, row["id"]), True)
         if row is None:
-            opened = await conversations.create(
-                tx, hub, site.tenant_id, site.id, visitor_id, channel
-            )
+            opened = await conversations.create(tx, site.tenant_id, site.id, visitor_id, channel)
             conversation_id = opened.id
         else:
             conversation_id = row["id"]
         opening = row is None or row["status"] == "closed"
         if row is not None and opening:
-            await conversations.set_status(tx, hub, conversation_id, "open")
+            await conversations.set_status(tx, conversation_id, "open")
             await escalation.stop_clock(tx, conversation_id)
         away = opening and not business_hours.is_open(site.settings.business_hours, times.now())
         if opening and not away:
-            await messages.insert(tx, hub, conversation_id, "system", site.settings.greeting)
+            await messages.insert(tx, conversation_id, "system", site.settings.greeting)
         stored = await messages.insert(
-            tx, hub, conversation_id, "visitor", text, client_id=client_id, origin=origin
+            tx, conversation_id, "visitor", text, client_id=client_id, origin=origin
         )
         if away:
-            await escalation.turn_away(tx, hub, site, conversation_id)
+            await escalation.turn_away(tx, site, conversation_id)
         return stored
 
     return await db.write(op)

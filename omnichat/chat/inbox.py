@@ -24,7 +24,6 @@ from omnichat.chat.messages import COLUMNS as MESSAGE_COLUMNS
 from omnichat.chat.messages import FROM as MESSAGE_FROM
 from omnichat.chat.messages import Message
 from omnichat.errors import Invalid, NotFound
-from omnichat.protocol.hub import Hub
 from omnichat.storage.db import MAX_ID, Database, Tx
 
 StatusFilter = Literal["open", "escalated", "closed", "all"]
@@ -202,7 +201,7 @@ async def _with_details(db: Database, user_id: int, found: list[Conversation]) -
     ]
 
 
-async def advance_read(tx: Tx, hub: Hub, user_id: int, conversation_id: int, seq: int) -> int:
+async def advance_read(tx: Tx, user_id: int, conversation_id: int, seq: int) -> int:
     """Move a user's read marker forward to `seq` (never back); returns the marker.
 
     The user's other sockets hear of it, so a second tab clears its unread badge too.
@@ -218,12 +217,12 @@ async def advance_read(tx: Tx, hub: Hub, user_id: int, conversation_id: int, seq
     assert row is not None
     marker = int(row[0])
     frame = orjson.dumps({"type": "read", "conversation_id": conversation_id, "seq": marker})
-    tx.after_commit(lambda: hub.publish(("user", user_id), frame.decode()))
+    tx.publish(("user", user_id), frame.decode())
     return marker
 
 
 async def mark_read(
-    db: Database, hub: Hub, tenant_id: int, user_id: int, conversation_id: int, seq: int | None
+    db: Database, tenant_id: int, user_id: int, conversation_id: int, seq: int | None
 ) -> int:
     """Mark a conversation read up to `seq` (default: all of it, at most its last seq)."""
 
@@ -235,6 +234,6 @@ async def mark_read(
         if row is None:
             raise NotFound("no such conversation")
         upto = row["last_seq"] if seq is None else min(seq, row["last_seq"])
-        return await advance_read(tx, hub, user_id, conversation_id, upto)
+        return await advance_read(tx, user_id, conversation_id, upto)
 
     return await db.write(op)

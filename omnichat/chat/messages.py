@@ -9,18 +9,19 @@ is gapless per conversation.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import Any, Literal
 
 import orjson
+from orjson import Fragment
 
 from omnichat import times
-from omnichat.chat import events
+from omnichat.chat import channels, events
+from omnichat.chat.channels import Delivery
 from omnichat.chat.conversations import RETURNING_CONVERSATION, Conversation, load
 from omnichat.errors import Conflict, Invalid
-from omnichat.protocol.hub import Hub, Subscriber
+from omnichat.protocol.hub import Subscriber
 from omnichat.storage.db import Database, Row, Tx
-from omnichat.twilio import outbox
-from omnichat.twilio.outbox import Delivery
 
 Sender = Literal["visitor", "agent", "system"]
 MAX_TEXT = 4000
@@ -136,7 +137,6 @@ async def existing(tx: Tx, conversation_id: int, client_id: str | None) -> Messa
 
 async def insert(
     tx: Tx,
-    hub: Hub,
     conversation_id: int,
     sender: Sender,
     text: str,
@@ -204,30 +204,31 @@ async def insert(
         now,
     )
     if conversation.channel != "web" and sender != "visitor" and not private:
-        # The text leaves through the outbox, committed with the message or not at all.
-        delivery = await outbox.enqueue_reply(tx, hub, conversation, message_id, sender, text)
+        # The text leaves by its channel, committed with the message or not at all.
+        delivery = await channels.send(tx, conversation, message_id, sender, text)
         message = replace(message, delivery=delivery)
-    payload = {"message": message.to_json(), "conversation": conversation.to_json()}
-    await events.append(tx, hub, conversation.tenant_id, "message.created", payload)
+    # Encoded once: the same bytes make the agents' event, the visitor frame and the ack.
+    encoded = orjson.dumps(message.to_json())
+    payload = {"message": Fragment(encoded), "conversation": Fragment(conversation.encoded())}
+    await events.append(tx, conversation.tenant_id, "message.created", payload)
     if not private:
-        tx.after_commit(lambda: deliver_to_visitor(hub, conversation, message, origin))
+        visitor_frame = b'{"type":"message","message":' + encoded + b"}"
+        tx.publish(("visitor", conversation.visitor_id), visitor_frame.decode(), seq, origin)
+        if origin is not None:
+            # The sending socket gets the ack instead, queued in commit order like the rest.
+            tx.after_commit(partial(origin.offer, _ack(client_id, encoded), seq))
     return Stored(message, conversation, duplicate=False)
 
 
-def ack_frame(message: Message) -> str:
-    return orjson.dumps(
-        {"type": "ack", "client_id": message.client_id, "message": message.to_json()}
+def _ack(client_id: str | None, encoded: bytes) -> str:
+    return (
+        b'{"type":"ack","client_id":' + orjson.dumps(client_id) + b',"message":' + encoded + b"}"
     ).decode()
 
 
-def deliver_to_visitor(
-    hub: Hub, conversation: Conversation, message: Message, origin: Subscriber | None
-) -> None:
-    """The visitor's sockets get the message; the socket that sent it gets its ack instead."""
-    frame = orjson.dumps({"type": "message", "message": message.to_json()}).decode()
-    if origin is not None:
-        origin.offer(ack_frame(message), message.seq)
-    hub.publish(("visitor", conversation.visitor_id), frame, message.seq, exclude=origin)
+def ack_frame(message: Message) -> str:
+    """The ack for a message sent again: the one stored the first time."""
+    return _ack(message.client_id, orjson.dumps(message.to_json()))
 
 
 async def page_after(

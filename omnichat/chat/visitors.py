@@ -15,7 +15,6 @@ from omnichat import times
 from omnichat.accounts import tokens
 from omnichat.chat import conversations
 from omnichat.errors import Invalid
-from omnichat.protocol.hub import Hub
 from omnichat.sites import Site
 from omnichat.storage.db import Database, Row, Tx
 
@@ -92,7 +91,6 @@ def _clean(field: str, value: object) -> str | None:
 
 async def identify(
     db: Database,
-    hub: Hub,
     visitor: Visitor,
     secret: str | None,
     identifier: object,
@@ -138,7 +136,7 @@ async def identify(
         )
         for row in rows:
             conversation = await conversations.load(tx, row["id"])
-            await conversations.announce(tx, hub, conversation, "conversation.updated")
+            await conversations.announce(tx, conversation, "conversation.updated")
 
     await db.write(update)
     return Visitor(

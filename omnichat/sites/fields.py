@@ -15,8 +15,8 @@ from urllib.parse import urlsplit
 
 from omnichat.chat.business_hours import WEEKDAYS
 from omnichat.errors import Invalid
+from omnichat.phones import E164, SEPARATORS
 from omnichat.sites import NUMBER_FIELDS
-from omnichat.twilio.phones import E164, SEPARATORS
 
 MAX_NAME = 100
 MAX_TEXT = 1000

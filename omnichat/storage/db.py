@@ -19,12 +19,15 @@ import logging
 import sqlite3
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
 import aiosqlite
 from databases.backends.sqlite import SQLiteBackend
 from databases.interfaces import ConnectionBackend
+
+from omnichat.protocol.hub import Hub, Subscriber, Topic
 
 log = logging.getLogger("omnichat.db")
 
@@ -46,8 +49,9 @@ class Tx:
     await anything but these methods.
     """
 
-    def __init__(self, connection: sqlite3.Connection) -> None:
+    def __init__(self, connection: sqlite3.Connection, hub: Hub) -> None:
         self._connection = connection
+        self._hub = hub
         self._after_commit: list[Callable[[], None]] = []
 
     async def execute(self, sql: str, params: Params = None) -> int:
@@ -64,13 +68,23 @@ class Tx:
     async def fetch_all(self, sql: str, params: Params = None) -> list[Row]:
         return self._connection.execute(sql, params or ()).fetchall()
 
+    def publish(
+        self, topic: Topic, frame: str, key: int | None = None, exclude: Subscriber | None = None
+    ) -> None:
+        """Publish `frame` on the hub once this transaction is durable.
+
+        Live frames therefore go out in commit order and only for data that is really stored;
+        this is the one place domain code reaches the hub, so another hub (Redis) slots in here.
+        """
+        self._after_commit.append(partial(self._hub.publish, topic, frame, key, exclude))
+
+    def close(self, topic: Topic, code: int, reason: str) -> None:
+        """Close the sockets listening on `topic` once this transaction is durable."""
+        self._after_commit.append(partial(self._hub.close, topic, code, reason))
+
     def after_commit(self, callback: Callable[[], None]) -> None:
         """Run `callback` on the event loop once this transaction is durable, in the order
-        operations ran.
-
-        Publishing to the hub happens here, so live frames go out in commit order and only for
-        data that is really stored.
-        """
+        operations ran (for work that is not a frame: starting a delivery task)."""
         self._after_commit.append(callback)
 
 
@@ -98,8 +112,12 @@ class Database:
         synchronous: str = "full",
         busy_timeout_ms: int = 5000,
         readers: int = 3,
+        hub: Hub | None = None,
     ) -> None:
         self.path = path
+        # Where committed transactions publish; a database without one (a CLI command, a
+        # domain test) publishes to a hub nobody listens to.
+        self.hub = hub or Hub()
         self._synchronous = synchronous.upper()
         self._busy_timeout_ms = busy_timeout_ms
         self._reader_count = readers
@@ -230,7 +248,7 @@ class Database:
         try:
             outcomes = []
             for op in ops:
-                tx = Tx(writer)
+                tx = Tx(writer, self.hub)
                 outcomes.append((_drive(op(tx)), tx))
             writer.execute("COMMIT")
         except BaseException:

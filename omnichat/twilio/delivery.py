@@ -21,7 +21,6 @@ from omnichat import times
 from omnichat.chat import conversations, events, messages
 from omnichat.chat.messages import Message
 from omnichat.errors import Conflict, NotFound
-from omnichat.protocol.hub import Hub
 from omnichat.storage.db import Database, Tx
 from omnichat.twilio import outbox
 from omnichat.twilio.outbox import Status
@@ -75,7 +74,7 @@ async def _message(tx: Tx, message_id: int) -> Message:
     return Message.from_row(row)
 
 
-async def announce(tx: Tx, hub: Hub, outbox_id: int) -> None:
+async def announce(tx: Tx, outbox_id: int) -> None:
     """Append `message.updated` for the reply an outbox row carries (alerts have none)."""
     row = await tx.fetch_one("SELECT message_id FROM outbox WHERE id = :id", {"id": outbox_id})
     if row is None or row["message_id"] is None:
@@ -84,7 +83,6 @@ async def announce(tx: Tx, hub: Hub, outbox_id: int) -> None:
     conversation = await conversations.load(tx, message.conversation_id)
     await events.append(
         tx,
-        hub,
         conversation.tenant_id,
         "message.updated",
         {"message": message.to_json(), "conversation": conversation.to_json()},
@@ -105,23 +103,22 @@ async def claim(db: Database, outbox_id: int, attempt_id: str) -> bool:
     return await db.write(op)
 
 
-async def _change(db: Database, hub: Hub, outbox_id: int, sql: str, params: dict[str, Any]) -> None:
+async def _change(db: Database, outbox_id: int, sql: str, params: dict[str, Any]) -> None:
     """Run one conditional UPDATE of an outbox row; agents hear of it when it changed the row."""
 
     async def op(tx: Tx) -> None:
         if await tx.execute(sql, {**params, "id": outbox_id}):
-            await announce(tx, hub, outbox_id)
+            await announce(tx, outbox_id)
 
     await db.write(op)
 
 
 async def accepted(
-    db: Database, hub: Hub, outbox_id: int, attempt_id: str, sid: str | None, status: Status
+    db: Database, outbox_id: int, attempt_id: str, sid: str | None, status: Status
 ) -> None:
     """Record Twilio's acceptance of `attempt_id` (a status callback may have come first)."""
     await _change(
         db,
-        hub,
         outbox_id,
         "UPDATE outbox SET provider_sid = COALESCE(provider_sid, :sid),"
         " sent_at = COALESCE(sent_at, :now), updated_at = :now,"
@@ -134,13 +131,12 @@ async def accepted(
 
 
 async def failed(
-    db: Database, hub: Hub, outbox_id: int, attempt_id: str | None, code: str, message: str
+    db: Database, outbox_id: int, attempt_id: str | None, code: str, message: str
 ) -> None:
     """Fail a row for good; agents can retry it. With `attempt_id`, the row that attempt is
     sending (a permanent refusal); without, a row waiting in the queue (it is too old)."""
     await _change(
         db,
-        hub,
         outbox_id,
         "UPDATE outbox SET status = 'failed', error_code = :code, error_message = :message,"
         " updated_at = :now WHERE id = :id AND (status = 'sending' AND attempt_id = :attempt"
@@ -151,7 +147,6 @@ async def failed(
 
 async def retry_later(
     db: Database,
-    hub: Hub,
     outbox_id: int,
     attempt_id: str,
     delay_seconds: float,
@@ -163,7 +158,6 @@ async def retry_later(
     now = times.now()
     await _change(
         db,
-        hub,
         outbox_id,
         "UPDATE outbox SET status = 'pending', next_attempt_at = :at, error_code = :code,"
         " error_message = :message, updated_at = :now"
@@ -190,7 +184,7 @@ async def defer(db: Database, outbox_id: int, until: str) -> None:
     await db.write(op)
 
 
-async def recover(db: Database, hub: Hub, grace_seconds: float) -> int:
+async def recover(db: Database, grace_seconds: float) -> int:
     """At start-up: rows a previous process left `sending` have an unknown outcome. They go
     back to the queue after the grace period, keeping their attempt id for the callback."""
 
@@ -210,13 +204,13 @@ async def recover(db: Database, hub: Hub, grace_seconds: float) -> int:
                     "id": row["id"],
                 },
             )
-            await announce(tx, hub, row["id"])
+            await announce(tx, row["id"])
         return len(rows)
 
     return await db.write(op)
 
 
-async def record_callback(db: Database, hub: Hub, callback: Callback) -> bool:
+async def record_callback(db: Database, callback: Callback) -> bool:
     """Apply a status callback; False when it names no row of ours (or nothing changed)."""
     status = PROVIDER_STATUS.get(callback.status)
     if status is None:
@@ -256,15 +250,13 @@ async def record_callback(db: Database, hub: Hub, callback: Callback) -> bool:
                 "id": row["id"],
             },
         )
-        await announce(tx, hub, row["id"])
+        await announce(tx, row["id"])
         return True
 
     return await db.write(op)
 
 
-async def retry(
-    db: Database, hub: Hub, tenant_id: int, conversation_id: int, message_id: int
-) -> Message:
+async def retry(db: Database, tenant_id: int, conversation_id: int, message_id: int) -> Message:
     """An agent sends a failed text again: it re-enters the queue as new. Only for the tenant's
     own conversation and a message in it; anything else reads as not found."""
 
@@ -289,8 +281,8 @@ async def retry(
             " error_code = NULL, error_message = NULL, updated_at = :now WHERE id = :id",
             {"now": now, "id": row["id"]},
         )
-        await announce(tx, hub, row["id"])
-        tx.after_commit(lambda: outbox.wake(hub))
+        await announce(tx, row["id"])
+        outbox.wake(tx)
         return await _message(tx, message_id)
 
     return await db.write(op)

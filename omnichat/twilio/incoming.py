@@ -14,14 +14,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from omnichat import sites, times
+from omnichat import phones, sites, times
 from omnichat.chat import inbound
 from omnichat.chat.messages import MAX_TEXT, Stored
 from omnichat.errors import BadRequest
-from omnichat.protocol.hub import Hub
 from omnichat.sites import Site
 from omnichat.storage.db import Database, Tx
-from omnichat.twilio import phones
 
 MAX_MEDIA = 10  # Twilio's own limit per message
 MAX_NAME = 200
@@ -106,11 +104,11 @@ async def contact(db: Database, site: Site, channel: str, phone: str, name: str 
     return await db.write(op)
 
 
-async def receive(db: Database, hub: Hub, text: Text) -> Stored | None:
+async def receive(db: Database, text: Text) -> Stored | None:
     """Store an incoming text in its contact's conversation; None when no site has the number."""
     site = await sites.site_by_number(db, text.channel, text.receiver)
     if site is None:
         return None
     visitor_id = await contact(db, site, text.channel, text.sender, text.profile_name)
     channel = "whatsapp" if text.channel == "whatsapp" else "sms"
-    return await inbound.receive(db, hub, site, visitor_id, channel, text.text(), text.sid)
+    return await inbound.receive(db, site, visitor_id, channel, text.text(), text.sid)

@@ -10,22 +10,19 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any, Literal
 
-from omnichat import sites, times
+from omnichat import phones, sites, times
+from omnichat.chat import channels
+from omnichat.chat.channels import Delivery, DeliveryStatus
 from omnichat.chat.conversations import Conversation
 from omnichat.errors import Invalid
 from omnichat.logs import mask_phone
-from omnichat.protocol.hub import Hub
 from omnichat.sites import Site
 from omnichat.storage.db import Database, Row, Tx
-from omnichat.twilio import phones
 
 log = logging.getLogger("omnichat.twilio")
 
-Status = Literal[
-    "pending", "sending", "queued", "sent", "delivered", "read", "undelivered", "failed"
-]
+Status = DeliveryStatus
 # Twilio refuses a Body over 1600 characters (error 21617), and it splits a long SMS into
 # concatenated segments itself. WhatsApp would carry 4096, but Twilio's API holds WhatsApp bodies
 # to the same 1600, so both channels share the limit.
@@ -45,22 +42,6 @@ COLUMNS = """
 id, tenant_id, site_id, message_id, kind, channel, to_number, from_number, body, status, attempts,
 attempt_id, provider_sid, queued_at
 """
-
-
-@dataclass(frozen=True)
-class Delivery:
-    """What agents see of an outbound text: its state and, when it failed, why."""
-
-    status: Status
-    error_code: str | None = None
-    error_message: str | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "status": self.status,
-            "error_code": self.error_code,
-            "error_message": self.error_message,
-        }
 
 
 @dataclass(frozen=True)
@@ -104,13 +85,13 @@ def check_length(channel: str, text: str) -> None:
         )
 
 
-def wake(hub: Hub) -> None:
-    hub.publish(WAKE_TOPIC, "")
+def wake(tx: Tx) -> None:
+    """Wake the sender once `tx` commits, so new rows go out at once."""
+    tx.publish(WAKE_TOPIC, "")
 
 
 async def _insert(
     tx: Tx,
-    hub: Hub,
     *,
     tenant_id: int,
     site_id: int,
@@ -141,7 +122,7 @@ async def _insert(
         },
     )
     if failure is None:
-        tx.after_commit(lambda: wake(hub))
+        wake(tx)
     else:
         log.warning(
             "outbound text cannot be sent",
@@ -151,7 +132,7 @@ async def _insert(
 
 
 async def enqueue_reply(
-    tx: Tx, hub: Hub, conversation: Conversation, message_id: int, sender: str, text: str
+    tx: Tx, conversation: Conversation, message_id: int, sender: str, text: str
 ) -> Delivery:
     """Queue a public staff or system message of an SMS/WhatsApp conversation for sending.
 
@@ -177,7 +158,6 @@ async def enqueue_reply(
         failure = ("too_long", f"The text is longer than {LIMITS[channel]} characters.")
     return await _insert(
         tx,
-        hub,
         tenant_id=conversation.tenant_id,
         site_id=conversation.site_id,
         message_id=message_id,
@@ -190,7 +170,7 @@ async def enqueue_reply(
     )
 
 
-async def enqueue_alert(tx: Tx, site: Site, text: str, hub: Hub) -> int:
+async def enqueue_alert(tx: Tx, site: Site, text: str) -> int:
     """Queue an alert SMS to each of the site's alert numbers; returns how many were queued.
 
     For the escalation step, inside its transaction. Alerts leave from the site's SMS number; a
@@ -211,7 +191,6 @@ async def enqueue_alert(tx: Tx, site: Site, text: str, hub: Hub) -> int:
     for number in dict.fromkeys(numbers):
         await _insert(
             tx,
-            hub,
             tenant_id=site.tenant_id,
             site_id=site.id,
             message_id=None,
@@ -257,3 +236,7 @@ async def unsent_count(db: Database) -> int:
         "SELECT COUNT(*) FROM outbox WHERE status IN ('pending', 'sending')"
     )
     return int(value or 0)
+
+
+channels.register("sms", enqueue_reply)
+channels.register("whatsapp", enqueue_reply)

@@ -21,13 +21,13 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
-from omnichat import times
+from omnichat import phones, times
 from omnichat.logs import mask_phone
 from omnichat.metrics import Metrics
-from omnichat.protocol.hub import Closed, Hub
+from omnichat.protocol.hub import Closed
 from omnichat.settings import SettingsError, TwilioSettings
 from omnichat.storage.db import Database
-from omnichat.twilio import api, delivery, outbox, phones
+from omnichat.twilio import api, delivery, outbox
 from omnichat.twilio.circuit import Circuit
 from omnichat.twilio.outbox import Entry
 
@@ -75,10 +75,10 @@ def backoff(settings: TwilioSettings, attempts: int) -> float:
 
 
 class Sender:
-    def __init__(self, settings: TwilioSettings, db: Database, hub: Hub, metrics: Metrics) -> None:
+    def __init__(self, settings: TwilioSettings, db: Database, metrics: Metrics) -> None:
         self.settings = settings
         self.db = db
-        self.hub = hub
+        self.hub = db.hub
         self.metrics = metrics
         self.circuit = Circuit(settings.circuit_failures, settings.circuit_pause_seconds)
         self._session: aiohttp.ClientSession | None = None
@@ -93,9 +93,7 @@ class Sender:
             level = logging.INFO if len(absent) == len(REQUIRED) else logging.ERROR
             log.log(level, "SMS and WhatsApp are off", extra={"fields": {"missing": absent}})
             return
-        recovered = await delivery.recover(
-            self.db, self.hub, self.settings.unknown_outcome_grace_seconds
-        )
+        recovered = await delivery.recover(self.db, self.settings.unknown_outcome_grace_seconds)
         if recovered:
             log.warning(
                 "outbound texts were interrupted mid-call by a stop",
@@ -176,7 +174,7 @@ class Sender:
             < now
         ):
             await delivery.failed(
-                self.db, self.hub, row.id, None, "expired", "Not sent in time; retry it by hand."
+                self.db, row.id, None, "expired", "Not sent in time; retry it by hand."
             )
             self.metrics.outbox_sends.labels("expired").inc()
             return
@@ -214,7 +212,7 @@ class Sender:
         if outcome.kind == "accepted":
             self.circuit.succeeded()
             status = delivery.PROVIDER_STATUS.get(outcome.status or "", "queued")
-            await delivery.accepted(self.db, self.hub, row.id, attempt, outcome.sid, status)
+            await delivery.accepted(self.db, row.id, attempt, outcome.sid, status)
             log.info("text accepted by Twilio", extra={"fields": fields})
             return
         code = outcome.error_code or "error"
@@ -222,7 +220,7 @@ class Sender:
         if outcome.kind == "permanent":
             # Twilio works; it refused this one text. The circuit is not the provider's fault.
             self.circuit.succeeded()
-            await delivery.failed(self.db, self.hub, row.id, attempt, code, message)
+            await delivery.failed(self.db, row.id, attempt, code, message)
             log.warning("text refused by Twilio", extra={"fields": fields})
             return
         self.circuit.failed()
@@ -231,7 +229,7 @@ class Sender:
             delay = max(delay, outcome.retry_after)
         if outcome.kind == "unknown":
             delay = max(delay, self.settings.unknown_outcome_grace_seconds)
-        await delivery.retry_later(self.db, self.hub, row.id, attempt, delay, code, message)
+        await delivery.retry_later(self.db, row.id, attempt, delay, code, message)
         log.warning("text not sent; will retry", extra={"fields": {**fields, "delay": delay}})
 
     async def _over_cap(self, row: Entry, now: datetime) -> bool:

@@ -73,7 +73,7 @@ async def post_message(request: Request) -> JSONResponse:
     if not isinstance(private, bool):
         raise Invalid("private", "must be true or false")
     stored = await agent_actions.reply(
-        ctx.db, ctx.hub, staff, conversation_id, text, client_id=client_id, private=private
+        ctx.db, staff, conversation_id, text, client_id=client_id, private=private
     )
     return JSONResponse({"message": stored.message.to_json()}, 200 if stored.duplicate else 201)
 
@@ -91,7 +91,7 @@ async def assign(request: Request) -> JSONResponse:
     ):
         raise Invalid("user_id", "must be a user id or null")
     conversation = await agent_actions.assign(
-        ctx.db, ctx.hub, staff, conversation_id, user_id, client_ip(request)
+        ctx.db, staff, conversation_id, user_id, client_ip(request)
     )
     return JSONResponse({"conversation": conversation.to_json()})
 
@@ -99,18 +99,14 @@ async def assign(request: Request) -> JSONResponse:
 async def close(request: Request) -> JSONResponse:
     ctx = context(request)
     staff = await require_staff(request)
-    conversation = await agent_actions.close(
-        ctx.db, ctx.hub, staff, path_id(request), client_ip(request)
-    )
+    conversation = await agent_actions.close(ctx.db, staff, path_id(request), client_ip(request))
     return JSONResponse({"conversation": conversation.to_json()})
 
 
 async def reopen(request: Request) -> JSONResponse:
     ctx = context(request)
     staff = await require_staff(request)
-    conversation = await agent_actions.reopen(
-        ctx.db, ctx.hub, staff, path_id(request), client_ip(request)
-    )
+    conversation = await agent_actions.reopen(ctx.db, staff, path_id(request), client_ip(request))
     return JSONResponse({"conversation": conversation.to_json()})
 
 
@@ -123,7 +119,7 @@ async def mark_read(request: Request) -> JSONResponse:
     seq = body.get("seq")
     if seq is not None and (isinstance(seq, bool) or not isinstance(seq, int) or seq < 0):
         raise Invalid("seq", "must be a non-negative integer")
-    marker = await inbox.mark_read(ctx.db, ctx.hub, staff.tenant_id, staff.id, conversation_id, seq)
+    marker = await inbox.mark_read(ctx.db, staff.tenant_id, staff.id, conversation_id, seq)
     return JSONResponse({"read": {"conversation_id": conversation_id, "last_read_seq": marker}})
 
 
@@ -151,7 +147,7 @@ async def view_followup(request: Request) -> JSONResponse:
     ctx = context(request)
     staff = await require_staff(request)
     followup = await followups.set_status(
-        ctx.db, ctx.hub, staff.tenant_id, path_id(request), "viewed", ("new",)
+        ctx.db, staff.tenant_id, path_id(request), "viewed", ("new",)
     )
     return JSONResponse({"followup": followup.to_json()})
 
@@ -160,7 +156,7 @@ async def archive_followup(request: Request) -> JSONResponse:
     ctx = context(request)
     staff = await require_staff(request)
     followup = await followups.set_status(
-        ctx.db, ctx.hub, staff.tenant_id, path_id(request), "archived", ("new", "viewed")
+        ctx.db, staff.tenant_id, path_id(request), "archived", ("new", "viewed")
     )
     return JSONResponse({"followup": followup.to_json()})
 

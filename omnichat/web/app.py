@@ -26,6 +26,7 @@ from omnichat.ratelimit import VisitorLimits
 from omnichat.settings import Settings
 from omnichat.storage import backups, datadir, migrations, restore
 from omnichat.storage.db import Database
+from omnichat.twilio import outbox
 from omnichat.twilio.sender import Sender
 from omnichat.web import (
     admin_api,
@@ -84,10 +85,11 @@ def create_app(settings: Settings, hub: Hub | None = None) -> Starlette:
             prepared.database_path,
             synchronous=prepared.storage.synchronous,
             busy_timeout_ms=prepared.storage.busy_timeout_ms,
+            hub=hub,
         )
         await db.connect()
         jobs = Jobs()
-        alerts = Alerts(db, metrics)
+        alerts = Alerts(db, metrics, outbox.enqueue_alert)
         await alerts.start()
         ctx = Context(
             settings=prepared,
@@ -99,7 +101,7 @@ def create_app(settings: Settings, hub: Hub | None = None) -> Starlette:
             logins=LoginThrottle(prepared.limits.logins_per_minute_per_ip),
             schema_version=max((m.version for m in migrations.discover()), default=0),
             backups=backups.Backups(prepared, metrics),
-            twilio=Sender(prepared.twilio, db, hub, metrics),
+            twilio=Sender(prepared.twilio, db, metrics),
             alerts=alerts,
         )
         jobs.start()
@@ -114,11 +116,11 @@ def create_app(settings: Settings, hub: Hub | None = None) -> Starlette:
         # Steps come due to the second; a pass with nothing due is one indexed query.
         jobs.every(
             1,
-            functools.partial(escalation.tick, db, hub, alerts, metrics),
+            functools.partial(escalation.tick, db, alerts, metrics),
             "escalation",
             first=times.now(),
         )
-        jobs.every(30, functools.partial(escalation.auto_close, db, hub, metrics), "auto_close")
+        jobs.every(30, functools.partial(escalation.auto_close, db, metrics), "auto_close")
         log.info("started", extra={"fields": {"env": prepared.server.env}})
         try:
             yield {"ctx": ctx}

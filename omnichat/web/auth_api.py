@@ -41,9 +41,7 @@ async def login(request: Request) -> JSONResponse:
 async def refresh(request: Request) -> JSONResponse:
     ctx = context(request)
     token = text_field(await read_json(request), "refresh_token")
-    issued = await logins.refresh(
-        ctx.db, ctx.hub, ctx.settings, refresh_token=token, ip=client_ip(request)
-    )
+    issued = await logins.refresh(ctx.db, ctx.settings, refresh_token=token, ip=client_ip(request))
     return JSONResponse(issued.json(), headers=NO_STORE)
 
 
@@ -54,7 +52,7 @@ async def logout(request: Request) -> Response:
     everywhere = body.get("everywhere", False)
     if not isinstance(everywhere, bool):
         raise Invalid("everywhere", "must be true or false")
-    await logins.logout(ctx.db, ctx.hub, staff, everywhere=everywhere, ip=client_ip(request))
+    await logins.logout(ctx.db, staff, everywhere=everywhere, ip=client_ip(request))
     return Response(status_code=204)
 
 
@@ -74,7 +72,6 @@ async def password(request: Request) -> JSONResponse:
     new = text_field(body, "new_password")
     user = await logins.change_password(
         ctx.db,
-        ctx.hub,
         ctx.settings,
         ctx.logins,
         staff,

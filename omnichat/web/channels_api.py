@@ -39,7 +39,7 @@ async def retry(request: Request) -> JSONResponse:
     staff = await require_staff(request)
     conversation_id = path_id(request)
     message_id = path_id(request, "message_id")
-    message = await delivery.retry(ctx.db, ctx.hub, staff.tenant_id, conversation_id, message_id)
+    message = await delivery.retry(ctx.db, staff.tenant_id, conversation_id, message_id)
     return JSONResponse({"message": message.to_json()})
 
 

@@ -58,7 +58,7 @@ async def verified_form(request: Request, kind: str) -> dict[str, str]:
 async def message(request: Request) -> Response:
     ctx = context(request)
     text = incoming.Text.parse(await verified_form(request, "message"))
-    stored = await incoming.receive(ctx.db, ctx.hub, text)
+    stored = await incoming.receive(ctx.db, text)
     fields = {
         "channel": text.channel,
         "from": mask_phone(text.sender),
@@ -96,7 +96,7 @@ async def status(request: Request) -> Response:
         outbox_id=int(outbox_id) if outbox_id.isdigit() else None,
         attempt_id=request.query_params.get("attempt") or None,
     )
-    changed = await delivery.record_callback(ctx.db, ctx.hub, callback)
+    changed = await delivery.record_callback(ctx.db, callback)
     ctx.metrics.twilio_webhooks.labels("status", "stored" if changed else "ignored").inc()
     return Response(status_code=204)
 

@@ -59,7 +59,6 @@ async def update_user(request: Request) -> JSONResponse:
     changes = users.parse_changes(await read_json(request))
     user, password = await users.update_user(
         ctx.db,
-        ctx.hub,
         staff,
         path_id(request, "user_id"),
         changes,

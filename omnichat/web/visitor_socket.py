@@ -96,7 +96,7 @@ async def handle(
     if isinstance(frame, Send):
         ctx.limits.message(visitor.id, ip)
         stored = await inbound.receive(
-            ctx.db, ctx.hub, site, visitor.id, "web", frame.text, frame.client_id, subscriber
+            ctx.db, site, visitor.id, "web", frame.text, frame.client_id, subscriber
         )
         if stored.duplicate:
             subscriber.offer(messages.ack_frame(stored.message))

@@ -116,7 +116,7 @@ async def post_message(request: Request) -> JSONResponse:
     text = messages.clean_text(body.get("text"))
     client_id = messages.clean_client_id(body.get("client_id"))
     ctx.limits.message(visitor.id, client_ip(request))
-    stored = await inbound.receive(ctx.db, ctx.hub, site, visitor.id, "web", text, client_id)
+    stored = await inbound.receive(ctx.db, site, visitor.id, "web", text, client_id)
     return JSONResponse({"message": stored.message.to_json()}, 200 if stored.duplicate else 201)
 
 
@@ -129,7 +129,6 @@ async def identify(request: Request) -> JSONResponse:
     secret = await sites.identity_secret(ctx.db, site.id)
     updated = await visitors.identify(
         ctx.db,
-        ctx.hub,
         visitor,
         secret,
         body.get("identifier"),
@@ -155,7 +154,7 @@ async def post_followup(request: Request) -> JSONResponse:
     visitor, site = await authenticated_visitor(request)
     form = followups.parse_form(await read_json(request))
     ctx.limits.messages_per_ip.take(client_ip(request))
-    followup, thanks = await followups.create(ctx.db, ctx.hub, ctx.alerts, site, visitor.id, form)
+    followup, thanks = await followups.create(ctx.db, ctx.alerts, site, visitor.id, form)
     return JSONResponse(
         {"followup": followup.to_json(), "message": None if thanks is None else thanks.to_json()},
         201,
