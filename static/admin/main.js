@@ -1,9 +1,6 @@
 // The admin page: sign-in, then the shell, the live socket and the screen the URL names.
 
 import * as api from "./api.js";
-import { mountAccount } from "./account.js";
-import { mountAudit } from "./audit.js";
-import { mountBackups } from "./backups.js";
 import { forgetChannels } from "./channels.js";
 import { applySeen, applyTyping } from "./conversation.js";
 import {
@@ -15,30 +12,17 @@ import {
   visitorName,
 } from "./conversations.js";
 import { h } from "./dom.js";
-import { mountExport } from "./export.js";
 import { loadFollowupCount } from "./followups.js";
-import { mountInbox } from "./inbox.js";
 import { loginScreen, passwordForm } from "./login.js";
 import { beep, desktop, setTitleCount, unlockAudio } from "./notifications.js";
 import { navigate, startRouter } from "./router.js";
+import { hasRole, routeFor } from "./routes.js";
 import { installShortcuts } from "./shortcuts.js";
-import { createShell, hasRole } from "./shell.js";
-import { mountSites } from "./sites.js";
+import { createShell } from "./shell.js";
 import { AgentSocket } from "./socket.js";
 import { getState, set, subscribe } from "./store.js";
 import { applyMessage, openTranscript, updateMessage } from "./transcript.js";
-import { mountUsers } from "./users.js";
 
-const SCREENS = {
-  inbox: { mount: mountInbox, role: "agent" },
-  followups: { mount: mountInbox, role: "agent" }, // the inbox shows follow-ups in its sidebar
-  users: { mount: mountUsers, role: "admin" },
-  sites: { mount: mountSites, role: "admin" },
-  audit: { mount: mountAudit, role: "admin" },
-  export: { mount: mountExport, role: "admin" },
-  backups: { mount: mountBackups, role: "owner" },
-  account: { mount: mountAccount, role: "agent" },
-};
 const BEEP_GAP_MS = 1_500;
 const RELOAD_RETRY_MS = 5_000;
 
@@ -150,7 +134,7 @@ function startSession(user) {
 }
 
 function mountScreen(route) {
-  const screen = SCREENS[route.screen] || SCREENS.inbox;
+  const screen = routeFor(route.screen);
   if (session.screen && session.screen.mount === screen.mount) return;
   if (session.screen) session.screen.instance.destroy();
   const host = session.shell.screen;
