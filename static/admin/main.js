@@ -1,7 +1,6 @@
 // The admin page: sign-in, then the shell, the live socket and the screen the URL names.
 
 import * as api from "./api.js";
-import { forgetChannels } from "./channels.js";
 import { applySeen, applyTyping } from "./conversation.js";
 import {
   applyEvent,
@@ -20,7 +19,7 @@ import { hasRole, routeFor } from "./routes.js";
 import { installShortcuts } from "./shortcuts.js";
 import { createShell } from "./shell.js";
 import { AgentSocket } from "./socket.js";
-import { getState, set, subscribe } from "./store.js";
+import { getState, resetState, set, subscribe } from "./store.js";
 import { applyMessage, openTranscript, updateMessage } from "./transcript.js";
 
 const BEEP_GAP_MS = 1_500;
@@ -41,23 +40,8 @@ function stopSession() {
   if (session.screen) session.screen.instance.destroy();
   session.shell.destroy();
   session = null;
-  set({
-    me: null,
-    conversations: new Map(),
-    activeLoaded: false,
-    activeTruncated: false,
-    activeError: null,
-    closedNext: null,
-    search: null,
-    openId: null,
-    transcript: null,
-    typing: new Map(),
-    seen: new Map(),
-    followupsNew: 0,
-    followupsMore: false,
-    channels: null,
-  });
-  forgetChannels();
+  announced.clear();
+  resetState();
   setTitleCount(0);
 }
 
@@ -234,7 +218,12 @@ function notify(result) {
 api.onAuth((what, detail) => {
   if (what === "signed-out") showLogin();
   else if (what === "password-required") showPasswordChange();
-  else if (what === "user" && session) set({ me: { ...getState().me, ...detail } });
+  else if (what === "user" && session) {
+    const me = getState().me;
+    // A new role may list users (or no longer): ask again for whom to assign to.
+    const staff = detail.role === me.role ? getState().staff : null;
+    set({ me: { ...me, ...detail }, staff });
+  }
 });
 
 document.addEventListener("visibilitychange", () => {
