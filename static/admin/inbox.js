@@ -5,7 +5,6 @@ import {
   counts,
   inView,
   loadClosed,
-  markRead,
   search,
   VIEW_TITLES,
   visibleList,
@@ -16,6 +15,7 @@ import { mountConversation } from "./conversation.js";
 import { age, h, setClasses } from "./dom.js";
 import { mountFollowups } from "./followups.js";
 import { keyedList } from "./keyed.js";
+import { markShown } from "./reading.js";
 import { getState, set, subscribe } from "./store.js";
 import { closeTranscript, openTranscript } from "./transcript.js";
 
@@ -255,7 +255,7 @@ export function mountInbox(container, services) {
     const id = onFollowups ? null : state.route.id;
     if (id && id !== state.openId) {
       openTranscript(id).then(() => {
-        markRead(id);
+        markShown(id);
         showItsView(id);
       });
     } else if (!id && state.openId) closeTranscript();

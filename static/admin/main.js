@@ -2,18 +2,12 @@
 
 import * as api from "./api.js";
 import { applySeen, applyTyping } from "./conversation.js";
-import {
-  applyEvent,
-  applyRead,
-  loadActive,
-  markRead,
-  unreadConversations,
-  visitorName,
-} from "./conversations.js";
+import { applyEvent, loadActive, unreadConversations, visitorName } from "./conversations.js";
 import { h } from "./dom.js";
 import { loadFollowupCount } from "./followups.js";
 import { loginScreen, passwordForm } from "./login.js";
 import { beep, desktop, setTitleCount, unlockAudio } from "./notifications.js";
+import { applyRead, forgetReads, markOnReturn } from "./reading.js";
 import { navigate, startRouter } from "./router.js";
 import { hasRole, routeFor } from "./routes.js";
 import { installShortcuts } from "./shortcuts.js";
@@ -40,6 +34,7 @@ function stopSession() {
   if (session.screen) session.screen.instance.destroy();
   session.shell.destroy();
   session = null;
+  forgetReads();
   announced.clear();
   resetState();
   setTitleCount(0);
@@ -226,10 +221,7 @@ api.onAuth((what, detail) => {
   }
 });
 
-document.addEventListener("visibilitychange", () => {
-  const { openId } = getState();
-  if (document.visibilityState === "visible" && openId) markRead(openId);
-});
+document.addEventListener("visibilitychange", markOnReturn);
 // Audio may only start after a gesture: unlock it on the first one.
 document.addEventListener("pointerdown", unlockAudio, { once: true });
 document.addEventListener("keydown", unlockAudio, { once: true });
