@@ -19,7 +19,7 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Dialog, Page, expect
+from playwright.sync_api import Browser, BrowserContext, Dialog, Page, Request, expect
 
 from tests.conftest import OWNER_EMAIL, OWNER_PASSWORD, ROOT, UNIT, ServerProcess, server_env
 from tests.visitors import bearer, new_session
@@ -382,6 +382,83 @@ def test_deep_links_survive_a_reload_and_keys_move_between_conversations(
     page.go_back()
     expect(page).to_have_url(re.compile(f"/admin/conversations/{second}$"))
     expect(title).to_have_text(f"Sam {word}")
+
+
+def test_an_event_redraws_only_the_row_it_changes(pages: Pages, omnichat: ServerProcess) -> None:
+    """A visitor's message updates and moves its own row only: every row stays the same element
+    (the inbox is not rebuilt per event), and a focused row that moves keeps the focus."""
+    word = "keyed" + uuid.uuid4().hex[:8]
+    busy_visitor = visitor(omnichat, f"Bea {word}")
+    visitor_says(omnichat, busy_visitor, f"busy {word}")
+    visitor_says(omnichat, visitor(omnichat, f"Quinn {word}"), f"quiet {word}")
+    page = pages.new()
+    sign_in(page, omnichat, OWNER_EMAIL, OWNER_PASSWORD)
+    expect_inbox(page)
+    busy, quiet = row(page, f"Bea {word}"), row(page, f"Quinn {word}")
+    expect(busy).to_contain_text(f"busy {word}")
+    expect(quiet).to_contain_text(f"quiet {word}")
+    rows = page.evaluate_handle("() => [...document.querySelectorAll('.conversation-list .row')]")
+    busy_node, quiet_node = busy.element_handle(), quiet.element_handle()
+    assert page.evaluate(
+        "([busy, quiet]) => quiet.compareDocumentPosition(busy) & Node.DOCUMENT_POSITION_FOLLOWING",
+        [busy_node, quiet_node],
+    ), "the older conversation is listed below the newer one"
+    busy.focus()
+
+    visitor_says(omnichat, busy_visitor, f"again {word}")
+
+    expect(busy).to_contain_text(f"again {word}")
+    expect(busy.locator(".badge.unread")).to_have_text("2")
+    assert page.evaluate("rows => rows.every((row) => row.isConnected)", rows), "rows were rebuilt"
+    assert page.evaluate(
+        "([busy, quiet]) => busy.compareDocumentPosition(quiet) & Node.DOCUMENT_POSITION_FOLLOWING",
+        [busy_node, quiet_node],
+    ), "the conversation with the new message moved to the top"
+    assert busy_node.evaluate("(node, now) => node === now", busy.element_handle())
+    assert quiet_node.evaluate("(node, now) => node === now", quiet.element_handle())
+    expect(busy).to_be_focused()
+
+
+def test_a_burst_of_messages_in_an_open_conversation_is_marked_read_once(
+    pages: Pages, omnichat: ServerProcess
+) -> None:
+    """The open conversation is marked read when shown and once after a burst of visitor
+    messages settles, not once per message; the server's marker reaches the last of them."""
+    word = "reads" + uuid.uuid4().hex[:8]
+    token = visitor(omnichat, f"Rita {word}")
+    conversation_id = visitor_says(omnichat, token, f"first {word}")
+    read_path = f"/api/v1/conversations/{conversation_id}/read"
+    page = pages.new()
+    marks: list[Request] = []
+
+    def is_mark(request: Request) -> bool:
+        return request.method == "POST" and request.url.endswith(read_path)
+
+    page.on("request", lambda request: marks.append(request) if is_mark(request) else None)
+    # Its answer is in before the burst, so the one awaited below is the burst's own.
+    with page.expect_response(lambda response: is_mark(response.request), timeout=TIMEOUT * 1000):
+        sign_in(
+            page,
+            omnichat,
+            OWNER_EMAIL,
+            OWNER_PASSWORD,
+            path=f"/admin/conversations/{conversation_id}",
+        )
+    transcript = page.get_by_role("log", name="Transcript")
+    expect(transcript).to_contain_text(f"first {word}")
+
+    with page.expect_response(lambda response: is_mark(response.request), timeout=TIMEOUT * 1000):
+        for line in range(5):
+            visitor_says(omnichat, token, f"line {line} {word}")
+    expect(transcript.locator(".message.from-visitor")).to_have_count(6)
+    expect(row(page, f"Rita {word}").locator(".badge.unread")).to_have_count(0)
+    page.evaluate("() => 0")  # the requests the page started before this have been reported
+    assert len(marks) <= 2, f"{len(marks)} read marks for 5 messages"
+    answer = httpx.get(
+        f"{omnichat.base_url}/api/v1/conversations/{conversation_id}",
+        headers=bearer(owner_token(omnichat)),
+    )
+    assert answer.json()["conversation"]["unread"] == 0
 
 
 def test_followups_users_sites_and_export_screens(pages: Pages, omnichat: ServerProcess) -> None:

@@ -5,17 +5,20 @@ import { merge } from "./conversations.js";
 import { h } from "./dom.js";
 import { getState, set } from "./store.js";
 
-let staffList = null; // [{id, name}] of enabled users, or [] when we may not list them
-
+/** The users a conversation can be assigned to, loaded once per session into the store. */
 async function loadStaff() {
-  if (staffList) return staffList;
+  const { me, staff: known } = getState();
+  if (known) return known;
+  let staff;
   try {
     const { users } = await get("/api/v1/users");
-    staffList = (users || []).filter((user) => !user.disabled);
+    staff = (users || []).filter((user) => !user.disabled);
   } catch {
-    staffList = []; // agents may not list users: they still claim and release
+    staff = []; // agents may not list users: they still claim and release
   }
-  return staffList;
+  // Not for whoever signed in since we asked, nor for a role changed meanwhile.
+  if (getState().me === me) set({ staff });
+  return staff;
 }
 
 export function mountActions(host) {

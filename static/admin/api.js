@@ -40,7 +40,7 @@ export function hasSession() {
   return Boolean(localStorage.getItem(REFRESH_KEY));
 }
 
-export function accessToken() {
+function accessToken() {
   return access && access.token;
 }
 
@@ -178,7 +178,7 @@ async function authorized(method, path, body) {
 }
 
 /** A JSON call with auth; resolves to the decoded body (null for 204). */
-export async function request(method, path, body) {
+async function request(method, path, body) {
   const response = await authorized(method, path, body);
   return response.status === 204 ? null : response.json();
 }

@@ -54,11 +54,6 @@ export function loadChannels({ force = false } = {}) {
   return loading;
 }
 
-/** Forget the status (signing out), so the next session asks again. */
-export function forgetChannels() {
-  loadedAt = 0;
-}
-
 /** What an agent in a texted conversation must know, as one sentence ("" when all is well). */
 export function textingNotice(channels) {
   const twilio = channels && channels.twilio;

@@ -4,7 +4,8 @@ import { mountActions } from "./actions.js";
 import { channelLabel, isTexted, loadChannels, textingNotice } from "./channels.js";
 import { visitorName } from "./conversations.js";
 import { clock, h } from "./dom.js";
-import { messageElement, pendingElement } from "./message.js";
+import { keyedList } from "./keyed.js";
+import { drawPending, messageElement } from "./message.js";
 import { getState, set, subscribe } from "./store.js";
 import { sendReply } from "./transcript.js";
 
@@ -75,6 +76,12 @@ export function mountConversation(host, services) {
     tabIndex: 0,
   });
   const pendingList = h("div", { class: "pending-list" });
+  // Redrawn on every transcript change otherwise, taking the focus off a failed reply's Retry.
+  const pendings = keyedList(pendingList, {
+    key: (pending) => pending.client_id,
+    create: () => h("article"),
+    draw: (element, model, pending) => drawPending(element, model, pending.client_id),
+  });
   const notice = h("p", { class: "pane-notice", role: "status" });
   const channelNotice = h("p", { class: "pane-notice warning-text", role: "status" });
   const seenNote = h("p", { class: "seen" });
@@ -219,9 +226,12 @@ export function mountConversation(host, services) {
       newestRendered = Math.max(newestRendered, message.seq);
       log.insertBefore(element, later.length ? rendered.get(Math.min(...later)).element : null);
     }
-    pendingList.replaceChildren(
-      ...transcript.pending.map((pending) => pendingElement(pending, transcript.id)),
-    );
+    pendings.render(transcript.pending, (pending) => ({
+      conversation: transcript.id,
+      text: pending.text,
+      private: pending.private,
+      failed: pending.failed,
+    }));
     if (stick) log.scrollTop = log.scrollHeight;
   }
 

@@ -1,6 +1,7 @@
 // The inbox's data: active conversations loaded over HTTP, kept current by socket events.
 
-import { get, post } from "./api.js";
+import { get } from "./api.js";
+import { markReadSoon } from "./reading.js";
 import { getState, set } from "./store.js";
 
 const PAGE = 100;
@@ -142,7 +143,7 @@ export function applyEvent(frame) {
       conversation.unread = (conversation.unread || 0) + 1;
     }
     set({ conversations: map });
-    if (message.sender === "visitor" && watching) markRead(conversation.id);
+    if (message.sender === "visitor" && watching) markReadSoon(conversation.id);
     return { kind: "message", conversation, message };
   }
   if (frame.event === "message.updated") {
@@ -221,26 +222,6 @@ export function unreadConversations() {
     if (conversation.status !== "closed" && conversation.unread > 0) count += 1;
   }
   return count;
-}
-
-/** The agent has seen conversation `id` up to now: clear its badge here and on the server. */
-export function markRead(id) {
-  const conversation = getState().conversations.get(id);
-  if (conversation && conversation.unread) {
-    conversation.unread = 0;
-    set({ conversations: getState().conversations });
-  }
-  // The server keeps read markers per agent, so a reload or another tab shows the same counts.
-  post(`/api/v1/conversations/${id}/read`).catch(() => {});
-}
-
-/** Another tab of this agent read a conversation up to `seq`. */
-export function applyRead(frame) {
-  const conversation = getState().conversations.get(frame.conversation_id);
-  if (conversation && conversation.unread && frame.seq >= conversation.last_seq) {
-    conversation.unread = 0;
-    set({ conversations: getState().conversations });
-  }
 }
 
 export function visitorName(conversation) {

@@ -14,8 +14,7 @@ export function h(tag, props = {}, ...children) {
   for (const [key, value] of Object.entries(props || {})) {
     if (value === undefined || value === null || value === false) continue;
     if (FORBIDDEN.has(key)) throw new Error(`h(): ${key} is not allowed`);
-    if (key === "class")
-      el.className = Array.isArray(value) ? value.filter(Boolean).join(" ") : value;
+    if (key === "class") setClasses(el, Array.isArray(value) ? value : [value]);
     else if (key === "dataset") Object.assign(el.dataset, value);
     else if (key.startsWith("on") && typeof value === "function") {
       el.addEventListener(key.slice(2), value);
@@ -24,6 +23,11 @@ export function h(tag, props = {}, ...children) {
   }
   append(el, children);
   return el;
+}
+
+/** Set an element's classes from a list; false, null and "" in it are left out. */
+export function setClasses(el, names) {
+  el.className = names.filter(Boolean).join(" ");
 }
 
 function append(el, children) {

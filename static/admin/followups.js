@@ -1,7 +1,8 @@
 // Follow-ups: contact requests visitors left when nobody answered; mark viewed, archive.
 
 import { get, post } from "./api.js";
-import { clock, h } from "./dom.js";
+import { clock, h, setClasses } from "./dom.js";
+import { keyedList } from "./keyed.js";
 import { set, subscribe } from "./store.js";
 
 const PAGE = 200;
@@ -21,10 +22,10 @@ export async function loadFollowupCount() {
   countNew(await get(`/api/v1/followups?status=new&limit=${PAGE}`));
 }
 
-function card(followup, act) {
-  return h(
-    "li",
-    { class: ["card", "followup", followup.status === "new" && "fresh"] },
+/** Draw a follow-up's card into `element` (an li kept while the follow-up is listed). */
+function drawCard(element, followup, act) {
+  setClasses(element, ["card", "followup", followup.status === "new" && "fresh"]);
+  element.replaceChildren(
     h(
       "header",
       { class: "followup-head" },
@@ -77,6 +78,13 @@ export function mountFollowups(host) {
     h("button", { type: "button", class: "tab", onclick: () => show(value) }, label),
   );
   const list = h("ul", { class: "followup-list", "aria-label": "Follow-ups" });
+  // Reloaded on every follow-up event: keep the cards (and the focus) of those that stayed.
+  const cards = keyedList(list, {
+    key: (followup) => followup.id,
+    create: () => h("li"),
+    draw: (element, followup) => drawCard(element, followup, act),
+  });
+  let shown = []; // the follow-ups listed, newest first
   const notice = h("p", { class: "empty", role: "status" });
   const error = h("p", { class: "form-error", role: "alert" });
   host.replaceChildren(
@@ -109,12 +117,12 @@ export function mountFollowups(host) {
     try {
       const page = await get(`/api/v1/followups?${query}`);
       if (asked !== status) return;
-      const cards = (page.followups || []).map((followup) => card(followup, act));
-      if (more) list.append(...cards);
-      else list.replaceChildren(...cards);
+      const found = page.followups || [];
+      shown = more ? [...shown, ...found] : found;
+      cards.render(shown, (followup) => followup);
       next = page.next || null;
       olderButton.hidden = !next;
-      notice.textContent = list.children.length ? "" : `No ${asked} follow-ups.`;
+      notice.textContent = shown.length ? "" : `No ${asked} follow-ups.`;
       if (asked === "new" && !more) countNew(page);
     } catch (failure) {
       notice.textContent = failure.message;

@@ -5,7 +5,6 @@ import {
   counts,
   inView,
   loadClosed,
-  markRead,
   search,
   VIEW_TITLES,
   visibleList,
@@ -13,8 +12,10 @@ import {
 } from "./conversations.js";
 import { channelLabel, deliveryFailed } from "./channels.js";
 import { mountConversation } from "./conversation.js";
-import { age, h } from "./dom.js";
+import { age, h, setClasses } from "./dom.js";
 import { mountFollowups } from "./followups.js";
+import { keyedList } from "./keyed.js";
+import { markShown } from "./reading.js";
 import { getState, set, subscribe } from "./store.js";
 import { closeTranscript, openTranscript } from "./transcript.js";
 
@@ -45,55 +46,58 @@ function preview(conversation, me) {
   return `${last.private ? "Note, " : ""}${who}${last.text}`;
 }
 
-function row(conversation, state, now) {
-  const selected = state.route.id === conversation.id;
-  const unread = conversation.unread || 0;
-  const since = waiting(conversation, now);
-  const assignee = conversation.assignee ? conversation.assignee.name : "Unassigned";
-  return h(
-    "li",
-    {},
+/** What a conversation's row shows, as plain values: the row is drawn again when they change. */
+function rowModel(conversation, state, now) {
+  return {
+    selected: state.route.id === conversation.id,
+    unread: conversation.unread || 0,
+    name: visitorName(conversation),
+    verified: Boolean(conversation.visitor && conversation.visitor.verified),
+    channel: conversation.channel || "web",
+    // The newest message is a text that did not reach the contact's phone.
+    notDelivered: Boolean(deliveryFailed(conversation.last_message)),
+    status: conversation.status,
+    assignee: conversation.assignee ? conversation.assignee.name : "Unassigned",
+    since: waiting(conversation, now),
+    preview: preview(conversation, state.me),
+  };
+}
+
+function createRow(conversation) {
+  const id = String(conversation.id);
+  return h("li", {}, h("a", { href: `/admin/conversations/${id}`, dataset: { id } }));
+}
+
+/** Draw a row's link from its model; the link itself stays, so it keeps focus and identity. */
+function drawRow(element, row) {
+  const link = element.firstChild;
+  setClasses(link, ["row", row.selected && "selected", row.unread && "unread"]);
+  if (row.selected) link.setAttribute("aria-current", "true");
+  else link.removeAttribute("aria-current");
+  link.replaceChildren(
     h(
-      "a",
-      {
-        href: `/admin/conversations/${conversation.id}`,
-        class: ["row", selected && "selected", unread && "unread"],
-        "aria-current": selected ? "true" : null,
-        dataset: { id: String(conversation.id) },
-      },
-      h(
-        "span",
-        { class: "row-top" },
-        h("span", { class: "row-name" }, visitorName(conversation)),
-        conversation.visitor && conversation.visitor.verified
-          ? h("span", { class: "badge verified", title: "Verified visitor" }, "Verified")
-          : null,
-        unread
-          ? h("span", { class: "badge unread", title: `${unread} unread` }, String(unread))
-          : null,
-      ),
-      h(
-        "span",
-        { class: "row-meta" },
-        h(
-          "span",
-          { class: `tag channel ${conversation.channel || "web"}` },
-          channelLabel(conversation.channel),
-        ),
-        // The newest message is a text that did not reach the contact's phone.
-        deliveryFailed(conversation.last_message)
-          ? h("span", { class: "tag not-delivered" }, "Not delivered")
-          : null,
-        conversation.status !== "open"
-          ? h("span", { class: `tag ${conversation.status}` }, conversation.status)
-          : null,
-        h("span", { class: "row-assignee" }, assignee),
-        since
-          ? h("span", { class: "waiting", title: "Waiting for an answer" }, `waiting ${since}`)
-          : null,
-      ),
-      h("span", { class: "row-preview" }, preview(conversation, state.me)),
+      "span",
+      { class: "row-top" },
+      h("span", { class: "row-name" }, row.name),
+      row.verified
+        ? h("span", { class: "badge verified", title: "Verified visitor" }, "Verified")
+        : null,
+      row.unread
+        ? h("span", { class: "badge unread", title: `${row.unread} unread` }, String(row.unread))
+        : null,
     ),
+    h(
+      "span",
+      { class: "row-meta" },
+      h("span", { class: `tag channel ${row.channel}` }, channelLabel(row.channel)),
+      row.notDelivered ? h("span", { class: "tag not-delivered" }, "Not delivered") : null,
+      row.status !== "open" ? h("span", { class: `tag ${row.status}` }, row.status) : null,
+      h("span", { class: "row-assignee" }, row.assignee),
+      row.since
+        ? h("span", { class: "waiting", title: "Waiting for an answer" }, `waiting ${row.since}`)
+        : null,
+    ),
+    h("span", { class: "row-preview" }, row.preview),
   );
 }
 
@@ -134,6 +138,11 @@ export function mountInbox(container, services) {
   });
   const listTitle = h("h2", { class: "list-title" });
   const list = h("ul", { class: "conversation-list", "aria-label": "Conversations" });
+  const rows = keyedList(list, {
+    key: (conversation) => conversation.id,
+    create: createRow,
+    draw: drawRow,
+  });
   const empty = h("p", { class: "empty" });
   const more = h(
     "button",
@@ -209,17 +218,9 @@ export function mountInbox(container, services) {
   }
 
   function renderList(state) {
-    const focusedId =
-      document.activeElement && list.contains(document.activeElement)
-        ? document.activeElement.dataset.id
-        : null;
     const conversations = visibleList();
     const now = Date.now();
-    list.replaceChildren(...conversations.map((conversation) => row(conversation, state, now)));
-    if (focusedId) {
-      const again = list.querySelector(`a[data-id="${CSS.escape(focusedId)}"]`);
-      if (again) again.focus();
-    }
+    rows.render(conversations, (conversation) => rowModel(conversation, state, now));
     if (state.search) {
       listTitle.textContent = `Search: ${state.search.query}`;
       empty.textContent = state.search.loading
@@ -254,7 +255,7 @@ export function mountInbox(container, services) {
     const id = onFollowups ? null : state.route.id;
     if (id && id !== state.openId) {
       openTranscript(id).then(() => {
-        markRead(id);
+        markShown(id);
         showItsView(id);
       });
     } else if (!id && state.openId) closeTranscript();

@@ -1,44 +1,21 @@
 // The admin page: sign-in, then the shell, the live socket and the screen the URL names.
 
 import * as api from "./api.js";
-import { mountAccount } from "./account.js";
-import { mountAudit } from "./audit.js";
-import { mountBackups } from "./backups.js";
-import { forgetChannels } from "./channels.js";
 import { applySeen, applyTyping } from "./conversation.js";
-import {
-  applyEvent,
-  applyRead,
-  loadActive,
-  markRead,
-  unreadConversations,
-  visitorName,
-} from "./conversations.js";
+import { applyEvent, loadActive, unreadConversations, visitorName } from "./conversations.js";
 import { h } from "./dom.js";
-import { mountExport } from "./export.js";
 import { loadFollowupCount } from "./followups.js";
-import { mountInbox } from "./inbox.js";
 import { loginScreen, passwordForm } from "./login.js";
 import { beep, desktop, setTitleCount, unlockAudio } from "./notifications.js";
+import { applyRead, forgetReads, markOnReturn } from "./reading.js";
 import { navigate, startRouter } from "./router.js";
+import { hasRole, routeFor } from "./routes.js";
 import { installShortcuts } from "./shortcuts.js";
-import { createShell, hasRole } from "./shell.js";
-import { mountSites } from "./sites.js";
+import { createShell } from "./shell.js";
 import { AgentSocket } from "./socket.js";
-import { getState, set, subscribe } from "./store.js";
+import { getState, resetState, set, subscribe } from "./store.js";
 import { applyMessage, openTranscript, updateMessage } from "./transcript.js";
-import { mountUsers } from "./users.js";
 
-const SCREENS = {
-  inbox: { mount: mountInbox, role: "agent" },
-  followups: { mount: mountInbox, role: "agent" }, // the inbox shows follow-ups in its sidebar
-  users: { mount: mountUsers, role: "admin" },
-  sites: { mount: mountSites, role: "admin" },
-  audit: { mount: mountAudit, role: "admin" },
-  export: { mount: mountExport, role: "admin" },
-  backups: { mount: mountBackups, role: "owner" },
-  account: { mount: mountAccount, role: "agent" },
-};
 const BEEP_GAP_MS = 1_500;
 const RELOAD_RETRY_MS = 5_000;
 
@@ -57,23 +34,9 @@ function stopSession() {
   if (session.screen) session.screen.instance.destroy();
   session.shell.destroy();
   session = null;
-  set({
-    me: null,
-    conversations: new Map(),
-    activeLoaded: false,
-    activeTruncated: false,
-    activeError: null,
-    closedNext: null,
-    search: null,
-    openId: null,
-    transcript: null,
-    typing: new Map(),
-    seen: new Map(),
-    followupsNew: 0,
-    followupsMore: false,
-    channels: null,
-  });
-  forgetChannels();
+  forgetReads();
+  announced.clear();
+  resetState();
   setTitleCount(0);
 }
 
@@ -150,7 +113,7 @@ function startSession(user) {
 }
 
 function mountScreen(route) {
-  const screen = SCREENS[route.screen] || SCREENS.inbox;
+  const screen = routeFor(route.screen);
   if (session.screen && session.screen.mount === screen.mount) return;
   if (session.screen) session.screen.instance.destroy();
   const host = session.shell.screen;
@@ -250,13 +213,15 @@ function notify(result) {
 api.onAuth((what, detail) => {
   if (what === "signed-out") showLogin();
   else if (what === "password-required") showPasswordChange();
-  else if (what === "user" && session) set({ me: { ...getState().me, ...detail } });
+  else if (what === "user" && session) {
+    const me = getState().me;
+    // A new role may list users (or no longer): ask again for whom to assign to.
+    const staff = detail.role === me.role ? getState().staff : null;
+    set({ me: { ...me, ...detail }, staff });
+  }
 });
 
-document.addEventListener("visibilitychange", () => {
-  const { openId } = getState();
-  if (document.visibilityState === "visible" && openId) markRead(openId);
-});
+document.addEventListener("visibilitychange", markOnReturn);
 // Audio may only start after a gesture: unlock it on the first one.
 document.addEventListener("pointerdown", unlockAudio, { once: true });
 document.addEventListener("keydown", unlockAudio, { once: true });

@@ -4,7 +4,7 @@
 
 import { deliveryFailed, isTexted } from "./channels.js";
 import { visitorName } from "./conversations.js";
-import { clock, h } from "./dom.js";
+import { clock, h, setClasses } from "./dom.js";
 import { discardReply, retryReply, retryText } from "./transcript.js";
 
 const DELIVERY = {
@@ -133,18 +133,20 @@ export function messageElement(message, state, retry) {
   );
 }
 
-export function pendingElement(pending, id) {
-  return h(
-    "article",
-    {
-      class: [
-        "message",
-        "from-agent",
-        "pending",
-        pending.private && "private",
-        pending.failed && "failed",
-      ],
-    },
+/**
+ * Draw a reply still being sent (or failed, with Retry and Discard) into `element`, an article
+ * kept while the reply is pending: {conversation, text, private, failed} and its client id.
+ */
+export function drawPending(element, pending, clientId) {
+  const { conversation: id } = pending;
+  setClasses(element, [
+    "message",
+    "from-agent",
+    "pending",
+    pending.private && "private",
+    pending.failed && "failed",
+  ]);
+  element.replaceChildren(
     h(
       "header",
       { class: "message-head" },
@@ -158,14 +160,10 @@ export function pendingElement(pending, id) {
           "p",
           { class: "form-error" },
           `${pending.failed} `,
+          h("button", { type: "button", onclick: () => retryReply(id, clientId) }, "Retry"),
           h(
             "button",
-            { type: "button", onclick: () => retryReply(id, pending.client_id) },
-            "Retry",
-          ),
-          h(
-            "button",
-            { type: "button", class: "ghost", onclick: () => discardReply(id, pending.client_id) },
+            { type: "button", class: "ghost", onclick: () => discardReply(id, clientId) },
             "Discard",
           ),
         )

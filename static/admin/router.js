@@ -1,13 +1,12 @@
 // history.pushState routing: every /admin/... path is the same page, so deep links survive a
 // reload.
 
+import { VIEW_TITLES } from "./conversations.js";
+import { ROUTES } from "./routes.js";
 import { getState, set } from "./store.js";
 
-export const VIEWS = ["open", "escalated", "mine", "unassigned", "closed"];
-const SCREENS = ["followups", "users", "sites", "audit", "export", "backups", "account"];
-
 /** The route a path names: {screen, view, id}. Unknown paths fall back to the Open inbox. */
-export function parse(pathname) {
+function parse(pathname) {
   const parts = pathname
     .replace(/^\/admin\/?/, "")
     .split("/")
@@ -16,18 +15,14 @@ export function parse(pathname) {
   if (parts[0] === "conversations" && /^\d+$/.test(parts[1] || "")) {
     return { screen: "inbox", view, id: Number(parts[1]) };
   }
-  if (parts[0] === "inbox" && VIEWS.includes(parts[1])) {
-    return { screen: "inbox", view: parts[1], id: null };
+  if (parts[0] === "inbox") {
+    const named = Object.hasOwn(VIEW_TITLES, parts[1] || "") ? parts[1] : "open";
+    return { screen: "inbox", view: named, id: null };
   }
-  if (SCREENS.includes(parts[0])) return { screen: parts[0], view, id: null };
+  if (ROUTES.some((route) => route.screen === parts[0])) {
+    return { screen: parts[0], view, id: null };
+  }
   return { screen: "inbox", view: "open", id: null };
-}
-
-export function pathFor(route) {
-  if (route.screen === "inbox") {
-    return route.id ? `/admin/conversations/${route.id}` : `/admin/inbox/${route.view}`;
-  }
-  return `/admin/${route.screen}`;
 }
 
 export function navigate(path, { replace = false } = {}) {

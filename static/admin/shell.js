@@ -8,32 +8,20 @@ import {
   soundOn,
   unlockAudio,
 } from "./notifications.js";
+import { hasRole, routeFor, ROUTES } from "./routes.js";
 import { getState, subscribe } from "./store.js";
 
-const RANK = { agent: 1, admin: 2, owner: 3 };
-const LINKS = [
-  { screen: "inbox", label: "Inbox", href: "/admin/inbox/open", role: "agent" },
-  { screen: "users", label: "Users", href: "/admin/users", role: "admin" },
-  { screen: "sites", label: "Sites", href: "/admin/sites", role: "admin" },
-  { screen: "audit", label: "Audit log", href: "/admin/audit", role: "admin" },
-  { screen: "export", label: "Export", href: "/admin/export", role: "admin" },
-  { screen: "backups", label: "Backups", href: "/admin/backups", role: "owner" },
-];
 const CONNECTION = {
   live: "Live",
   connecting: "Connecting…",
   offline: "Offline, reconnecting…",
 };
 
-export function hasRole(me, role) {
-  return Boolean(me) && (RANK[me.role] || 0) >= RANK[role];
-}
-
 /** Build the shell; returns {element, screen (the container for screens), destroy}. */
 export function createShell({ onSignOut }) {
-  const links = LINKS.map((link) => ({
-    ...link,
-    element: h("a", { href: link.href, class: "nav-link" }, link.label),
+  const links = ROUTES.filter((route) => route.menu).map((route) => ({
+    ...route,
+    element: h("a", { href: route.path, class: "nav-link" }, route.menu),
   }));
   const account = h("a", { href: "/admin/account", class: "nav-link account-link" });
   const connection = h("span", { class: "connection", role: "status" });
@@ -95,10 +83,9 @@ export function createShell({ onSignOut }) {
     // The role can change while signed in (an admin changed it): the menu follows.
     for (const link of links) link.element.hidden = !hasRole(state.me, link.role);
     account.textContent = state.me.name || state.me.email;
+    const section = routeFor(state.route.screen).within || state.route.screen;
     for (const link of links) {
-      const current =
-        link.screen === state.route.screen ||
-        (link.screen === "inbox" && state.route.screen === "followups");
+      const current = link.screen === section;
       if (current) link.element.setAttribute("aria-current", "page");
       else link.element.removeAttribute("aria-current");
     }
