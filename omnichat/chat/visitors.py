@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from omnichat import times
 from omnichat.accounts import tokens
 from omnichat.chat import conversations
-from omnichat.errors import Invalid
+from omnichat.errors import Invalid, NotAuthenticated
 from omnichat.sites import Site
 from omnichat.storage.db import Database, Row, Tx
 
@@ -43,23 +43,62 @@ class Visitor:
         )
 
 
-async def by_token(db: Database, token: str | None) -> Visitor | None:
-    """The visitor holding `token`, or None for a missing, malformed or unknown token."""
+# The visitor and its site in one read: every widget request and socket starts with it.
+VISITOR_AND_SITE = """
+SELECT v.id, v.tenant_id, v.site_id, v.name, v.email, v.verified, s.name AS site_name,
+       s.site_key, s.allowed_origins, s.settings, s.identity_secret, s.sms_number,
+       s.whatsapp_number
+FROM visitors v JOIN sites s ON s.id = v.site_id
+WHERE v.token_hash = :hash
+"""
+
+
+async def by_token(db: Database, token: str | None) -> tuple[Visitor, Site] | None:
+    """The visitor holding `token` with its site, or None for a missing, malformed or unknown
+    token."""
     if not token or len(token) > 100:
         return None
-    row = await db.fetch_one(
-        "SELECT id, tenant_id, site_id, name, email, verified FROM visitors"
-        " WHERE token_hash = :hash",
-        {"hash": tokens.digest(token)},
+    row = await db.fetch_one(VISITOR_AND_SITE, {"hash": tokens.digest(token)})
+    if row is None:
+        return None
+    site = Site.from_row(
+        {
+            "id": row["site_id"],
+            "name": row["site_name"],
+            **{key: row[key] for key in SITE_KEYS},
+        }
     )
-    return None if row is None else Visitor.from_row(row)
+    return Visitor.from_row(row), site
+
+
+SITE_KEYS = (
+    "tenant_id",
+    "site_key",
+    "allowed_origins",
+    "settings",
+    "identity_secret",
+    "sms_number",
+    "whatsapp_number",
+)
+
+
+async def authenticate(
+    db: Database, token: str | None, origin: str | None, production: bool
+) -> tuple[Visitor, Site]:
+    """The visitor of `token` and its site, when that site allows `origin`: the one check the
+    widget's socket and its HTTP calls share. `NotAuthenticated` or `Forbidden` otherwise."""
+    found = await by_token(db, token)
+    if found is None:
+        raise NotAuthenticated("missing or unknown visitor token; start a new session")
+    found[1].check_origin(origin, production)
+    return found
 
 
 async def start_session(db: Database, site: Site, token: str | None) -> tuple[str, Visitor]:
     """Resume the visitor of `token` on this site, or create a new one with a fresh token."""
-    visitor = await by_token(db, token)
-    if visitor is not None and visitor.site_id == site.id and token is not None:
-        return token, visitor
+    found = await by_token(db, token)
+    if found is not None and found[0].site_id == site.id and token is not None:
+        return token, found[0]
     fresh = secrets.token_urlsafe(TOKEN_BYTES)
 
     async def create(tx: Tx) -> Visitor:

@@ -16,7 +16,7 @@ import orjson
 
 from omnichat import times
 from omnichat.accounts import audit
-from omnichat.errors import Conflict, NotFound
+from omnichat.errors import Conflict, Forbidden, NotFound
 from omnichat.storage.db import Database, Row, Tx
 
 DEFAULT_GREETING = "Connecting you with a staff member, please wait..."
@@ -78,7 +78,7 @@ class Site:
     whatsapp_number: str | None = None
 
     @classmethod
-    def from_row(cls, row: Row) -> Site:
+    def from_row(cls, row: Row | dict[str, Any]) -> Site:
         return cls(
             id=row["id"],
             tenant_id=row["tenant_id"],
@@ -91,18 +91,23 @@ class Site:
             whatsapp_number=row["whatsapp_number"],
         )
 
-    def allows_origin(self, origin: str | None, production: bool) -> bool:
-        """Whether a browser on `origin` may use this site's widget.
+    def check_origin(self, origin: str | None, production: bool) -> None:
+        """`Forbidden` unless a browser on `origin` may use this site's widget.
 
-        No Origin header means no browser is involved (the token is the credential). An empty
-        list, or `*`, allows any origin in development only; production refuses until it is
-        configured (and refuses to start with a `*`).
+        No Origin header means no browser is involved (the token is the credential).
         """
-        if origin is None:
-            return True
-        if not self.allowed_origins or "*" in self.allowed_origins:
-            return not production
-        return origin.rstrip("/").lower() in self.allowed_origins
+        if origin is None or origin_allowed(self.allowed_origins, origin, production):
+            return
+        if not self.allowed_origins:
+            raise Forbidden(
+                "This site is not configured for browsers yet: an admin must add the website's"
+                " origin to the site's allowed origins on the admin page.",
+                code="origin_not_allowed",
+            )
+        raise Forbidden(
+            "This origin is not allowed for this site; add it to the site's allowed origins.",
+            code="origin_not_allowed",
+        )
 
     def widget_json(self) -> dict[str, Any]:
         """What a visitor's widget may know about the site: nothing an admin set in private."""
@@ -164,15 +169,21 @@ async def identity_secret(db: Database, site_id: int) -> str | None:
     return str(value) if value else None
 
 
+def origin_allowed(allowed: list[str], origin: str, production: bool) -> bool:
+    """The origin rule: listed origins are allowed; an empty list, or `*`, allows any origin in
+    development only (production refuses until the site is configured, and refuses to start
+    with a `*`)."""
+    if not allowed or "*" in allowed:
+        return not production
+    return origin.rstrip("/").lower() in allowed
+
+
 async def origin_allowed_anywhere(db: Database, origin: str, production: bool) -> bool:
     """Whether any site allows `origin` (a CORS preflight does not say which site it is for)."""
     rows = await db.fetch_all("SELECT allowed_origins FROM sites")
-    wanted = origin.rstrip("/").lower()
-    for row in rows:
-        allowed = orjson.loads(row["allowed_origins"])
-        if wanted in allowed or ((not allowed or "*" in allowed) and not production):
-            return True
-    return False
+    return any(
+        origin_allowed(orjson.loads(row["allowed_origins"]), origin, production) for row in rows
+    )
 
 
 # What staff set through the API, as validated by `site_fields.parse`: the columns below, and

@@ -23,7 +23,6 @@ from omnichat.protocol.frames import FrameError
 from omnichat.protocol.hub import CLOSE_AUTH, Subscriber
 from omnichat.web import sockets
 from omnichat.web.context import Context
-from omnichat.web.sockets import Refused
 
 # A tenant's agents hear every event; a socket this far behind has stopped reading.
 QUEUE_LIMIT = 1000
@@ -33,7 +32,7 @@ RESYNC = '{"type":"resync"}'
 
 async def agent_socket(websocket: WebSocket) -> None:
     async def session(ctx: Context, ip: str) -> None:
-        hello = await greet(websocket)
+        hello = await sockets.hello(websocket, agent_frames.parse, Hello)
         staff = await _authenticated(ctx, hello.token)
         topics = (("tenant", staff.tenant_id), ("user", staff.id), ("session", staff.session_id))
         async with ctx.hub.join(*topics, limit=QUEUE_LIMIT) as subscriber:
@@ -60,20 +59,8 @@ async def _authenticated(ctx: Context, token: str) -> Staff:
         staff = await authenticate(ctx.db, ctx.settings, token)
         authorize(staff, "agent")
     except OmnichatError as exc:
-        raise Refused(exc.close_code, exc.message) from None
+        raise sockets.refused(exc) from None
     return staff
-
-
-async def greet(websocket: WebSocket) -> Hello:
-    """Wait for the hello; refuse the socket with 4401 when it is missing or malformed."""
-    first = await sockets.first_frame(websocket)
-    try:
-        hello = agent_frames.parse(first)
-    except FrameError:
-        hello = None
-    if not isinstance(hello, Hello):
-        raise Refused(CLOSE_AUTH, "the first frame must be a hello with an access token")
-    return hello
 
 
 async def welcome(

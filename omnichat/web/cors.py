@@ -1,7 +1,9 @@
 """CORS for the widget API, which customers' pages call from their own origins.
 
-A preflight does not say which site it is for, so it is answered for origins some site allows;
-each real request is then checked against its own site by the handler (403 otherwise). Visitor
+A preflight does not say which site it is for, so it is answered for origins some site allows.
+A real request is checked against its own site by the handler (403 otherwise), so its answer
+carries the CORS headers whatever the origin: reading every site's origins again on each request
+would add nothing, since no answer with a visitor's data is made for a refused origin. Visitor
 credentials travel in the Authorization header, never in cookies.
 """
 
@@ -32,8 +34,6 @@ class WidgetCors:
         if origin is None:
             await self.app(scope, receive, send)
             return
-        ctx: Context = scope["state"]["ctx"]
-        allowed = await origin_allowed_anywhere(ctx.db, origin, ctx.settings.production)
         cors = [
             (b"access-control-allow-origin", origin.encode()),
             (b"vary", b"Origin"),
@@ -41,7 +41,8 @@ class WidgetCors:
             (b"access-control-expose-headers", b"Retry-After"),
         ]
         if scope["method"] == "OPTIONS" and "access-control-request-method" in headers:
-            if not allowed:
+            ctx: Context = scope["state"]["ctx"]
+            if not await origin_allowed_anywhere(ctx.db, origin, ctx.settings.production):
                 response = error_response(
                     403, "origin_not_allowed", "This origin is not allowed to use the widget."
                 )
@@ -57,7 +58,7 @@ class WidgetCors:
             return
 
         async def send_with_cors(message: Message) -> None:
-            if message["type"] == "http.response.start" and allowed:
+            if message["type"] == "http.response.start":
                 message = {**message, "headers": [*message.get("headers", []), *cors]}
             await send(message)
 

@@ -10,10 +10,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from omnichat.errors import OmnichatError, RateLimited
+from omnichat.protocol.frames import FrameError
 from omnichat.protocol.hub import CLOSE_AUTH, Closed, Subscriber
 from omnichat.web.context import Context, context
 from omnichat.web.guard import client_ip
@@ -23,6 +25,7 @@ HELLO_TIMEOUT_SECONDS = 10
 MAX_BAD_FRAMES = 20
 CLOSE_FORBIDDEN, CLOSE_RATE, CLOSE_POLICY = 4403, 4429, 1008
 
+H = TypeVar("H")
 Handler = Callable[[str | bytes], Awaitable[None]]
 ErrorFrame = Callable[[OmnichatError], str]
 Session = Callable[[Context, str], Awaitable[None]]
@@ -73,6 +76,24 @@ async def first_frame(websocket: WebSocket) -> str | bytes:
         return await asyncio.wait_for(receive_text(websocket), HELLO_TIMEOUT_SECONDS)
     except TimeoutError:
         raise Refused(CLOSE_AUTH, "no hello within 10 seconds") from None
+
+
+async def hello(websocket: WebSocket, parse: Callable[[str | bytes], object], kind: type[H]) -> H:
+    """The greeting both sockets start with: a first frame of type `kind` within the deadline,
+    else the socket is refused with 4401."""
+    first = await first_frame(websocket)
+    try:
+        frame = parse(first)
+    except FrameError:
+        frame = None
+    if not isinstance(frame, kind):
+        raise Refused(CLOSE_AUTH, "the first frame must be a hello with a token")
+    return frame
+
+
+def refused(exc: OmnichatError) -> Refused:
+    """The close an authentication or authorisation failure means on a socket."""
+    return Refused(exc.close_code, exc.message)
 
 
 async def serve(

@@ -12,17 +12,16 @@ import orjson
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket
 
-from omnichat import sites
 from omnichat.chat import conversations, inbound, messages, visitors
 from omnichat.chat.visitors import Visitor
+from omnichat.errors import OmnichatError
 from omnichat.protocol import frames, visitor_frames
 from omnichat.protocol.frames import FrameError
-from omnichat.protocol.hub import CLOSE_AUTH, Subscriber
+from omnichat.protocol.hub import Subscriber
 from omnichat.protocol.visitor_frames import Hello, Ping, Seen, Send, Typing
 from omnichat.sites import Site
 from omnichat.web import sockets
 from omnichat.web.context import Context
-from omnichat.web.sockets import CLOSE_FORBIDDEN, Refused
 
 log = logging.getLogger("omnichat.visitor_socket")
 QUEUE_LIMIT = 256
@@ -45,20 +44,13 @@ async def visitor_socket(websocket: WebSocket) -> None:
 
 async def greet(websocket: WebSocket, ctx: Context) -> tuple[Visitor, Site, int]:
     """Wait for a valid hello; refuse the socket with 4401/4403 otherwise."""
-    first = await sockets.first_frame(websocket)
+    hello = await sockets.hello(websocket, visitor_frames.parse, Hello)
     try:
-        hello = visitor_frames.parse(first)
-    except FrameError:
-        hello = None
-    if not isinstance(hello, Hello):
-        raise Refused(CLOSE_AUTH, "the first frame must be a hello with a token")
-    visitor = await visitors.by_token(ctx.db, hello.token)
-    if visitor is None:
-        raise Refused(CLOSE_AUTH, "unknown visitor token; start a new session")
-    site = await sites.site_by_id(ctx.db, visitor.site_id)
-    assert site is not None
-    if not site.allows_origin(websocket.headers.get("origin"), ctx.settings.production):
-        raise Refused(CLOSE_FORBIDDEN, "origin not allowed for this site")
+        visitor, site = await visitors.authenticate(
+            ctx.db, hello.token, websocket.headers.get("origin"), ctx.settings.production
+        )
+    except OmnichatError as exc:
+        raise sockets.refused(exc) from None
     return visitor, site, hello.last_seq
 
 

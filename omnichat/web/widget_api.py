@@ -12,7 +12,7 @@ from starlette.routing import Mount, Route
 from omnichat import sites
 from omnichat.chat import conversations, followups, inbound, messages, visitors
 from omnichat.chat.visitors import Visitor
-from omnichat.errors import Forbidden, Invalid, NotAuthenticated, NotFound, RateLimited
+from omnichat.errors import Invalid, NotFound, RateLimited
 from omnichat.protocol.hub import Closed
 from omnichat.sites import Site
 from omnichat.web.context import context
@@ -23,30 +23,12 @@ from omnichat.web.responses import JSONResponse, query_int, read_json
 MAX_WAIT_SECONDS = 30
 
 
-def check_origin(request: Request, site: Site) -> None:
-    if site.allows_origin(request.headers.get("origin"), context(request).settings.production):
-        return
-    if not site.allowed_origins:
-        raise Forbidden(
-            "This site is not configured for browsers yet: an admin must add the website's"
-            " origin to the site's allowed origins on the admin page.",
-            code="origin_not_allowed",
-        )
-    raise Forbidden(
-        "This origin is not allowed for this site; add it to the site's allowed origins.",
-        code="origin_not_allowed",
-    )
-
-
 async def authenticated_visitor(request: Request) -> tuple[Visitor, Site]:
     """The visitor of the Bearer token, on a site that allows the request's origin."""
-    visitor = await visitors.by_token(context(request).db, bearer_token(request))
-    if visitor is None:
-        raise NotAuthenticated("missing or unknown visitor token; start a new session")
-    site = await sites.site_by_id(context(request).db, visitor.site_id)
-    assert site is not None
-    check_origin(request, site)
-    return visitor, site
+    ctx = context(request)
+    return await visitors.authenticate(
+        ctx.db, bearer_token(request), request.headers.get("origin"), ctx.settings.production
+    )
 
 
 async def session(request: Request) -> JSONResponse:
@@ -61,7 +43,7 @@ async def session(request: Request) -> JSONResponse:
     site = await sites.site_by_key(ctx.db, site_key)
     if site is None:
         raise NotFound("No site has this key.", code="unknown_site")
-    check_origin(request, site)
+    site.check_origin(request.headers.get("origin"), ctx.settings.production)
     token, visitor = await visitors.start_session(ctx.db, site, token)
     conversation = await conversations.for_visitor(ctx.db, visitor.id)
     history = [] if conversation is None else await messages.latest(ctx.db, conversation.id)
