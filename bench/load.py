@@ -111,6 +111,15 @@ class Usage:
         fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
+    def run_delay_seconds(self) -> float:
+        """Seconds the process's live threads spent runnable but waiting for a CPU (schedstat):
+        on a shared machine this is how much of the latency is other work's, not the server's."""
+        total = 0
+        for task in Path(f"/proc/{self.pid}/task").iterdir():
+            with contextlib.suppress(OSError, IndexError, ValueError):
+                total += int((task / "schedstat").read_text().split()[1])
+        return total / 1e9
+
 
 def own_cpu_seconds() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
@@ -144,12 +153,14 @@ class Window:
             await asyncio.sleep(1.5)  # attached and sampling before the window opens
         self.load_before = loadavg()
         self.cpu = self.usage.cpu_seconds()
+        self.delay = self.usage.run_delay_seconds()
         self.own = own_cpu_seconds()
         self.wall = time.perf_counter()
 
     def stop(self) -> None:
         self.wall = time.perf_counter() - self.wall
         self.cpu = self.usage.cpu_seconds() - self.cpu
+        self.delay = self.usage.run_delay_seconds() - self.delay
         self.own = own_cpu_seconds() - self.own
         self.load_after = loadavg()
         if self.spy is not None:
@@ -167,7 +178,11 @@ class Window:
             f"server CPU per delivered message = {self.cpu / per * US:.0f} us"
             f" (load generator {self.own / per * US:.0f} us/msg)"
         )
-        print(f"server RSS={self.usage.rss_mb():.0f} MB")
+        print(
+            f"server RSS={self.usage.rss_mb():.0f} MB; server threads waited {self.delay:.2f}s"
+            f" for a CPU ({self.delay / self.wall * 100:.0f}% of the window; other load adds"
+            " latency)"
+        )
         print(f"loadavg before={self.load_before} after={self.load_after}")
         if self.profile:
             print(f"py-spy profile (raw, with thread ids) written to {self.profile}")
