@@ -111,14 +111,17 @@ class Usage:
         fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
-    def run_delay_seconds(self) -> float:
-        """Seconds the process's live threads spent runnable but waiting for a CPU (schedstat):
-        on a shared machine this is how much of the latency is other work's, not the server's."""
-        total = 0
+    def run_delay_seconds(self) -> tuple[float, float]:
+        """Seconds the event-loop thread, and all live threads together, spent runnable but
+        waiting for a CPU (schedstat): on a shared machine, latency that is other work's."""
+        main = total = 0
         for task in Path(f"/proc/{self.pid}/task").iterdir():
             with contextlib.suppress(OSError, IndexError, ValueError):
-                total += int((task / "schedstat").read_text().split()[1])
-        return total / 1e9
+                delay = int((task / "schedstat").read_text().split()[1])
+                total += delay
+                if task.name == str(self.pid):
+                    main = delay
+        return main / 1e9, total / 1e9
 
 
 def own_cpu_seconds() -> float:
@@ -160,7 +163,8 @@ class Window:
     def stop(self) -> None:
         self.wall = time.perf_counter() - self.wall
         self.cpu = self.usage.cpu_seconds() - self.cpu
-        self.delay = self.usage.run_delay_seconds() - self.delay
+        main, total = self.usage.run_delay_seconds()
+        self.delay = (main - self.delay[0], total - self.delay[1])
         self.own = own_cpu_seconds() - self.own
         self.load_after = loadavg()
         if self.spy is not None:
@@ -178,10 +182,11 @@ class Window:
             f"server CPU per delivered message = {self.cpu / per * US:.0f} us"
             f" (load generator {self.own / per * US:.0f} us/msg)"
         )
+        main, total = self.delay
+        print(f"server RSS={self.usage.rss_mb():.0f} MB")
         print(
-            f"server RSS={self.usage.rss_mb():.0f} MB; server threads waited {self.delay:.2f}s"
-            f" for a CPU ({self.delay / self.wall * 100:.0f}% of the window; other load adds"
-            " latency)"
+            f"waiting for a CPU (run queue): event-loop thread {main:.2f}s"
+            f" ({main / self.wall * 100:.0f}% of the window), all threads {total:.2f}s"
         )
         print(f"loadavg before={self.load_before} after={self.load_after}")
         if self.profile:
