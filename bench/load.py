@@ -19,7 +19,9 @@ and after, and KB per socket.
 --client websockets (default) connects with the websockets library's defaults, as an outside
 user would; --client lean turns off compression negotiation and the receive queue limit.
 --profile PATH records the server with py-spy over the measured window (raw collapsed stacks
-with thread ids; summarise them with bench/profile.py).
+with thread ids, --native for C frames too; summarise them with bench/profile.py), and --perf
+PATH with `perf record -e cpu-clock -g` (on-CPU time only, by thread, library and C symbol);
+--syscalls counts the server's system calls per message and thread (perf stat).
 
     python bench/load.py --closed                       # 50 visitors x 100 messages, 1 agent
     python bench/load.py --visitors 500 --agents 1 --rate 1000 --seconds 20
@@ -57,6 +59,35 @@ CLIENTS: dict[str, dict[str, Any]] = {
     "lean": {"compression": None, "max_queue": None},
 }
 MS, US = 1000, 1_000_000
+# Counted per thread with --syscalls (perf stat on the syscall tracepoints).
+SYSCALLS = [
+    "read",
+    "write",
+    "writev",
+    "sendto",
+    "sendmsg",
+    "recvfrom",
+    "recvmsg",
+    "epoll_wait",
+    "epoll_pwait",
+    "epoll_ctl",
+    "futex",
+    "fdatasync",
+    "fsync",
+    "pwrite64",
+    "pread64",
+    "fcntl",
+    "newfstatat",
+    "getpid",
+    "mmap",
+    "munmap",
+    "madvise",
+    "brk",
+    "ioctl",
+    "lseek",
+    "openat",
+    "close",
+]
 
 
 def start_server(data_dir: Path, port: int, **extra: str) -> subprocess.Popen[bytes]:
@@ -137,22 +168,28 @@ class Window:
     """The measured window: wall time, the server's CPU, the load generator's own CPU, and
     optionally a py-spy recording of the server."""
 
-    def __init__(self, usage: Usage, profile: str | None, rate: int) -> None:
+    def __init__(self, usage: Usage, args: argparse.Namespace) -> None:
         self.usage = usage
-        self.profile = profile
-        self.rate = rate
-        self.spy: subprocess.Popen[bytes] | None = None
+        self.args = args
+        self.profilers: list[subprocess.Popen[bytes]] = []
 
     async def start(self) -> None:
-        if self.profile:
-            self.spy = subprocess.Popen(
-                [
-                    *("py-spy", "record", "--pid", str(self.usage.pid), "--threads"),
-                    *("--format", "raw", "--rate", str(self.rate), "--output", self.profile),
-                ],
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
+        args, pid = self.args, str(self.usage.pid)
+        if args.profile:
+            command = ["py-spy", "record", "--pid", pid, "--threads", "--format", "raw"]
+            command += ["--rate", str(args.profile_rate), "--output", args.profile]
+            command += ["--native"] if args.native else []
+            command += ["--nonblocking"] if args.nonblocking else []
+            self.profilers.append(subprocess.Popen(command, stdout=subprocess.DEVNULL))
+        if args.perf:
+            command = ["perf", "record", "-e", "cpu-clock", "-F", "999", "-g", "--pid", pid]
+            self.profilers.append(subprocess.Popen([*command, "-o", args.perf]))
+        if args.syscalls:
+            events = ",".join(f"syscalls:sys_enter_{name}" for name in SYSCALLS)
+            self.syscall_counts = tempfile.NamedTemporaryFile(suffix=".perfstat")  # noqa: SIM115
+            command = ["perf", "stat", "-e", events, "--per-thread", "-x", ",", "--pid", pid]
+            self.profilers.append(subprocess.Popen([*command, "-o", self.syscall_counts.name]))
+        if self.profilers:
             await asyncio.sleep(1.5)  # attached and sampling before the window opens
         self.load_before = loadavg()
         self.cpu = self.usage.cpu_seconds()
@@ -167,9 +204,10 @@ class Window:
         self.delay = (main - self.delay[0], total - self.delay[1])
         self.own = own_cpu_seconds() - self.own
         self.load_after = loadavg()
-        if self.spy is not None:
-            self.spy.send_signal(signal.SIGINT)
-            self.spy.wait(60)
+        for profiler in self.profilers:
+            profiler.send_signal(signal.SIGINT)
+        for profiler in self.profilers:
+            profiler.wait(120)
 
     def report(self, messages: int) -> None:
         per = max(messages, 1)
@@ -189,8 +227,32 @@ class Window:
             f" ({main / self.wall * 100:.0f}% of the window), all threads {total:.2f}s"
         )
         print(f"loadavg before={self.load_before} after={self.load_after}")
-        if self.profile:
-            print(f"py-spy profile (raw, with thread ids) written to {self.profile}")
+        if self.args.profile:
+            print(f"py-spy profile (raw, with thread ids) written to {self.args.profile}")
+        if self.args.perf:
+            print(f"perf record (cpu-clock, call graphs) written to {self.args.perf}")
+        if self.args.syscalls:
+            self.report_syscalls(per)
+
+    def report_syscalls(self, messages: int) -> None:
+        """System calls per message, per server thread (the writer is the one with fdatasync)."""
+        counts: dict[str, dict[str, int]] = {}
+        for line in Path(self.syscall_counts.name).read_text().splitlines():
+            fields = line.split(",")
+            if len(fields) < 4 or not fields[1].isdigit():
+                continue
+            thread = fields[0].rsplit("-", 1)[1]
+            call = fields[3].removeprefix("syscalls:sys_enter_")
+            counts.setdefault(thread, {})[call] = int(fields[1])
+        print("system calls per message, by server thread:")
+        for thread, by_call in sorted(counts.items(), key=lambda item: -sum(item[1].values())):
+            total = sum(by_call.values())
+            if total < messages / 100:
+                continue
+            name = "event loop" if thread == str(self.usage.pid) else f"thread {thread}"
+            calls = sorted(by_call.items(), key=lambda item: -item[1])
+            listed = " ".join(f"{call}={n / messages:.2f}" for call, n in calls if n)
+            print(f"  {name}: {total / messages:.2f} in all: {listed}")
 
 
 async def sessions(base: str, site_key: str, count: int) -> list[str]:
@@ -344,7 +406,7 @@ async def run_closed(
         )
         await tracking[0].wait(30)
     tracker = tracking[0] = Tracker(len(visitors) * args.messages)
-    window = Window(usage, args.profile, args.profile_rate)
+    window = Window(usage, args)
     await window.start()
     await asyncio.gather(
         *(closed_visitor(ws, tracker, f"c{i}", args.messages) for i, ws in enumerate(visitors))
@@ -390,7 +452,7 @@ async def run_open(
     readers += [
         asyncio.create_task(read_agent(ws, tracking, i == 0)) for i, ws in enumerate(agents)
     ]
-    window = Window(usage, args.profile, args.profile_rate)
+    window = Window(usage, args)
     await window.start()
     send_errors = 0
     started = time.perf_counter()
@@ -468,6 +530,10 @@ def main() -> None:
     parser.add_argument("--client", choices=sorted(CLIENTS), default="websockets")
     parser.add_argument("--profile", help="py-spy raw output path for the measured window")
     parser.add_argument("--profile-rate", type=int, default=200, help="py-spy samples/s")
+    parser.add_argument("--native", action="store_true", help="py-spy: with C frames")
+    parser.add_argument("--nonblocking", action="store_true", help="py-spy: never pause")
+    parser.add_argument("--perf", help="perf record output path for the measured window")
+    parser.add_argument("--syscalls", action="store_true", help="count system calls (perf stat)")
     args = parser.parse_args()
     if args.visitors is None:
         args.visitors = 50 if args.closed else 1000
