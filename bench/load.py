@@ -164,6 +164,14 @@ def loadavg() -> str:
     return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
+def cpu_probe_us() -> float:
+    """Microseconds for `sum(range(1000))` here, best of five: how fast a core is just now
+    (slower when the other cores, or SMT siblings, are busy), to compare runs on a shared box."""
+    import timeit
+
+    return min(timeit.repeat("sum(range(1000))", number=200, repeat=5)) / 200 * US
+
+
 class Window:
     """The measured window: wall time, the server's CPU, the load generator's own CPU, and
     optionally a py-spy recording of the server."""
@@ -192,6 +200,7 @@ class Window:
         if self.profilers:
             await asyncio.sleep(1.5)  # attached and sampling before the window opens
         self.load_before = loadavg()
+        self.probe = cpu_probe_us()
         self.cpu = self.usage.cpu_seconds()
         self.delay = self.usage.run_delay_seconds()
         self.own = own_cpu_seconds()
@@ -226,7 +235,10 @@ class Window:
             f"waiting for a CPU (run queue): event-loop thread {main:.2f}s"
             f" ({main / self.wall * 100:.0f}% of the window), all threads {total:.2f}s"
         )
-        print(f"loadavg before={self.load_before} after={self.load_after}")
+        print(
+            f"loadavg before={self.load_before} after={self.load_after};"
+            f" cpu probe sum(range(1000)) = {self.probe:.1f} us before, {cpu_probe_us():.1f} after"
+        )
         if self.args.profile:
             print(f"py-spy profile (raw, with thread ids) written to {self.args.profile}")
         if self.args.perf:
