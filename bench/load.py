@@ -1,12 +1,32 @@
-"""Load benchmark: visitor sockets sending at a fixed offered rate, agents listening.
+"""Load benchmark: visitor sockets sending messages, agents listening, the server's CPU and RSS.
 
-Open loop: sends are scheduled at fixed times and never wait for replies, so a slow server shows
-up as latency rather than as a lower offered rate. It measures visitor-send -> agent-receive
-latency (the `message.created` event on /ws/agent), ack latency, achieved rate, errors, and the
-server's RSS and CPU. Each run starts its own server (limits off) on a free loopback port.
+Each run starts its own server (limits off) on a free loopback port, makes the visitors'
+sessions and opens every socket before the measured window starts.
 
-    python bench/load.py --visitors 1000 --agents 2 --rate 1000 --seconds 20
-    python bench/load.py --idle 5000            # idle sockets: RSS and KB per socket
+Closed loop (--closed): each visitor sends its next message as soon as it has the ack of the
+previous one; one agent socket listens. Reports messages delivered (acked, and received by the
+agent as `message.created`), throughput, and the server's CPU per delivered message: user+system
+seconds of the server process from /proc over the measured window, divided by the messages.
+
+Open loop (default): sends are scheduled at fixed times, round-robin over the visitor sockets,
+and never wait for replies, so a slow server shows up as latency rather than as a lower offered
+rate. Reports sent/acked/delivered counts, ack latency (send -> the sender's ack) and agent
+latency (send -> `message.created` on /ws/agent), the achieved rate, and CPU per message.
+
+Idle (--idle N): N visitor sockets (hello and welcome done) held open; the server's RSS before
+and after, and KB per socket.
+
+--client websockets (default) connects with the websockets library's defaults, as an outside
+user would; --client lean turns off compression negotiation and the receive queue limit.
+--profile PATH records the server with py-spy over the measured window (raw collapsed stacks
+with thread ids, --native for C frames too; summarise them with bench/profile.py), and --perf
+PATH with `perf record -e cpu-clock -g` (on-CPU time only, by thread, library and C symbol);
+--syscalls counts the server's system calls per message and thread (perf stat).
+
+    python bench/load.py --closed                       # 50 visitors x 100 messages, 1 agent
+    python bench/load.py --visitors 500 --agents 1 --rate 1000 --seconds 20
+    python bench/load.py --idle 10000                   # idle sockets: RSS and KB per socket
+    python bench/load.py --closed --messages 600 --profile /tmp/closed.raw
 """
 
 from __future__ import annotations
@@ -16,6 +36,7 @@ import asyncio
 import contextlib
 import os
 import resource
+import signal
 import sqlite3
 import statistics
 import subprocess
@@ -23,6 +44,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import orjson
@@ -30,6 +52,42 @@ from websockets.asyncio.client import ClientConnection, connect
 
 ROOT = Path(__file__).resolve().parent.parent
 EMAIL, PASSWORD = "bench@example.com", "bench-password-123"
+# Options passed to websockets' connect(): the library's defaults (what an outsider measures),
+# or without per-message-deflate negotiation and the 16-frame receive queue.
+CLIENTS: dict[str, dict[str, Any]] = {
+    "websockets": {},
+    "lean": {"compression": None, "max_queue": None},
+}
+MS, US = 1000, 1_000_000
+# Counted per thread with --syscalls (perf stat on the syscall tracepoints).
+SYSCALLS = [
+    "read",
+    "write",
+    "writev",
+    "sendto",
+    "sendmsg",
+    "recvfrom",
+    "recvmsg",
+    "epoll_wait",
+    "epoll_pwait",
+    "epoll_ctl",
+    "futex",
+    "fdatasync",
+    "fsync",
+    "pwrite64",
+    "pread64",
+    "fcntl",
+    "newfstatat",
+    "getpid",
+    "mmap",
+    "munmap",
+    "madvise",
+    "brk",
+    "ioctl",
+    "lseek",
+    "openat",
+    "close",
+]
 
 
 def start_server(data_dir: Path, port: int, **extra: str) -> subprocess.Popen[bytes]:
@@ -80,13 +138,138 @@ class Usage:
         return 0.0
 
     def cpu_seconds(self) -> float:
+        """User+system seconds of every thread of the process, from /proc/PID/stat."""
         fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def run_delay_seconds(self) -> tuple[float, float]:
+        """Seconds the event-loop thread, and all live threads together, spent runnable but
+        waiting for a CPU (schedstat): on a shared machine, latency that is other work's."""
+        main = total = 0
+        for task in Path(f"/proc/{self.pid}/task").iterdir():
+            with contextlib.suppress(OSError, IndexError, ValueError):
+                delay = int((task / "schedstat").read_text().split()[1])
+                total += delay
+                if task.name == str(self.pid):
+                    main = delay
+        return main / 1e9, total / 1e9
+
+
+def own_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def loadavg() -> str:
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
+def cpu_probe_us() -> float:
+    """Microseconds for `sum(range(1000))` here, best of five: how fast a core is just now
+    (slower when the other cores, or SMT siblings, are busy), to compare runs on a shared box."""
+    import timeit
+
+    return min(timeit.repeat("sum(range(1000))", number=200, repeat=5)) / 200 * US
+
+
+class Window:
+    """The measured window: wall time, the server's CPU, the load generator's own CPU, and
+    optionally a py-spy recording of the server."""
+
+    def __init__(self, usage: Usage, args: argparse.Namespace) -> None:
+        self.usage = usage
+        self.args = args
+        self.profilers: list[subprocess.Popen[bytes]] = []
+
+    async def start(self) -> None:
+        args, pid = self.args, str(self.usage.pid)
+        if args.profile:
+            command = ["py-spy", "record", "--pid", pid, "--threads", "--format", "raw"]
+            command += ["--rate", str(args.profile_rate), "--output", args.profile]
+            command += ["--native"] if args.native else []
+            command += ["--nonblocking"] if args.nonblocking else []
+            self.profilers.append(subprocess.Popen(command, stdout=subprocess.DEVNULL))
+        if args.perf:
+            command = ["perf", "record", "-e", "cpu-clock", "-F", "999", "-g", "--pid", pid]
+            self.profilers.append(subprocess.Popen([*command, "-o", args.perf]))
+        if args.syscalls:
+            events = ",".join(f"syscalls:sys_enter_{name}" for name in SYSCALLS)
+            self.syscall_counts = tempfile.NamedTemporaryFile(suffix=".perfstat")  # noqa: SIM115
+            command = ["perf", "stat", "-e", events, "--per-thread", "-x", ",", "--pid", pid]
+            self.profilers.append(subprocess.Popen([*command, "-o", self.syscall_counts.name]))
+        if self.profilers:
+            await asyncio.sleep(1.5)  # attached and sampling before the window opens
+        self.load_before = loadavg()
+        self.probe = cpu_probe_us()
+        self.cpu = self.usage.cpu_seconds()
+        self.delay = self.usage.run_delay_seconds()
+        self.own = own_cpu_seconds()
+        self.wall = time.perf_counter()
+
+    def stop(self) -> None:
+        self.wall = time.perf_counter() - self.wall
+        self.cpu = self.usage.cpu_seconds() - self.cpu
+        main, total = self.usage.run_delay_seconds()
+        self.delay = (main - self.delay[0], total - self.delay[1])
+        self.own = own_cpu_seconds() - self.own
+        self.load_after = loadavg()
+        for profiler in self.profilers:
+            profiler.send_signal(signal.SIGINT)
+        for profiler in self.profilers:
+            profiler.wait(120)
+
+    def report(self, messages: int) -> None:
+        per = max(messages, 1)
+        print(
+            f"window {self.wall:.2f}s: server CPU {self.cpu:.2f}s"
+            f" ({self.cpu / self.wall * 100:.0f}% of one core),"
+            f" load generator CPU {self.own:.2f}s ({self.own / self.wall * 100:.0f}%)"
+        )
+        print(
+            f"server CPU per delivered message = {self.cpu / per * US:.0f} us"
+            f" (load generator {self.own / per * US:.0f} us/msg)"
+        )
+        main, total = self.delay
+        print(f"server RSS={self.usage.rss_mb():.0f} MB")
+        print(
+            f"waiting for a CPU (run queue): event-loop thread {main:.2f}s"
+            f" ({main / self.wall * 100:.0f}% of the window), all threads {total:.2f}s"
+        )
+        print(
+            f"loadavg before={self.load_before} after={self.load_after};"
+            f" cpu probe sum(range(1000)) = {self.probe:.1f} us before, {cpu_probe_us():.1f} after"
+        )
+        if self.args.profile:
+            print(f"py-spy profile (raw, with thread ids) written to {self.args.profile}")
+        if self.args.perf:
+            print(f"perf record (cpu-clock, call graphs) written to {self.args.perf}")
+        if self.args.syscalls:
+            self.report_syscalls(per)
+
+    def report_syscalls(self, messages: int) -> None:
+        """System calls per message, per server thread (the writer is the one with fdatasync)."""
+        counts: dict[str, dict[str, int]] = {}
+        for line in Path(self.syscall_counts.name).read_text().splitlines():
+            fields = line.split(",")
+            if len(fields) < 4 or not fields[1].isdigit():
+                continue
+            thread = fields[0].rsplit("-", 1)[1]
+            call = fields[3].removeprefix("syscalls:sys_enter_")
+            counts.setdefault(thread, {})[call] = int(fields[1])
+        print("system calls per message, by server thread:")
+        for thread, by_call in sorted(counts.items(), key=lambda item: -sum(item[1].values())):
+            total = sum(by_call.values())
+            if total < messages / 100:
+                continue
+            name = "event loop" if thread == str(self.usage.pid) else f"thread {thread}"
+            calls = sorted(by_call.items(), key=lambda item: -item[1])
+            listed = " ".join(f"{call}={n / messages:.2f}" for call, n in calls if n)
+            print(f"  {name}: {total / messages:.2f} in all: {listed}")
 
 
 async def sessions(base: str, site_key: str, count: int) -> list[str]:
     tokens: list[str] = []
-    async with httpx.AsyncClient(base_url=base, timeout=30) as client:
+    async with httpx.AsyncClient(base_url=base, timeout=60) as client:
         for start in range(0, count, 100):
             batch = await asyncio.gather(
                 *(
@@ -100,22 +283,42 @@ async def sessions(base: str, site_key: str, count: int) -> list[str]:
     return tokens
 
 
-async def open_visitor(ws_base: str, token: str) -> ClientConnection:
-    ws = await connect(f"{ws_base}/ws/visitor", compression=None, max_queue=None)
+async def open_visitor(ws_base: str, token: str, client: str = "websockets") -> ClientConnection:
+    ws = await connect(f"{ws_base}/ws/visitor", **CLIENTS[client])
     await ws.send(orjson.dumps({"type": "hello", "token": token, "last_seq": 0}).decode())
     await ws.recv()
     return ws
 
 
-async def open_agent(base: str, ws_base: str) -> ClientConnection:
-    async with httpx.AsyncClient(base_url=base) as client:
-        login = await client.post("/api/v1/auth/login", json={"email": EMAIL, "password": PASSWORD})
+async def open_agent(base: str, ws_base: str, client: str = "websockets") -> ClientConnection:
+    async with httpx.AsyncClient(base_url=base) as http:
+        login = await http.post("/api/v1/auth/login", json={"email": EMAIL, "password": PASSWORD})
         login.raise_for_status()
-    ws = await connect(f"{ws_base}/ws/agent", compression=None, max_queue=None)
+    ws = await connect(f"{ws_base}/ws/agent", **CLIENTS[client])
     hello = {"type": "hello", "token": login.json()["access_token"], "last_event_id": None}
     await ws.send(orjson.dumps(hello).decode())
     await ws.recv()
     return ws
+
+
+async def open_sockets(
+    args: argparse.Namespace, base: str, ws_base: str, site_key: str
+) -> tuple[list[ClientConnection], list[ClientConnection]]:
+    tokens = await sessions(base, site_key, args.visitors)
+    visitors: list[ClientConnection] = []
+    for start in range(0, len(tokens), 100):
+        visitors += await asyncio.gather(
+            *(open_visitor(ws_base, token, args.client) for token in tokens[start : start + 100])
+        )
+    agents = [await open_agent(base, ws_base, args.client) for _ in range(args.agents)]
+    return visitors, agents
+
+
+async def close_all(sockets: list[ClientConnection]) -> None:
+    for start in range(0, len(sockets), 500):
+        await asyncio.gather(
+            *(ws.close() for ws in sockets[start : start + 500]), return_exceptions=True
+        )
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -125,40 +328,145 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(len(ordered) * p))]
 
 
-async def run_load(
+def latency_line(name: str, values: list[float]) -> str:
+    return "{} latency ms: p50={:.1f} p99={:.1f} max={:.1f} mean={:.1f} (n={})".format(
+        name,
+        percentile(values, 0.5) * MS,
+        percentile(values, 0.99) * MS,
+        max(values, default=float("nan")) * MS,
+        (statistics.mean(values) if values else float("nan")) * MS,
+        len(values),
+    )
+
+
+class Tracker:
+    """Send times by client id, and the acks and agent deliveries seen for them."""
+
+    def __init__(self, expected: int) -> None:
+        self.expected = expected
+        self.sent_at: dict[str, float] = {}
+        self.ack_latency: list[float] = []
+        self.agent_latency: list[float] = []
+        self.errors = 0
+        self.done = asyncio.Event()
+
+    def sent(self, client_id: str) -> None:
+        self.sent_at[client_id] = time.perf_counter()
+
+    def acked(self, client_id: str) -> None:
+        sent = self.sent_at.get(client_id)
+        if sent is not None:
+            self.ack_latency.append(time.perf_counter() - sent)
+            self._check()
+
+    def delivered(self, client_id: str | None) -> None:
+        sent = self.sent_at.get(client_id) if client_id else None
+        if sent is not None:
+            self.agent_latency.append(time.perf_counter() - sent)
+            self._check()
+
+    def _check(self) -> None:
+        done = self.expected
+        if len(self.ack_latency) >= done and len(self.agent_latency) >= done:
+            self.done.set()
+
+    async def wait(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.done.wait(), seconds)
+
+
+async def read_agent(ws: ClientConnection, tracking: list[Tracker], record: bool) -> None:
+    """Count `message.created` events for the current tracker (`tracking[0]`)."""
+    with contextlib.suppress(Exception):
+        async for raw in ws:
+            if not record:
+                continue
+            frame = orjson.loads(raw)
+            if frame.get("event") == "message.created":
+                tracking[0].delivered(frame["data"]["message"]["client_id"])
+
+
+async def closed_visitor(ws: ClientConnection, tracker: Tracker, prefix: str, count: int) -> None:
+    """Send `count` messages, each as soon as the previous one is acked."""
+    for n in range(count):
+        client_id = f"{prefix}-{n}"
+        tracker.sent(client_id)
+        await ws.send(
+            orjson.dumps({"type": "message", "client_id": client_id, "text": f"load {n}"}).decode()
+        )
+        while True:
+            frame = orjson.loads(await ws.recv())
+            if frame["type"] == "ack" and frame["client_id"] == client_id:
+                tracker.acked(client_id)
+                break
+            if frame["type"] == "error":
+                tracker.errors += 1
+                break
+
+
+async def run_closed(
     args: argparse.Namespace, base: str, ws_base: str, site_key: str, usage: Usage
 ) -> None:
-    tokens = await sessions(base, site_key, args.visitors)
-    visitors = [await open_visitor(ws_base, token) for token in tokens]
-    agents = [await open_agent(base, ws_base) for _ in range(args.agents)]
-    sent_at: dict[str, float] = {}
-    ack_latency: list[float] = []
-    agent_latency: list[float] = []
-    errors = 0
+    visitors, agents = await open_sockets(args, base, ws_base, site_key)
+    tracking = [Tracker(len(visitors) * args.warmup)]
+    readers = [asyncio.create_task(read_agent(ws, tracking, i == 0)) for i, ws in enumerate(agents)]
+    if args.warmup:
+        # Each visitor's first message opens its conversation (and stores the greeting).
+        warm = tracking[0]
+        await asyncio.gather(
+            *(closed_visitor(ws, warm, f"w{i}", args.warmup) for i, ws in enumerate(visitors))
+        )
+        await tracking[0].wait(30)
+    tracker = tracking[0] = Tracker(len(visitors) * args.messages)
+    window = Window(usage, args)
+    await window.start()
+    await asyncio.gather(
+        *(closed_visitor(ws, tracker, f"c{i}", args.messages) for i, ws in enumerate(visitors))
+    )
+    await tracker.wait(30)
+    window.stop()
+    for task in readers:
+        task.cancel()
+    await close_all([*visitors, *agents])
+    acked, delivered = len(tracker.ack_latency), len(tracker.agent_latency)
+    print(
+        f"closed loop: visitors={len(visitors)} x messages={args.messages}"
+        f" (warmup {args.warmup}/visitor), agents={len(agents)}, client={args.client}"
+    )
+    print(
+        f"sent={len(tracker.sent_at)} acked={acked} delivered to agent={delivered}"
+        f" errors={tracker.errors}"
+    )
+    print(f"throughput = {delivered / window.wall:.0f} msg/s")
+    print(latency_line("ack (round trip)", tracker.ack_latency))
+    print(latency_line("visitor->agent", tracker.agent_latency))
+    window.report(delivered)
+
+
+async def run_open(
+    args: argparse.Namespace, base: str, ws_base: str, site_key: str, usage: Usage
+) -> None:
+    visitors, agents = await open_sockets(args, base, ws_base, site_key)
+    total = int(args.rate * args.seconds)
+    tracker = Tracker(total)
+    tracking = [tracker]
 
     async def read_visitor(ws: ClientConnection) -> None:
-        nonlocal errors
         with contextlib.suppress(Exception):
             async for raw in ws:
                 frame = orjson.loads(raw)
                 if frame["type"] == "ack":
-                    ack_latency.append(time.perf_counter() - sent_at[frame["client_id"]])
+                    tracker.acked(frame["client_id"])
                 elif frame["type"] == "error":
-                    errors += 1
-
-    async def read_agent(ws: ClientConnection, record: bool) -> None:
-        with contextlib.suppress(Exception):
-            async for raw in ws:
-                frame = orjson.loads(raw)
-                if record and frame.get("event") == "message.created":
-                    client_id = frame["data"]["message"]["client_id"]
-                    if client_id in sent_at:
-                        agent_latency.append(time.perf_counter() - sent_at[client_id])
+                    tracker.errors += 1
 
     readers = [asyncio.create_task(read_visitor(ws)) for ws in visitors]
-    readers += [asyncio.create_task(read_agent(ws, i == 0)) for i, ws in enumerate(agents)]
-    total = int(args.rate * args.seconds)
-    cpu_before, wall_before = usage.cpu_seconds(), time.perf_counter()
+    readers += [
+        asyncio.create_task(read_agent(ws, tracking, i == 0)) for i, ws in enumerate(agents)
+    ]
+    window = Window(usage, args)
+    await window.start()
+    send_errors = 0
     started = time.perf_counter()
     for n in range(total):
         due = started + n / args.rate
@@ -166,7 +474,7 @@ async def run_load(
         if delay > 0:
             await asyncio.sleep(delay)
         client_id = f"b{n}"
-        sent_at[client_id] = time.perf_counter()
+        tracker.sent(client_id)
         try:
             await visitors[n % len(visitors)].send(
                 orjson.dumps(
@@ -174,69 +482,75 @@ async def run_load(
                 ).decode()
             )
         except Exception:
-            errors += 1
+            send_errors += 1
     send_seconds = time.perf_counter() - started
-    deadline = time.perf_counter() + 10
-    while len(ack_latency) < total and time.perf_counter() < deadline:
-        await asyncio.sleep(0.05)
-    cpu = (usage.cpu_seconds() - cpu_before) / (time.perf_counter() - wall_before)
+    await tracker.wait(15)
+    window.stop()
     for task in readers:
         task.cancel()
-    for ws in [*visitors, *agents]:
-        await ws.close()
-    ms = 1000
+    await close_all([*visitors, *agents])
+    acked, delivered = len(tracker.ack_latency), len(tracker.agent_latency)
     print(
-        f"visitors={args.visitors} agents={args.agents} offered={args.rate}/s for {args.seconds}s"
+        f"open loop: visitors={len(visitors)} agents={len(agents)} offered={args.rate:g}/s"
+        f" for {args.seconds:g}s, client={args.client}"
     )
-    print(f"sent={total} in {send_seconds:.1f}s acked={len(ack_latency)} errors={errors}")
-    print(f"achieved rate (acks/s while sending) = {len(ack_latency) / send_seconds:.0f}")
     print(
-        "ack latency ms: p50={:.1f} p99={:.1f} max={:.1f}".format(
-            percentile(ack_latency, 0.5) * ms,
-            percentile(ack_latency, 0.99) * ms,
-            max(ack_latency, default=float("nan")) * ms,
-        )
+        f"sent={total} in {send_seconds:.1f}s acked={acked} delivered to agent={delivered}"
+        f" send errors={send_errors} error frames={tracker.errors}"
+        + ("" if acked == delivered == total else "  << NOT ALL ACKED/DELIVERED")
     )
-    p50, p99 = percentile(agent_latency, 0.5) * ms, percentile(agent_latency, 0.99) * ms
-    worst = max(agent_latency, default=float("nan")) * ms
-    print(
-        f"visitor->agent latency ms: p50={p50:.1f} p99={p99:.1f} max={worst:.1f}"
-        f" (n={len(agent_latency)})"
-    )
-    print(f"server RSS={usage.rss_mb():.0f} MB, server CPU={cpu * 100:.0f}% of one core")
-    if ack_latency:
-        print(f"ack latency mean={statistics.mean(ack_latency) * ms:.1f} ms")
+    print(f"achieved rate (acks/s while sending) = {acked / send_seconds:.0f}")
+    print(latency_line("ack", tracker.ack_latency))
+    print(latency_line("visitor->agent", tracker.agent_latency))
+    window.report(delivered)
 
 
 async def run_idle(
     args: argparse.Namespace, base: str, ws_base: str, site_key: str, usage: Usage
 ) -> None:
     tokens = await sessions(base, site_key, args.idle)
+    await asyncio.sleep(1)
     before = usage.rss_mb()
-    sockets = []
+    sockets: list[ClientConnection] = []
+    started = time.perf_counter()
     for start in range(0, len(tokens), 200):
         sockets += await asyncio.gather(
-            *(open_visitor(ws_base, t) for t in tokens[start : start + 200])
+            *(open_visitor(ws_base, t, args.client) for t in tokens[start : start + 200])
         )
-    await asyncio.sleep(2)
+    opened = time.perf_counter() - started
+    await asyncio.sleep(3)
     after = usage.rss_mb()
-    print(f"idle visitor sockets={len(sockets)}")
+    print(f"idle visitor sockets={len(sockets)} (opened in {opened:.1f}s), client={args.client}")
     print(f"server RSS before={before:.0f} MB after={after:.0f} MB")
     print(f"per socket = {(after - before) * 1024 / len(sockets):.1f} KB")
-    for ws in sockets:
-        await ws.close()
+    print(f"loadavg={loadavg()}")
+    await close_all(sockets)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )
-    parser.add_argument("--visitors", type=int, default=1000)
-    parser.add_argument("--agents", type=int, default=2)
+    parser.add_argument("--closed", action="store_true", help="closed loop: send on each ack")
+    parser.add_argument("--visitors", type=int, help="visitor sockets (closed 50, open 1000)")
+    parser.add_argument("--agents", type=int, help="agent sockets (closed 1, open 2)")
+    parser.add_argument("--messages", type=int, default=100, help="closed loop: per visitor")
+    parser.add_argument("--warmup", type=int, default=0, help="closed loop: unmeasured first")
     parser.add_argument("--rate", type=float, default=1000, help="offered messages per second")
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--idle", type=int, default=0, help="only open this many idle sockets")
+    parser.add_argument("--client", choices=sorted(CLIENTS), default="websockets")
+    parser.add_argument("--profile", help="py-spy raw output path for the measured window")
+    parser.add_argument("--profile-rate", type=int, default=200, help="py-spy samples/s")
+    parser.add_argument("--native", action="store_true", help="py-spy: with C frames")
+    parser.add_argument("--nonblocking", action="store_true", help="py-spy: never pause")
+    parser.add_argument("--perf", help="perf record output path for the measured window")
+    parser.add_argument("--syscalls", action="store_true", help="count system calls (perf stat)")
     args = parser.parse_args()
+    if args.visitors is None:
+        args.visitors = 50 if args.closed else 1000
+    if args.agents is None:
+        args.agents = 1 if args.closed else 2
     limit = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
     resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit))
     with tempfile.TemporaryDirectory() as tmp:
@@ -246,7 +560,8 @@ def main() -> None:
             with contextlib.closing(sqlite3.connect(Path(tmp) / "data" / "omnichat.sqlite")) as db:
                 site_key = db.execute("SELECT site_key FROM sites").fetchone()[0]
             base, ws_base = f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}"
-            runner = run_idle if args.idle else run_load
+            runner = run_idle if args.idle else run_closed if args.closed else run_open
+            print(f"server pid={server.pid} loadavg={loadavg()}")
             asyncio.run(runner(args, base, ws_base, site_key, Usage(server.pid)))
         finally:
             server.terminate()
