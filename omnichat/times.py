@@ -11,9 +11,7 @@ def now() -> datetime:
 
 def iso(moment: datetime) -> str:
     """Fixed-width `2026-01-02T03:04:05.678Z`, so stored times compare correctly as strings."""
-    return (
-        moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
-    )
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds")[:-6] + "Z"
 
 
 def now_iso() -> str:

@@ -46,6 +46,8 @@ class Subscriber:
         self._frames: deque[tuple[str, int | None]] = deque()
         self._wake = asyncio.Event()
         self._skip_through = 0
+        # The highest key handed to the socket so far (replayed or live).
+        self.highest_key = 0
         self.closed: Closed | None = None
 
     def offer(self, frame: str, key: int | None = None) -> None:
@@ -59,6 +61,7 @@ class Subscriber:
 
     def skip_through(self, key: int) -> None:
         self._skip_through = max(self._skip_through, key)
+        self.highest_key = max(self.highest_key, key)
 
     def close(self, code: int, reason: str) -> None:
         """Ask the socket to close after the frames it already has; later offers are dropped."""
@@ -71,7 +74,10 @@ class Subscriber:
         while True:
             while self._frames:
                 frame, key = self._frames.popleft()
-                if key is None or key > self._skip_through:
+                if key is None:
+                    return frame
+                if key > self._skip_through:
+                    self.highest_key = max(self.highest_key, key)
                     return frame
             if self.closed is not None:
                 raise self.closed

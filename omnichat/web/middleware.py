@@ -68,8 +68,10 @@ class RequestContext:
                 message = {**message, "headers": headers}
             await send(message)
 
+        # A socket's frames need nothing added: only HTTP answers go through the wrapper.
+        outgoing = send_with_id if scope["type"] == "http" else send
         try:
-            await self.app(scope, receive, send_with_id)
+            await self.app(scope, receive, outgoing)
         except Exception:
             log.exception("unhandled error", extra={"fields": {"path": scope["path"]}})
             if scope["type"] == "http" and status == 0:

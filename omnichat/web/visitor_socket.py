@@ -7,6 +7,7 @@ frames the replay already covered, so the visitor sees no gap and no duplicate.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 import orjson
 from starlette.routing import WebSocketRoute
@@ -27,15 +28,30 @@ log = logging.getLogger("omnichat.visitor_socket")
 QUEUE_LIMIT = 256
 
 
+@dataclass
+class Seat:
+    """One visitor socket: who it is, and what it knows of its conversation, so typing and seen
+    frames need no database read."""
+
+    visitor: Visitor
+    site: Site
+    ip: str
+    subscriber: Subscriber
+    conversation_id: int | None = None
+
+    def remember(self, conversation_id: int) -> None:
+        self.conversation_id = conversation_id
+
+
 async def visitor_socket(websocket: WebSocket) -> None:
     async def session(ctx: Context, ip: str) -> None:
         visitor, site, last_seq = await greet(websocket, ctx)
         async with ctx.hub.join(("visitor", visitor.id), limit=QUEUE_LIMIT) as subscriber:
-            await welcome(websocket, ctx, visitor, last_seq, subscriber)
+            seat = Seat(visitor, site, ip, subscriber)
+            await welcome(websocket, ctx, seat, last_seq)
 
             async def handle_raw(raw: str | bytes) -> None:
-                frame = visitor_frames.parse(raw)
-                await handle(frame, ctx, visitor, site, ip, subscriber)
+                await handle(visitor_frames.parse(raw), ctx, seat)
 
             await sockets.serve(websocket, subscriber, handle_raw, frames.error_frame)
 
@@ -54,12 +70,11 @@ async def greet(websocket: WebSocket, ctx: Context) -> tuple[Visitor, Site, int]
     return visitor, site, hello.last_seq
 
 
-async def welcome(
-    websocket: WebSocket, ctx: Context, visitor: Visitor, last_seq: int, subscriber: Subscriber
-) -> None:
-    conversation = await conversations.for_visitor(ctx.db, visitor.id)
+async def welcome(websocket: WebSocket, ctx: Context, seat: Seat, last_seq: int) -> None:
+    conversation = await conversations.for_visitor(ctx.db, seat.visitor.id)
     replay: list[messages.Message] = []
     if conversation is not None:
+        seat.remember(conversation.id)
         replay = await messages.page_after(ctx.db, conversation.id, last_seq, messages.PAGE + 1)
     more = len(replay) > messages.PAGE
     replay = replay[: messages.PAGE]
@@ -67,7 +82,7 @@ async def welcome(
     known = (
         replay[-1].seq if replay else min(last_seq, conversation.last_seq if conversation else 0)
     )
-    subscriber.skip_through(known)
+    seat.subscriber.skip_through(known)
     frame = {
         "type": "welcome",
         "conversation": None if conversation is None else conversation.to_json(),
@@ -77,42 +92,38 @@ async def welcome(
     await websocket.send_text(orjson.dumps(frame).decode())
 
 
-async def handle(
-    frame: visitor_frames.Frame,
-    ctx: Context,
-    visitor: Visitor,
-    site: Site,
-    ip: str,
-    subscriber: Subscriber,
-) -> None:
+async def handle(frame: visitor_frames.Frame, ctx: Context, seat: Seat) -> None:
+    visitor = seat.visitor
     if isinstance(frame, Send):
-        ctx.limits.message(visitor.id, ip)
+        ctx.limits.message(visitor.id, seat.ip)
         stored = await inbound.receive(
-            ctx.db, site, visitor.id, "web", frame.text, frame.client_id, subscriber
+            ctx.db, seat.site, visitor.id, "web", frame.text, frame.client_id, seat.subscriber
         )
+        seat.remember(stored.conversation.id)
         if stored.duplicate:
-            subscriber.offer(messages.ack_frame(stored.message))
+            seat.subscriber.offer(messages.ack_frame(stored.message))
     elif isinstance(frame, Ping):
-        subscriber.offer('{"type":"pong"}')
+        seat.subscriber.offer('{"type":"pong"}')
     elif isinstance(frame, Typing | Seen):
         if not ctx.limits.signal(visitor.id):
             return  # a flood: each frame would go to every agent of the tenant
-        conversation = await conversations.for_visitor(ctx.db, visitor.id)
-        if conversation is None:
-            return
+        if seat.conversation_id is None:
+            # Started from another tab or over HTTP since this socket's welcome.
+            conversation = await conversations.for_visitor(ctx.db, visitor.id)
+            if conversation is None:
+                return
+            seat.remember(conversation.id)
         if isinstance(frame, Typing):
             ephemeral = {
                 "type": "typing",
-                "conversation_id": conversation.id,
+                "conversation_id": seat.conversation_id,
                 "on": frame.on,
                 "by": visitor.name or "Visitor",
             }
         else:
-            ephemeral = {
-                "type": "seen",
-                "conversation_id": conversation.id,
-                "seq": min(frame.seq, conversation.last_seq),
-            }
+            # A visitor has seen at most what this socket was sent.
+            seen = min(frame.seq, seat.subscriber.highest_key)
+            ephemeral = {"type": "seen", "conversation_id": seat.conversation_id, "seq": seen}
         ctx.hub.publish(("tenant", visitor.tenant_id), orjson.dumps(ephemeral).decode())
     else:
         raise FrameError("hello was already received", code="unexpected_hello")
