@@ -196,6 +196,26 @@ async def test_replies_reach_the_visitor_and_other_agents_live(
     assert event["data"]["conversation"]["id"] == cid
 
 
+async def test_seen_reaches_agents_clamped_to_what_the_visitor_was_sent(
+    server: ServerProcess, owner: Account
+) -> None:
+    """A visitor's seen marker reaches agents, never past the newest message its socket got."""
+    token, first = visitor_says(server, "seen test")
+    cid = first["conversation_id"]
+    async with (
+        visitor_socket(server, token, 0) as (visitor_ws, _),
+        agent_socket(server, owner.access_token) as (owner_ws, _),
+    ):
+        await send(visitor_ws, {"type": "seen", "seq": first["seq"]})
+        assert await next_frame(owner_ws, "seen") == {
+            "type": "seen",
+            "conversation_id": cid,
+            "seq": first["seq"],
+        }
+        await send(visitor_ws, {"type": "seen", "seq": first["seq"] + 1000})
+        assert (await next_frame(owner_ws, "seen"))["seq"] == first["seq"]
+
+
 async def test_typing_travels_both_ways(server: ServerProcess, owner: Account) -> None:
     """Visitor typing reaches agents; agent typing reaches the visitor (not when private)."""
     colleague = create_account(server, owner, "agent")
