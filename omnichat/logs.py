@@ -26,7 +26,7 @@ def mask_phone(number: str | None) -> str:
 
 
 class JsonFormatter(logging.Formatter):
-    converter = time.gmtime
+    converter = staticmethod(time.gmtime)
 
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, object] = {

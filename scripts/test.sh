@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install what the tests need (the package with its test extra, Debian's chromium when missing)
-# and run the whole suite: ruff format check, ruff check, pytest. Exits non-zero on any failure.
+# and run the whole suite: ruff format check, ruff check, mypy --strict, pytest. Exits non-zero on any failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,4 +19,5 @@ fi
 
 python -m ruff format --check .
 python -m ruff check .
+python -m mypy
 python -m pytest -p no:cacheprovider "$@"

@@ -110,8 +110,8 @@ class LoginThrottle:
         ):
             for key in [k for k, times in windows.items() if not _trim(times, now - length)]:
                 del windows[key]
-        for key in [k for k, pair in self._pairs.items() if now - pair.last > PAIR_FORGET]:
-            del self._pairs[key]
+        for pair_key in [k for k, pair in self._pairs.items() if now - pair.last > PAIR_FORGET]:
+            del self._pairs[pair_key]
         for account, places in list(self._trusted.items()):
             for ip in [ip for ip, seen in places.items() if now - seen > TRUSTED_FOR]:
                 del places[ip]
@@ -120,8 +120,11 @@ class LoginThrottle:
 
     def __len__(self) -> int:
         """How many addresses, accounts and pairs are remembered (bounded by `sweep`)."""
-        return sum(
-            map(len, (self._ip_failures, self._pairs, self._account_failures, self._trusted))
+        return (
+            len(self._ip_failures)
+            + len(self._pairs)
+            + len(self._account_failures)
+            + len(self._trusted)
         )
 
     def _is_trusted(self, account: str, ip: str, now: float) -> bool:

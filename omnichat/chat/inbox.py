@@ -71,8 +71,12 @@ class Filters:
         if chosen is None:
             raise Invalid("status", f"must be one of {', '.join(STATUSES)}")
         who: int | Literal["me", "none"] | None
-        if assignee == "me" or assignee == "none" or assignee is None:
-            who = assignee
+        if assignee is None:
+            who = None
+        elif assignee == "me":
+            who = "me"
+        elif assignee == "none":
+            who = "none"
         elif assignee.isascii() and assignee.isdigit() and int(assignee) <= MAX_ID:
             who = int(assignee)
         else:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from omnichat import phones, sites, times
 from omnichat.chat import inbound
+from omnichat.chat.conversations import Channel
 from omnichat.chat.messages import MAX_TEXT, Stored
 from omnichat.errors import BadRequest
 from omnichat.sites import Site
@@ -110,5 +111,5 @@ async def receive(db: Database, text: Text) -> Stored | None:
     if site is None:
         return None
     visitor_id = await contact(db, site, text.channel, text.sender, text.profile_name)
-    channel = "whatsapp" if text.channel == "whatsapp" else "sms"
+    channel: Channel = "whatsapp" if text.channel == "whatsapp" else "sms"
     return await inbound.receive(db, site, visitor_id, channel, text.text(), text.sid)

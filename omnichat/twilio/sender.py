@@ -71,7 +71,7 @@ def backoff(settings: TwilioSettings, attempts: int) -> float:
     """Seconds before attempt `attempts + 1`: doubling from the base, capped, with "equal
     jitter" (half fixed, half random) so rows that failed together do not retry together."""
     delay = min(settings.retry_max_seconds, settings.retry_base_seconds * 2 ** max(0, attempts - 1))
-    return delay / 2 + random.uniform(0, delay / 2)
+    return float(delay / 2 + random.uniform(0, delay / 2))
 
 
 class Sender:

@@ -34,7 +34,7 @@ SECURITY_HEADERS = [
 def _request_id(scope: Scope) -> str:
     for name, value in scope["headers"]:
         if name == b"x-request-id":
-            candidate = value.decode("latin-1")
+            candidate: str = value.decode("latin-1")
             if SANE_REQUEST_ID.match(candidate):
                 return candidate
             break
