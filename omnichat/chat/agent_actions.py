@@ -13,13 +13,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from omnichat import times
 from omnichat.accounts import audit, users
 from omnichat.accounts.staff import Staff
 from omnichat.chat import conversations, escalation, inbox, messages
 from omnichat.chat.conversations import Conversation, Status
 from omnichat.chat.messages import Stored
-from omnichat.errors import Conflict, Forbidden, Invalid, NotFound
+from omnichat.errors import Conflict, Forbidden, Invalid
 from omnichat.storage.db import Database, Tx
 
 CLOSED_TEXT = "This conversation was closed. Send a message any time to start again."
@@ -27,14 +26,7 @@ REOPENED_TEXT = "This conversation was reopened by our team."
 
 
 async def _owned(tx: Tx, staff: Staff, conversation_id: int) -> Conversation:
-    """The conversation if it belongs to the caller's tenant; else `NotFound`."""
-    found = await tx.fetch_one(
-        "SELECT 1 FROM conversations WHERE id = :id AND tenant_id = :tenant",
-        {"id": conversation_id, "tenant": staff.tenant_id},
-    )
-    if found is None:
-        raise NotFound("no such conversation")
-    return await conversations.load(tx, conversation_id)
+    return await conversations.owned(tx, staff.tenant_id, conversation_id)
 
 
 async def reply(
@@ -98,11 +90,7 @@ async def assign(
         _check_assign_rule(staff, conversation.assignee_id, user_id)
         if conversation.assignee_id == user_id:
             return conversation
-        await tx.execute(
-            "UPDATE conversations SET assignee_id = :user, updated_at = :now WHERE id = :id",
-            {"user": user_id, "now": times.now_iso(), "id": conversation_id},
-        )
-        updated = await conversations.load(tx, conversation_id)
+        updated = await conversations.set_assignee(tx, conversation_id, user_id)
         await conversations.announce(tx, updated, "conversation.updated")
         details = {"from": conversation.assignee_id, "to": user_id}
         await _audit(tx, staff, "conversation.assigned", updated, ip, details)

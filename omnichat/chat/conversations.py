@@ -14,14 +14,23 @@ from orjson import Fragment
 
 from omnichat import times
 from omnichat.chat import events
+from omnichat.errors import NotFound
 from omnichat.storage.db import Database, Row, Tx
 
 Status = Literal["open", "escalated", "closed"]
+# What a new message does to the escalation clock (`waiting_since`): a visitor message starts it
+# if it is not running, a public staff reply stops it, anything else leaves it alone.
+Clock = Literal["start", "stop", "keep"]
+CLOCKS: dict[Clock, str] = {
+    "start": "waiting_since = COALESCE(waiting_since, :now)",
+    "stop": "waiting_since = NULL",
+    "keep": "waiting_since = waiting_since",
+}
 Channel = Literal["web", "sms", "whatsapp"]
 
 SELECT = """
 SELECT c.id, c.tenant_id, c.site_id, c.visitor_id, c.channel, c.status, c.assignee_id,
-       c.last_seq, c.waiting_since, c.created_at, c.updated_at, c.closed_at,
+       c.last_seq, c.created_at, c.updated_at,
        v.name AS visitor_name, v.email AS visitor_email, v.phone AS visitor_phone,
        v.verified AS visitor_verified, u.name AS assignee_name
 FROM conversations c
@@ -32,7 +41,7 @@ LEFT JOIN users u ON u.id = c.assignee_id
 # The same columns as SELECT, for an UPDATE ... RETURNING that reads the row back in one step.
 RETURNING_CONVERSATION = """
 RETURNING id, tenant_id, site_id, visitor_id, channel, status, assignee_id, last_seq,
-    waiting_since, created_at, updated_at, closed_at,
+    created_at, updated_at,
     (SELECT name FROM visitors WHERE visitors.id = conversations.visitor_id) AS visitor_name,
     (SELECT email FROM visitors WHERE visitors.id = conversations.visitor_id) AS visitor_email,
     (SELECT phone FROM visitors WHERE visitors.id = conversations.visitor_id) AS visitor_phone,
@@ -53,7 +62,6 @@ class Conversation:
     assignee_id: int | None
     assignee_name: str | None
     last_seq: int
-    waiting_since: str | None
     visitor_name: str | None
     visitor_email: str | None
     visitor_phone: str | None
@@ -73,7 +81,6 @@ class Conversation:
             assignee_id=row["assignee_id"],
             assignee_name=row["assignee_name"],
             last_seq=row["last_seq"],
-            waiting_since=row["waiting_since"],
             visitor_name=row["visitor_name"],
             visitor_email=row["visitor_email"],
             visitor_phone=row["visitor_phone"],
@@ -114,6 +121,56 @@ async def load(tx: Tx, conversation_id: int) -> Conversation:
     row = await tx.fetch_one(SELECT + " WHERE c.id = :id", {"id": conversation_id})
     assert row is not None, f"conversation {conversation_id} vanished inside its transaction"
     return Conversation.from_row(row)
+
+
+async def owned(tx: Tx, tenant_id: int, conversation_id: int) -> Conversation:
+    """The conversation if it belongs to `tenant_id`, as `tx` sees it; else `NotFound`."""
+    row = await tx.fetch_one(
+        SELECT + " WHERE c.id = :id AND c.tenant_id = :tenant",
+        {"id": conversation_id, "tenant": tenant_id},
+    )
+    if row is None:
+        raise NotFound("no such conversation")
+    return Conversation.from_row(row)
+
+
+async def find(tx: Tx, visitor_id: int, channel: Channel) -> tuple[int, Status] | None:
+    """The id and status of a contact's conversation on `channel`, if they have one."""
+    row = await tx.fetch_one(
+        "SELECT id, status FROM conversations WHERE visitor_id = :v AND channel = :channel",
+        {"v": visitor_id, "channel": channel},
+    )
+    return None if row is None else (row["id"], row["status"])
+
+
+async def ids_of_visitor(tx: Tx, visitor_id: int) -> list[int]:
+    rows = await tx.fetch_all(
+        "SELECT id FROM conversations WHERE visitor_id = :v ORDER BY id", {"v": visitor_id}
+    )
+    return [row["id"] for row in rows]
+
+
+async def next_seq(
+    tx: Tx, conversation_id: int, clock: Clock, client_id: str | None, now: str
+) -> Conversation | None:
+    """Take the conversation's next message seq and move its escalation clock, reading the
+    conversation back in the same statement; None when `client_id` is already used in it (or
+    the conversation does not exist)."""
+    row = await tx.fetch_one(
+        f"UPDATE conversations SET last_seq = last_seq + 1, updated_at = :now, {CLOCKS[clock]}"
+        " WHERE id = :id AND NOT EXISTS (SELECT 1 FROM messages"
+        " WHERE conversation_id = :id AND client_id = :client)" + RETURNING_CONVERSATION,
+        {"now": now, "id": conversation_id, "client": client_id},
+    )
+    return None if row is None else Conversation.from_row(row)
+
+
+async def set_assignee(tx: Tx, conversation_id: int, user_id: int | None) -> Conversation:
+    await tx.execute(
+        "UPDATE conversations SET assignee_id = :user, updated_at = :now WHERE id = :id",
+        {"user": user_id, "now": times.now_iso(), "id": conversation_id},
+    )
+    return await load(tx, conversation_id)
 
 
 async def for_visitor(

@@ -218,11 +218,8 @@ async def create(
     async def op(tx: Tx) -> tuple[Followup, messages.Message | None]:
         now = times.now()
         await _check_rate(tx, visitor_id, now)  # the check that counts, serialised
-        row = await tx.fetch_one(
-            "SELECT id FROM conversations WHERE visitor_id = :visitor AND channel = 'web'",
-            {"visitor": visitor_id},
-        )
-        conversation_id = None if row is None else int(row["id"])
+        found = await conversations.find(tx, visitor_id, "web")
+        conversation_id = None if found is None else found[0]
         followup_id = await tx.execute(
             "INSERT INTO followups (tenant_id, conversation_id, visitor_id, name, email, phone,"
             " message, status, created_at, updated_at) VALUES (:tenant, :conversation, :visitor,"

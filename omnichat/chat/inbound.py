@@ -30,30 +30,25 @@ async def receive(
     """Store a contact's message (once per client id) and return it with its conversation."""
 
     async def op(tx: Tx) -> Stored:
-        row = await tx.fetch_one(
-            "SELECT id, status FROM conversations WHERE visitor_id = :v AND channel = :channel",
-            {"v": visitor_id, "channel": channel},
-        )
-        if row is not None and row["status"] != "closed":
-            return await messages.insert(
-                tx, row["id"], "visitor", text, client_id=client_id, origin=origin
-            )
-        if row is not None:
-            # A resend of a message stored before the close must not reopen the conversation.
-            first = await messages.existing(tx, row["id"], client_id)
-            if first is not None and first.sender == "visitor":
-                return messages.Stored(first, await conversations.load(tx, row["id"]), True)
-        if row is None:
+        found = await conversations.find(tx, visitor_id, channel)
+        if found is None:
             opened = await conversations.create(tx, site.tenant_id, site.id, visitor_id, channel)
             conversation_id = opened.id
         else:
-            conversation_id = row["id"]
-        opening = row is None or row["status"] == "closed"
-        if row is not None and opening:
+            conversation_id, status = found
+            if status != "closed":
+                return await messages.insert(
+                    tx, conversation_id, "visitor", text, client_id=client_id, origin=origin
+                )
+            # A resend of a message stored before the close must not reopen the conversation.
+            first = await messages.existing(tx, conversation_id, client_id)
+            if first is not None and first.sender == "visitor":
+                return Stored(first, await conversations.load(tx, conversation_id), True)
             await conversations.set_status(tx, conversation_id, "open")
             await escalation.stop_clock(tx, conversation_id)
-        away = opening and not business_hours.is_open(site.settings.business_hours, times.now())
-        if opening and not away:
+        # The conversation is new or reopened: greet, unless it is outside business hours.
+        away = not business_hours.is_open(site.settings.business_hours, times.now())
+        if not away:
             await messages.insert(tx, conversation_id, "system", site.settings.greeting)
         stored = await messages.insert(
             tx, conversation_id, "visitor", text, client_id=client_id, origin=origin

@@ -231,13 +231,8 @@ async def mark_read(
     """Mark a conversation read up to `seq` (default: all of it, at most its last seq)."""
 
     async def op(tx: Tx) -> int:
-        row = await tx.fetch_one(
-            "SELECT last_seq FROM conversations WHERE id = :id AND tenant_id = :tenant",
-            {"id": conversation_id, "tenant": tenant_id},
-        )
-        if row is None:
-            raise NotFound("no such conversation")
-        upto = row["last_seq"] if seq is None else min(seq, row["last_seq"])
+        last_seq = (await conversations.owned(tx, tenant_id, conversation_id)).last_seq
+        upto = last_seq if seq is None else min(seq, last_seq)
         return await advance_read(tx, user_id, conversation_id, upto)
 
     return await db.write(op)

@@ -16,9 +16,9 @@ import orjson
 from orjson import Fragment
 
 from omnichat import times
-from omnichat.chat import channels, events
+from omnichat.chat import channels, conversations, events
 from omnichat.chat.channels import Delivery
-from omnichat.chat.conversations import RETURNING_CONVERSATION, Conversation, load
+from omnichat.chat.conversations import Clock, Conversation, load
 from omnichat.errors import Conflict, Invalid
 from omnichat.protocol.hub import Subscriber
 from omnichat.storage.db import Database, Row, Tx
@@ -152,30 +152,22 @@ async def insert(
     (marked duplicate) instead of storing another; used by the other side it is a conflict.
     """
     now = times.now_iso()
-    # The escalation clock: a visitor message starts it if it is not running; a public staff
-    # reply stops it; system messages and private notes leave it alone.
+    # A visitor message starts the escalation clock; a public staff reply stops it.
+    clock: Clock = "keep"
     if sender == "visitor":
-        clock = "waiting_since = COALESCE(waiting_since, :now)"
+        clock = "start"
     elif sender == "agent" and not private:
-        clock = "waiting_since = NULL"
-    else:
-        clock = "waiting_since = waiting_since"
+        clock = "stop"
     # One statement takes the next seq, refuses a client id already used, and reads back the
     # conversation: the common path costs three statements in all.
-    row = await tx.fetch_one(
-        f"UPDATE conversations SET last_seq = last_seq + 1, updated_at = :now, {clock}"
-        " WHERE id = :id AND NOT EXISTS (SELECT 1 FROM messages"
-        " WHERE conversation_id = :id AND client_id = :client)" + RETURNING_CONVERSATION,
-        {"now": now, "id": conversation_id, "client": client_id},
-    )
-    if row is None:
+    conversation = await conversations.next_seq(tx, conversation_id, clock, client_id, now)
+    if conversation is None:
         first = await existing(tx, conversation_id, client_id)
         assert first is not None, f"conversation {conversation_id} does not exist"
         # Visitors and staff each have their own client ids.
         if first.sender != sender:
             raise Conflict("client_id is already used in this conversation", code="client_id_taken")
         return Stored(first, await load(tx, conversation_id), duplicate=True)
-    conversation = Conversation.from_row(row)
     seq = conversation.last_seq
     message_id = await tx.execute(
         "INSERT INTO messages (conversation_id, seq, sender, author_id, text, private, client_id,"

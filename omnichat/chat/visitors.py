@@ -170,11 +170,8 @@ async def identify(
             },
         )
         # Staff see the new name at once in their inbox.
-        rows = await tx.fetch_all(
-            "SELECT id FROM conversations WHERE visitor_id = :v", {"v": visitor.id}
-        )
-        for row in rows:
-            conversation = await conversations.load(tx, row["id"])
+        for conversation_id in await conversations.ids_of_visitor(tx, visitor.id):
+            conversation = await conversations.load(tx, conversation_id)
             await conversations.announce(tx, conversation, "conversation.updated")
 
     await db.write(update)

@@ -111,13 +111,6 @@ class Hub:
             for subscriber in tuple(subscribers):
                 subscriber.close(code, reason)
 
-    def count(self, topic: Topic) -> int:
-        return len(self._topics.get(topic, ()))
-
-    @property
-    def subscriber_count(self) -> int:
-        return len({s for subscribers in self._topics.values() for s in subscribers})
-
     @contextlib.asynccontextmanager
     async def join(self, *topics: Topic, limit: int = 1000) -> AsyncIterator[Subscriber]:
         """Subscribe to `topics` for the duration of the block; always unsubscribes."""

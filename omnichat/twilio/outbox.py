@@ -40,7 +40,7 @@ VALUES (:tenant, :site, :message, :kind, :channel, :to, :from, :body, :status, :
 """
 COLUMNS = """
 id, tenant_id, site_id, message_id, kind, channel, to_number, from_number, body, status, attempts,
-attempt_id, provider_sid, queued_at
+attempt_id, queued_at
 """
 
 
@@ -60,7 +60,6 @@ class Entry:
     status: Status
     attempts: int
     attempt_id: str | None
-    provider_sid: str | None
     queued_at: str
 
     @classmethod
