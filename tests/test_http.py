@@ -64,12 +64,12 @@ def test_ids_too_large_to_exist_are_not_found(
 
 
 def test_oversized_request_heads_are_refused(server: ServerProcess) -> None:
-    """A request head still growing past 16 KiB is refused with 400, never buffered to whatever
+    """A request head still growing past 16 KiB is refused with 431, never buffered to whatever
     size a client sends; ordinary heads pass."""
     unfinished = b"GET /health/live HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 20_000
     with socket.create_connection(("127.0.0.1", server.port), timeout=5 * UNIT) as sock:
         sock.sendall(unfinished)
-        assert sock.recv(100).startswith(b"HTTP/1.1 400 ")
+        assert sock.recv(100).startswith(b"HTTP/1.1 431 ")
     fine = httpx.get(f"{server.base_url}/health/live", headers={"X-Fine": "a" * 8000})
     assert fine.status_code == 200
 

@@ -66,13 +66,16 @@ async def http_error(request: Request, exc: Exception) -> Response:
     return error_response(exc.status_code, code, message, **(exc.headers or {}))
 
 
-def create_app(settings: Settings, hub: Hub | None = None) -> Starlette:
+def create_app(
+    settings: Settings, hub: Hub | None = None, metrics: Metrics | None = None
+) -> Starlette:
     """Build the Omnichat ASGI app; nothing loop-bound exists until its lifespan starts.
 
     Pass the `hub` when the server must reach it from outside the app: `serve` closes its
-    sockets and long-polls as soon as shutdown begins.
+    sockets and long-polls as soon as shutdown begins. Pass `metrics` to share them with the
+    server's connection protocols (`serve` does).
     """
-    metrics = Metrics()
+    metrics = metrics or Metrics()
     hub = hub or Hub()
 
     @contextlib.asynccontextmanager
