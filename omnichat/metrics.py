@@ -99,11 +99,12 @@ class Metrics:
         )
         self.alert_deliveries = Counter(
             "omnichat_alert_deliveries",
-            "Webhook alerts by outcome (sent, failed); alert SMS count among the outbox sends.",
+            "Webhook alerts by outcome (sent, failed, refused: an internal destination);"
+            " alert SMS count among the outbox sends.",
             ["channel", "outcome"],
             registry=self.registry,
         )
-        for outcome in ("sent", "failed"):
+        for outcome in ("sent", "failed", "refused"):
             self.alert_deliveries.labels("webhook", outcome)  # present at 0, so alerts see them
         self.outbox_sends = Counter(
             "omnichat_outbox_sends",

@@ -6,6 +6,9 @@ survives a restart and is sent once). The webhook is sent after the commit, off 
 a timeout and a few retries; it is best effort: a restart drops deliveries still being retried.
 Bodies are never logged (they carry visitor details).
 
+Webhooks go only where the egress guard allows (`omnichat.egress`): never to an internal address,
+whether the URL names one or its host resolves to one, unless the operator allows that host.
+
 Signature: `X-Omnichat-Signature: sha256=<hex>` is HMAC-SHA256, keyed with the site's identity
 secret, over `<X-Omnichat-Timestamp>.<raw body>`. The key is per site, so one tenant can never
 forge another's alerts; a site without an identity secret gets no webhook (never an unsigned one).
@@ -26,8 +29,9 @@ from urllib.parse import urlsplit
 import aiohttp
 import orjson
 
-from omnichat import sites, times
+from omnichat import egress, sites, times
 from omnichat.chat.conversations import Conversation
+from omnichat.egress import Egress
 from omnichat.metrics import Metrics
 from omnichat.protocol.hub import Hub
 from omnichat.sites import Site
@@ -75,14 +79,16 @@ def signature(secret: str, timestamp: str, body: bytes) -> str:
 class Alerts:
     """Sends alerts; the lifespan starts it (an HTTP client session) and closes it."""
 
-    def __init__(self, db: Database, metrics: Metrics) -> None:
+    def __init__(self, db: Database, metrics: Metrics, guard: Egress | None = None) -> None:
         self._db = db
         self._metrics = metrics
+        # Without the operator's allow-list, no internal destination at all.
+        self.egress = guard or Egress()
         self._session: aiohttp.ClientSession | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
-        self._session = aiohttp.ClientSession(
+        self._session = self.egress.session(
             timeout=aiohttp.ClientTimeout(total=TIMEOUT_SECONDS),
             headers={"User-Agent": "Omnichat-Alerts/1"},
         )
@@ -153,6 +159,11 @@ class Alerts:
     async def _deliver(self, delivery: Delivery) -> None:
         fields: dict[str, Any] = {"delivery": delivery.id, "event": delivery.event}
         fields["host"] = delivery.host
+        try:
+            self.egress.check_url(delivery.url)  # a URL saved before the guard existed
+        except egress.EgressRefused as refused:
+            self._refused(fields, refused)
+            return
         secret = await sites.identity_secret(self._db, delivery.site_id)
         if not secret:
             log.error("webhook alert not sent: the site has no identity secret to sign it with")
@@ -160,6 +171,9 @@ class Alerts:
             return
         for attempt in range(1, ATTEMPTS + 1):
             retry, outcome = await self._post(delivery, secret)
+            if isinstance(outcome, egress.EgressRefused):
+                self._refused(fields, outcome)
+                return
             if outcome == "ok":
                 log.info("webhook alert delivered", extra={"fields": {**fields, "try": attempt}})
                 self._metrics.alert_deliveries.labels("webhook", "sent").inc()
@@ -174,8 +188,18 @@ class Alerts:
         log.error("webhook alert given up", extra={"fields": fields})
         self._metrics.alert_deliveries.labels("webhook", "failed").inc()
 
-    async def _post(self, delivery: Delivery, secret: str) -> tuple[bool, str]:
-        """One attempt: (whether to retry, "ok" or what went wrong)."""
+    def _refused(self, fields: dict[str, Any], refused: egress.EgressRefused) -> None:
+        # Nothing was sent, so nothing (not even whether a port is open) can be learnt from it.
+        log.warning(
+            "webhook alert refused: internal destination (see [egress] allow_hosts)",
+            extra={"fields": {**fields, "reason": str(refused)}},
+        )
+        self._metrics.alert_deliveries.labels("webhook", "refused").inc()
+
+    async def _post(
+        self, delivery: Delivery, secret: str
+    ) -> tuple[bool, str | egress.EgressRefused]:
+        """One attempt: (whether to retry, "ok", what went wrong, or the guard's refusal)."""
         assert self._session is not None, "start the alerts first"
         timestamp = str(int(time.time()))
         headers = {
@@ -194,7 +218,8 @@ class Alerts:
         except TimeoutError:
             return True, "timeout"
         except aiohttp.ClientError as exc:
-            return True, type(exc).__name__
+            refused = egress.refusal(exc)
+            return (False, refused) if refused else (True, type(exc).__name__)
         if 200 <= status < 300:
             return False, "ok"
         # Server trouble and throttling may pass; other answers will not change on a retry.

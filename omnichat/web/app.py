@@ -18,6 +18,7 @@ from omnichat import times
 from omnichat.accounts.throttle import LoginThrottle
 from omnichat.chat import escalation, events
 from omnichat.chat.alerts import Alerts
+from omnichat.egress import Egress
 from omnichat.errors import OmnichatError
 from omnichat.jobs import Jobs
 from omnichat.metrics import Metrics
@@ -90,7 +91,7 @@ def create_app(
         )
         await db.connect()
         jobs = Jobs()
-        alerts = Alerts(db, metrics)
+        alerts = Alerts(db, metrics, Egress(prepared.egress.allow_hosts))
         await alerts.start()
         ctx = Context(
             settings=prepared,
