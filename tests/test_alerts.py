@@ -25,7 +25,7 @@ from tests.agents import sign_in_owner, visitor_says
 from tests.conftest import UNIT, ServerProcess, server_env
 from tests.escalations import make_site
 from tests.staff import Account
-from tests.visitors import bearer
+from tests.visitors import bearer, new_session
 
 SECRET = "s3cret-identity-key-for-tests"
 # Part of the webhook URL, as services that put a token in the path do: never to be logged.
@@ -70,9 +70,14 @@ async def receiver() -> AsyncIterator[Receiver]:
 
 @pytest.fixture(scope="module")
 def allowing(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    """A server whose operator allows alerts to 127.0.0.1, where the receivers listen."""
+    """A server whose operator allows alerts to 127.0.0.1, where the receivers listen, and with
+    alerts unthrottled, so each test sees every alert its site sets off."""
     data_dir = tmp_path_factory.mktemp("alerts") / "data"
-    env = server_env(data_dir, OMNICHAT_EGRESS_ALLOW_HOSTS="127.0.0.1")
+    env = server_env(
+        data_dir,
+        OMNICHAT_EGRESS_ALLOW_HOSTS="127.0.0.1",
+        OMNICHAT_ALERTS_MIN_INTERVAL_SECONDS="0",
+    )
     process = ServerProcess(data_dir, env).start()
     yield process
     process.stop()
@@ -239,3 +244,58 @@ async def test_alerts_to_internal_hosts_are_never_posted(
     assert receiver.received == []
     assert await asyncio.to_thread(deliveries, server, "sent") == sent
     assert await asyncio.to_thread(deliveries, server, "failed") == failed
+
+
+# --- throttling ---
+
+
+async def test_a_burst_of_follow_ups_is_told_in_one_summary(
+    start_server: Any, receiver: Receiver
+) -> None:
+    """Six visitors leaving follow-ups at once make one alert at once and one summary saying
+    "5 new follow-ups" when the site's interval ends: two webhook POSTs and two texts to each
+    alert number, not six."""
+    interval = 3 * UNIT
+    server: ServerProcess = await asyncio.to_thread(
+        start_server,
+        OMNICHAT_EGRESS_ALLOW_HOSTS="127.0.0.1",
+        OMNICHAT_ALERTS_MIN_INTERVAL_SECONDS=str(interval),
+    )
+    admin = await asyncio.to_thread(sign_in_owner, server)
+    oncall = ["+15550107001", "+15550107002"]
+    site = make_site(
+        server,
+        admin,
+        alert_webhook_url=receiver.url,
+        identity_secret=SECRET,
+        sms_number="+15550107000",
+        alert_numbers=oncall,
+    )
+
+    def burst() -> None:
+        form = {"name": "Ada", "email": "ada@example.com", "message": "Call me"}
+        for _ in range(6):
+            token = new_session(server, site_key=site["site_key"])["token"]
+            posted = httpx.post(
+                f"{server.base_url}/api/v1/widget/followup", json=form, headers=bearer(token)
+            )
+            assert posted.status_code == 201, posted.text
+
+    started = time.monotonic()
+    await asyncio.to_thread(burst)
+    await receiver.wait_for(1)
+    assert verified(*receiver.received[0])["event"] == "followup.created"
+    await receiver.wait_for(2, timeout=interval + 10 * UNIT)
+    assert time.monotonic() - started >= interval * 0.9
+    summary = verified(*receiver.received[1])
+    assert summary["event"] == "alerts.summary"
+    assert summary["counts"] == {"escalated": 0, "followups": 5}
+    assert "5 new follow-ups" in summary["summary"] and site["name"] in summary["summary"]
+    await asyncio.sleep(interval + 2 * UNIT)
+    assert len(receiver.received) == 2
+    with contextlib.closing(sqlite3.connect(server.database_path)) as db:
+        texts = db.execute(
+            "SELECT to_number, body FROM outbox WHERE kind = 'alert' ORDER BY id"
+        ).fetchall()
+    assert sorted(number for number, _ in texts) == sorted(oncall * 2)
+    assert [body for _, body in texts[2:]] == [summary["summary"]] * 2

@@ -6,6 +6,10 @@ survives a restart and is sent once). The webhook is sent after the commit, off 
 a timeout and a few retries; it is best effort: a restart drops deliveries still being retried.
 Bodies are never logged (they carry visitor details).
 
+Alerts are throttled per site (`omnichat.chat.alert_windows`): at most one per
+`alerts.min_interval_seconds`, what happens meanwhile told in one summary (event
+`alerts.summary`) when the interval ends, so anonymous visitors cannot page anyone without limit.
+
 Webhooks go only where the egress guard allows (`omnichat.egress`): never to an internal address,
 whether the URL names one or its host resolves to one, unless the operator allows that host.
 
@@ -23,6 +27,7 @@ import logging
 import time
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -30,10 +35,12 @@ import aiohttp
 import orjson
 
 from omnichat import egress, sites, times
+from omnichat.chat import alert_windows
 from omnichat.chat.conversations import Conversation
 from omnichat.egress import Egress
 from omnichat.metrics import Metrics
 from omnichat.protocol.hub import Hub
+from omnichat.settings import AlertsSettings
 from omnichat.sites import Site
 from omnichat.storage.db import Database, Tx
 from omnichat.twilio import outbox
@@ -42,6 +49,7 @@ log = logging.getLogger("omnichat.alerts")
 
 ESCALATED = "conversation.escalated"
 FOLLOWUP = "followup.created"
+SUMMARY = "alerts.summary"
 TIMEOUT_SECONDS = 5.0
 ATTEMPTS = 4
 FIRST_BACKOFF_SECONDS = 1.0  # then 2, 4
@@ -79,9 +87,16 @@ def signature(secret: str, timestamp: str, body: bytes) -> str:
 class Alerts:
     """Sends alerts; the lifespan starts it (an HTTP client session) and closes it."""
 
-    def __init__(self, db: Database, metrics: Metrics, guard: Egress | None = None) -> None:
+    def __init__(
+        self,
+        db: Database,
+        metrics: Metrics,
+        guard: Egress | None = None,
+        min_interval_seconds: float = AlertsSettings().min_interval_seconds,
+    ) -> None:
         self._db = db
         self._metrics = metrics
+        self._interval = min_interval_seconds
         # Without the operator's allow-list, no internal destination at all.
         self.egress = guard or Egress()
         self._session: aiohttp.ClientSession | None = None
@@ -104,10 +119,11 @@ class Alerts:
 
     async def escalated(self, tx: Tx, hub: Hub, site: Site, conversation: Conversation) -> None:
         """Alert on-call contacts that `conversation` escalated (call inside the step's `tx`)."""
-        await outbox.enqueue_alert(tx, site, summary(ESCALATED, site, conversation.id), hub)
-        self._webhook(
-            tx, site, ESCALATED, conversation.id, {"conversation": conversation.to_json()}
-        )
+        if not await self._claim(tx, site, "escalated"):
+            return
+        text = summary(ESCALATED, site, conversation.id)
+        await outbox.enqueue_alert(tx, site, text, hub)
+        self._webhook(tx, site, ESCALATED, text, {"conversation": conversation.to_json()})
 
     async def followup_created(
         self,
@@ -118,22 +134,40 @@ class Alerts:
         conversation: Conversation | None,
     ) -> None:
         """Alert on-call contacts of a new follow-up (call inside the `tx` that stores it)."""
-        conversation_id = None if conversation is None else conversation.id
-        await outbox.enqueue_alert(tx, site, summary(FOLLOWUP, site, conversation_id), hub)
+        if not await self._claim(tx, site, "followups"):
+            return
+        text = summary(FOLLOWUP, site, None if conversation is None else conversation.id)
+        await outbox.enqueue_alert(tx, site, text, hub)
         data = {
             "followup": followup,
             "conversation": None if conversation is None else conversation.to_json(),
         }
-        self._webhook(tx, site, FOLLOWUP, None if conversation is None else conversation.id, data)
+        self._webhook(tx, site, FOLLOWUP, text, data)
 
-    def _webhook(
-        self,
-        tx: Tx,
-        site: Site,
-        event: str,
-        conversation_id: int | None,
-        data: dict[str, Any],
-    ) -> None:
+    async def send_summaries(self, hub: Hub) -> None:
+        """One pass of the job: each site whose interval ended with alerts held back gets one
+        summary (SMS to each alert number, and a webhook)."""
+        now = times.now()
+        for site_id in await alert_windows.due(self._db, now):
+            site = await sites.site_by_id(self._db, site_id)
+            if site is not None:
+                await self._db.write(lambda tx, site=site: self._summarise(tx, hub, site, now))
+
+    async def _summarise(self, tx: Tx, hub: Hub, site: Site, now: datetime) -> None:
+        owed = await alert_windows.settle(tx, site.id, now)
+        if owed is None:
+            return  # another pass (or process) took it
+        text = alert_windows.summary_text(site.name, owed)
+        await outbox.enqueue_alert(tx, site, text, hub)
+        counts = {"escalated": owed.escalated, "followups": owed.followups}
+        self._webhook(tx, site, SUMMARY, text, {"counts": counts, "since": owed.since})
+
+    async def _claim(self, tx: Tx, site: Site, kind: alert_windows.Kind) -> bool:
+        if not site.settings.alert_numbers and not site.settings.alert_webhook_url:
+            return False  # no one to alert: nothing to count either
+        return await alert_windows.claim(tx, site.id, kind, times.now(), self._interval)
+
+    def _webhook(self, tx: Tx, site: Site, event: str, text: str, data: dict[str, Any]) -> None:
         url = site.settings.alert_webhook_url
         if not url:
             return
@@ -143,7 +177,7 @@ class Alerts:
             "event": event,
             "created_at": times.now_iso(),
             "site": {"id": site.id, "name": site.name},
-            "summary": summary(event, site, conversation_id),
+            "summary": text,
             "conversation": None,
             "followup": None,
             **data,

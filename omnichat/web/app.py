@@ -49,6 +49,7 @@ from omnichat.web.responses import error_response, from_error
 
 log = logging.getLogger("omnichat.app")
 SHUTDOWN_DEADLINE_SECONDS = 10
+ALERT_SUMMARY_EVERY_SECONDS = 2
 HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}
 
 
@@ -91,7 +92,12 @@ def create_app(
         )
         await db.connect()
         jobs = Jobs()
-        alerts = Alerts(db, metrics, Egress(prepared.egress.allow_hosts))
+        alerts = Alerts(
+            db,
+            metrics,
+            Egress(prepared.egress.allow_hosts),
+            prepared.alerts.min_interval_seconds,
+        )
         await alerts.start()
         ctx = Context(
             settings=prepared,
@@ -123,6 +129,10 @@ def create_app(
             first=times.now(),
         )
         jobs.every(30, functools.partial(escalation.auto_close, db, hub, metrics), "auto_close")
+        # Alert summaries are due when a site's alert interval ends; a pass is one indexed query.
+        jobs.every(
+            ALERT_SUMMARY_EVERY_SECONDS, functools.partial(alerts.send_summaries, hub), "alerts"
+        )
         log.info("started", extra={"fields": {"env": prepared.server.env}})
         try:
             yield {"ctx": ctx}
