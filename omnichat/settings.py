@@ -176,7 +176,7 @@ class TwilioSettings:
 @dataclass(frozen=True)
 class EgressSettings:
     allow_hosts: list[str] = setting(  # noqa: RUF009 (a field with a default factory)
-        [], "Hosts or networks (CIDR) outgoing calls may reach though internal (loopback...)."
+        [], "Internal hosts, addresses or networks (CIDR) that alert webhooks may still reach."
     )
 
 
