@@ -35,8 +35,11 @@ def fail(message: str) -> int:
 def serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
+    from omnichat.metrics import Metrics
     from omnichat.protocol.hub import Hub
     from omnichat.web.app import create_app
+    from omnichat.web.connections import ConnectionCounts, TrustedProxies, fit_to_fd_limit
+    from omnichat.web.protocols import MAX_HEAD_BYTES, Deadlines, protocol_classes
 
     class Server(uvicorn.Server):
         async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
@@ -50,8 +53,19 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
     with contextlib.closing(lock_data_dir(settings.data_dir)):
         settings = datadir.prepare(settings)
     hub = Hub()
+    metrics = Metrics()
+    counts = ConnectionCounts(
+        fit_to_fd_limit(settings.server.max_connections),
+        settings.limits.connections_per_ip,
+        TrustedProxies(settings.server.forwarded_allow_ips),
+        metrics,
+    )
+    deadlines = Deadlines(
+        settings.server.header_timeout_seconds, settings.server.body_timeout_seconds
+    )
+    http_protocol, ws_protocol = protocol_classes(counts, deadlines)
     config = uvicorn.Config(
-        create_app(settings, hub),
+        create_app(settings, hub, metrics),
         host=settings.server.host,
         port=settings.server.port,
         lifespan="on",
@@ -60,12 +74,14 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
         server_header=False,
         proxy_headers=True,
         forwarded_allow_ips=settings.server.forwarded_allow_ips,
-        # h11 refuses a request head over 16 KiB (h11_max_incomplete_event_size); httptools buffers
-        # one of any size (a single 300 MB header was taken in), for ~10% less CPU per request.
-        http="h11",
-        # Chosen for thousands of mostly idle sockets: compression would cost ~90 KB each, chat
-        # frames are small, and a ping finds dead peers that never said goodbye.
-        ws="websockets-sansio",
+        # h11 (not httptools, which buffered a single 300 MB header) with the deadlines, head size
+        # limit and connection caps uvicorn lacks (omnichat.web.protocols).
+        http=http_protocol,
+        h11_max_incomplete_event_size=MAX_HEAD_BYTES,
+        timeout_keep_alive=settings.server.keepalive_seconds,  # type: ignore[arg-type]
+        # websockets-sansio, chosen for thousands of mostly idle sockets: compression would cost
+        # ~90 KB each, chat frames are small, and a ping finds dead peers that never said goodbye.
+        ws=ws_protocol,
         ws_per_message_deflate=False,
         ws_max_size=64 * 1024,
         ws_ping_interval=settings.server.ws_ping_interval_seconds,

@@ -4,6 +4,15 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
+DROP_REASONS = (
+    "per_ip",
+    "max_connections",
+    "idle",
+    "head_timeout",
+    "body_timeout",
+    "head_too_large",
+    "malformed",
+)
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
@@ -23,6 +32,26 @@ class Metrics:
             buckets=LATENCY_BUCKETS,
             registry=self.registry,
         )
+        self.http_client_disconnects = Counter(
+            "omnichat_http_client_disconnects",
+            "Requests whose client went away before its body arrived, by route template.",
+            ["route"],
+            registry=self.registry,
+        )
+        self.http_connections_open = Gauge(
+            "omnichat_http_connections_open",
+            "Open client connections, HTTP and WebSocket (server.max_connections caps them).",
+            registry=self.registry,
+        )
+        self.http_connections_dropped = Counter(
+            "omnichat_http_connections_dropped",
+            "Connections refused or closed before an answer, by reason (per_ip, max_connections,"
+            " idle, head_timeout, body_timeout, head_too_large, malformed).",
+            ["reason"],
+            registry=self.registry,
+        )
+        for reason in DROP_REASONS:
+            self.http_connections_dropped.labels(reason)  # present at 0, so alerts see them
 
         self.sockets_open = Gauge(
             "omnichat_websockets_open",
@@ -70,11 +99,12 @@ class Metrics:
         )
         self.alert_deliveries = Counter(
             "omnichat_alert_deliveries",
-            "Webhook alerts by outcome (sent, failed); alert SMS count among the outbox sends.",
+            "Webhook alerts by outcome (sent, failed, refused: an internal destination);"
+            " alert SMS count among the outbox sends.",
             ["channel", "outcome"],
             registry=self.registry,
         )
-        for outcome in ("sent", "failed"):
+        for outcome in ("sent", "failed", "refused"):
             self.alert_deliveries.labels("webhook", outcome)  # present at 0, so alerts see them
         self.outbox_sends = Counter(
             "omnichat_outbox_sends",

@@ -58,6 +58,18 @@ class ServerSettings:
         20.0, "WebSocket ping interval; dead peers are dropped after one more.", min=1
     )
     max_body_bytes: int = setting(65536, "Largest accepted HTTP request body.", min=1024)
+    header_timeout_seconds: float = setting(
+        10.0, "A request head must arrive whole this soon after it starts, else close.", min=0.1
+    )
+    body_timeout_seconds: float = setting(
+        30.0, "A request body must arrive whole this soon after its head, else close.", min=0.1
+    )
+    keepalive_seconds: float = setting(
+        5.0, "An idle connection between two requests is closed after this long.", min=0.1
+    )
+    max_connections: int = setting(
+        1000, "Open connections (HTTP and WebSocket) at most; more are refused.", min=16
+    )
 
 
 @dataclass(frozen=True)
@@ -108,6 +120,11 @@ class LimitsSettings:
     logins_per_minute_per_ip: int = setting(
         10, "Failed sign-ins per minute per IP before it must wait (0 = unlimited).", min=0
     )
+    connections_per_ip: int = setting(
+        64,
+        "Open HTTP connections per client IP, trusted proxies exempt (0 = unlimited).",
+        min=0,
+    )
 
 
 @dataclass(frozen=True)
@@ -157,6 +174,22 @@ class TwilioSettings:
 
 
 @dataclass(frozen=True)
+class EgressSettings:
+    allow_hosts: list[str] = setting(  # noqa: RUF009 (a field with a default factory)
+        [], "Internal hosts, addresses or networks (CIDR) that alert webhooks may still reach."
+    )
+
+
+@dataclass(frozen=True)
+class AlertsSettings:
+    min_interval_seconds: float = setting(
+        300.0,
+        "Least time between two alerts of one site; events meanwhile go out as one summary.",
+        min=0,
+    )
+
+
+@dataclass(frozen=True)
 class Settings:
     server: ServerSettings = field(default_factory=ServerSettings)
     storage: StorageSettings = field(default_factory=StorageSettings)
@@ -166,6 +199,8 @@ class Settings:
     backup: BackupSettings = field(default_factory=BackupSettings)
     events: EventsSettings = field(default_factory=EventsSettings)
     twilio: TwilioSettings = field(default_factory=TwilioSettings)
+    egress: EgressSettings = field(default_factory=EgressSettings)
+    alerts: AlertsSettings = field(default_factory=AlertsSettings)
 
     @property
     def production(self) -> bool:

@@ -1,12 +1,18 @@
-"""Webhook alerts against the real server, received by a small aiohttp server on loopback."""
+"""Webhook alerts against the real server, received by a small aiohttp server on loopback.
+
+Loopback is an internal destination, refused by the egress guard: the server these tests deliver
+to allows 127.0.0.1 explicitly, as an operator would allow an internal receiver.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import hmac
+import sqlite3
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,10 +22,10 @@ import pytest
 from aiohttp import web
 
 from tests.agents import sign_in_owner, visitor_says
-from tests.conftest import UNIT, ServerProcess
+from tests.conftest import UNIT, ServerProcess, server_env
 from tests.escalations import make_site
 from tests.staff import Account
-from tests.visitors import bearer
+from tests.visitors import bearer, new_session
 
 SECRET = "s3cret-identity-key-for-tests"
 # Part of the webhook URL, as services that put a token in the path do: never to be logged.
@@ -63,8 +69,29 @@ async def receiver() -> AsyncIterator[Receiver]:
 
 
 @pytest.fixture(scope="module")
-def owner(server: ServerProcess) -> Account:
-    return sign_in_owner(server)
+def allowing(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """A server whose operator allows alerts to 127.0.0.1, where the receivers listen, and with
+    alerts unthrottled, so each test sees every alert its site sets off."""
+    data_dir = tmp_path_factory.mktemp("alerts") / "data"
+    env = server_env(
+        data_dir,
+        OMNICHAT_EGRESS_ALLOW_HOSTS="127.0.0.1",
+        OMNICHAT_ALERTS_MIN_INTERVAL_SECONDS="0",
+    )
+    process = ServerProcess(data_dir, env).start()
+    yield process
+    process.stop()
+
+
+@pytest.fixture(scope="module")
+def owner(allowing: ServerProcess) -> Account:
+    return sign_in_owner(allowing)
+
+
+def deliveries(server: ServerProcess, outcome: str) -> float:
+    text = httpx.get(f"{server.base_url}/metrics").text
+    line = f'omnichat_alert_deliveries_total{{channel="webhook",outcome="{outcome}"}}'
+    return float(next(row for row in text.splitlines() if row.startswith(line)).split()[-1])
 
 
 def verified(headers: dict[str, str], body: bytes, secret: str = SECRET) -> dict[str, Any]:
@@ -78,9 +105,10 @@ def verified(headers: dict[str, str], body: bytes, secret: str = SECRET) -> dict
 
 
 async def test_escalation_and_follow_up_alerts_are_signed(
-    server: ServerProcess, owner: Account, receiver: Receiver
+    allowing: ServerProcess, owner: Account, receiver: Receiver
 ) -> None:
     """The receiver gets an escalation and then a follow-up alert, each correctly signed."""
+    server = allowing
     site = make_site(
         server,
         owner,
@@ -119,9 +147,10 @@ async def test_escalation_and_follow_up_alerts_are_signed(
 
 
 async def test_a_failed_delivery_is_retried_with_the_same_id(
-    server: ServerProcess, owner: Account, receiver: Receiver
+    allowing: ServerProcess, owner: Account, receiver: Receiver
 ) -> None:
     """A 503 answer is retried after a pause; every attempt is signed and carries one id."""
+    server = allowing
     receiver.statuses = [503]
     site = make_site(
         server,
@@ -138,22 +167,135 @@ async def test_a_failed_delivery_is_retried_with_the_same_id(
 
 
 async def test_no_identity_secret_means_no_unsigned_webhook(
-    server: ServerProcess, owner: Account, receiver: Receiver
+    allowing: ServerProcess, owner: Account, receiver: Receiver
 ) -> None:
     """A site without an identity secret gets no webhook at all, and the failure is counted."""
-
-    def failures() -> float:
-        text = httpx.get(f"{server.base_url}/metrics").text
-        line = 'omnichat_alert_deliveries_total{channel="webhook",outcome="failed"}'
-        return float(next(row for row in text.splitlines() if row.startswith(line)).split()[-1])
-
-    before = await asyncio.to_thread(failures)
+    server = allowing
+    before = await asyncio.to_thread(deliveries, server, "failed")
     site = make_site(
         server, owner, patience_seconds=0, escalate_seconds=1, alert_webhook_url=receiver.url
     )
     await asyncio.to_thread(visitor_says, server, "help?", key=site["site_key"])
     deadline = time.monotonic() + 10 * UNIT
-    while await asyncio.to_thread(failures) == before:
+    while await asyncio.to_thread(deliveries, server, "failed") == before:
         assert time.monotonic() < deadline, "the missing secret was not reported"
         await asyncio.sleep(0.1)
     assert receiver.received == []
+
+
+# --- the egress guard ---
+
+INTERNAL_HOSTS = ["127.0.0.1:9", "localhost", "0x7f000001", "[::1]", "169.254.169.254"]
+
+
+@pytest.mark.parametrize("host", INTERNAL_HOSTS)
+def test_internal_webhook_urls_are_refused_when_saved(server: ServerProcess, host: str) -> None:
+    """Without the operator's allow-list, a webhook URL naming an internal host is a 422."""
+    admin = sign_in_owner(server)
+    for make in ("create", "update"):
+        url = f"http://{host}/latest/meta-data/"
+        if make == "create":
+            response = httpx.post(
+                f"{server.base_url}/api/v1/sites",
+                json={"name": "internal", "alert_webhook_url": url},
+                headers=admin.headers,
+            )
+        else:
+            site = make_site(server, admin)
+            response = httpx.patch(
+                f"{server.base_url}/api/v1/sites/{site['id']}",
+                json={"alert_webhook_url": url},
+                headers=admin.headers,
+            )
+        assert response.status_code == 422, response.text
+        assert response.json()["error"]["message"].startswith("alert_webhook_url:")
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "0x7f000001"])
+async def test_alerts_to_internal_hosts_are_never_posted(
+    server: ServerProcess, receiver: Receiver, host: str
+) -> None:
+    """A webhook URL pointing inside (saved before the guard existed) gets no POST at all: the
+    loopback receiver hears nothing and the refusal is counted, never a send or a failure."""
+    admin = await asyncio.to_thread(sign_in_owner, server)
+    site = make_site(
+        server,
+        admin,
+        patience_seconds=0,
+        escalate_seconds=1,
+        identity_secret=SECRET,
+        alert_webhook_url="https://hooks.example.com/x",
+    )
+    url = receiver.url.replace("127.0.0.1", host)
+    with contextlib.closing(sqlite3.connect(server.database_path)) as db, db:
+        db.execute(
+            "UPDATE sites SET settings = json_set(settings, '$.alert_webhook_url', ?) WHERE id = ?",
+            (url, site["id"]),
+        )
+    before = await asyncio.to_thread(deliveries, server, "refused")
+    sent = await asyncio.to_thread(deliveries, server, "sent")
+    failed = await asyncio.to_thread(deliveries, server, "failed")
+    await asyncio.to_thread(visitor_says, server, "help?", key=site["site_key"])
+    deadline = time.monotonic() + 10 * UNIT
+    while await asyncio.to_thread(deliveries, server, "refused") == before:
+        assert time.monotonic() < deadline, "the refusal was not counted"
+        await asyncio.sleep(0.1)
+    await asyncio.sleep(0.5)
+    assert receiver.received == []
+    assert await asyncio.to_thread(deliveries, server, "sent") == sent
+    assert await asyncio.to_thread(deliveries, server, "failed") == failed
+
+
+# --- throttling ---
+
+
+async def test_a_burst_of_follow_ups_is_told_in_one_summary(
+    start_server: Any, receiver: Receiver
+) -> None:
+    """Six visitors leaving follow-ups at once make one alert at once and one summary saying
+    "5 new follow-ups" when the site's interval ends: two webhook POSTs and two texts to each
+    alert number, not six."""
+    interval = 3 * UNIT
+    server: ServerProcess = await asyncio.to_thread(
+        start_server,
+        OMNICHAT_EGRESS_ALLOW_HOSTS="127.0.0.1",
+        OMNICHAT_ALERTS_MIN_INTERVAL_SECONDS=str(interval),
+    )
+    admin = await asyncio.to_thread(sign_in_owner, server)
+    oncall = ["+15550107001", "+15550107002"]
+    site = make_site(
+        server,
+        admin,
+        alert_webhook_url=receiver.url,
+        identity_secret=SECRET,
+        sms_number="+15550107000",
+        alert_numbers=oncall,
+    )
+
+    def burst() -> None:
+        form = {"name": "Ada", "email": "ada@example.com", "message": "Call me"}
+        for _ in range(6):
+            token = new_session(server, site_key=site["site_key"])["token"]
+            posted = httpx.post(
+                f"{server.base_url}/api/v1/widget/followup", json=form, headers=bearer(token)
+            )
+            assert posted.status_code == 201, posted.text
+
+    started = time.monotonic()
+    await asyncio.to_thread(burst)
+    await receiver.wait_for(1)
+    assert verified(*receiver.received[0])["event"] == "followup.created"
+    await receiver.wait_for(2, timeout=interval + 10 * UNIT)
+    assert time.monotonic() - started >= interval * 0.9
+    summary = verified(*receiver.received[1])
+    assert summary["event"] == "alerts.summary"
+    assert summary["counts"] == {"escalated": 0, "followups": 5}
+    assert "5 new follow-ups" in summary["summary"] and site["name"] in summary["summary"]
+    await asyncio.sleep(interval + 2 * UNIT)
+    assert len(receiver.received) == 2
+    with contextlib.closing(sqlite3.connect(server.database_path)) as db:
+        texts = db.execute(
+            "SELECT to_number, body FROM outbox WHERE kind = 'alert' ORDER BY id"
+        ).fetchall()
+    assert sorted(number for number, _ in texts) == sorted(oncall * 2)
+    assert [body for _, body in texts[2:]] == [summary["summary"]] * 2

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import socket
+import time
 import uuid
 
 import httpx
@@ -64,14 +65,41 @@ def test_ids_too_large_to_exist_are_not_found(
 
 
 def test_oversized_request_heads_are_refused(server: ServerProcess) -> None:
-    """A request head still growing past 16 KiB is refused with 400, never buffered to whatever
+    """A request head still growing past 16 KiB is refused with 431, never buffered to whatever
     size a client sends; ordinary heads pass."""
     unfinished = b"GET /health/live HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 20_000
     with socket.create_connection(("127.0.0.1", server.port), timeout=5 * UNIT) as sock:
         sock.sendall(unfinished)
-        assert sock.recv(100).startswith(b"HTTP/1.1 400 ")
+        assert sock.recv(100).startswith(b"HTTP/1.1 431 ")
     fine = httpx.get(f"{server.base_url}/health/live", headers={"X-Fine": "a" * 8000})
     assert fine.status_code == 200
+
+
+def test_a_client_leaving_mid_body_is_not_a_server_error(server: ServerProcess) -> None:
+    """Truncated bodies (Content-Length 1000, 10 bytes sent, then gone) log no unhandled error,
+    record no 500 and are counted as client disconnects."""
+
+    def disconnects() -> float:
+        text = httpx.get(f"{server.base_url}/metrics").text
+        line = 'omnichat_http_client_disconnects_total{route="/api/v1/auth/login"}'
+        found = [row for row in text.splitlines() if row.startswith(line)]
+        return float(found[0].split()[-1]) if found else 0.0
+
+    before, crashes = disconnects(), server.logs().count("unhandled error")
+    for _ in range(5):
+        with socket.create_connection(("127.0.0.1", server.port), timeout=5 * UNIT) as sock:
+            sock.sendall(
+                b"POST /api/v1/auth/login HTTP/1.1\r\nHost: x\r\n"
+                b"Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n"
+                b'{"email":1'
+            )
+    deadline = time.monotonic() + 5 * UNIT
+    while disconnects() < before + 5:
+        assert time.monotonic() < deadline, "the disconnects were not counted"
+        time.sleep(0.05)
+    assert server.logs().count("unhandled error") == crashes
+    text = httpx.get(f"{server.base_url}/metrics").text
+    assert 'route="/api/v1/auth/login",status="500"' not in text
 
 
 def test_request_id_is_kept_when_sane_and_logged(server: ServerProcess) -> None:

@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from omnichat.egress import Egress
 from omnichat.errors import Invalid
 from omnichat.sites.fields import parse
 
@@ -87,6 +88,10 @@ def test_star_origin_only_in_development() -> None:
         ("alert_webhook_url", "ftp://hooks.example.com"),
         ("alert_webhook_url", "https://"),
         ("alert_webhook_url", "not a url"),
+        ("alert_webhook_url", "http://127.0.0.1:8080/hook"),
+        ("alert_webhook_url", "http://0x7f000001/"),
+        ("alert_webhook_url", "http://[::ffff:169.254.169.254]/"),
+        ("alert_webhook_url", "https://localhost/"),
         ("identity_secret", "short"),
         ("identity_secret", 12345678901234567),
         ("business_hours", {"timezone": "Mars/Olympus", "days": {}}),
@@ -154,6 +159,21 @@ def test_good_values_come_back_clean() -> None:
         creating=False,
     )
     assert cleared == {"identity_secret": None, "alert_webhook_url": "", "business_hours": None}
+
+
+def test_allowed_internal_webhook_hosts_are_accepted() -> None:
+    """A host on the operator's egress allow-list may be named; others stay refused."""
+    egress = Egress(["127.0.0.1", "hooks.internal"])
+    for url in ("http://127.0.0.1:9000/hook", "https://hooks.internal/x"):
+        clean = parse({"alert_webhook_url": url}, production=True, creating=False, egress=egress)
+        assert clean == {"alert_webhook_url": url}
+    with pytest.raises(Invalid):
+        parse(
+            {"alert_webhook_url": "http://10.0.0.1/"},
+            production=True,
+            creating=False,
+            egress=egress,
+        )
 
 
 def test_creating_needs_a_name() -> None:

@@ -6,6 +6,13 @@ survives a restart and is sent once). The webhook is sent after the commit, off 
 a timeout and a few retries; it is best effort: a restart drops deliveries still being retried.
 Bodies are never logged (they carry visitor details).
 
+Alerts are throttled per site (`omnichat.chat.alert_windows`): at most one per
+`alerts.min_interval_seconds`, what happens meanwhile told in one summary (event
+`alerts.summary`) when the interval ends, so anonymous visitors cannot page anyone without limit.
+
+Webhooks go only where the egress guard allows (`omnichat.egress`): never to an internal address,
+whether the URL names one or its host resolves to one, unless the operator allows that host.
+
 Signature: `X-Omnichat-Signature: sha256=<hex>` is HMAC-SHA256, keyed with the site's identity
 secret, over `<X-Omnichat-Timestamp>.<raw body>`. The key is per site, so one tenant can never
 forge another's alerts; a site without an identity secret gets no webhook (never an unsigned one).
@@ -14,6 +21,7 @@ forge another's alerts; a site without an identity secret gets no webhook (never
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import hmac
 import logging
@@ -21,15 +29,19 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
 import orjson
 
-from omnichat import sites, times
+from omnichat import egress, sites, times
+from omnichat.chat import alert_windows
 from omnichat.chat.conversations import Conversation
+from omnichat.egress import Egress
 from omnichat.metrics import Metrics
+from omnichat.settings import AlertsSettings
 from omnichat.sites import Site
 from omnichat.storage.db import Database, Tx
 
@@ -37,6 +49,7 @@ log = logging.getLogger("omnichat.alerts")
 
 ESCALATED = "conversation.escalated"
 FOLLOWUP = "followup.created"
+SUMMARY = "alerts.summary"
 TIMEOUT_SECONDS = 5.0
 # Queues an alert text to each of the site's alert numbers inside the step's transaction (the
 # SMS outbox's `enqueue_alert`; the app passes it in, so chat does not import Twilio).
@@ -77,15 +90,25 @@ def signature(secret: str, timestamp: str, body: bytes) -> str:
 class Alerts:
     """Sends alerts; the lifespan starts it (an HTTP client session) and closes it."""
 
-    def __init__(self, db: Database, metrics: Metrics, text_alert: TextAlert) -> None:
+    def __init__(
+        self,
+        db: Database,
+        metrics: Metrics,
+        text_alert: TextAlert,
+        guard: Egress | None = None,
+        min_interval_seconds: float = AlertsSettings().min_interval_seconds,
+    ) -> None:
         self._db = db
         self._text_alert = text_alert
         self._metrics = metrics
+        self._interval = min_interval_seconds
+        # Without the operator's allow-list, no internal destination at all.
+        self.egress = guard or Egress()
         self._session: aiohttp.ClientSession | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
-        self._session = aiohttp.ClientSession(
+        self._session = self.egress.session(
             timeout=aiohttp.ClientTimeout(total=TIMEOUT_SECONDS),
             headers={"User-Agent": "Omnichat-Alerts/1"},
         )
@@ -101,10 +124,11 @@ class Alerts:
 
     async def escalated(self, tx: Tx, site: Site, conversation: Conversation) -> None:
         """Alert on-call contacts that `conversation` escalated (call inside the step's `tx`)."""
-        await self._text_alert(tx, site, summary(ESCALATED, site, conversation.id))
-        self._webhook(
-            tx, site, ESCALATED, conversation.id, {"conversation": conversation.to_json()}
-        )
+        if not await self._claim(tx, site, "escalated"):
+            return
+        text = summary(ESCALATED, site, conversation.id)
+        await self._text_alert(tx, site, text)
+        self._webhook(tx, site, ESCALATED, text, {"conversation": conversation.to_json()})
 
     async def followup_created(
         self,
@@ -114,22 +138,40 @@ class Alerts:
         conversation: Conversation | None,
     ) -> None:
         """Alert on-call contacts of a new follow-up (call inside the `tx` that stores it)."""
-        conversation_id = None if conversation is None else conversation.id
-        await self._text_alert(tx, site, summary(FOLLOWUP, site, conversation_id))
+        if not await self._claim(tx, site, "followups"):
+            return
+        text = summary(FOLLOWUP, site, None if conversation is None else conversation.id)
+        await self._text_alert(tx, site, text)
         data = {
             "followup": followup,
             "conversation": None if conversation is None else conversation.to_json(),
         }
-        self._webhook(tx, site, FOLLOWUP, None if conversation is None else conversation.id, data)
+        self._webhook(tx, site, FOLLOWUP, text, data)
 
-    def _webhook(
-        self,
-        tx: Tx,
-        site: Site,
-        event: str,
-        conversation_id: int | None,
-        data: dict[str, Any],
-    ) -> None:
+    async def send_summaries(self) -> None:
+        """One pass of the job: each site whose interval ended with alerts held back gets one
+        summary (SMS to each alert number, and a webhook)."""
+        now = times.now()
+        for site_id in await alert_windows.due(self._db, now):
+            site = await sites.site_by_id(self._db, site_id)
+            if site is not None:
+                await self._db.write(functools.partial(self._summarise, site=site, now=now))
+
+    async def _summarise(self, tx: Tx, site: Site, now: datetime) -> None:
+        owed = await alert_windows.settle(tx, site.id, now)
+        if owed is None:
+            return  # another pass (or process) took it
+        text = alert_windows.summary_text(site.name, owed)
+        await self._text_alert(tx, site, text)
+        counts = {"escalated": owed.escalated, "followups": owed.followups}
+        self._webhook(tx, site, SUMMARY, text, {"counts": counts, "since": owed.since})
+
+    async def _claim(self, tx: Tx, site: Site, kind: alert_windows.Kind) -> bool:
+        if not site.settings.alert_numbers and not site.settings.alert_webhook_url:
+            return False  # no one to alert: nothing to count either
+        return await alert_windows.claim(tx, site.id, kind, times.now(), self._interval)
+
+    def _webhook(self, tx: Tx, site: Site, event: str, text: str, data: dict[str, Any]) -> None:
         url = site.settings.alert_webhook_url
         if not url:
             return
@@ -139,7 +181,7 @@ class Alerts:
             "event": event,
             "created_at": times.now_iso(),
             "site": {"id": site.id, "name": site.name},
-            "summary": summary(event, site, conversation_id),
+            "summary": text,
             "conversation": None,
             "followup": None,
             **data,
@@ -155,6 +197,11 @@ class Alerts:
     async def _deliver(self, delivery: Delivery) -> None:
         fields: dict[str, Any] = {"delivery": delivery.id, "event": delivery.event}
         fields["host"] = delivery.host
+        try:
+            self.egress.check_url(delivery.url)  # a URL saved before the guard existed
+        except egress.EgressRefused as refused:
+            self._refused(fields, refused)
+            return
         secret = await sites.identity_secret(self._db, delivery.site_id)
         if not secret:
             log.error("webhook alert not sent: the site has no identity secret to sign it with")
@@ -162,6 +209,9 @@ class Alerts:
             return
         for attempt in range(1, ATTEMPTS + 1):
             retry, outcome = await self._post(delivery, secret)
+            if isinstance(outcome, egress.EgressRefused):
+                self._refused(fields, outcome)
+                return
             if outcome == "ok":
                 log.info("webhook alert delivered", extra={"fields": {**fields, "try": attempt}})
                 self._metrics.alert_deliveries.labels("webhook", "sent").inc()
@@ -176,8 +226,18 @@ class Alerts:
         log.error("webhook alert given up", extra={"fields": fields})
         self._metrics.alert_deliveries.labels("webhook", "failed").inc()
 
-    async def _post(self, delivery: Delivery, secret: str) -> tuple[bool, str]:
-        """One attempt: (whether to retry, "ok" or what went wrong)."""
+    def _refused(self, fields: dict[str, Any], refused: egress.EgressRefused) -> None:
+        # Nothing was sent, so nothing (not even whether a port is open) can be learnt from it.
+        log.warning(
+            "webhook alert refused: internal destination (see [egress] allow_hosts)",
+            extra={"fields": {**fields, "reason": str(refused)}},
+        )
+        self._metrics.alert_deliveries.labels("webhook", "refused").inc()
+
+    async def _post(
+        self, delivery: Delivery, secret: str
+    ) -> tuple[bool, str | egress.EgressRefused]:
+        """One attempt: (whether to retry, "ok", what went wrong, or the guard's refusal)."""
         assert self._session is not None, "start the alerts first"
         timestamp = str(int(time.time()))
         headers = {
@@ -196,7 +256,8 @@ class Alerts:
         except TimeoutError:
             return True, "timeout"
         except aiohttp.ClientError as exc:
-            return True, type(exc).__name__
+            refused = egress.refusal(exc)
+            return (False, refused) if refused else (True, type(exc).__name__)
         if 200 <= status < 300:
             return False, "ok"
         # Server trouble and throttling may pass; other answers will not change on a retry.

@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from omnichat.chat.business_hours import WEEKDAYS
+from omnichat.egress import Egress, EgressRefused
 from omnichat.errors import Invalid
 from omnichat.phones import E164, SEPARATORS
 from omnichat.sites import NUMBER_FIELDS
@@ -33,10 +34,17 @@ LABEL = r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?"
 HOSTNAME = re.compile(rf"^{LABEL}(\.{LABEL})*$")
 CLOCK = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$|^24:00$")
 DEFAULT_PORTS = {"http": 80, "https": 443}
+# Without the operator's allow-list, no internal destination is allowed.
+NO_EXCEPTIONS = Egress()
 
 
-def parse(data: dict[str, Any], *, production: bool, creating: bool) -> dict[str, Any]:
-    """Clean values for the fields present in `data`; `Invalid` names the first bad field."""
+def parse(
+    data: dict[str, Any], *, production: bool, creating: bool, egress: Egress = NO_EXCEPTIONS
+) -> dict[str, Any]:
+    """Clean values for the fields present in `data`; `Invalid` names the first bad field.
+
+    `egress` says which internal hosts a webhook URL may name (the operator's allow-list).
+    """
     clean: dict[str, Any] = {}
     for key, value in data.items():
         if key in READ_ONLY:
@@ -59,7 +67,7 @@ def parse(data: dict[str, Any], *, production: bool, creating: bool) -> dict[str
         elif key == "alert_numbers":
             clean[key] = _alert_numbers(value)
         elif key == "alert_webhook_url":
-            clean[key] = _webhook_url(value)
+            clean[key] = _webhook_url(value, egress)
         else:
             raise Invalid(key, "is not a site field")
     if creating and "name" not in clean:
@@ -197,7 +205,7 @@ def _phone(field: str, value: Any) -> str:
     return number
 
 
-def _webhook_url(value: Any) -> str:
+def _webhook_url(value: Any, egress: Egress) -> str:
     if value is None or value == "":
         return ""
     wrong = Invalid("alert_webhook_url", "must be an http(s) URL, or null to remove")
@@ -210,4 +218,13 @@ def _webhook_url(value: Any) -> str:
         raise wrong from None
     if parts.scheme.lower() not in DEFAULT_PORTS or not _is_host(parts.hostname or ""):
         raise wrong
+    try:
+        # The literal check; what a name resolves to is checked again at each delivery.
+        egress.check_url(value.strip())
+    except EgressRefused as refused:
+        raise Invalid(
+            "alert_webhook_url",
+            f"must not point inside the server's network ({refused}); the operator can allow"
+            " a host with [egress] allow_hosts",
+        ) from None
     return value.strip()

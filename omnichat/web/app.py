@@ -18,6 +18,7 @@ from omnichat import times
 from omnichat.accounts.throttle import LoginThrottle
 from omnichat.chat import escalation, events
 from omnichat.chat.alerts import Alerts
+from omnichat.egress import Egress
 from omnichat.errors import OmnichatError
 from omnichat.jobs import Jobs
 from omnichat.metrics import Metrics
@@ -49,6 +50,7 @@ from omnichat.web.responses import error_response, from_error
 
 log = logging.getLogger("omnichat.app")
 SHUTDOWN_DEADLINE_SECONDS = 10
+ALERT_SUMMARY_EVERY_SECONDS = 2
 HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}
 
 
@@ -67,13 +69,16 @@ async def http_error(request: Request, exc: Exception) -> Response:
     return error_response(exc.status_code, code, message, **(exc.headers or {}))
 
 
-def create_app(settings: Settings, hub: Hub | None = None) -> Starlette:
+def create_app(
+    settings: Settings, hub: Hub | None = None, metrics: Metrics | None = None
+) -> Starlette:
     """Build the Omnichat ASGI app; nothing loop-bound exists until its lifespan starts.
 
     Pass the `hub` when the server must reach it from outside the app: `serve` closes its
-    sockets and long-polls as soon as shutdown begins.
+    sockets and long-polls as soon as shutdown begins. Pass `metrics` to share them with the
+    server's connection protocols (`serve` does).
     """
-    metrics = Metrics()
+    metrics = metrics or Metrics()
     hub = hub or Hub()
 
     @contextlib.asynccontextmanager
@@ -89,7 +94,13 @@ def create_app(settings: Settings, hub: Hub | None = None) -> Starlette:
         )
         await db.connect()
         jobs = Jobs()
-        alerts = Alerts(db, metrics, outbox.enqueue_alert)
+        alerts = Alerts(
+            db,
+            metrics,
+            outbox.enqueue_alert,
+            Egress(prepared.egress.allow_hosts),
+            prepared.alerts.min_interval_seconds,
+        )
         await alerts.start()
         ctx = Context(
             settings=prepared,
@@ -121,6 +132,8 @@ def create_app(settings: Settings, hub: Hub | None = None) -> Starlette:
             first=times.now(),
         )
         jobs.every(30, functools.partial(escalation.auto_close, db, metrics), "auto_close")
+        # Alert summaries are due when a site's alert interval ends; a pass is one indexed query.
+        jobs.every(ALERT_SUMMARY_EVERY_SECONDS, alerts.send_summaries, "alerts")
         log.info("started", extra={"fields": {"env": prepared.server.env}})
         try:
             yield {"ctx": ctx}

@@ -57,7 +57,10 @@ async def create_site(request: Request) -> JSONResponse:
     ctx = context(request)
     staff = await require_staff(request, "admin")
     values = fields.parse(
-        await read_json(request), production=ctx.settings.production, creating=True
+        await read_json(request),
+        production=ctx.settings.production,
+        creating=True,
+        egress=ctx.alerts.egress,
     )
     site = await sites.create_site(
         ctx.db, staff.tenant_id, values, actor_id=staff.id, ip=client_ip(request)
@@ -69,7 +72,10 @@ async def update_site(request: Request) -> JSONResponse:
     ctx = context(request)
     staff = await require_staff(request, "admin")
     changes = fields.parse(
-        await read_json(request), production=ctx.settings.production, creating=False
+        await read_json(request),
+        production=ctx.settings.production,
+        creating=False,
+        egress=ctx.alerts.egress,
     )
     site = await sites.update_site(
         ctx.db,
