@@ -142,6 +142,16 @@ class Usage:
         fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
+    def thread_cpu_seconds(self) -> dict[str, float]:
+        """User+system seconds of each live thread, by thread id."""
+        ticks = os.sysconf("SC_CLK_TCK")
+        seconds: dict[str, float] = {}
+        for task in Path(f"/proc/{self.pid}/task").iterdir():
+            with contextlib.suppress(OSError, IndexError, ValueError):
+                fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+                seconds[task.name] = (int(fields[11]) + int(fields[12])) / ticks
+        return seconds
+
     def run_delay_seconds(self) -> tuple[float, float]:
         """Seconds the event-loop thread, and all live threads together, spent runnable but
         waiting for a CPU (schedstat): on a shared machine, latency that is other work's."""
@@ -202,6 +212,7 @@ class Window:
         self.load_before = loadavg()
         self.probe = cpu_probe_us()
         self.cpu = self.usage.cpu_seconds()
+        self.threads = self.usage.thread_cpu_seconds()
         self.delay = self.usage.run_delay_seconds()
         self.own = own_cpu_seconds()
         self.wall = time.perf_counter()
@@ -209,6 +220,11 @@ class Window:
     def stop(self) -> None:
         self.wall = time.perf_counter() - self.wall
         self.cpu = self.usage.cpu_seconds() - self.cpu
+        before = self.threads
+        self.threads = {
+            tid: spent - before.get(tid, 0.0)
+            for tid, spent in self.usage.thread_cpu_seconds().items()
+        }
         main, total = self.usage.run_delay_seconds()
         self.delay = (main - self.delay[0], total - self.delay[1])
         self.own = own_cpu_seconds() - self.own
@@ -228,6 +244,19 @@ class Window:
         print(
             f"server CPU per delivered message = {self.cpu / per * US:.0f} us"
             f" (load generator {self.own / per * US:.0f} us/msg)"
+        )
+        main_tid = str(self.usage.pid)
+        others = sorted((t for t in self.threads.items() if t[0] != main_tid), key=lambda t: -t[1])
+        names = {main_tid: "event loop"} | {tid: f"thread {tid}" for tid, _ in others}
+        if others:
+            names[others[0][0]] = f"writer (busiest other thread, {others[0][0]})"
+        print(
+            "  by thread: "
+            + ", ".join(
+                f"{names[tid]} {spent / per * US:.0f} us/msg"
+                for tid, spent in sorted(self.threads.items(), key=lambda t: -t[1])
+                if spent >= 0.01
+            )
         )
         main, total = self.delay
         print(f"server RSS={self.usage.rss_mb():.0f} MB")
