@@ -11,7 +11,7 @@ import pytest
 
 from tests.conftest import OWNER_PASSWORD, UNIT, ServerProcess
 from tests.staff import owner
-from tests.visitors import new_session, next_frame, send, visitor_socket
+from tests.visitors import default_site_key, new_session, next_frame, send, visitor_socket
 
 
 def test_health_live_and_ready(server: ServerProcess) -> None:
@@ -96,6 +96,33 @@ def test_security_headers_on_every_response(server: ServerProcess) -> None:
         assert headers["x-content-type-options"] == "nosniff"
         assert headers["referrer-policy"] == "no-referrer"
         assert headers["x-frame-options"] == "DENY"
+
+
+def test_authenticated_and_token_answers_are_never_stored(server: ServerProcess) -> None:
+    """Staff data, the widget session (its body holds the visitor token), visitor messages and
+    errors all say Cache-Control: no-store, so no browser or proxy cache keeps them."""
+    staff = owner(server)
+    session = new_session(server)
+    visitor = {"Authorization": f"Bearer {session['token']}"}
+    answers = {
+        "login": httpx.post(
+            f"{server.base_url}/api/v1/auth/login",
+            json={"email": staff.user["email"], "password": OWNER_PASSWORD},
+        ),
+        "widget session": httpx.post(
+            f"{server.base_url}/api/v1/widget/session",
+            json={"site_key": default_site_key(server), "token": session["token"]},
+        ),
+        "widget messages": httpx.get(
+            f"{server.base_url}/api/v1/widget/messages?after=0", headers=visitor
+        ),
+        "unauthenticated": httpx.get(f"{server.base_url}/api/v1/auth/me"),
+    }
+    for path in ("auth/me", "conversations", "users", "audit", "sites", "backups"):
+        answers[path] = httpx.get(f"{server.base_url}/api/v1/{path}", headers=staff.headers)
+    for name, response in answers.items():
+        assert response.status_code < 500, (name, response.text)
+        assert response.headers.get("cache-control") == "no-store", name
 
 
 def test_metrics_count_requests_by_route_template(server: ServerProcess) -> None:
