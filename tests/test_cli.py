@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import sqlite3
 import subprocess
 import sys
@@ -165,14 +166,17 @@ def test_bad_bootstrap_email_fails_in_one_line(tmp_path: Path) -> None:
     )
 
 
-def test_production_refuses_weak_key_in_one_line(tmp_path: Path) -> None:
-    """Production with a weak secret key exits non-zero before serving."""
+@pytest.mark.parametrize("key", ["short", "a" * 44, "changeme-changeme-changeme-changeme-1234"])
+def test_production_refuses_weak_key_in_one_line(key: str, tmp_path: Path) -> None:
+    """Production with a weak secret key (the audit's two got past `check`) exits non-zero
+    before serving, saying how to generate a good one."""
     env = server_env(
         tmp_path / "data",
         OMNICHAT_SERVER_ENV="production",
-        OMNICHAT_SECURITY_SECRET_KEY="short",
+        OMNICHAT_SECURITY_SECRET_KEY=key,
         OMNICHAT_SECURITY_BCRYPT_ROUNDS="12",
     )
+    _one_line_failure(run("check", env=env), "secrets.token_urlsafe(48)")
     _one_line_failure(run("serve", env=env), "secret_key")
 
 
@@ -186,7 +190,7 @@ def test_production_refuses_open_origin(start_server) -> None:  # type: ignore[n
     production = {
         **process.env,
         "OMNICHAT_SERVER_ENV": "production",
-        "OMNICHAT_SECURITY_SECRET_KEY": "p" * 48,
+        "OMNICHAT_SECURITY_SECRET_KEY": secrets.token_urlsafe(48),
         "OMNICHAT_SECURITY_BCRYPT_ROUNDS": "12",
     }
     _one_line_failure(run("check", env=production), "allows origin '*'")

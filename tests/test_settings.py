@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import os
+import secrets
 import tomllib
 from pathlib import Path
 
@@ -10,7 +13,7 @@ import pytest
 from omnichat.settings import Secret, SettingsError, build_settings, describe, load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
-STRONG = "k" * 40
+STRONG = secrets.token_urlsafe(48)
 
 
 def test_defaults_match_contract() -> None:
@@ -62,6 +65,40 @@ def test_production_refuses_weak_secret(key: str, reason: str) -> None:
     environ = {"OMNICHAT_SERVER_ENV": "production", "OMNICHAT_SECURITY_SECRET_KEY": key}
     with pytest.raises(SettingsError, match=reason):
         build_settings({}, environ)
+
+
+@pytest.mark.parametrize(
+    ("key", "reason"),
+    [
+        ("a" * 44, "only 1 different characters"),
+        ("changeme-changeme-changeme-changeme-1234", "repeats a pattern"),
+        ("0123456789" * 4, "repeats a pattern"),
+        ("my-omnichat-production-secret-key-2026!", "contains 'secret'"),
+        ("Zebra-Giraffe-Kangaroo-Default-Monkey-7", "contains 'default'"),
+        ("26a35044d9f8eed12fbd8b6f7e3c7d25", "too little randomness"),  # 16 bytes, in hex
+    ],
+)
+def test_production_refuses_low_entropy_secret(key: str, reason: str) -> None:
+    """Long but made-up keys (the audit's 44 times `a`, "changeme" four times) are refused with
+    the command that generates a good one, and the message never quotes the key."""
+    environ = {"OMNICHAT_SERVER_ENV": "production", "OMNICHAT_SECURITY_SECRET_KEY": key}
+    with pytest.raises(SettingsError, match=reason) as info:
+        build_settings({}, environ)
+    assert "secrets.token_urlsafe(48)" in str(info.value)
+    assert key not in str(info.value)
+
+
+def test_generated_keys_pass() -> None:
+    """Keys from the usual generators pass, so the rules cost operators nothing."""
+    for _ in range(300):
+        for key in (
+            secrets.token_urlsafe(48),
+            secrets.token_urlsafe(32),
+            secrets.token_hex(32),
+            base64.b64encode(os.urandom(32)).decode(),
+        ):
+            environ = {"OMNICHAT_SERVER_ENV": "production", "OMNICHAT_SECURITY_SECRET_KEY": key}
+            assert build_settings({}, environ).production, key
 
 
 def test_production_accepts_strong_secret() -> None:
