@@ -19,7 +19,7 @@ from pathlib import Path
 from omnichat import logs
 from omnichat.accounts import passwords, staff, users
 from omnichat.errors import Invalid, StartupError
-from omnichat.settings import Settings, SettingsError, load_settings
+from omnichat.settings import Settings, SettingsError, load_settings, production_warnings
 from omnichat.storage import backups, bootstrap, datadir, migrations
 from omnichat.storage.restore import lock_data_dir, restore_file
 from omnichat.twilio import sender
@@ -37,7 +37,7 @@ def fail(message: str) -> int:
 
 def warnings(settings: Settings) -> list[str]:
     """What the operator should fix though Omnichat can run: logged by `serve`, shown by `check`."""
-    found = [datadir.open_dir_warning(settings.data_dir)]
+    found = [datadir.open_dir_warning(settings.data_dir), *production_warnings(settings)]
     return [warning for warning in found if warning]
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import ipaddress
 import math
 import secrets
 import tomllib
@@ -54,6 +55,7 @@ WEAK_SECRET_WORDS = (
     "abcdef",
 )
 GENERATE_KEY = 'python -c "import secrets; print(secrets.token_urlsafe(48))"'
+DEFAULT_PROXIES = "127.0.0.1"
 
 
 class SettingsError(Exception):
@@ -83,7 +85,9 @@ class ServerSettings:
     )
     log_level: str = setting("info", "Log level.", choices=("debug", "info", "warning", "error"))
     forwarded_allow_ips: str = setting(
-        "127.0.0.1", "Proxies trusted for X-Forwarded-For/Proto (comma separated)."
+        DEFAULT_PROXIES,
+        "Proxies trusted for X-Forwarded-For/Proto (comma separated). The default trusts any"
+        " local process to claim any client address: list only your proxies.",
     )
     ws_ping_interval_seconds: float = setting(
         20.0, "WebSocket ping interval; dead peers are dropped after one more.", min=1
@@ -158,6 +162,18 @@ class EventsSettings:
 
 
 @dataclass(frozen=True)
+class MetricsSettings:
+    allow: list[str] = setting(  # noqa: RUF009 (setting() gives a list a default_factory)
+        ["127.0.0.1", "::1"],
+        "Client addresses or networks (CIDR) that may read /metrics; others get 403.",
+        networks=True,
+    )
+    token: Secret = setting(  # noqa: RUF009 (Secret is an immutable str)
+        Secret(""), "Bearer token that may read /metrics from any address (empty: none)."
+    )
+
+
+@dataclass(frozen=True)
 class TwilioSettings:
     account_sid: str = setting("", "Twilio account SID (AC...); empty turns SMS and WhatsApp off.")
     auth_token: Secret = setting(  # noqa: RUF009 (Secret is an immutable str)
@@ -196,6 +212,7 @@ class Settings:
     limits: LimitsSettings = field(default_factory=LimitsSettings)
     backup: BackupSettings = field(default_factory=BackupSettings)
     events: EventsSettings = field(default_factory=EventsSettings)
+    metrics: MetricsSettings = field(default_factory=MetricsSettings)
     twilio: TwilioSettings = field(default_factory=TwilioSettings)
 
     @property
@@ -265,6 +282,13 @@ def _check(name: str, value: Any, meta: typing.Mapping[str, Any]) -> None:
         raise SettingsError(f"setting {name}: must be at least {meta['min']}, got {value}")
     if "max" in meta and value > meta["max"]:
         raise SettingsError(f"setting {name}: must be at most {meta['max']}, got {value}")
+    for item in value if meta.get("networks") else ():
+        try:
+            ipaddress.ip_network(item, strict=False)
+        except ValueError:
+            raise SettingsError(
+                f"setting {name}: {item!r:.60} is not an IP address or network (CIDR)"
+            ) from None
 
 
 def read_config(path: Path | None) -> dict[str, Any]:
@@ -371,6 +395,27 @@ def _check_production(settings: Settings) -> None:
         )
     if settings.security.bcrypt_rounds < 12:
         raise SettingsError("setting security.bcrypt_rounds: production needs 12 or more")
+
+
+def production_warnings(settings: Settings) -> list[str]:
+    """What production accepts but the operator should know (`check` prints, `serve` logs)."""
+    if not settings.production:
+        return []
+    proxies = settings.server.forwarded_allow_ips.strip()
+    if proxies == "*":
+        return [
+            "server.forwarded_allow_ips is '*': any client can claim any address with "
+            "X-Forwarded-For, past per-address limits, sign-in throttling and metrics.allow; "
+            "list only your reverse proxies"
+        ]
+    if proxies == DEFAULT_PROXIES:
+        return [
+            f"server.forwarded_allow_ips is the default ({DEFAULT_PROXIES}): any process on "
+            "this host may claim any client address with X-Forwarded-For; that is right only "
+            "when your reverse proxy runs here and no untrusted local user can reach the port. "
+            "List your proxies' addresses otherwise"
+        ]
+    return []
 
 
 def load_settings(config_path: str | None, environ: typing.Mapping[str, str]) -> Settings:

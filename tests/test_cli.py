@@ -116,6 +116,22 @@ def test_check_passes_on_good_settings(tmp_path: Path) -> None:
     assert result.returncode == 0 and "settings ok" in result.stdout
 
 
+def test_check_warns_about_the_default_trusted_proxy(tmp_path: Path) -> None:
+    """In production `check` passes but warns that 127.0.0.1 may claim any client address."""
+    production = {
+        "OMNICHAT_SERVER_ENV": "production",
+        "OMNICHAT_SECURITY_SECRET_KEY": secrets.token_urlsafe(48),
+        "OMNICHAT_SECURITY_BCRYPT_ROUNDS": "12",
+    }
+    result = run("check", env=server_env(tmp_path / "data", **production))
+    assert result.returncode == 0, result.stderr
+    assert "warning: server.forwarded_allow_ips is the default" in result.stderr
+    listed = server_env(
+        tmp_path / "data", **production, OMNICHAT_SERVER_FORWARDED_ALLOW_IPS="10.0.0.5"
+    )
+    assert "forwarded_allow_ips" not in run("check", env=listed).stderr
+
+
 def _one_line_failure(result: subprocess.CompletedProcess[str], needle: str) -> None:
     assert result.returncode != 0
     lines = [line for line in result.stderr.splitlines() if line.strip()]

@@ -136,6 +136,42 @@ def test_metrics_count_requests_by_route_template(server: ServerProcess) -> None
     assert "/random/path/12345" not in text
 
 
+def test_metrics_refuse_clients_outside_the_allowed_addresses(start_server) -> None:  # type: ignore[no-untyped-def]
+    """/metrics answers loopback, and 403 in the envelope to an internet client coming through a
+    proxy on this host (X-Forwarded-For from the trusted 127.0.0.1), which it used to serve."""
+    process: ServerProcess = start_server()
+    assert httpx.get(f"{process.base_url}/metrics").status_code == 200
+    for outsider in ("203.0.113.9", "2001:db8::9", "127.0.0.1, 203.0.113.9"):
+        refused = httpx.get(f"{process.base_url}/metrics", headers={"X-Forwarded-For": outsider})
+        assert refused.status_code == 403, outsider
+        assert refused.json()["error"]["code"] == "forbidden"
+        assert "omnichat_http_requests_total" not in refused.text
+
+
+def test_metrics_token_and_networks(start_server) -> None:  # type: ignore[no-untyped-def]
+    """A bearer token opens /metrics from anywhere; networks may be given as CIDR."""
+    token = "m3tr1cs-" + uuid.uuid4().hex
+    process: ServerProcess = start_server(
+        OMNICHAT_METRICS_ALLOW="10.0.0.0/8", OMNICHAT_METRICS_TOKEN=token
+    )
+    url, outside = f"{process.base_url}/metrics", {"X-Forwarded-For": "203.0.113.9"}
+    assert (
+        httpx.get(url, headers={**outside, "Authorization": f"Bearer {token}"}).status_code == 200
+    )
+    assert httpx.get(url, headers={**outside, "Authorization": "Bearer wrong"}).status_code == 403
+    assert httpx.get(url, headers={"X-Forwarded-For": "10.1.2.3"}).status_code == 200
+    assert httpx.get(url).status_code == 403  # loopback is not in this list
+
+
+def test_metrics_ignore_forwarded_for_from_untrusted_peers(start_server) -> None:  # type: ignore[no-untyped-def]
+    """With no trusted proxy, X-Forwarded-For cannot make a client look allowed."""
+    process: ServerProcess = start_server(
+        OMNICHAT_SERVER_FORWARDED_ALLOW_IPS="", OMNICHAT_METRICS_ALLOW="10.0.0.0/8"
+    )
+    spoofed = httpx.get(f"{process.base_url}/metrics", headers={"X-Forwarded-For": "10.1.2.3"})
+    assert spoofed.status_code == 403
+
+
 def test_home_page_links_admin_and_demo(server: ServerProcess) -> None:
     """The placeholder page says what this is and links to /admin and /demo, revalidated."""
     response = httpx.get(f"{server.base_url}/")

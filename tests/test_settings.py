@@ -10,7 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from omnichat.settings import Secret, SettingsError, build_settings, describe, load_settings
+from omnichat.settings import (
+    Secret,
+    SettingsError,
+    build_settings,
+    describe,
+    load_settings,
+    production_warnings,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 STRONG = secrets.token_urlsafe(48)
@@ -46,6 +53,8 @@ def test_environment_overrides_file() -> None:
         ({}, {"OMNICHAT_SERVER_ENV": "staging"}, "server.env"),
         ({}, {"OMNICHAT_SERVER_PROT": "1"}, "OMNICHAT_SERVER_PROT"),
         ({}, {"OMNICHAT_LIMITS_SOCKETS_PER_IP": "-1"}, "limits.sockets_per_ip"),
+        ({"metrics": {"allow": ["10.0.0.0/8", "local"]}}, {}, "metrics.allow"),
+        ({}, {"OMNICHAT_METRICS_ALLOW": "300.1.1.1"}, "metrics.allow"),
     ],
 )
 def test_bad_values_name_the_key(config: dict, environ: dict, names: str) -> None:
@@ -118,11 +127,34 @@ def test_production_refuses_low_bcrypt_cost() -> None:
         build_settings({}, environ)
 
 
+@pytest.mark.parametrize(
+    ("proxies", "warned"), [("127.0.0.1", "default"), ("*", "'*'"), ("10.0.0.5", None)]
+)
+def test_production_warns_about_trusting_local_or_any_proxy(proxies: str, warned: str) -> None:
+    """The default trusted proxy lets local processes pose as any client; production says so."""
+    environ = {
+        "OMNICHAT_SERVER_ENV": "production",
+        "OMNICHAT_SECURITY_SECRET_KEY": STRONG,
+        "OMNICHAT_SERVER_FORWARDED_ALLOW_IPS": proxies,
+    }
+    warnings = production_warnings(build_settings({}, environ))
+    if warned is None:
+        assert warnings == []
+    else:
+        assert len(warnings) == 1 and warned in warnings[0] and "forwarded_allow_ips" in warnings[0]
+    development = build_settings({}, {"OMNICHAT_SERVER_FORWARDED_ALLOW_IPS": proxies})
+    assert production_warnings(development) == []
+
+
 def test_secrets_hide_in_repr() -> None:
     """Logging the settings object never shows the secret key or bootstrap password."""
-    environ = {"OMNICHAT_SECURITY_SECRET_KEY": STRONG, "OMNICHAT_BOOTSTRAP_PASSWORD": "hunter22"}
+    environ = {
+        "OMNICHAT_SECURITY_SECRET_KEY": STRONG,
+        "OMNICHAT_BOOTSTRAP_PASSWORD": "hunter22",
+        "OMNICHAT_METRICS_TOKEN": "scrape-token-1",
+    }
     text = repr(build_settings({}, environ))
-    assert STRONG not in text and "hunter22" not in text
+    assert STRONG not in text and "hunter22" not in text and "scrape-token-1" not in text
     assert isinstance(build_settings({}, environ).security.secret_key, Secret)
 
 
