@@ -16,7 +16,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from omnichat import logs
+from omnichat import emails, logs
 from omnichat.accounts import passwords, staff, users
 from omnichat.errors import Invalid, StartupError
 from omnichat.settings import Settings, SettingsError, load_settings, production_warnings
@@ -119,7 +119,7 @@ def create_user(settings: Settings, args: argparse.Namespace) -> int:
     # The same rules as accounts made over the API.
     try:
         passwords.check_rules(password)
-        email = users.parse_email(args.email)
+        email = emails.parse_email(args.email)
         name = (
             email.split("@")[0][: users.MAX_NAME]
             if args.name is None

@@ -220,14 +220,14 @@ def test_bootstrap_prints_generated_password_once(start_server) -> None:  # type
         OMNICHAT_BOOTSTRAP_EMAIL="", OMNICHAT_BOOTSTRAP_PASSWORD=""
     )
     printed = process.stdout()
-    assert "owner@localhost" in printed
+    assert "owner@example.com" in printed
     password = printed.split("the password ")[1].split()[0]
     assert password not in process.logs()
     process.restart()
     assert process.stdout().count("the password") == 1
     db = sqlite3.connect(process.database_path)
     owners = db.execute("SELECT email, must_change_password FROM users").fetchall()
-    assert owners == [("owner@localhost", 1)]
+    assert owners == [("owner@example.com", 1)]
     assert db.execute("SELECT COUNT(*) FROM tenants").fetchone() == (1,)
     assert httpx.get(f"{process.base_url}/health/ready").status_code == 200
 

@@ -11,6 +11,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.routing import Route
 
+from omnichat import emails
 from omnichat.accounts import users
 from omnichat.accounts.users import User
 from omnichat.web.context import context
@@ -37,7 +38,7 @@ async def create_user(request: Request) -> JSONResponse:
     ctx = context(request)
     staff = await require_staff(request, "admin")
     body = await read_json(request)
-    email = users.parse_email(body.get("email"))
+    email = emails.parse_email(body.get("email"))
     name = users.parse_name(body["name"]) if "name" in body else email.split("@")[0][:100]
     role = users.parse_role(body.get("role", "agent"))
     user, password = await users.create_user(

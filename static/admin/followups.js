@@ -1,7 +1,7 @@
 // Follow-ups: contact requests visitors left when nobody answered; mark viewed, archive.
 
 import { get, post } from "./api.js";
-import { clock, h } from "./dom.js";
+import { clock, emailLink, h } from "./dom.js";
 import { set, subscribe } from "./store.js";
 
 const PAGE = 200;
@@ -35,12 +35,7 @@ function card(followup, act) {
     h(
       "dl",
       {},
-      followup.email
-        ? [
-            h("dt", {}, "Email"),
-            h("dd", {}, h("a", { href: `mailto:${followup.email}` }, followup.email)),
-          ]
-        : null,
+      followup.email ? [h("dt", {}, "Email"), h("dd", {}, emailLink(followup.email))] : null,
       followup.phone
         ? [
             h("dt", {}, "Phone"),
