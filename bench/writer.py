@@ -33,10 +33,10 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 import load  # noqa: E402
+from omnichat.hub import Hub  # noqa: E402
 
 from omnichat import db as database  # noqa: E402
 from omnichat import inbound, sites  # noqa: E402
-from omnichat.hub import Hub  # noqa: E402
 
 
 def make_database(target: Path, visitors: int, history: int) -> None:

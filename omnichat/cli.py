@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import logging
 import os
 import socket
 import sqlite3
@@ -15,14 +16,16 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from omnichat import logs
+from omnichat import emails, logs
 from omnichat.accounts import passwords, staff, users
 from omnichat.errors import Invalid, StartupError
-from omnichat.settings import Settings, SettingsError, load_settings
+from omnichat.settings import Settings, SettingsError, load_settings, production_warnings
 from omnichat.storage import backups, bootstrap, datadir, migrations
 from omnichat.storage.restore import lock_data_dir, restore_file
 from omnichat.twilio import sender
 
+log = logging.getLogger("omnichat.cli")
+OWNER_ONLY_UMASK = 0o077
 # The highest first, as the help shows them.
 ROLES = tuple(reversed(staff.ROLES))
 
@@ -30,6 +33,12 @@ ROLES = tuple(reversed(staff.ROLES))
 def fail(message: str) -> int:
     print(f"omnichat: error: {message}", file=sys.stderr)
     return 1
+
+
+def warnings(settings: Settings) -> list[str]:
+    """What the operator should fix though Omnichat can run: logged by `serve`, shown by `check`."""
+    found = [datadir.open_dir_warning(settings.data_dir), *production_warnings(settings)]
+    return [warning for warning in found if warning]
 
 
 def serve(settings: Settings, args: argparse.Namespace) -> int:
@@ -52,6 +61,8 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
     # Fail here, with one line, rather than inside uvicorn's lifespan with a traceback.
     with contextlib.closing(lock_data_dir(settings.data_dir)):
         settings = datadir.prepare(settings)
+    for warning in warnings(settings):
+        log.warning(warning)
     hub = Hub()
     metrics = Metrics()
     counts = ConnectionCounts(
@@ -124,7 +135,7 @@ def create_user(settings: Settings, args: argparse.Namespace) -> int:
     # The same rules as accounts made over the API.
     try:
         passwords.check_rules(password)
-        email = users.parse_email(args.email)
+        email = emails.parse_email(args.email)
         name = (
             email.split("@")[0][: users.MAX_NAME]
             if args.name is None
@@ -166,6 +177,8 @@ def check(settings: Settings, args: argparse.Namespace) -> int:
     finally:
         connection.close()
     texts = sender.describe(settings.twilio)
+    for warning in warnings(settings):
+        print(f"omnichat: warning: {warning}", file=sys.stderr)
     print(f"settings ok ({settings.server.env}), data in {settings.data_dir}")
     print(texts)
     if pending:
@@ -250,6 +263,9 @@ COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # Whatever we create (database, -wal/-shm, keys, lock, backups, dirs) is for our owner only,
+    # whatever umask the shell or service manager gave us; files also get explicit modes.
+    os.umask(OWNER_ONLY_UMASK)
     args = parser().parse_args(argv)
     try:
         settings = load_settings(args.config, os.environ)

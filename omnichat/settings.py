@@ -7,7 +7,10 @@ names the key.
 
 from __future__ import annotations
 
+import collections
 import dataclasses
+import ipaddress
+import math
 import secrets
 import tomllib
 import types
@@ -23,6 +26,36 @@ MIN_SECRET_BYTES = 32
 PLACEHOLDER_SECRETS = frozenset(
     {"", "changeme", "change-me", "secret", "your-secret-key", "please-change-this-secret-key"}
 )
+# A key must look random, not merely be long: `a` * 44 or "changeme" four times are 32+ bytes.
+# The thresholds refuse what people make up and pass generated keys: 64 hex digits (openssl rand
+# -hex 32) hold 16 distinct characters and ~250 bits by the estimate below, token_urlsafe(48)
+# ~380 (none of 80,000 generated keys tripped a rule). 32 hex digits are 16 random bytes, not
+# the 32 production asks for, and estimate at ~115 bits: refused.
+MIN_SECRET_DISTINCT = 10
+MIN_SECRET_BITS = 128
+# A chunk of this many characters found this often means a repeated pattern.
+REPEAT_CHUNK, REPEAT_TIMES = 4, 3
+# Found (in any case) in keys people write or copy from examples; a random key holds one of
+# these by chance with odds of a few in a million each.
+WEAK_SECRET_WORDS = (
+    "change",
+    "secret",
+    "passw",
+    "example",
+    "default",
+    "placeholder",
+    "sample",
+    "dummy",
+    "insecure",
+    "replace",
+    "qwerty",
+    "letmein",
+    "omnichat",
+    "123456",
+    "abcdef",
+)
+GENERATE_KEY = 'python -c "import secrets; print(secrets.token_urlsafe(48))"'
+DEFAULT_PROXIES = "127.0.0.1"
 
 
 class SettingsError(Exception):
@@ -52,7 +85,9 @@ class ServerSettings:
     )
     log_level: str = setting("info", "Log level.", choices=("debug", "info", "warning", "error"))
     forwarded_allow_ips: str = setting(
-        "127.0.0.1", "Proxies trusted for X-Forwarded-For/Proto (comma separated)."
+        DEFAULT_PROXIES,
+        "Proxies trusted for X-Forwarded-For/Proto (comma separated). The default trusts any"
+        " local process to claim any client address: list only your proxies.",
     )
     ws_ping_interval_seconds: float = setting(
         20.0, "WebSocket ping interval; dead peers are dropped after one more.", min=1
@@ -144,6 +179,18 @@ class EventsSettings:
 
 
 @dataclass(frozen=True)
+class MetricsSettings:
+    allow: list[str] = setting(  # noqa: RUF009 (setting() gives a list a default_factory)
+        ["127.0.0.1", "::1"],
+        "Client addresses or networks (CIDR) that may read /metrics; others get 403.",
+        networks=True,
+    )
+    token: Secret = setting(  # noqa: RUF009 (Secret is an immutable str)
+        Secret(""), "Bearer token that may read /metrics from any address (empty: none)."
+    )
+
+
+@dataclass(frozen=True)
 class TwilioSettings:
     account_sid: str = setting("", "Twilio account SID (AC...); empty turns SMS and WhatsApp off.")
     auth_token: Secret = setting(  # noqa: RUF009 (Secret is an immutable str)
@@ -198,6 +245,7 @@ class Settings:
     limits: LimitsSettings = field(default_factory=LimitsSettings)
     backup: BackupSettings = field(default_factory=BackupSettings)
     events: EventsSettings = field(default_factory=EventsSettings)
+    metrics: MetricsSettings = field(default_factory=MetricsSettings)
     twilio: TwilioSettings = field(default_factory=TwilioSettings)
     egress: EgressSettings = field(default_factory=EgressSettings)
     alerts: AlertsSettings = field(default_factory=AlertsSettings)
@@ -269,6 +317,13 @@ def _check(name: str, value: Any, meta: typing.Mapping[str, Any]) -> None:
         raise SettingsError(f"setting {name}: must be at least {meta['min']}, got {value}")
     if "max" in meta and value > meta["max"]:
         raise SettingsError(f"setting {name}: must be at most {meta['max']}, got {value}")
+    for item in value if meta.get("networks") else ():
+        try:
+            ipaddress.ip_network(item, strict=False)
+        except ValueError:
+            raise SettingsError(
+                f"setting {name}: {item!r:.60} is not an IP address or network (CIDR)"
+            ) from None
 
 
 def read_config(path: Path | None) -> dict[str, Any]:
@@ -326,6 +381,38 @@ def build_settings(config: dict[str, Any], environ: typing.Mapping[str, str]) ->
     return settings
 
 
+def secret_key_weakness(key: str) -> str | None:
+    """Why `key` is too weak to sign production tokens, or None when it looks random enough.
+
+    Cheap estimates, not proof: a key that passes may still have been made up, but the keys
+    people type or paste (repeated characters, patterns, words) are refused. The reason never
+    quotes the key.
+    """
+    if len(key.encode()) < MIN_SECRET_BYTES:
+        return f"it must be at least {MIN_SECRET_BYTES} bytes"
+    if len(set(key)) < MIN_SECRET_DISTINCT:
+        return f"it uses only {len(set(key))} different characters"
+    chunks = collections.Counter(
+        key[i : i + REPEAT_CHUNK] for i in range(len(key) - REPEAT_CHUNK + 1)
+    )
+    if chunks.most_common(1)[0][1] >= REPEAT_TIMES:
+        return "it repeats a pattern"
+    lowered = key.lower()
+    for word in WEAK_SECRET_WORDS:
+        if word in lowered:
+            return f"it contains {word!r}"
+    bits = _estimated_bits(key)
+    if bits < MIN_SECRET_BITS:
+        return f"it holds too little randomness (about {bits:.0f} bits, {MIN_SECRET_BITS} needed)"
+    return None
+
+
+def _estimated_bits(key: str) -> float:
+    """Length times the Shannon entropy of the key's own character frequencies."""
+    counts = collections.Counter(key)
+    return -sum(n * math.log2(n / len(key)) for n in counts.values())
+
+
 def _check_production(settings: Settings) -> None:
     if not settings.production:
         return
@@ -333,14 +420,37 @@ def _check_production(settings: Settings) -> None:
     if key.strip().lower() in PLACEHOLDER_SECRETS:
         raise SettingsError(
             "setting security.secret_key: production needs a secret key "
-            "(OMNICHAT_SECURITY_SECRET_KEY, 32+ random bytes)"
+            f"(OMNICHAT_SECURITY_SECRET_KEY, 32+ random bytes); generate one with: {GENERATE_KEY}"
         )
-    if len(key.encode()) < MIN_SECRET_BYTES:
+    weakness = secret_key_weakness(key)
+    if weakness is not None:
         raise SettingsError(
-            f"setting security.secret_key: production needs at least {MIN_SECRET_BYTES} bytes"
+            f"setting security.secret_key: too weak for production ({weakness}); "
+            f"generate a random one with: {GENERATE_KEY}"
         )
     if settings.security.bcrypt_rounds < 12:
         raise SettingsError("setting security.bcrypt_rounds: production needs 12 or more")
+
+
+def production_warnings(settings: Settings) -> list[str]:
+    """What production accepts but the operator should know (`check` prints, `serve` logs)."""
+    if not settings.production:
+        return []
+    proxies = settings.server.forwarded_allow_ips.strip()
+    if proxies == "*":
+        return [
+            "server.forwarded_allow_ips is '*': any client can claim any address with "
+            "X-Forwarded-For, past per-address limits, sign-in throttling and metrics.allow; "
+            "list only your reverse proxies"
+        ]
+    if proxies == DEFAULT_PROXIES:
+        return [
+            f"server.forwarded_allow_ips is the default ({DEFAULT_PROXIES}): any process on "
+            "this host may claim any client address with X-Forwarded-For; that is right only "
+            "when your reverse proxy runs here and no untrusted local user can reach the port. "
+            "List your proxies' addresses otherwise"
+        ]
+    return []
 
 
 def load_settings(config_path: str | None, environ: typing.Mapping[str, str]) -> Settings:

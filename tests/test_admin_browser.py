@@ -11,6 +11,7 @@ import hashlib
 import hmac
 import os
 import re
+import sqlite3
 import subprocess
 import sys
 import uuid
@@ -518,6 +519,50 @@ def test_followups_users_sites_and_export_screens(pages: Pages, omnichat: Server
         lines = csv.read().splitlines()
     assert lines[0].startswith("id,created_at,status,channel")
     assert any(line.startswith(f"{conversation_id},") for line in lines[1:])
+
+
+def test_email_links_never_carry_smuggled_mailto_parameters(
+    pages: Pages, omnichat: ServerProcess
+) -> None:
+    """A legal address with '?' in its local part links with it percent-encoded, and one stored
+    with '?bcc=' glued on (accepted before addresses were checked) shows as text, not a link."""
+    legal = f"x?bcc=a%40evil.test@shop-{uuid.uuid4().hex[:6]}.example"
+    legacy = "help@shop.example?bcc=attacker%40evil.test&body=x"
+    token = visitor(omnichat, "Mallory", email=legal)
+    conversation_id = visitor_says(omnichat, token, "write to me")
+    names = [f"Legal {uuid.uuid4().hex[:6]}", f"Legacy {uuid.uuid4().hex[:6]}"]
+    made = []
+    for name in names:
+        response = httpx.post(
+            f"{omnichat.base_url}/api/v1/widget/followup",
+            json={"name": name, "email": legal, "message": "mail me"},
+            headers=bearer(token),
+        )
+        response.raise_for_status()
+        made.append(response.json()["followup"]["id"])
+    with sqlite3.connect(omnichat.database_path, timeout=5) as db:
+        db.execute("UPDATE followups SET email = ? WHERE name = ?", (legacy, names[1]))
+    db.close()
+    local, domain = legal.rsplit("@", 1)
+    encoded = "mailto:x%3Fbcc%3Da%2540evil.test@" + domain
+    assert local == "x?bcc=a%40evil.test"
+
+    page = pages.new()
+    sign_in(page, omnichat, OWNER_EMAIL, OWNER_PASSWORD, path="/admin/followups")
+    card = page.get_by_role("listitem").filter(has_text=names[0])
+    expect(card.get_by_role("link", name=legal)).to_have_attribute("href", encoded)
+    old = page.get_by_role("listitem").filter(has_text=names[1])
+    expect(old).to_contain_text(legacy)
+    expect(old.get_by_role("link", name=re.compile("@"))).to_have_count(0)
+
+    page.goto(f"{omnichat.base_url}/admin/conversations/{conversation_id}")
+    details = page.get_by_role("complementary", name="Visitor details")
+    expect(details.get_by_role("link", name=legal)).to_have_attribute("href", encoded)
+    for followup_id in made:  # out of the way of the other tests' follow-up lists
+        httpx.post(
+            f"{omnichat.base_url}/api/v1/followups/{followup_id}/archive",
+            headers=bearer(owner_token(omnichat)),
+        ).raise_for_status()
 
 
 def test_escalation_follow_up_flow_end_to_end(pages: Pages, omnichat: ServerProcess) -> None:

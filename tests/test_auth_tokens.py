@@ -71,6 +71,18 @@ def test_issued_token_decodes_to_its_claims() -> None:
         (jwt.encode(claims(iat=None), SECRET, algorithm="HS256"), "no iat"),
         (jwt.encode(claims(sub="seven"), SECRET, algorithm="HS256"), "non-numeric sub"),
         (jwt.encode(claims(tid="1"), SECRET, algorithm="HS256"), "string tenant"),
+        (jwt.encode(claims(sub="\u0661"), SECRET, algorithm="HS256"), "Arabic-Indic digit sub"),
+        (jwt.encode(claims(sub="\uff17"), SECRET, algorithm="HS256"), "full-width digit sub"),
+        (jwt.encode(claims(sub="07"), SECRET, algorithm="HS256"), "leading zero sub"),
+        (jwt.encode(claims(sub="0"), SECRET, algorithm="HS256"), "zero sub"),
+        (jwt.encode(claims(sub=str(2**63)), SECRET, algorithm="HS256"), "sub past 64 bits"),
+        (jwt.encode(claims(sid=2**70), SECRET, algorithm="HS256"), "sid past 64 bits"),
+        (jwt.encode(claims(tid=2**63), SECRET, algorithm="HS256"), "tid past 64 bits"),
+        (jwt.encode(claims(sid=0), SECRET, algorithm="HS256"), "zero sid"),
+        (jwt.encode(claims(sid=-3), SECRET, algorithm="HS256"), "negative sid"),
+        (jwt.encode(claims(sid=3.0), SECRET, algorithm="HS256"), "float sid"),
+        (jwt.encode(claims(sid=True), SECRET, algorithm="HS256"), "boolean sid"),
+        (jwt.encode(claims(exp=2**70), SECRET, algorithm="HS256"), "exp past 64 bits"),
         ("not.a.token", "garbage"),
     ],
 )
@@ -128,6 +140,34 @@ def test_server_answers_bad_tokens_with_401_envelope(server: ServerProcess, case
     assert error["code"] in ("not_authenticated", "token_expired") and error["message"]
     if case == "expired":
         assert error["code"] == "token_expired"
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"sid": 2**70},
+        {"tid": 2**70},
+        {"sub": str(2**70)},
+        {"sub": "\u0661"},
+        {"sub": "\u0661", "sid": 2**70},
+        {"iat": 2**70},
+        {"exp": 2**70},
+    ],
+    ids=["sid 2**70", "tid 2**70", "sub 2**70", "sub Arabic-Indic 1", "both", "iat", "exp"],
+)
+def test_out_of_range_claims_signed_with_the_real_key_answer_401(
+    server: ServerProcess, overrides: dict[str, Any]
+) -> None:
+    """Claims signed with the server's own key but out of range (sid=2**70 answered 500) or in
+    another script (sub "\u0661" read as user 1) answer 401, never 500 or another user."""
+    payload = server_claims(server, **overrides)
+    if "sub" in overrides and overrides["sub"] == "\u0661":
+        # The bootstrap owner is user 1: the forged sub would have matched it.
+        assert server_claims(server)["sub"] == "1"
+    token = jwt.encode(payload, server_secret(server), "HS256")
+    response = httpx.get(f"{server.base_url}/api/v1/auth/me", headers=bearer(token))
+    assert response.status_code == 401, response.text
+    assert response.json()["error"]["code"] == "not_authenticated"
 
 
 def test_correctly_signed_token_for_another_role_is_refused(server: ServerProcess) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import sqlite3
 import subprocess
 import sys
@@ -115,6 +116,22 @@ def test_check_passes_on_good_settings(tmp_path: Path) -> None:
     assert result.returncode == 0 and "settings ok" in result.stdout
 
 
+def test_check_warns_about_the_default_trusted_proxy(tmp_path: Path) -> None:
+    """In production `check` passes but warns that 127.0.0.1 may claim any client address."""
+    production = {
+        "OMNICHAT_SERVER_ENV": "production",
+        "OMNICHAT_SECURITY_SECRET_KEY": secrets.token_urlsafe(48),
+        "OMNICHAT_SECURITY_BCRYPT_ROUNDS": "12",
+    }
+    result = run("check", env=server_env(tmp_path / "data", **production))
+    assert result.returncode == 0, result.stderr
+    assert "warning: server.forwarded_allow_ips is the default" in result.stderr
+    listed = server_env(
+        tmp_path / "data", **production, OMNICHAT_SERVER_FORWARDED_ALLOW_IPS="10.0.0.5"
+    )
+    assert "forwarded_allow_ips" not in run("check", env=listed).stderr
+
+
 def _one_line_failure(result: subprocess.CompletedProcess[str], needle: str) -> None:
     assert result.returncode != 0
     lines = [line for line in result.stderr.splitlines() if line.strip()]
@@ -165,14 +182,17 @@ def test_bad_bootstrap_email_fails_in_one_line(tmp_path: Path) -> None:
     )
 
 
-def test_production_refuses_weak_key_in_one_line(tmp_path: Path) -> None:
-    """Production with a weak secret key exits non-zero before serving."""
+@pytest.mark.parametrize("key", ["short", "a" * 44, "changeme-changeme-changeme-changeme-1234"])
+def test_production_refuses_weak_key_in_one_line(key: str, tmp_path: Path) -> None:
+    """Production with a weak secret key (the audit's two got past `check`) exits non-zero
+    before serving, saying how to generate a good one."""
     env = server_env(
         tmp_path / "data",
         OMNICHAT_SERVER_ENV="production",
-        OMNICHAT_SECURITY_SECRET_KEY="short",
+        OMNICHAT_SECURITY_SECRET_KEY=key,
         OMNICHAT_SECURITY_BCRYPT_ROUNDS="12",
     )
+    _one_line_failure(run("check", env=env), "secrets.token_urlsafe(48)")
     _one_line_failure(run("serve", env=env), "secret_key")
 
 
@@ -186,7 +206,7 @@ def test_production_refuses_open_origin(start_server) -> None:  # type: ignore[n
     production = {
         **process.env,
         "OMNICHAT_SERVER_ENV": "production",
-        "OMNICHAT_SECURITY_SECRET_KEY": "p" * 48,
+        "OMNICHAT_SECURITY_SECRET_KEY": secrets.token_urlsafe(48),
         "OMNICHAT_SECURITY_BCRYPT_ROUNDS": "12",
     }
     _one_line_failure(run("check", env=production), "allows origin '*'")
@@ -200,14 +220,14 @@ def test_bootstrap_prints_generated_password_once(start_server) -> None:  # type
         OMNICHAT_BOOTSTRAP_EMAIL="", OMNICHAT_BOOTSTRAP_PASSWORD=""
     )
     printed = process.stdout()
-    assert "owner@localhost" in printed
+    assert "owner@example.com" in printed
     password = printed.split("the password ")[1].split()[0]
     assert password not in process.logs()
     process.restart()
     assert process.stdout().count("the password") == 1
     db = sqlite3.connect(process.database_path)
     owners = db.execute("SELECT email, must_change_password FROM users").fetchall()
-    assert owners == [("owner@localhost", 1)]
+    assert owners == [("owner@example.com", 1)]
     assert db.execute("SELECT COUNT(*) FROM tenants").fetchone() == (1,)
     assert httpx.get(f"{process.base_url}/health/ready").status_code == 200
 

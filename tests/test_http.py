@@ -12,7 +12,7 @@ import pytest
 
 from tests.conftest import OWNER_PASSWORD, UNIT, ServerProcess
 from tests.staff import owner
-from tests.visitors import new_session, next_frame, send, visitor_socket
+from tests.visitors import default_site_key, new_session, next_frame, send, visitor_socket
 
 
 def test_health_live_and_ready(server: ServerProcess) -> None:
@@ -126,6 +126,33 @@ def test_security_headers_on_every_response(server: ServerProcess) -> None:
         assert headers["x-frame-options"] == "DENY"
 
 
+def test_authenticated_and_token_answers_are_never_stored(server: ServerProcess) -> None:
+    """Staff data, the widget session (its body holds the visitor token), visitor messages and
+    errors all say Cache-Control: no-store, so no browser or proxy cache keeps them."""
+    staff = owner(server)
+    session = new_session(server)
+    visitor = {"Authorization": f"Bearer {session['token']}"}
+    answers = {
+        "login": httpx.post(
+            f"{server.base_url}/api/v1/auth/login",
+            json={"email": staff.user["email"], "password": OWNER_PASSWORD},
+        ),
+        "widget session": httpx.post(
+            f"{server.base_url}/api/v1/widget/session",
+            json={"site_key": default_site_key(server), "token": session["token"]},
+        ),
+        "widget messages": httpx.get(
+            f"{server.base_url}/api/v1/widget/messages?after=0", headers=visitor
+        ),
+        "unauthenticated": httpx.get(f"{server.base_url}/api/v1/auth/me"),
+    }
+    for path in ("auth/me", "conversations", "users", "audit", "sites", "backups"):
+        answers[path] = httpx.get(f"{server.base_url}/api/v1/{path}", headers=staff.headers)
+    for name, response in answers.items():
+        assert response.status_code < 500, (name, response.text)
+        assert response.headers.get("cache-control") == "no-store", name
+
+
 def test_metrics_count_requests_by_route_template(server: ServerProcess) -> None:
     """/metrics is Prometheus text with request counts and latency histograms per route."""
     httpx.get(f"{server.base_url}/health/live")
@@ -135,6 +162,42 @@ def test_metrics_count_requests_by_route_template(server: ServerProcess) -> None
     httpx.get(f"{server.base_url}/random/path/12345")
     text = httpx.get(f"{server.base_url}/metrics").text
     assert "/random/path/12345" not in text
+
+
+def test_metrics_refuse_clients_outside_the_allowed_addresses(start_server) -> None:  # type: ignore[no-untyped-def]
+    """/metrics answers loopback, and 403 in the envelope to an internet client coming through a
+    proxy on this host (X-Forwarded-For from the trusted 127.0.0.1), which it used to serve."""
+    process: ServerProcess = start_server()
+    assert httpx.get(f"{process.base_url}/metrics").status_code == 200
+    for outsider in ("203.0.113.9", "2001:db8::9", "127.0.0.1, 203.0.113.9"):
+        refused = httpx.get(f"{process.base_url}/metrics", headers={"X-Forwarded-For": outsider})
+        assert refused.status_code == 403, outsider
+        assert refused.json()["error"]["code"] == "forbidden"
+        assert "omnichat_http_requests_total" not in refused.text
+
+
+def test_metrics_token_and_networks(start_server) -> None:  # type: ignore[no-untyped-def]
+    """A bearer token opens /metrics from anywhere; networks may be given as CIDR."""
+    token = "m3tr1cs-" + uuid.uuid4().hex
+    process: ServerProcess = start_server(
+        OMNICHAT_METRICS_ALLOW="10.0.0.0/8", OMNICHAT_METRICS_TOKEN=token
+    )
+    url, outside = f"{process.base_url}/metrics", {"X-Forwarded-For": "203.0.113.9"}
+    assert (
+        httpx.get(url, headers={**outside, "Authorization": f"Bearer {token}"}).status_code == 200
+    )
+    assert httpx.get(url, headers={**outside, "Authorization": "Bearer wrong"}).status_code == 403
+    assert httpx.get(url, headers={"X-Forwarded-For": "10.1.2.3"}).status_code == 200
+    assert httpx.get(url).status_code == 403  # loopback is not in this list
+
+
+def test_metrics_ignore_forwarded_for_from_untrusted_peers(start_server) -> None:  # type: ignore[no-untyped-def]
+    """With no trusted proxy, X-Forwarded-For cannot make a client look allowed."""
+    process: ServerProcess = start_server(
+        OMNICHAT_SERVER_FORWARDED_ALLOW_IPS="", OMNICHAT_METRICS_ALLOW="10.0.0.0/8"
+    )
+    spoofed = httpx.get(f"{process.base_url}/metrics", headers={"X-Forwarded-For": "10.1.2.3"})
+    assert spoofed.status_code == 403
 
 
 def test_home_page_links_admin_and_demo(server: ServerProcess) -> None:

@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+import base64
+import os
+import secrets
 import tomllib
 from pathlib import Path
 
 import pytest
 
-from omnichat.settings import Secret, SettingsError, build_settings, describe, load_settings
+from omnichat.settings import (
+    Secret,
+    SettingsError,
+    build_settings,
+    describe,
+    load_settings,
+    production_warnings,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
-STRONG = "k" * 40
+STRONG = secrets.token_urlsafe(48)
 
 
 def test_defaults_match_contract() -> None:
@@ -43,6 +53,8 @@ def test_environment_overrides_file() -> None:
         ({}, {"OMNICHAT_SERVER_ENV": "staging"}, "server.env"),
         ({}, {"OMNICHAT_SERVER_PROT": "1"}, "OMNICHAT_SERVER_PROT"),
         ({}, {"OMNICHAT_LIMITS_SOCKETS_PER_IP": "-1"}, "limits.sockets_per_ip"),
+        ({"metrics": {"allow": ["10.0.0.0/8", "local"]}}, {}, "metrics.allow"),
+        ({}, {"OMNICHAT_METRICS_ALLOW": "300.1.1.1"}, "metrics.allow"),
     ],
 )
 def test_bad_values_name_the_key(config: dict, environ: dict, names: str) -> None:
@@ -64,6 +76,40 @@ def test_production_refuses_weak_secret(key: str, reason: str) -> None:
         build_settings({}, environ)
 
 
+@pytest.mark.parametrize(
+    ("key", "reason"),
+    [
+        ("a" * 44, "only 1 different characters"),
+        ("changeme-changeme-changeme-changeme-1234", "repeats a pattern"),
+        ("0123456789" * 4, "repeats a pattern"),
+        ("my-omnichat-production-secret-key-2026!", "contains 'secret'"),
+        ("Zebra-Giraffe-Kangaroo-Default-Monkey-7", "contains 'default'"),
+        ("26a35044d9f8eed12fbd8b6f7e3c7d25", "too little randomness"),  # 16 bytes, in hex
+    ],
+)
+def test_production_refuses_low_entropy_secret(key: str, reason: str) -> None:
+    """Long but made-up keys (the audit's 44 times `a`, "changeme" four times) are refused with
+    the command that generates a good one, and the message never quotes the key."""
+    environ = {"OMNICHAT_SERVER_ENV": "production", "OMNICHAT_SECURITY_SECRET_KEY": key}
+    with pytest.raises(SettingsError, match=reason) as info:
+        build_settings({}, environ)
+    assert "secrets.token_urlsafe(48)" in str(info.value)
+    assert key not in str(info.value)
+
+
+def test_generated_keys_pass() -> None:
+    """Keys from the usual generators pass, so the rules cost operators nothing."""
+    for _ in range(300):
+        for key in (
+            secrets.token_urlsafe(48),
+            secrets.token_urlsafe(32),
+            secrets.token_hex(32),
+            base64.b64encode(os.urandom(32)).decode(),
+        ):
+            environ = {"OMNICHAT_SERVER_ENV": "production", "OMNICHAT_SECURITY_SECRET_KEY": key}
+            assert build_settings({}, environ).production, key
+
+
 def test_production_accepts_strong_secret() -> None:
     """A 32+ byte secret key is enough for production."""
     environ = {"OMNICHAT_SERVER_ENV": "production", "OMNICHAT_SECURITY_SECRET_KEY": STRONG}
@@ -81,11 +127,34 @@ def test_production_refuses_low_bcrypt_cost() -> None:
         build_settings({}, environ)
 
 
+@pytest.mark.parametrize(
+    ("proxies", "warned"), [("127.0.0.1", "default"), ("*", "'*'"), ("10.0.0.5", None)]
+)
+def test_production_warns_about_trusting_local_or_any_proxy(proxies: str, warned: str) -> None:
+    """The default trusted proxy lets local processes pose as any client; production says so."""
+    environ = {
+        "OMNICHAT_SERVER_ENV": "production",
+        "OMNICHAT_SECURITY_SECRET_KEY": STRONG,
+        "OMNICHAT_SERVER_FORWARDED_ALLOW_IPS": proxies,
+    }
+    warnings = production_warnings(build_settings({}, environ))
+    if warned is None:
+        assert warnings == []
+    else:
+        assert len(warnings) == 1 and warned in warnings[0] and "forwarded_allow_ips" in warnings[0]
+    development = build_settings({}, {"OMNICHAT_SERVER_FORWARDED_ALLOW_IPS": proxies})
+    assert production_warnings(development) == []
+
+
 def test_secrets_hide_in_repr() -> None:
     """Logging the settings object never shows the secret key or bootstrap password."""
-    environ = {"OMNICHAT_SECURITY_SECRET_KEY": STRONG, "OMNICHAT_BOOTSTRAP_PASSWORD": "hunter22"}
+    environ = {
+        "OMNICHAT_SECURITY_SECRET_KEY": STRONG,
+        "OMNICHAT_BOOTSTRAP_PASSWORD": "hunter22",
+        "OMNICHAT_METRICS_TOKEN": "scrape-token-1",
+    }
     text = repr(build_settings({}, environ))
-    assert STRONG not in text and "hunter22" not in text
+    assert STRONG not in text and "hunter22" not in text and "scrape-token-1" not in text
     assert isinstance(build_settings({}, environ).security.secret_key, Secret)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import secrets
 import sqlite3
 import uuid
 
@@ -177,7 +178,7 @@ async def test_production_preflight_refuses_unconfigured_origins(start_server) -
     """In production an empty allowed list refuses browsers, with a message to configure it."""
     process: ServerProcess = start_server(
         OMNICHAT_SERVER_ENV="production",
-        OMNICHAT_SECURITY_SECRET_KEY="s" * 48,
+        OMNICHAT_SECURITY_SECRET_KEY=secrets.token_urlsafe(48),
         OMNICHAT_SECURITY_BCRYPT_ROUNDS="12",
     )
     preflight = httpx.options(

@@ -11,7 +11,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from omnichat import times
+from omnichat import emails, times
 from omnichat.accounts import audit, passwords, sessions, tokens, users
 from omnichat.accounts.staff import Staff
 from omnichat.accounts.throttle import LoginThrottle
@@ -67,7 +67,7 @@ async def login(
     user_agent: str | None,
 ) -> Tokens:
     """Check credentials (throttled) and open a session; `NotAuthenticated` on bad ones."""
-    account = email.strip().lower()[: users.MAX_EMAIL]
+    account = email.strip().lower()[: emails.MAX_EMAIL]
     throttle.attempt(account, ip)
     found = await users.credentials(db, account)
     ok = await passwords.verify_password(

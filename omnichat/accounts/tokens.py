@@ -15,10 +15,12 @@ from dataclasses import dataclass
 import jwt
 
 from omnichat.errors import NotAuthenticated
+from omnichat.storage.db import MAX_ID
 
 ALGORITHM = "HS256"
 ACCESS = "access"
 REQUIRED_CLAIMS = ["exp", "iat", "sub", "tid", "sid", "role", "typ"]
+MAX_DIGITS = len(str(MAX_ID))
 
 
 @dataclass(frozen=True)
@@ -58,26 +60,41 @@ def decode_access(secret: str, token: str) -> AccessClaims:
         raise NotAuthenticated("access token expired", code="token_expired") from None
     except jwt.InvalidTokenError:
         raise NotAuthenticated("access token is not valid") from None
-    user_id, tenant_id, session_id = claims["sub"], claims["tid"], claims["sid"]
-    if (
-        claims["typ"] != ACCESS
-        or not isinstance(claims["role"], str)
-        or not (isinstance(user_id, str) and user_id.isdigit())
-        or not all(_is_int(value) for value in (tenant_id, session_id, claims["iat"]))
-    ):
+    if claims["typ"] != ACCESS or not isinstance(claims["role"], str):
         raise NotAuthenticated("access token is not valid")
     return AccessClaims(
-        user_id=int(user_id),
-        tenant_id=tenant_id,
-        session_id=session_id,
+        user_id=claim_number(claims["sub"], text=True),
+        tenant_id=claim_number(claims["tid"]),
+        session_id=claim_number(claims["sid"]),
         role=claims["role"],
-        issued_at=claims["iat"],
-        expires_at=int(claims["exp"]),
+        issued_at=claim_number(claims["iat"]),
+        expires_at=claim_number(claims["exp"]),
     )
 
 
-def _is_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
+def claim_number(value: object, *, text: bool = False) -> int:
+    """A whole-number claim (an id or a time), or `NotAuthenticated`: one parser for them all.
+
+    JSON integers, except `sub`, which JWT makes a string: then canonical ASCII decimal digits
+    only (`str.isdigit` and `int` also take other scripts' digits, U+0661 for 1; no sign, space,
+    '_' or leading zero). Either way 1 to 2**63-1: a larger number cannot be a SQLite id and
+    would not even bind to a query.
+    """
+    number = 0
+    if text:
+        if (
+            isinstance(value, str)
+            and value.isascii()
+            and value.isdigit()
+            and not value.startswith("0")
+            and len(value) <= MAX_DIGITS
+        ):
+            number = int(value)
+    elif isinstance(value, int) and not isinstance(value, bool):
+        number = value
+    if not 1 <= number <= MAX_ID:
+        raise NotAuthenticated("access token is not valid")
+    return number
 
 
 def new_refresh_token() -> str:

@@ -9,7 +9,6 @@ sockets and makes its access tokens fail until refreshed.
 
 from __future__ import annotations
 
-import re
 import sqlite3
 from dataclasses import dataclass
 from typing import Any
@@ -17,12 +16,11 @@ from typing import Any
 from omnichat import times
 from omnichat.accounts import audit, passwords, sessions
 from omnichat.accounts.staff import ROLES, Staff, rank
+from omnichat.emails import parse_email
 from omnichat.errors import Conflict, Forbidden, Invalid, NotFound
 from omnichat.protocol.hub import CLOSE_AUTH
 from omnichat.storage.db import Database, Row, Tx
 
-EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
-MAX_EMAIL = 254
 MAX_NAME = 100
 
 
@@ -99,15 +97,6 @@ async def credentials(db: Database | Tx, email: str) -> tuple[User, str] | None:
         {"email": email.strip()},
     )
     return None if row is None else (User.from_row(row), row["password_hash"])
-
-
-def parse_email(value: Any, field: str = "email") -> str:
-    if not isinstance(value, str):
-        raise Invalid(field, "must be a string")
-    email = value.strip()
-    if len(email) > MAX_EMAIL or not EMAIL.match(email):
-        raise Invalid(field, "must be an email address")
-    return email
 
 
 def parse_name(value: Any) -> str:

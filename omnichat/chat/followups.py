@@ -6,14 +6,13 @@ away. Each change is an event, so every agent's list stays current.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
 import orjson
 
-from omnichat import phones, times
+from omnichat import emails, phones, times
 from omnichat.chat import conversations, escalation, events, messages
 from omnichat.chat.alerts import Alerts
 from omnichat.errors import Invalid, NotFound, RateLimited
@@ -150,8 +149,6 @@ async def set_status(
 FORM_LIMIT = 3
 FORM_WINDOW = timedelta(minutes=10)
 MAX_NAME, MAX_EMAIL, MAX_MESSAGE, MAX_PHONE_TYPED = 100, 254, 4000, 40
-# Deliberately loose: one @, no spaces, a dot in the domain. Only a reply proves an address.
-EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
 @dataclass(frozen=True)
@@ -178,8 +175,8 @@ def parse_form(body: dict[str, Any]) -> Form:
     """The follow-up form's fields, cleaned; `Invalid` names the first bad field."""
     name = _optional(body, "name", MAX_NAME)
     email = _optional(body, "email", MAX_EMAIL)
-    if email and not EMAIL.match(email):
-        raise Invalid("email", "is not an email address")
+    if email:
+        email = emails.parse_email(email)
     typed_phone = _optional(body, "phone", MAX_PHONE_TYPED)
     phone = phones.require("phone", typed_phone) if typed_phone else ""
     message = _optional(body, "message", MAX_MESSAGE)

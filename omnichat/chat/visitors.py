@@ -11,7 +11,7 @@ import hmac
 import secrets
 from dataclasses import dataclass
 
-from omnichat import times
+from omnichat import emails, times
 from omnichat.accounts import tokens
 from omnichat.chat import conversations
 from omnichat.errors import Invalid, NotAuthenticated
@@ -147,8 +147,8 @@ async def identify(
     clean_identifier = _clean("identifier", identifier)
     clean_name = _clean("name", name)
     clean_email = _clean("email", email)
-    if clean_email is not None and "@" not in clean_email:
-        raise Invalid("email", "is not an email address")
+    if clean_email is not None:
+        clean_email = emails.parse_email(clean_email)
     verified = bool(
         secret
         and clean_identifier

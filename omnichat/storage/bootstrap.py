@@ -9,13 +9,15 @@ import contextlib
 import sqlite3
 from collections.abc import Callable, Iterator
 
-from omnichat import times
-from omnichat.accounts import passwords, users
+from omnichat import emails, times
+from omnichat.accounts import passwords
 from omnichat.errors import Invalid, StartupError
 from omnichat.settings import Settings
 from omnichat.sites import new_site_key
 
-DEFAULT_OWNER_EMAIL = "owner@localhost"
+# A reserved example domain: a syntactically valid address that reaches nobody. (email-validator
+# refuses "localhost", a special-use name, as it refuses for any account.)
+DEFAULT_OWNER_EMAIL = "owner@example.com"
 
 
 @contextlib.contextmanager
@@ -91,7 +93,7 @@ def bootstrap(
         return False
     given = str(settings.bootstrap.password)
     try:
-        email = users.parse_email(
+        email = emails.parse_email(
             settings.bootstrap.email or DEFAULT_OWNER_EMAIL, "setting bootstrap.email"
         )
         if given:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from omnichat.errors import StartupError
-from omnichat.storage import backups, migrations
+from omnichat.storage import backups, datadir, migrations
 from omnichat.storage.backups import BackupError, check_integrity
 
 SQLITE_HEADER = b"SQLite format 3\x00"
@@ -36,9 +36,10 @@ def lock_data_dir(data_dir: Path) -> BinaryIO:
     the database instead (`BEGIN EXCLUSIVE`) cannot tell: a server idle between writes holds no
     SQLite lock at all. flock is not reliable on network file systems; keep data_dir local.
     """
+    datadir.ensure_data_dir(data_dir)
     try:
-        data_dir.mkdir(parents=True, exist_ok=True)
-        handle = (data_dir / LOCK_FILE).open("a+b")
+        fd = os.open(data_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, datadir.PRIVATE_FILE_MODE)
+        handle = os.fdopen(fd, "r+b")
     except OSError as exc:
         raise StartupError(f"data dir {data_dir} is not writable: {exc.strerror}") from None
     try:

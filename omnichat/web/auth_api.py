@@ -10,7 +10,7 @@ from omnichat.accounts import logins, users
 from omnichat.errors import Invalid, OmnichatError, RateLimited
 from omnichat.web.context import context
 from omnichat.web.guard import client_ip, require_staff, text_field
-from omnichat.web.responses import NO_STORE, JSONResponse, read_json, read_optional_json
+from omnichat.web.responses import JSONResponse, read_json, read_optional_json
 
 
 async def login(request: Request) -> JSONResponse:
@@ -35,14 +35,14 @@ async def login(request: Request) -> JSONResponse:
         ctx.metrics.logins.labels("failure").inc()
         raise
     ctx.metrics.logins.labels("success").inc()
-    return JSONResponse(issued.json(), headers=NO_STORE)
+    return JSONResponse(issued.json())
 
 
 async def refresh(request: Request) -> JSONResponse:
     ctx = context(request)
     token = text_field(await read_json(request), "refresh_token")
     issued = await logins.refresh(ctx.db, ctx.settings, refresh_token=token, ip=client_ip(request))
-    return JSONResponse(issued.json(), headers=NO_STORE)
+    return JSONResponse(issued.json())
 
 
 async def logout(request: Request) -> Response:

@@ -50,7 +50,7 @@ async def list_backups(request: Request) -> JSONResponse:
         if failure is None
         else {"at": times.iso(failure.at), "message": failure.message},
     }
-    return JSONResponse(body, headers=NO_STORE)
+    return JSONResponse(body)
 
 
 async def download(request: Request) -> Response:

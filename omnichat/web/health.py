@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import functools
+import hmac
+import ipaddress
+
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from omnichat import times
+from omnichat.errors import Forbidden
+from omnichat.settings import MetricsSettings
 from omnichat.storage import migrations
 from omnichat.web.context import Context, context
-from omnichat.web.responses import JSONResponse
+from omnichat.web.guard import bearer_token, client_ip
+from omnichat.web.responses import NO_STORE, JSONResponse
 
 
 async def live(request: Request) -> JSONResponse:
@@ -60,10 +67,45 @@ async def backup_summary(ctx: Context) -> dict[str, object]:
 
 
 async def metrics(request: Request) -> Response:
+    """Prometheus text, for allowed addresses (loopback by default) or the metrics token."""
+    ctx = context(request)
+    if not may_read_metrics(request, ctx.settings.metrics):
+        raise Forbidden(
+            "metrics are served only to the addresses in metrics.allow or with metrics.token"
+        )
     return Response(
-        context(request).metrics.render(),
+        ctx.metrics.render(),
         media_type="text/plain; version=0.0.4; charset=utf-8",
+        headers=NO_STORE,
     )
+
+
+def may_read_metrics(request: Request, settings: MetricsSettings) -> bool:
+    """Whether this caller presents the metrics token or comes from an allowed address.
+
+    The address is `client_ip`: the TCP peer, or, when the peer is a proxy listed in
+    server.forwarded_allow_ips, the client that proxy names in X-Forwarded-For (uvicorn keeps the
+    rightmost address not itself a trusted proxy). The bare peer would be wrong behind a proxy on
+    this host: every request from the internet would then come from 127.0.0.1 and read metrics.
+    Anyone else's X-Forwarded-For is ignored, so a client cannot claim to be loopback.
+    """
+    token = str(settings.token)
+    presented = bearer_token(request)
+    if token and presented and hmac.compare_digest(presented.encode(), token.encode()):
+        return True
+    try:
+        address = ipaddress.ip_address(client_ip(request))
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped  # a dual-stack socket shows IPv4 peers as ::ffff:a.b.c.d
+    return any(address in network for network in _networks(tuple(settings.allow)))
+
+
+@functools.cache
+def _networks(allow: tuple[str, ...]) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    # Checked when the settings were loaded.
+    return tuple(ipaddress.ip_network(item, strict=False) for item in allow)
 
 
 routes = [

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, overload
 
 import orjson
@@ -11,12 +12,25 @@ from starlette.responses import Response
 from omnichat.errors import BadRequest, Invalid, NotFound, OmnichatError, RateLimited, TooLarge
 from omnichat.storage.db import MAX_ID
 
-# For answers holding tokens, passwords or backups: never stored by browsers or proxies.
+# Never stored by browsers or proxies: for every JSON answer, and for downloads (exports,
+# backups) that must carry it themselves.
 NO_STORE = {"Cache-Control": "no-store"}
 
 
 class JSONResponse(Response):
+    """A JSON answer, never stored by a browser or proxy unless the caller says otherwise.
+
+    Our JSON answers are for one caller (a staff member's data, a visitor's token and messages)
+    or describe this instant; a shared or back-button cache must keep none of them. Defaulting
+    here covers every endpoint, today's and tomorrow's, and the error envelope.
+    """
+
     media_type = "application/json"
+
+    def __init__(
+        self, content: Any, status_code: int = 200, headers: Mapping[str, str] | None = None
+    ) -> None:
+        super().__init__(content, status_code, {**NO_STORE, **(headers or {})})
 
     def render(self, content: Any) -> bytes:
         return orjson.dumps(content)

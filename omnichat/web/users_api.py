@@ -11,20 +11,20 @@ from typing import Any
 from starlette.requests import Request
 from starlette.routing import Route
 
+from omnichat import emails
 from omnichat.accounts import users
 from omnichat.accounts.users import User
 from omnichat.web.context import context
 from omnichat.web.guard import client_ip, require_staff
-from omnichat.web.responses import NO_STORE, JSONResponse, path_id, read_json
+from omnichat.web.responses import JSONResponse, path_id, read_json
 
 
 def _answer(user: User, password: str | None, status: int = 200) -> JSONResponse:
     body: dict[str, Any] = {"user": user.json()}
-    if password is None:
-        return JSONResponse(body, status)
-    # Shown once, to the admin, who passes it on; it must be changed at first sign-in.
-    body["password"] = password
-    return JSONResponse(body, status, headers=NO_STORE)
+    if password is not None:
+        # Shown once, to the admin, who passes it on; it must be changed at first sign-in.
+        body["password"] = password
+    return JSONResponse(body, status)
 
 
 async def list_users(request: Request) -> JSONResponse:
@@ -38,7 +38,7 @@ async def create_user(request: Request) -> JSONResponse:
     ctx = context(request)
     staff = await require_staff(request, "admin")
     body = await read_json(request)
-    email = users.parse_email(body.get("email"))
+    email = emails.parse_email(body.get("email"))
     name = users.parse_name(body["name"]) if "name" in body else email.split("@")[0][:100]
     role = users.parse_role(body.get("role", "agent"))
     user, password = await users.create_user(

@@ -3,7 +3,7 @@
 import { mountActions } from "./actions.js";
 import { channelLabel, isTexted, loadChannels, textingNotice } from "./channels.js";
 import { visitorName } from "./conversations.js";
-import { clock, h } from "./dom.js";
+import { clock, emailLink, h } from "./dom.js";
 import { keyedList } from "./keyed.js";
 import { drawPending, messageElement } from "./message.js";
 import { getState, set, subscribe } from "./store.js";
@@ -34,10 +34,7 @@ function detailsElement(conversation) {
     h(
       "dl",
       {},
-      detail(
-        "Email",
-        visitor.email ? h("a", { href: `mailto:${visitor.email}` }, visitor.email) : null,
-      ),
+      detail("Email", visitor.email ? emailLink(visitor.email) : null),
       detail(
         "Phone",
         visitor.phone ? h("a", { href: `tel:${visitor.phone}` }, visitor.phone) : null,

@@ -89,6 +89,24 @@ export function copyButton(text, selectable) {
   return button;
 }
 
+// An address fit for a mailto: link: one @, no white space, controls or characters that end or
+// quote a URL part in the domain. The server checks addresses strictly, but rows stored before it
+// did may hold anything (a "?bcc=..." glued on, say).
+const PLAIN_ADDRESS = /^[^\s\p{Cc}@<>()[\]\\,;:"]+@[^\s\p{Cc}@<>()[\]\\,;:"?&#%/=]+$/u;
+
+/**
+ * An email address as a mailto: link, or as plain text when it is not a plain address. Each
+ * side of the @ is percent-encoded: a local part may legally hold "?" or "&", which would
+ * otherwise start link parameters (bcc, body) in the mail program.
+ */
+export function emailLink(address) {
+  if (!PLAIN_ADDRESS.test(address)) return address;
+  const at = address.lastIndexOf("@");
+  const local = encodeURIComponent(address.slice(0, at));
+  const domain = encodeURIComponent(address.slice(at + 1));
+  return h("a", { href: `mailto:${local}@${domain}` }, address);
+}
+
 /** A short human time: "14:05" today, "3 Mar 14:05" otherwise. */
 export function clock(iso) {
   if (!iso) return "";

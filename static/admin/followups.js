@@ -1,7 +1,7 @@
 // Follow-ups: contact requests visitors left when nobody answered; mark viewed, archive.
 
 import { get, post } from "./api.js";
-import { clock, h, setClasses } from "./dom.js";
+import { clock, emailLink, h, setClasses } from "./dom.js";
 import { keyedList } from "./keyed.js";
 import { set, subscribe } from "./store.js";
 
@@ -36,12 +36,7 @@ function drawCard(element, followup, act) {
     h(
       "dl",
       {},
-      followup.email
-        ? [
-            h("dt", {}, "Email"),
-            h("dd", {}, h("a", { href: `mailto:${followup.email}` }, followup.email)),
-          ]
-        : null,
+      followup.email ? [h("dt", {}, "Email"), h("dd", {}, emailLink(followup.email))] : null,
       followup.phone
         ? [
             h("dt", {}, "Phone"),
