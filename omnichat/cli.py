@@ -157,7 +157,7 @@ def create_user(settings: Settings, args: argparse.Namespace) -> int:
             must_change,
         )
     except sqlite3.IntegrityError:
-        return fail(f"a user with the email {email} already exists")
+        return fail(f"a user with the email {email} already exists in tenant {args.tenant}")
     finally:
         connection.close()
     print(f"created {args.role} {email} in tenant {args.tenant}")

@@ -23,6 +23,7 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Dialog, Page, Request, expect
 
 from tests.conftest import OWNER_EMAIL, OWNER_PASSWORD, ROOT, UNIT, ServerProcess, server_env
+from tests.staff import create_user_cli
 from tests.visitors import bearer, new_session
 
 TIMEOUT = 10 * UNIT
@@ -170,6 +171,22 @@ def test_sign_in_survives_a_reload_and_sign_out_forgets_the_session(
     assert refused.status_code == 401
     page.reload()
     expect(page.get_by_role("button", name="Sign in")).to_be_visible()
+
+
+def test_sign_in_asks_for_the_tenant_only_when_the_password_opens_several(
+    pages: Pages, omnichat: ServerProcess
+) -> None:
+    """One email in two tenants with one password: the sign-in form asks for the tenant, then
+    signs in to the one named."""
+    email, tenant = f"twice-{uuid.uuid4().hex[:8]}@example.com", f"t{uuid.uuid4().hex[:8]}"
+    for slug in ("default", tenant):
+        create_user_cli(omnichat, email, "agent", slug, "same-password-in-both")
+    page = pages.new()
+    sign_in(page, omnichat, email, "same-password-in-both")
+    expect(page.get_by_role("alert")).to_contain_text("several tenants")
+    page.get_by_label("Tenant").fill(tenant)
+    page.get_by_role("button", name="Sign in").click()
+    expect_inbox(page)
 
 
 def test_a_generated_password_must_be_changed_before_anything_else(

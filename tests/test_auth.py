@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import uuid
 
 import httpx
 import jwt
@@ -14,9 +15,11 @@ from tests.staff import (
     bearer,
     closed_with,
     create_account,
+    create_user_cli,
     login,
     login_response,
     owner,
+    unique_email,
     unique_ip,
 )
 from tests.visitors import next_frame, send
@@ -227,3 +230,47 @@ async def test_reused_refresh_token_closes_the_sessions_sockets(server: ServerPr
         assert refresh(server, boss.refresh_token).status_code == 200
         assert refresh(server, boss.refresh_token).status_code == 401
         assert await closed_with(ws) == 4401
+
+
+def test_one_email_in_two_tenants_signs_in_where_the_password_opens(
+    server: ServerProcess,
+) -> None:
+    """The same email in two tenants: each password opens its own account without a tenant;
+    a password both share answers 409 tenant_required until `tenant` names one; naming the
+    wrong tenant is a plain wrong password."""
+    email, tenant = unique_email("shared"), f"t{uuid.uuid4().hex[:8]}"
+    create_user_cli(server, email, "agent", "default", "password-of-default-1")
+    create_user_cli(server, email, "agent", tenant, "password-of-other-22")
+    here = login(server, email, "password-of-default-1")
+    there = login(server, email.upper(), "password-of-other-22")
+    assert here.user["id"] != there.user["id"]
+    for account in (here, there):
+        assert (
+            httpx.get(f"{server.base_url}/api/v1/auth/me", headers=account.headers).json()["user"][
+                "id"
+            ]
+            == account.user["id"]
+        )
+    wrong = login_response(server, email, "password-of-nobody-3")
+    assert wrong.status_code == 401 and wrong.json()["error"]["code"] == "invalid_credentials"
+
+    shared, shared_tenant = unique_email("same"), f"t{uuid.uuid4().hex[:8]}"
+    create_user_cli(server, shared, "agent", "default", "one-password-for-both")
+    create_user_cli(server, shared, "agent", shared_tenant, "one-password-for-both")
+    ask = login_response(server, shared, "one-password-for-both")
+    assert ask.status_code == 409 and ask.json()["error"]["code"] == "tenant_required"
+    ids = set()
+    for slug in ("default", shared_tenant):
+        answer = httpx.post(
+            f"{server.base_url}/api/v1/auth/login",
+            json={"email": shared, "password": "one-password-for-both", "tenant": slug},
+        )
+        assert answer.status_code == 200, answer.text
+        ids.add(answer.json()["user"]["id"])
+    assert len(ids) == 2
+    misnamed = httpx.post(
+        f"{server.base_url}/api/v1/auth/login",
+        json={"email": email, "password": "password-of-default-1", "tenant": tenant},
+    )
+    assert misnamed.status_code == 401
+    assert misnamed.json()["error"]["code"] == "invalid_credentials"

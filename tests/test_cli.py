@@ -52,7 +52,8 @@ def test_new_data_dir_is_private_to_its_owner(tmp_path: Path) -> None:
 
 
 def test_create_user_with_password_on_stdin(tmp_path: Path) -> None:
-    """create-user makes the tenant when missing; a second user with that email is refused."""
+    """create-user makes the tenant when missing; a second user with that email in the same
+    tenant is refused, in another tenant it is a separate account."""
     env = server_env(tmp_path / "data")
     result = run(
         "create-user",
@@ -71,11 +72,23 @@ def test_create_user_with_password_on_stdin(tmp_path: Path) -> None:
         "AGENT@acme.test",
         "--role",
         "admin",
+        "--tenant",
+        "acme",
         "--password-stdin",
         env=env,
         stdin="a-long-password-1\n",
     )
-    assert again.returncode == 1 and "already exists" in again.stderr
+    assert again.returncode == 1 and "already exists in tenant acme" in again.stderr
+    elsewhere = run(
+        "create-user",
+        "AGENT@acme.test",
+        "--role",
+        "admin",
+        "--password-stdin",
+        env=env,
+        stdin="a-long-password-2\n",
+    )
+    assert elsewhere.returncode == 0, elsewhere.stderr
     weak = run(
         "create-user",
         "new@acme.test",
@@ -91,7 +104,11 @@ def test_create_user_with_password_on_stdin(tmp_path: Path) -> None:
         "SELECT u.email, u.role, t.slug, u.must_change_password FROM users u"
         " JOIN tenants t ON t.id = u.tenant_id ORDER BY u.id"
     ).fetchall()
-    assert rows == [(OWNER_EMAIL, "owner", "default", 0), ("agent@acme.test", "agent", "acme", 0)]
+    assert rows == [
+        (OWNER_EMAIL, "owner", "default", 0),
+        ("agent@acme.test", "agent", "acme", 0),
+        ("AGENT@acme.test", "admin", "default", 0),
+    ]
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from omnichat.errors import StartupError
-from omnichat.storage import migrations
+from omnichat.storage import bootstrap, migrations
 
 
 def connect(path: Path) -> sqlite3.Connection:
@@ -105,3 +105,63 @@ def test_bad_file_names_are_refused(tmp_path: Path) -> None:
     write(directory, "1_first.sql", "SELECT 1;")
     with pytest.raises(StartupError, match="NNNN_name"):
         migrations.discover(directory)
+
+
+def test_a_migration_leaving_a_dangling_reference_is_rolled_back(tmp_path: Path) -> None:
+    """Foreign keys are not enforced during a migration (a table rebuild needs that), but a
+    migration that leaves a reference to a missing row is rolled back whole."""
+    directory = tmp_path / "migrations"
+    write(
+        directory,
+        "0001_first.sql",
+        "CREATE TABLE p (id INTEGER PRIMARY KEY);\n"
+        "CREATE TABLE c (id INTEGER PRIMARY KEY, p_id INTEGER REFERENCES p (id));\n"
+        "INSERT INTO p (id) VALUES (1);\nINSERT INTO c (id, p_id) VALUES (1, 1);",
+    )
+    write(directory, "0002_orphan.sql", "DELETE FROM p;")
+    connection = connect(tmp_path / "db.sqlite")
+    connection.execute("PRAGMA foreign_keys=ON")
+    with pytest.raises(StartupError, match=r"0002_orphan failed.*row 1 of c"):
+        migrations.apply(connection, directory)
+    assert connection.execute("SELECT id FROM p").fetchall() == [(1,)]
+    assert connection.execute("PRAGMA foreign_keys").fetchone() == (1,)
+
+
+def test_emails_become_unique_per_tenant_keeping_every_reference(tmp_path: Path) -> None:
+    """0008 rebuilds users: the same email may then exist in two tenants (never twice in one,
+    in any case), and ids, sessions and read markers pointing at users survive intact."""
+    shipped = migrations.discover()
+    directory = tmp_path / "before"
+    for migration in shipped:
+        if migration.version < 8:
+            write(directory, f"{migration.version:04d}_{migration.name}.sql", migration.sql)
+    connection = connect(tmp_path / "db.sqlite")
+    connection.execute("PRAGMA foreign_keys=ON")
+    migrations.apply(connection, directory)
+    bootstrap.create_user(connection, "acme", "ada@example.com", "Ada", "owner", "hash", False)
+    with pytest.raises(sqlite3.IntegrityError):  # globally unique before
+        bootstrap.create_user(connection, "other", "ADA@example.com", "Ada", "owner", "h", False)
+    user_id = connection.execute("SELECT id FROM users").fetchone()[0]
+    connection.execute(
+        "INSERT INTO sessions (tenant_id, user_id, token_hash, created_at, refreshed_at,"
+        " expires_at) VALUES (1, ?, 'digest', 'now', 'now', 'later')",
+        (user_id,),
+    )
+    connection.execute(
+        "INSERT INTO audit (tenant_id, actor_id, action, created_at) VALUES (1, ?, 'x', 'now')",
+        (user_id,),
+    )
+
+    assert [m.version for m in migrations.apply(connection)] == [8]
+    assert connection.execute("SELECT id, email FROM users").fetchall() == [
+        (user_id, "ada@example.com")
+    ]
+    assert connection.execute("SELECT user_id FROM sessions").fetchall() == [(user_id,)]
+    assert connection.execute("SELECT actor_id FROM audit").fetchall() == [(user_id,)]
+    assert connection.execute("PRAGMA foreign_key_check").fetchall() == []
+    bootstrap.create_user(connection, "other", "ADA@example.com", "Ada", "owner", "hash", False)
+    with pytest.raises(sqlite3.IntegrityError):
+        bootstrap.create_user(connection, "other", "ada@EXAMPLE.com", "Ada", "agent", "h", False)
+    connection.execute("PRAGMA foreign_keys=ON")
+    with pytest.raises(sqlite3.IntegrityError):  # references are enforced again afterwards
+        connection.execute("DELETE FROM users WHERE id = ?", (user_id,))

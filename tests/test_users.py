@@ -100,6 +100,32 @@ def test_duplicate_email_is_a_conflict(server: ServerProcess) -> None:
     assert again.status_code == 409 and again.json()["error"]["code"] == "email_taken"
 
 
+def test_another_tenant_cannot_tell_which_emails_have_accounts(server: ServerProcess) -> None:
+    """Tenant B's admin used to get 409 email_taken for tenant A's addresses. Emails are unique
+    per tenant now: B's answer for A's address (owner or agent, any case) is the answer for an
+    address nobody uses, and only B's own duplicates conflict."""
+    boss = owner(server)
+    agent, admin = create_account(server, boss, "agent"), create_account(server, boss, "admin")
+    stranger = other_tenant_account(server, "admin")
+
+    def shape(response: httpx.Response) -> tuple[int, list[str]]:
+        body = response.json()
+        return response.status_code, sorted(body) + sorted(body.get("user", {}))
+
+    fresh = shape(create(server, stranger, email=unique_email(), role="agent"))
+    assert fresh[0] == 201
+    for taken_in_a in (boss.user["email"], admin.user["email"].upper()):
+        assert shape(create(server, stranger, email=taken_in_a, role="agent")) == fresh
+    renamed = create(server, stranger, email=unique_email(), role="agent").json()["user"]
+    moved = patch(server, stranger, renamed["id"], email=agent.user["email"].swapcase())
+    assert moved.status_code == 200, moved.text
+    again = create(server, stranger, email=agent.user["email"], role="agent")
+    assert again.status_code == 409 and again.json()["error"]["code"] == "email_taken"
+    # Tenant A's accounts are untouched and still sign in without naming a tenant.
+    assert me(server, agent).status_code == 200
+    assert login_response(server, agent.user["email"], agent.password).status_code == 200
+
+
 def test_patch_refuses_unknown_fields(server: ServerProcess) -> None:
     """A PATCH with a field that cannot be changed names it in a 422."""
     boss = owner(server)

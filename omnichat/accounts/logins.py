@@ -7,6 +7,7 @@ the email exists or not, after the same bcrypt work.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -16,7 +17,7 @@ from omnichat.accounts import audit, passwords, sessions, tokens, users
 from omnichat.accounts.staff import Staff
 from omnichat.accounts.throttle import LoginThrottle
 from omnichat.accounts.users import User
-from omnichat.errors import Forbidden, Invalid, NotAuthenticated
+from omnichat.errors import Conflict, Forbidden, Invalid, NotAuthenticated
 from omnichat.protocol.hub import CLOSE_AUTH
 from omnichat.settings import Settings
 from omnichat.storage.db import Database, Tx
@@ -65,20 +66,36 @@ async def login(
     password: str,
     ip: str,
     user_agent: str | None,
+    tenant: str | None = None,
 ) -> Tokens:
-    """Check credentials (throttled) and open a session; `NotAuthenticated` on bad ones."""
+    """Check credentials (throttled) and open a session; `NotAuthenticated` on bad ones.
+
+    Emails are unique per tenant. Without `tenant` (a slug) the password is checked against each
+    account of the email, concurrently: the one it opens is signed in, whatever other tenants
+    hold, so nobody can lock a user out by creating their email elsewhere. Only when it opens
+    several (someone who knows that password in each) is the tenant asked for, with 409
+    `tenant_required`: to anyone else the answer is the one an unknown email gets.
+    """
     account = email.strip().lower()[: emails.MAX_EMAIL]
     throttle.attempt(account, ip)
-    found = await users.credentials(db, account)
-    ok = await passwords.verify_password(
-        password, None if found is None else found[1], settings.security.bcrypt_rounds
-    )
-    if found is None or not ok:
-        await db.write(lambda tx: _record_failure(tx, found[0] if found else None, ip))
+    found = await users.credentials(db, account, tenant)
+    checks = [
+        passwords.verify_password(password, password_hash, settings.security.bcrypt_rounds)
+        for _, password_hash in found
+    ] or [passwords.verify_password(password, None, settings.security.bcrypt_rounds)]
+    opened = [pair for pair, ok in zip(found, await asyncio.gather(*checks), strict=False) if ok]
+    if not opened:
+        await db.write(lambda tx: _record_failures(tx, [user for user, _ in found], ip))
         log.info("login failed", extra={"fields": {"ip": ip}})
         raise NotAuthenticated("email or password is wrong", code="invalid_credentials")
-    user, password_hash = found
     throttle.succeeded(account, ip)
+    if len(opened) > 1:
+        raise Conflict(
+            "this email and password open accounts in several tenants; "
+            "say which with tenant (its slug)",
+            code="tenant_required",
+        )
+    [(user, password_hash)] = opened
     if user.disabled:
         await db.write(lambda tx: _record_failure(tx, user, ip, reason="disabled"))
         raise Forbidden("this account is disabled", code="account_disabled")
@@ -123,6 +140,14 @@ async def login(
 def _cost(password_hash: str) -> int | None:
     parts = password_hash.split("$")
     return int(parts[2]) if len(parts) > 3 and parts[2].isdigit() else None
+
+
+async def _record_failures(tx: Tx, found: list[User], ip: str) -> None:
+    """A wrong password counts against every account of the email that was tried."""
+    if not found:
+        await _record_failure(tx, None, ip)
+    for user in found:
+        await _record_failure(tx, user, ip)
 
 
 async def _record_failure(
@@ -250,10 +275,8 @@ async def change_password(
     """Replace the caller's password; their other sessions end, this one stays signed in."""
     # Guessing the current password with a stolen access token is throttled like logins.
     throttle.attempt(staff.email, ip)
-    found = await users.credentials(db, staff.email)
-    if found is None or not await passwords.verify_password(
-        current, found[1], settings.security.bcrypt_rounds
-    ):
+    current_hash = await users.password_hash(db, staff.id)
+    if not await passwords.verify_password(current, current_hash, settings.security.bcrypt_rounds):
         raise Invalid("current_password", "is wrong")
     throttle.succeeded(staff.email, ip)
     passwords.check_rules(new, "new_password")

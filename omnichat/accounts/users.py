@@ -22,6 +22,9 @@ from omnichat.protocol.hub import CLOSE_AUTH
 from omnichat.storage.db import Database, Row, Tx
 
 MAX_NAME = 100
+# Sign-in without a tenant checks the password against each account of the email, at the cost of
+# one bcrypt each: this many at most (the oldest); beyond, the tenant must be given.
+MAX_SIGN_IN_ACCOUNTS = 5
 
 
 @dataclass(frozen=True)
@@ -90,13 +93,27 @@ async def list_users(db: Database, tenant_id: int) -> list[User]:
     return [User.from_row(row) for row in rows]
 
 
-async def credentials(db: Database | Tx, email: str) -> tuple[User, str] | None:
-    """A user by email (any case) with their password hash, for signing in."""
-    row = await db.fetch_one(
-        f"SELECT {USER_COLUMNS}, password_hash FROM users WHERE email = :email",
-        {"email": email.strip()},
+async def credentials(
+    db: Database | Tx, email: str, tenant: str | None = None
+) -> list[tuple[User, str]]:
+    """The accounts with this email (any case) and their password hashes, for signing in.
+
+    Emails are unique per tenant, so there is one per tenant at most: only tenant `tenant` (a
+    slug) when given, else the oldest `MAX_SIGN_IN_ACCOUNTS` of them.
+    """
+    rows = await db.fetch_all(
+        f"SELECT {USER_COLUMNS}, password_hash FROM users WHERE email = :email"
+        " AND (:tenant IS NULL OR tenant_id = (SELECT id FROM tenants WHERE slug = :tenant))"
+        " ORDER BY id LIMIT :limit",
+        {"email": email.strip(), "tenant": tenant, "limit": MAX_SIGN_IN_ACCOUNTS},
     )
-    return None if row is None else (User.from_row(row), row["password_hash"])
+    return [(User.from_row(row), row["password_hash"]) for row in rows]
+
+
+async def password_hash(db: Database | Tx, user_id: int) -> str | None:
+    """The password hash of user `user_id`."""
+    row = await db.fetch_one("SELECT password_hash FROM users WHERE id = :id", {"id": user_id})
+    return None if row is None else str(row["password_hash"])
 
 
 def parse_name(value: Any) -> str:
@@ -171,8 +188,9 @@ async def create_user(
                 },
             )
         except sqlite3.IntegrityError:
+            # Emails are unique per tenant: this says nothing about other tenants' accounts.
             raise Conflict(
-                "an account with this email already exists", code="email_taken"
+                "an account of this tenant already has this email", code="email_taken"
             ) from None
         await audit.record(
             tx,
@@ -222,8 +240,9 @@ async def update_user(
                 params,
             )
         except sqlite3.IntegrityError:
+            # Emails are unique per tenant: this says nothing about other tenants' accounts.
             raise Conflict(
-                "an account with this email already exists", code="email_taken"
+                "an account of this tenant already has this email", code="email_taken"
             ) from None
         if fields.get("disabled") or password_hash is not None:
             # Whoever holds these sessions may no longer sign in as this user: end them now.

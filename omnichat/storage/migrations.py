@@ -112,28 +112,49 @@ async def applied_version(db: Database) -> int | None:
 
 
 def apply(connection: sqlite3.Connection, directory: Path = MIGRATIONS_DIR) -> list[Migration]:
-    """Apply every pending migration, each in its own transaction; returns those applied."""
+    """Apply every pending migration, each in its own transaction; returns those applied.
+
+    Foreign keys are not enforced while a migration runs, as SQLite's recipe for changing a
+    table asks: rebuilding a table drops the old one, which with enforcement on would fail on
+    every reference to it (or cascade deletes). Instead every reference in the database is
+    checked before the migration commits, and a dangling one rolls it back.
+    """
     pending = status(connection, directory).pending
-    for migration in pending:
-        try:
-            connection.execute("BEGIN IMMEDIATE")
-            for statement in statements(migration.sql):
-                connection.execute(statement)
-            connection.execute(
-                "INSERT INTO schema_migrations (version, name, checksum, applied_at)"
-                " VALUES (?, ?, ?, ?)",
-                (
-                    migration.version,
-                    migration.name,
-                    migration.checksum,
-                    datetime.now(UTC).isoformat(timespec="seconds"),
-                ),
-            )
-            connection.execute("COMMIT")
-        except sqlite3.Error as exc:
-            connection.execute("ROLLBACK")
-            raise StartupError(
-                f"migration {migration.version:04d}_{migration.name} failed and was rolled back: "
-                f"{exc}"
-            ) from None
+    enforced = connection.execute("PRAGMA foreign_keys").fetchone()[0]
+    # Only outside a transaction does this take effect, hence here rather than per migration.
+    connection.execute("PRAGMA foreign_keys=OFF")
+    try:
+        for migration in pending:
+            _apply_one(connection, migration)
+    finally:
+        connection.execute(f"PRAGMA foreign_keys={'ON' if enforced else 'OFF'}")
     return pending
+
+
+def _apply_one(connection: sqlite3.Connection, migration: Migration) -> None:
+    try:
+        connection.execute("BEGIN IMMEDIATE")
+        for statement in statements(migration.sql):
+            connection.execute(statement)
+        dangling = connection.execute("PRAGMA foreign_key_check").fetchone()
+        if dangling is not None:
+            table, rowid, parent, _ = dangling
+            raise sqlite3.IntegrityError(
+                f"row {rowid} of {table} would refer to a missing row of {parent}"
+            )
+        connection.execute(
+            "INSERT INTO schema_migrations (version, name, checksum, applied_at)"
+            " VALUES (?, ?, ?, ?)",
+            (
+                migration.version,
+                migration.name,
+                migration.checksum,
+                datetime.now(UTC).isoformat(timespec="seconds"),
+            ),
+        )
+        connection.execute("COMMIT")
+    except sqlite3.Error as exc:
+        connection.execute("ROLLBACK")
+        raise StartupError(
+            f"migration {migration.version:04d}_{migration.name} failed and was rolled back: {exc}"
+        ) from None

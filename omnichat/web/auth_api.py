@@ -18,6 +18,10 @@ async def login(request: Request) -> JSONResponse:
     body = await read_json(request)
     email = text_field(body, "email")
     password = text_field(body, "password")
+    # Only needed when the email has accounts in several tenants that this password opens.
+    tenant = body.get("tenant")
+    if tenant is not None and not isinstance(tenant, str):
+        raise Invalid("tenant", "must be a string (the tenant's slug)")
     try:
         issued = await logins.login(
             ctx.db,
@@ -27,6 +31,7 @@ async def login(request: Request) -> JSONResponse:
             password=password,
             ip=client_ip(request),
             user_agent=request.headers.get("user-agent"),
+            tenant=(tenant or "").strip() or None,
         )
     except RateLimited:
         ctx.metrics.logins.labels("throttled").inc()

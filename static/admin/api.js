@@ -142,8 +142,9 @@ export async function ensureAccess() {
   return access.token;
 }
 
-export async function login(email, password) {
-  const response = await send("POST", "/api/v1/auth/login", { email, password });
+export async function login(email, password, tenant = "") {
+  const body = tenant ? { email, password, tenant } : { email, password };
+  const response = await send("POST", "/api/v1/auth/login", body);
   if (!response.ok) throw await errorFrom(response);
   const tokens = await response.json();
   adopt(tokens);

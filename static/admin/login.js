@@ -17,6 +17,10 @@ export function loginScreen({ onSignedIn }) {
     autocomplete: "current-password",
     required: true,
   });
+  // Asked for only when this email and password open accounts in several tenants.
+  const tenant = h("input", { type: "text", name: "tenant", autocomplete: "organization" });
+  const tenantField = field("Tenant", tenant);
+  tenantField.hidden = true;
   const error = h("p", { class: "form-error", role: "alert" });
   const submit = h("button", { type: "submit", class: "primary" }, "Sign in");
   const form = h(
@@ -25,6 +29,7 @@ export function loginScreen({ onSignedIn }) {
     h("h1", { id: "login-title" }, "Sign in to Omnichat"),
     field("Email", email),
     field("Password", password),
+    tenantField,
     error,
     submit,
   );
@@ -33,9 +38,15 @@ export function loginScreen({ onSignedIn }) {
     error.textContent = "";
     submit.disabled = true;
     try {
-      const tokens = await login(email.value.trim(), password.value);
+      const tokens = await login(email.value.trim(), password.value, tenant.value.trim());
       onSignedIn(tokens.user || null);
     } catch (failure) {
+      if (failure.code === "tenant_required") {
+        tenantField.hidden = false;
+        error.textContent = "You have accounts in several tenants: give the tenant to sign in to.";
+        tenant.focus();
+        return;
+      }
       error.textContent =
         failure.code === "invalid_credentials" ? "Email or password is wrong." : failure.message;
       password.select();
