@@ -17,7 +17,7 @@ from typing import Any, Literal
 import orjson
 
 from omnichat import times
-from omnichat.chat import conversations
+from omnichat.chat import conversations, search_index
 from omnichat.chat.conversations import SELECT as CONVERSATION_SELECT
 from omnichat.chat.conversations import Conversation
 from omnichat.chat.messages import COLUMNS as MESSAGE_COLUMNS
@@ -165,6 +165,7 @@ async def page(
         where.append("c.assignee_id = :assignee")
         params["assignee"] = user_id if filters.assignee == "me" else filters.assignee
     if filters.query is not None:
+        await search_index.catch_up(db)
         where.append(SEARCH)
         params["match"] = match_expression(filters.query)
     if before is not None:

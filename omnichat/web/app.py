@@ -16,7 +16,7 @@ from starlette.responses import Response
 
 from omnichat import times
 from omnichat.accounts.throttle import LoginThrottle
-from omnichat.chat import escalation, events
+from omnichat.chat import escalation, events, search_index
 from omnichat.chat.alerts import Alerts
 from omnichat.egress import Egress
 from omnichat.errors import OmnichatError
@@ -132,6 +132,9 @@ def create_app(
             first=times.now(),
         )
         jobs.every(30, functools.partial(escalation.auto_close, db, metrics), "auto_close")
+        jobs.every(
+            search_index.EVERY_SECONDS, functools.partial(search_index.catch_up, db), "search"
+        )
         # Alert summaries are due when a site's alert interval ends; a pass is one indexed query.
         jobs.every(ALERT_SUMMARY_EVERY_SECONDS, alerts.send_summaries, "alerts")
         log.info("started", extra={"fields": {"env": prepared.server.env}})
