@@ -152,7 +152,8 @@ def test_emails_become_unique_per_tenant_keeping_every_reference(tmp_path: Path)
         (user_id,),
     )
 
-    assert [m.version for m in migrations.apply(connection)][0] == 8
+    applied = [m.version for m in migrations.apply(connection)]
+    assert applied[0] == 8
     assert connection.execute("SELECT id, email FROM users").fetchall() == [
         (user_id, "ada@example.com")
     ]
