@@ -72,3 +72,26 @@ async def test_op_awaiting_anything_else_is_refused(database: Database) -> None:
     with pytest.raises(RuntimeError, match="awaited something other"):
         await database.write(op)
     assert await database.fetch_value("SELECT COUNT(*) FROM audit WHERE action = 'sleepy'") == 0
+
+
+async def test_committed_pages_reach_the_database_file_beside_the_writer(
+    database: Database,
+) -> None:
+    """The writer never checkpoints inside a commit, yet committed pages are copied from the WAL
+    into the database file in the background, so the WAL does not grow without end."""
+    path = database.path
+    before = path.stat().st_size
+    note = "x" * 500
+
+    async def op(tx: Tx) -> int:
+        return await tx.execute(
+            "INSERT INTO audit (action, details, created_at) VALUES ('bulk', :d, 'now')",
+            {"d": note},
+        )
+
+    for _ in range(40):
+        await asyncio.gather(*(database.write(op) for _ in range(50)))
+    deadline = asyncio.get_running_loop().time() + 10
+    while path.stat().st_size <= before + 500_000:
+        assert asyncio.get_running_loop().time() < deadline, "no checkpoint reached the file"
+        await asyncio.sleep(0.1)
