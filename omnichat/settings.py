@@ -103,7 +103,7 @@ class ServerSettings:
         5.0, "An idle connection between two requests is closed after this long.", min=0.1
     )
     max_connections: int = setting(
-        1000, "Open connections (HTTP and WebSocket) at most; more are refused.", min=16
+        10000, "Open connections (HTTP and WebSocket) at most; more are refused.", min=16
     )
 
 
