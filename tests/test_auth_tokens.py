@@ -1,4 +1,4 @@
-"""Access tokens: what the decoder accepts, and that the server answers every bad token with 401."""
+"""Access tokens: what the decoder accepts, and that the app answers every bad token with 401."""
 
 from __future__ import annotations
 
@@ -7,14 +7,13 @@ import json
 import time
 from typing import Any
 
-import httpx
 import jwt
 import pytest
 
 from omnichat.accounts import tokens
 from omnichat.errors import NotAuthenticated
-from tests.conftest import ServerProcess
-from tests.staff import bearer, owner
+from tests.servers import AppServer
+from tests.staff import bearer, sign_in_owner
 
 SECRET = "s" * 64
 OTHER_SECRET = "o" * 64
@@ -97,22 +96,22 @@ def test_refresh_tokens_are_long_and_stored_as_digests() -> None:
     assert len(tokens.digest(token)) == 64 and token not in tokens.digest(token)
 
 
-def server_claims(server: ServerProcess, **overrides: Any) -> dict[str, Any]:
+def server_claims(app: AppServer, **overrides: Any) -> dict[str, Any]:
     """Claims naming the real owner's real session, so only the changed part can fail."""
-    account = owner(server)
+    account = sign_in_owner(app)
     real = jwt.decode(account.access_token, options={"verify_signature": False})
     return {**real, **overrides}
 
 
-def server_secret(server: ServerProcess) -> str:
-    return (server.data_dir / "secret_key").read_text().strip()
+def server_secret(app: AppServer) -> str:
+    return (app.data_dir / "secret_key").read_text().strip()
 
 
 @pytest.mark.parametrize("case", ["expired", "none", "typ", "other", "tampered", "missing"])
-def test_server_answers_bad_tokens_with_401_envelope(server: ServerProcess, case: str) -> None:
+def test_server_answers_bad_tokens_with_401_envelope(app: AppServer, case: str) -> None:
     """The API refuses each kind of bad access token with 401 and the error envelope."""
-    secret = server_secret(server)
-    payload = server_claims(server)
+    secret = server_secret(app)
+    payload = server_claims(app)
     token = {
         "expired": lambda: jwt.encode({**payload, "exp": int(time.time()) - 5}, secret, "HS256"),
         "none": lambda: unsigned(payload),
@@ -122,7 +121,7 @@ def test_server_answers_bad_tokens_with_401_envelope(server: ServerProcess, case
         "missing": lambda: None,
     }[case]()
     headers = {} if token is None else bearer(token)
-    response = httpx.get(f"{server.base_url}/api/v1/auth/me", headers=headers)
+    response = app.http.get("/api/v1/auth/me", headers=headers)
     assert response.status_code == 401
     error = response.json()["error"]
     assert error["code"] in ("not_authenticated", "token_expired") and error["message"]
@@ -130,10 +129,10 @@ def test_server_answers_bad_tokens_with_401_envelope(server: ServerProcess, case
         assert error["code"] == "token_expired"
 
 
-def test_correctly_signed_token_for_another_role_is_refused(server: ServerProcess) -> None:
+def test_correctly_signed_token_for_another_role_is_refused(app: AppServer) -> None:
     """Even a validly signed token is refused when its role is not the user's role now."""
-    payload = server_claims(server, role="agent")
-    token = jwt.encode(payload, server_secret(server), "HS256")
-    response = httpx.get(f"{server.base_url}/api/v1/auth/me", headers=bearer(token))
+    payload = server_claims(app, role="agent")
+    token = jwt.encode(payload, server_secret(app), "HS256")
+    response = app.http.get("/api/v1/auth/me", headers=bearer(token))
     assert response.status_code == 401
     assert response.json()["error"]["code"] == "role_changed"

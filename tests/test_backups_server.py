@@ -15,8 +15,9 @@ from typing import Any
 
 import httpx
 
-from tests.conftest import OWNER_EMAIL, OWNER_PASSWORD, UNIT, ServerProcess
+from tests.servers import OWNER_EMAIL, OWNER_PASSWORD, ServerProcess
 from tests.staff import create_user_cli
+from tests.timing import UNIT
 
 PASSWORD = "a-perfectly-fine-password"
 # 0.0003 hours is about a second: the shortest schedule the setting allows in practice.
@@ -37,7 +38,7 @@ def wait_for(
 
 
 def metric(server: ServerProcess, name: str, **labels: str) -> float:
-    text = httpx.get(f"{server.base_url}/metrics").text
+    text = server.http.get("/metrics").text
     selector = ",".join(f'{k}="{v}"' for k, v in labels.items())
     pattern = re.escape(f"{name}{{{selector}}}" if labels else name) + r" (\S+)"
     match = re.search(f"^{pattern}$", text, re.MULTILINE)
@@ -46,15 +47,13 @@ def metric(server: ServerProcess, name: str, **labels: str) -> float:
 
 
 def backup_health(server: ServerProcess) -> dict[str, Any]:
-    response = httpx.get(f"{server.base_url}/health/ready")
+    response = server.http.get("/health/ready")
     assert response.status_code == 200, response.text
     return dict(response.json()["backup"])
 
 
 def sign_in(server: ServerProcess, email: str, password: str) -> dict[str, str]:
-    response = httpx.post(
-        f"{server.base_url}/api/v1/auth/login", json={"email": email, "password": password}
-    )
+    response = server.http.post("/api/v1/auth/login", json={"email": email, "password": password})
     assert response.status_code == 200, response.text
     return {"Authorization": f"Bearer {response.json()['access_token']}"}
 
@@ -105,14 +104,14 @@ def test_a_failing_backup_is_counted_logged_and_shown_to_owners(
     assert health["status"] == "failed" and health["last_failure_at"]
     assert str(backups_dir) not in str(health), "the public health check names no paths"
     owner = sign_in(server, OWNER_EMAIL, OWNER_PASSWORD)
-    listing = httpx.get(f"{server.base_url}/api/v1/backups", headers=owner).json()
+    listing = server.http.get("/api/v1/backups", headers=owner).json()
     assert listing["failing"] is True
     assert str(backups_dir) in listing["last_failure"]["message"]
     assert '"msg":"backup failed"' in server.logs()
 
     backups_dir.unlink()
     wait_for(lambda: backup_health(server)["status"] == "ok")
-    listing = httpx.get(f"{server.base_url}/api/v1/backups", headers=owner).json()
+    listing = server.http.get("/api/v1/backups", headers=owner).json()
     assert listing["failing"] is False and listing["backups"]
 
 
@@ -122,7 +121,7 @@ def test_owner_downloads_a_fresh_checked_backup(
     """POST /api/v1/backups streams a fresh, intact copy as an attachment, and is audited."""
     server = start_server(OMNICHAT_BACKUP_INTERVAL_HOURS="0")  # no scheduled backups at all
     owner = sign_in(server, OWNER_EMAIL, OWNER_PASSWORD)
-    response = httpx.post(f"{server.base_url}/api/v1/backups", headers=owner, timeout=60)
+    response = server.http.post("/api/v1/backups", headers=owner, timeout=60)
     assert response.status_code == 200, response.text
     disposition = response.headers["content-disposition"]
     assert re.fullmatch(r'attachment; filename="omnichat-\d{8}-\d{6}\.sqlite"', disposition)
@@ -137,7 +136,7 @@ def test_owner_downloads_a_fresh_checked_backup(
         assert OWNER_EMAIL in emails and audited.fetchone()[0] >= 1
     # A download is not one of the kept backups and leaves no file behind.
     assert list((server.data_dir / "backups").iterdir()) == []
-    listing = httpx.get(f"{server.base_url}/api/v1/backups", headers=owner)
+    listing = server.http.get("/api/v1/backups", headers=owner)
     assert listing.status_code == 200 and listing.json()["backups"] == []
     assert backup_health(server)["status"] == "none"
 

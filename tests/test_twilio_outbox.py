@@ -22,7 +22,7 @@ from omnichat.storage.db import Database, Tx
 from omnichat.twilio import delivery, incoming, outbox
 from omnichat.twilio.circuit import Circuit
 from omnichat.twilio.sender import Sender, backoff
-from tests.conftest import UNIT
+from tests.timing import UNIT
 from tests.twilio_standin import Answer, TwilioStandIn, standin
 
 __all__ = ["standin"]

@@ -7,7 +7,8 @@ import sqlite3
 import time
 from typing import Any
 
-from tests.conftest import UNIT, ServerProcess
+from tests.servers import ServerProcess
+from tests.timing import UNIT
 from tests.twilio_standin import (
     PUBLIC,
     SMS_NUMBER,
@@ -45,7 +46,7 @@ def wait_until(check: Any, timeout: float = 15 * UNIT) -> Any:
 def texting_server(start_server: Any, standin: TwilioStandIn, **env: str) -> ServerProcess:
     standin.public_base = PUBLIC
     server: ServerProcess = start_server(**twilio_env(standin, **env))
-    standin.forward_to = server.base_url
+    standin.forward_to = server
     give_numbers(server, SMS_NUMBER, WHATSAPP_NUMBER)
     return server
 
@@ -69,7 +70,7 @@ def test_unsent_texts_survive_kill_9_and_go_out_once(
     assert {row["status"] for row in outbox(server)} <= {"pending", "sending"}
     standin.planned.clear()
     server.start()
-    standin.forward_to = server.base_url
+    standin.forward_to = server
     accepted = standin.wait_for(3)
     wait_until(lambda: {row["status"] for row in outbox(server)} == {"queued"})
     assert sorted(sent.to for sent in accepted) == sorted(phones)
@@ -94,7 +95,7 @@ def test_text_accepted_just_before_a_kill_is_settled_by_its_callback(
     [row] = outbox(server)
     assert row["status"] == "sending" and row["provider_sid"] is None
     server.start()
-    standin.forward_to = server.base_url
+    standin.forward_to = server
     waiting = wait_until(lambda: [r for r in outbox(server) if r["status"] == "pending"])
     assert waiting[0]["error_code"] == "unknown_outcome"
     assert standin.callback(sent, "sent") == 204

@@ -54,7 +54,7 @@ def texting(
     """A server with Twilio configured, its default site receiving on two numbers."""
     data_dir = tmp_path_factory.mktemp("twilio") / "data"
     process = ServerProcess(data_dir, server_env(data_dir, **twilio_env(standin))).start()
-    standin.forward_to = process.base_url
+    standin.forward_to = process
     give_numbers(process, SMS_NUMBER, WHATSAPP_NUMBER)
     yield process
     process.stop()
