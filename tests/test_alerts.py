@@ -1,4 +1,4 @@
-"""Webhook alerts against the real server, received by a small aiohttp server on loopback."""
+"""Webhook alerts, received by a small aiohttp server on loopback."""
 
 from __future__ import annotations
 
@@ -10,15 +10,15 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
 import orjson
 import pytest
 from aiohttp import web
 
-from tests.agents import sign_in_owner, visitor_says
-from tests.conftest import UNIT, ServerProcess
+from tests.agents import visitor_says
 from tests.escalations import make_site
+from tests.servers import AppServer, ServerProcess
 from tests.staff import Account
+from tests.timing import UNIT, eventually_async
 from tests.visitors import bearer
 
 SECRET = "s3cret-identity-key-for-tests"
@@ -62,11 +62,6 @@ async def receiver() -> AsyncIterator[Receiver]:
     await runner.cleanup()
 
 
-@pytest.fixture(scope="module")
-def owner(server: ServerProcess) -> Account:
-    return sign_in_owner(server)
-
-
 def verified(headers: dict[str, str], body: bytes, secret: str = SECRET) -> dict[str, Any]:
     """The body, after checking the signature as a receiver would (docs/protocol.md)."""
     timestamp = headers["X-Omnichat-Timestamp"]
@@ -78,12 +73,12 @@ def verified(headers: dict[str, str], body: bytes, secret: str = SECRET) -> dict
 
 
 async def test_escalation_and_follow_up_alerts_are_signed(
-    server: ServerProcess, owner: Account, receiver: Receiver
+    server: ServerProcess, server_owner: Account, receiver: Receiver
 ) -> None:
     """The receiver gets an escalation and then a follow-up alert, each correctly signed."""
     site = make_site(
         server,
-        owner,
+        server_owner,
         patience_seconds=0,
         escalate_seconds=1,
         alert_webhook_url=receiver.url,
@@ -102,8 +97,8 @@ async def test_escalation_and_follow_up_alerts_are_signed(
 
     form = {"name": "Ada", "email": "ada@example.com", "message": "Please call"}
     response = await asyncio.to_thread(
-        httpx.post,
-        f"{server.base_url}/api/v1/widget/followup",
+        server.http.post,
+        "/api/v1/widget/followup",
         json=form,
         headers=bearer(token),
     )
@@ -119,41 +114,42 @@ async def test_escalation_and_follow_up_alerts_are_signed(
 
 
 async def test_a_failed_delivery_is_retried_with_the_same_id(
-    server: ServerProcess, owner: Account, receiver: Receiver
+    app: AppServer, owner: Account, receiver: Receiver
 ) -> None:
     """A 503 answer is retried after a pause; every attempt is signed and carries one id."""
     receiver.statuses = [503]
     site = make_site(
-        server,
+        app,
         owner,
         patience_seconds=0,
         escalate_seconds=1,
         alert_webhook_url=receiver.url,
         identity_secret=SECRET,
     )
-    await asyncio.to_thread(visitor_says, server, "help?", key=site["site_key"])
+    await asyncio.to_thread(visitor_says, app, "help?", key=site["site_key"])
     await receiver.wait_for(2)
     first, second = (verified(*item) for item in receiver.received)
     assert first == second and first["event"] == "conversation.escalated"
 
 
 async def test_no_identity_secret_means_no_unsigned_webhook(
-    server: ServerProcess, owner: Account, receiver: Receiver
+    app: AppServer, owner: Account, receiver: Receiver
 ) -> None:
     """A site without an identity secret gets no webhook at all, and the failure is counted."""
 
     def failures() -> float:
-        text = httpx.get(f"{server.base_url}/metrics").text
+        text = app.http.get("/metrics").text
         line = 'omnichat_alert_deliveries_total{channel="webhook",outcome="failed"}'
         return float(next(row for row in text.splitlines() if row.startswith(line)).split()[-1])
 
     before = await asyncio.to_thread(failures)
     site = make_site(
-        server, owner, patience_seconds=0, escalate_seconds=1, alert_webhook_url=receiver.url
+        app, owner, patience_seconds=0, escalate_seconds=1, alert_webhook_url=receiver.url
     )
-    await asyncio.to_thread(visitor_says, server, "help?", key=site["site_key"])
-    deadline = time.monotonic() + 10 * UNIT
-    while await asyncio.to_thread(failures) == before:
-        assert time.monotonic() < deadline, "the missing secret was not reported"
-        await asyncio.sleep(0.1)
+    await asyncio.to_thread(visitor_says, app, "help?", key=site["site_key"])
+
+    async def reported() -> bool:
+        return await asyncio.to_thread(failures) != before
+
+    await eventually_async(reported, what="the missing secret to be reported")
     assert receiver.received == []
