@@ -4,7 +4,6 @@ chromium through playwright), against a real server whose Twilio is a stand-in o
 from __future__ import annotations
 
 import re
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -13,7 +12,7 @@ import pytest
 from playwright.sync_api import Browser, Locator, Page, expect
 
 from tests.servers import OWNER_EMAIL, OWNER_PASSWORD, ServerProcess, server_env
-from tests.timing import UNIT
+from tests.timing import UNIT, eventually
 from tests.twilio_standin import (
     PUBLIC,
     SMS_NUMBER,
@@ -107,13 +106,12 @@ def text_in(texting: Texting, phone: str, body: str, **extra: str) -> None:
 
 def accepted_text(standin: TwilioStandIn, body: str) -> Sent:
     """The text the stand-in accepted with this body (waits for it)."""
-    deadline = time.monotonic() + 10 * UNIT
-    while time.monotonic() < deadline:
-        found = [sent for sent in list(standin.accepted) if sent.body == body]
-        if found:
-            return found[-1]
-        time.sleep(0.02)
-    raise AssertionError(f"the stand-in accepted no text {body!r}")
+    found = eventually(
+        lambda: [sent for sent in list(standin.accepted) if sent.body == body],
+        10 * UNIT,
+        f"the stand-in to accept a text {body!r}",
+    )
+    return found[-1]
 
 
 def reply(page: Page, phone: str, text: str) -> Locator:

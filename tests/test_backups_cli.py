@@ -8,14 +8,13 @@ import sqlite3
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from tests.servers import OWNER_EMAIL, OWNER_PASSWORD, ROOT, ServerProcess, server_env
-from tests.timing import UNIT
+from tests.timing import UNIT, eventually
 from tests.visitors import bearer, new_session
 
 UNLIMITED = {
@@ -41,13 +40,6 @@ def run(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
 def query(path: Path, sql: str) -> list[tuple]:
     with contextlib.closing(sqlite3.connect(path)) as connection:
         return connection.execute(sql).fetchall()
-
-
-def wait_for(condition: Callable[[], bool], timeout: float = 20 * UNIT) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.01)
 
 
 def one_line_failure(result: subprocess.CompletedProcess[str], needle: str) -> None:
@@ -102,7 +94,7 @@ def test_backup_while_serving_and_restore_into_a_fresh_data_dir(
     tokens = [new_session(source)["token"] for _ in range(3)]
     load = MessageLoad(source, tokens)
     load.start()
-    wait_for(lambda: len(load.acked) >= 30)
+    eventually(lambda: len(load.acked) >= 30, 20 * UNIT, "30 acknowledged messages")
     acked_before = list(load.acked)
     target = tmp_path / "copy.sqlite"
     made = run("backup", str(target), env=source.env)

@@ -17,24 +17,11 @@ import httpx
 
 from tests.servers import OWNER_EMAIL, OWNER_PASSWORD, ServerProcess
 from tests.staff import create_user_cli
-from tests.timing import UNIT
+from tests.timing import UNIT, eventually
 
 PASSWORD = "a-perfectly-fine-password"
 # 0.0003 hours is about a second: the shortest schedule the setting allows in practice.
 FAST = {"OMNICHAT_BACKUP_INTERVAL_HOURS": "0.0003"}
-
-
-def wait_for(
-    condition: Callable[[], Any],
-    timeout: float = 20 * UNIT,
-    describe: Callable[[], str] = lambda: "",
-) -> Any:
-    """Poll `condition` until it returns something truthy, and return that."""
-    deadline = time.monotonic() + timeout
-    while not (result := condition()):
-        assert time.monotonic() < deadline, f"timed out\n{describe()}"
-        time.sleep(0.05)
-    return result
 
 
 def metric(server: ServerProcess, name: str, **labels: str) -> float:
@@ -74,7 +61,7 @@ def test_scheduled_backups_run_and_keep_the_newest(
     def made() -> float:
         return metric(server, "omnichat_backups_total", kind="scheduled", outcome="ok")
 
-    wait_for(lambda: made() >= 3, timeout=60 * UNIT, describe=server.logs)
+    eventually(lambda: made() >= 3, 60 * UNIT, what=server.logs)
     health = backup_health(server)
     assert health["status"] == "ok" and health["last_failure_at"] is None
     assert 0 <= health["newest_age_seconds"] < 60
@@ -94,11 +81,14 @@ def test_a_failing_backup_is_counted_logged_and_shown_to_owners(
     """A backups dir replaced by a file fails the backup visibly; fixing it clears the failure."""
     server = start_server(**FAST)
     backups_dir = server.data_dir / "backups"
-    wait_for(lambda: metric(server, "omnichat_backups_total", kind="scheduled", outcome="ok") >= 1)
+    eventually(
+        lambda: metric(server, "omnichat_backups_total", kind="scheduled", outcome="ok") >= 1,
+        20 * UNIT,
+    )
     shutil.rmtree(backups_dir)
     backups_dir.write_text("in the way")
     failed = dict(kind="scheduled", outcome="failed")
-    wait_for(lambda: metric(server, "omnichat_backups_total", **failed) >= 1)
+    eventually(lambda: metric(server, "omnichat_backups_total", **failed) >= 1, 20 * UNIT)
 
     health = backup_health(server)  # still 200: a failed backup never makes the server unready
     assert health["status"] == "failed" and health["last_failure_at"]
@@ -110,7 +100,7 @@ def test_a_failing_backup_is_counted_logged_and_shown_to_owners(
     assert '"msg":"backup failed"' in server.logs()
 
     backups_dir.unlink()
-    wait_for(lambda: backup_health(server)["status"] == "ok")
+    eventually(lambda: backup_health(server)["status"] == "ok", 20 * UNIT)
     listing = server.http.get("/api/v1/backups", headers=owner).json()
     assert listing["failing"] is False and listing["backups"]
 
@@ -143,16 +133,16 @@ def test_owner_downloads_a_fresh_checked_backup(
 
 def test_only_the_installations_owners_reach_backups(server: ServerProcess) -> None:
     """Anonymous callers get 401; admins, and owners of other tenants, get 403."""
-    url = f"{server.base_url}/api/v1/backups"
+    url = "/api/v1/backups"
     for method in ("GET", "POST"):
-        assert httpx.request(method, url).status_code == 401
+        assert server.http.request(method, url).status_code == 401
     refused = [
         new_account(server, "admin"),
         new_account(server, "owner", f"t{uuid.uuid4().hex[:8]}"),
     ]
     for headers in refused:
         for method in ("GET", "POST"):
-            response = httpx.request(method, url, headers=headers)
+            response = server.http.request(method, url, headers=headers)
             assert response.status_code == 403, response.text
             assert response.json()["error"]["code"] == "forbidden"
 

@@ -22,7 +22,7 @@ from omnichat.storage.db import Database, Tx
 from omnichat.twilio import delivery, incoming, outbox
 from omnichat.twilio.circuit import Circuit
 from omnichat.twilio.sender import Sender, backoff
-from tests.timing import UNIT
+from tests.timing import eventually_async
 from tests.twilio_standin import Answer, TwilioStandIn, standin
 
 __all__ = ["standin"]
@@ -91,19 +91,6 @@ async def reply(db: Database, hub: Hub, conversation_id: int, text: str, **kw: A
 
 async def outbox_rows(db: Database) -> list[dict[str, Any]]:
     return [dict(row) for row in await db.fetch_all("SELECT * FROM outbox ORDER BY id")]
-
-
-async def until(check: Callable[[], Any], timeout: float = 10 * UNIT) -> Any:
-    """Poll an async or plain check until it returns something truthy."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if asyncio.iscoroutine(value):
-            value = await value
-        if value:
-            return value
-        await asyncio.sleep(0.02)
-    raise AssertionError("condition not met in time")
 
 
 @pytest.fixture
@@ -185,7 +172,7 @@ async def test_outage_then_recovery_delivers_each_reply_once(
         await reply(database, hub, conversation.id, f"reply {index}")
     await running()
     accepted = await asyncio.to_thread(standin.wait_for, 4)
-    await until(lambda: all_settled(database))
+    await eventually_async(lambda: all_settled(database))
     bodies = [sent.body for sent in accepted]
     assert bodies == [
         "Connecting you with a staff member, please wait...",
@@ -212,7 +199,7 @@ async def test_permanent_refusal_fails_without_retry(
     standin.plan(Answer(400, 21211, "The 'To' number is not a valid phone number."))
     conversation = (await text_in(database, hub, "+15550100004")).conversation
     await running()
-    await until(lambda: all_settled(database))
+    await eventually_async(lambda: all_settled(database))
     history = await messages.page_after(database, conversation.id, 0)
     greeting = history[0].to_json()
     assert greeting["delivery"]["status"] == "failed"
@@ -249,7 +236,7 @@ async def test_unknown_outcome_is_settled_by_the_status_callback(
     await text_in(database, hub, "+15550100006")
     await running(request_timeout_seconds=0.3, unknown_outcome_grace_seconds=30)
     [sent] = await asyncio.to_thread(standin.wait_for, 1)
-    row = await until(lambda: pending_row(database))
+    row = await eventually_async(lambda: pending_row(database))
     assert row["error_code"] == "timeout"
     standin.release.set()
     query = dict(pair.split("=") for pair in sent.status_callback.split("?")[1].split("&"))

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
-import time
 from typing import Any
 
 from tests.servers import ServerProcess
-from tests.timing import UNIT
+from tests.timing import UNIT, eventually
 from tests.twilio_standin import (
     PUBLIC,
     SMS_NUMBER,
@@ -31,16 +30,6 @@ def outbox(server: ServerProcess) -> list[dict[str, Any]]:
     with contextlib.closing(sqlite3.connect(server.database_path, timeout=10)) as db:
         db.row_factory = sqlite3.Row
         return [dict(row) for row in db.execute("SELECT * FROM outbox ORDER BY id")]
-
-
-def wait_until(check: Any, timeout: float = 15 * UNIT) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError("condition not met in time")
 
 
 def texting_server(start_server: Any, standin: TwilioStandIn, **env: str) -> ServerProcess:
@@ -72,7 +61,7 @@ def test_unsent_texts_survive_kill_9_and_go_out_once(
     server.start()
     standin.forward_to = server
     accepted = standin.wait_for(3)
-    wait_until(lambda: {row["status"] for row in outbox(server)} == {"queued"})
+    eventually(lambda: {row["status"] for row in outbox(server)} == {"queued"}, 15 * UNIT)
     assert sorted(sent.to for sent in accepted) == sorted(phones)
     assert all(sent.body == GREETING for sent in accepted)
     assert len(standin.accepted) == 3
@@ -96,7 +85,7 @@ def test_text_accepted_just_before_a_kill_is_settled_by_its_callback(
     assert row["status"] == "sending" and row["provider_sid"] is None
     server.start()
     standin.forward_to = server
-    waiting = wait_until(lambda: [r for r in outbox(server) if r["status"] == "pending"])
+    waiting = eventually(lambda: [r for r in outbox(server) if r["status"] == "pending"], 15 * UNIT)
     assert waiting[0]["error_code"] == "unknown_outcome"
     assert standin.callback(sent, "sent") == 204
     [row] = outbox(server)
@@ -120,4 +109,4 @@ def test_unconfirmed_text_is_sent_again_after_the_grace_period(
     server.start()
     accepted = standin.wait_for(2)
     assert [sent.to for sent in accepted] == [phone, phone]
-    wait_until(lambda: outbox(server)[0]["status"] == "queued")
+    eventually(lambda: outbox(server)[0]["status"] == "queued", 15 * UNIT)

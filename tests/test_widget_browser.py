@@ -13,7 +13,6 @@ import http.server
 import re
 import sqlite3
 import threading
-import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -24,7 +23,7 @@ from playwright.sync_api import Browser, Locator, Page, expect
 from websockets.sync.client import connect
 
 from tests.servers import OWNER_EMAIL, OWNER_PASSWORD, ServerProcess, server_env
-from tests.timing import UNIT
+from tests.timing import UNIT, eventually
 
 TIMEOUT = 10 * UNIT
 XSS = "<img src=x onerror=alert(1)>"
@@ -134,7 +133,9 @@ def shown(page: Page, text: str) -> Locator:
 def visitor_token(page: Page, site_key: str) -> str:
     """The token the widget keeps in localStorage, once its session has started."""
     read = f"localStorage.getItem('omnichat:{site_key}:token')"
-    return str(wait_for(lambda: page.evaluate(read), "the visitor token in localStorage"))
+    return str(
+        eventually(lambda: page.evaluate(read), TIMEOUT, "the visitor token in localStorage")
+    )
 
 
 def stored(server: ServerProcess, token: str) -> list[dict[str, Any]]:
@@ -147,19 +148,9 @@ def stored(server: ServerProcess, token: str) -> list[dict[str, Any]]:
     return list(response.json()["messages"])
 
 
-def wait_for(check: Callable[[], Any], what: str, timeout: float = TIMEOUT) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = check()
-        if result:
-            return result
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def stored_once(server: ServerProcess, token: str, text: str) -> dict[str, Any]:
-    found = wait_for(
-        lambda: [m for m in stored(server, token) if m["text"] == text], f"{text!r} stored"
+    found = eventually(
+        lambda: [m for m in stored(server, token) if m["text"] == text], TIMEOUT, f"{text!r} stored"
     )
     assert len(found) == 1, f"{text!r} stored {len(found)} times"
     return dict(found[0])

@@ -26,7 +26,7 @@ import pytest
 
 from omnichat.twilio import signature
 from tests.servers import Server
-from tests.timing import UNIT
+from tests.timing import UNIT, eventually
 
 ACCOUNT_SID = "AC" + "0" * 30 + "01"
 AUTH_TOKEN = "standin-auth-token-0123456789abcdef"
@@ -96,22 +96,25 @@ class TwilioStandIn:
 
     def wait_for(self, count: int, timeout: float = 10 * UNIT) -> list[Sent]:
         """The accepted messages, once there are at least `count` (else AssertionError)."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+
+        def enough() -> list[Sent] | None:
             with self._lock:
-                if len(self.accepted) >= count:
-                    return list(self.accepted)
-            time.sleep(0.02)
-        raise AssertionError(f"stand-in accepted {len(self.accepted)} messages, wanted {count}")
+                return list(self.accepted) if len(self.accepted) >= count else None
+
+        def what() -> str:
+            return f"{count} accepted messages (the stand-in has {len(self.accepted)})"
+
+        return list(eventually(enough, timeout, what))
 
     def wait_requests(self, count: int, timeout: float = 10 * UNIT) -> list[dict[str, str]]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        def enough() -> list[dict[str, str]] | None:
             with self._lock:
-                if len(self.requests) >= count:
-                    return list(self.requests)
-            time.sleep(0.02)
-        raise AssertionError(f"stand-in got {len(self.requests)} requests, wanted {count}")
+                return list(self.requests) if len(self.requests) >= count else None
+
+        def what() -> str:
+            return f"{count} requests (the stand-in has {len(self.requests)})"
+
+        return list(eventually(enough, timeout, what))
 
     def callback(self, sent: Sent, status: str, error_code: str | None = None) -> int:
         """Post a signed status callback for `sent`, as Twilio would; returns the HTTP status."""
