@@ -42,6 +42,15 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppServer]:
     """One in-process app shared by the session."""
     data_dir = tmp_path_factory.mktemp("app") / "data"
     started = AppServer(data_dir, server_env(data_dir)).start()
+    # The default site's patience and escalation steps off: 30 s after a test's conversation
+    # they would reach the agent sockets of whichever test runs then. Tests of the steps make
+    # sites of their own.
+    headers = sign_in_owner(started).headers
+    site = started.http.get("/api/v1/sites", headers=headers).json()["sites"][0]
+    quiet = {"patience_seconds": 0, "escalate_seconds": 0}
+    started.http.patch(
+        f"/api/v1/sites/{site['id']}", json=quiet, headers=headers
+    ).raise_for_status()
     yield started
     started.stop()
 

@@ -1,4 +1,7 @@
-"""WS /ws/agent in process: resume by event id, resync, live frames, closing."""
+"""WS /ws/agent: resume by event id, resync, live frames, closing.
+
+In process, except resuming across a restart, which a real server makes.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Signing in and out in process: tokens, rotation, reuse, logout, throttling."""
+"""Signing in and out, in process: tokens, rotation, reuse, logout, throttling."""
 
 from __future__ import annotations
 

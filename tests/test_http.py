@@ -1,4 +1,7 @@
-"""HTTP basics in process: health, metrics, errors, request ids, headers, pages."""
+"""HTTP basics: health, metrics, errors, request ids, headers, pages.
+
+In process, except what only a real server shows: its log, and uvicorn's limit on request heads.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,8 @@
-"""The visitor protocol in process: sessions, hello/welcome, resume, tabs, limits."""
+"""The visitor protocol: sessions, hello/welcome, resume, tabs, limits.
+
+In process, except what only a real server shows: uvicorn's frame size limit, and shutdown
+releasing long polls.
+"""
 
 from __future__ import annotations
 
