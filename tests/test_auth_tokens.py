@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import time
+from collections.abc import Callable
 from typing import Any
 
 import jwt
@@ -57,24 +58,27 @@ def test_issued_token_decodes_to_its_claims() -> None:
     assert jwt.get_unverified_header(token)["alg"] == "HS256"
 
 
-@pytest.mark.parametrize(
-    ("token", "why"),
-    [
-        (jwt.encode(claims(exp=int(time.time()) - 1), SECRET, algorithm="HS256"), "expired"),
-        (unsigned(claims()), "alg none"),
-        (jwt.encode(claims(typ="refresh"), SECRET, algorithm="HS256"), "wrong typ"),
-        (jwt.encode(claims(), OTHER_SECRET, algorithm="HS256"), "other secret"),
-        (jwt.encode(claims(), SECRET, algorithm="HS512"), "other algorithm"),
-        (jwt.encode(claims(sid=None), SECRET, algorithm="HS256"), "no session id"),
-        (jwt.encode(claims(typ=None), SECRET, algorithm="HS256"), "no typ"),
-        (jwt.encode(claims(iat=None), SECRET, algorithm="HS256"), "no iat"),
-        (jwt.encode(claims(sub="seven"), SECRET, algorithm="HS256"), "non-numeric sub"),
-        (jwt.encode(claims(tid="1"), SECRET, algorithm="HS256"), "string tenant"),
-        ("not.a.token", "garbage"),
-    ],
-)
-def test_bad_tokens_are_refused(token: str, why: str) -> None:
+# Made when the test runs, not at import: a token minted at collection with a minute to live
+# would have expired by the time a long run reaches it, and be refused for that reason alone.
+BAD_TOKENS: dict[str, Callable[[], str]] = {
+    "expired": lambda: jwt.encode(claims(exp=int(time.time()) - 1), SECRET, algorithm="HS256"),
+    "alg none": lambda: unsigned(claims()),
+    "wrong typ": lambda: jwt.encode(claims(typ="refresh"), SECRET, algorithm="HS256"),
+    "other secret": lambda: jwt.encode(claims(), OTHER_SECRET, algorithm="HS256"),
+    "other algorithm": lambda: jwt.encode(claims(), SECRET, algorithm="HS512"),
+    "no session id": lambda: jwt.encode(claims(sid=None), SECRET, algorithm="HS256"),
+    "no typ": lambda: jwt.encode(claims(typ=None), SECRET, algorithm="HS256"),
+    "no iat": lambda: jwt.encode(claims(iat=None), SECRET, algorithm="HS256"),
+    "non-numeric sub": lambda: jwt.encode(claims(sub="seven"), SECRET, algorithm="HS256"),
+    "string tenant": lambda: jwt.encode(claims(tid="1"), SECRET, algorithm="HS256"),
+    "garbage": lambda: "not.a.token",
+}
+
+
+@pytest.mark.parametrize("why", BAD_TOKENS)
+def test_bad_tokens_are_refused(why: str) -> None:
     """Expired, unsigned, foreign, mistyped or incomplete tokens raise NotAuthenticated."""
+    token = BAD_TOKENS[why]()
     with pytest.raises(NotAuthenticated):
         tokens.decode_access(SECRET, token)
 
