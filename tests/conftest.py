@@ -37,6 +37,14 @@ CHROMIUM_ARGS = [
 ]
 
 
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """Three workers for a run of the suite, which mostly waits (servers and browsers starting,
+    escalation timers) and so keeps two cores busy; none for a run of a few files, where
+    starting workers would cost more than they save."""
+    paths = {Path(arg.split("::")[0]) for arg in config.args}
+    return 3 if len(paths) > 3 or any(path.is_dir() for path in paths) else 0
+
+
 @pytest.fixture(scope="session")
 def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppServer]:
     """One in-process app shared by the session."""
