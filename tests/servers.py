@@ -261,7 +261,6 @@ class AppServer:
     def async_http(self, **options: Any) -> httpx.AsyncClient:
         """An async client whose requests wait in worker threads, so several can be held open
         (long polls) while the test goes on."""
-        options.pop("timeout", None)  # the app answers or the test's own timeout fires
         transport = _ThreadedTransport(self.http)
         return httpx.AsyncClient(transport=transport, base_url=self.base_url, **options)
 
@@ -282,18 +281,25 @@ class AppServer:
 
 
 class _ThreadedTransport(httpx.AsyncBaseTransport):
+    """Sends an httpx.AsyncClient's requests through the TestClient, each in a thread."""
+
     def __init__(self, client: httpx.Client) -> None:
         self.client = client
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         content = await request.aread()
-        answer = await asyncio.to_thread(
+        sent = asyncio.to_thread(
             self.client.request,
             request.method,
             str(request.url),
             headers=request.headers.raw,  # type: ignore[arg-type]
             content=content,
         )
+        # The client's read timeout holds as it would over a socket.
+        try:
+            answer = await asyncio.wait_for(sent, request.extensions["timeout"].get("read"))
+        except TimeoutError as exc:
+            raise httpx.ReadTimeout("the app did not answer in time", request=request) from exc
         return httpx.Response(
             answer.status_code, headers=answer.headers.raw, content=answer.content, request=request
         )
