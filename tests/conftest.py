@@ -4,7 +4,7 @@ migrated database for domain tests, and the browser.
 `app` is one in-process app for the whole session, `start_app(**env)` a fresh one with its own
 data dir and settings (tests/servers.py says what they are). `server` and `start_server(**env)`
 are the same for real `python run.py serve` processes, kept for what only a process shows.
-Tests must not depend on a shared one's being empty.
+Shared ones are per xdist worker; tests must not depend on a shared one's being empty.
 """
 
 from __future__ import annotations
@@ -19,7 +19,8 @@ import pytest
 from omnichat.settings import build_settings
 from omnichat.storage import datadir
 from omnichat.storage.db import Database
-from tests.servers import AppServer, ServerProcess, server_env
+from tests.app_server import AppServer
+from tests.servers import ServerProcess, server_env
 from tests.staff import Account, sign_in_owner
 from tests.timing import UNIT
 

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from tests.agents import call, reply, visitor_says, word
-from tests.servers import AppServer
+from tests.app_server import AppServer
 from tests.staff import Account, create_account
 from tests.visitors import bearer, new_session, next_frame, visitor_socket
 

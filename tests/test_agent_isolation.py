@@ -7,7 +7,7 @@ import uuid
 import pytest
 
 from tests.agents import agent_socket, call, quiet, reply, site_key, tenant_slug, visitor_says, word
-from tests.servers import AppServer
+from tests.app_server import AppServer
 from tests.staff import Account, other_tenant_account, unique_ip
 from tests.visitors import bearer, new_session, next_frame, send, visitor_socket
 

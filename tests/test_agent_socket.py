@@ -16,7 +16,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 
 from tests.agents import agent_socket, call, frames_until, quiet, reply, site_key, visitor_says
-from tests.servers import AppServer
+from tests.app_server import AppServer
 from tests.staff import Account, create_account, sign_in_owner, unique_ip
 from tests.timing import UNIT, eventually_async
 from tests.visitors import next_frame, send, visitor_socket

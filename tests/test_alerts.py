@@ -15,8 +15,9 @@ import pytest
 from aiohttp import web
 
 from tests.agents import visitor_says
+from tests.app_server import AppServer
 from tests.escalations import make_site
-from tests.servers import AppServer, ServerProcess
+from tests.servers import ServerProcess
 from tests.staff import Account
 from tests.timing import UNIT, eventually_async
 from tests.visitors import bearer

@@ -7,7 +7,7 @@ import pytest
 
 from omnichat.accounts import audit
 from omnichat.storage.db import Database, Tx
-from tests.servers import AppServer
+from tests.app_server import AppServer
 from tests.staff import Account, create_account, other_tenant_account
 
 

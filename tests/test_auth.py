@@ -6,7 +6,8 @@ import httpx
 import jwt
 
 from tests.agents import agent_socket
-from tests.servers import OWNER_EMAIL, OWNER_PASSWORD, AppServer
+from tests.app_server import AppServer
+from tests.servers import OWNER_EMAIL, OWNER_PASSWORD
 from tests.staff import (
     Account,
     bearer,

@@ -7,7 +7,8 @@ import re
 import pytest
 
 from tests.agents import agent_socket
-from tests.servers import OWNER_EMAIL, AppServer
+from tests.app_server import AppServer
+from tests.servers import OWNER_EMAIL
 from tests.staff import (
     Account,
     closed_with,

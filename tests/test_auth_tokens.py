@@ -13,7 +13,7 @@ import pytest
 
 from omnichat.accounts import tokens
 from omnichat.errors import NotAuthenticated
-from tests.servers import AppServer
+from tests.app_server import AppServer
 from tests.staff import bearer, sign_in_owner
 
 SECRET = "s" * 64

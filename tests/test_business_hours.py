@@ -9,8 +9,8 @@ import pytest
 
 from omnichat.chat.business_hours import is_open
 from tests.agents import frames_until, quiet
+from tests.app_server import AppServer
 from tests.escalations import GREETING, make_site, stored_messages
-from tests.servers import AppServer
 from tests.staff import Account
 from tests.timing import UNIT
 from tests.visitors import new_session, next_frame, send, visitor_socket

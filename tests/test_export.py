@@ -12,7 +12,7 @@ import pytest
 from omnichat import times
 from omnichat.chat import exports
 from omnichat.storage.db import Database, Tx
-from tests.servers import AppServer
+from tests.app_server import AppServer
 from tests.staff import Account, create_account, other_tenant_account
 from tests.visitors import bearer, new_session
 

@@ -8,8 +8,8 @@ import httpx
 import pytest
 
 from tests.agents import agent_socket, call, frames_until
+from tests.app_server import AppServer
 from tests.escalations import ESCALATION, THANKS, make_site, stored_messages, system_texts
-from tests.servers import AppServer
 from tests.staff import Account
 from tests.timing import UNIT
 from tests.visitors import bearer, new_session, next_frame, send, visitor_socket

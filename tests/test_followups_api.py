@@ -7,7 +7,7 @@ import uuid
 import pytest
 
 from tests.agents import agent_socket, call
-from tests.servers import AppServer
+from tests.app_server import AppServer
 from tests.staff import Account, create_account, unique_ip
 from tests.visitors import bearer, new_session, next_frame
 

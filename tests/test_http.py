@@ -11,7 +11,8 @@ import uuid
 
 import pytest
 
-from tests.servers import OWNER_PASSWORD, AppServer, ServerProcess
+from tests.app_server import AppServer
+from tests.servers import OWNER_PASSWORD, ServerProcess
 from tests.staff import Account
 from tests.timing import UNIT
 from tests.visitors import new_session, next_frame, send, visitor_socket

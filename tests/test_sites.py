@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.servers import AppServer
+from tests.app_server import AppServer
 from tests.staff import Account, create_account, other_tenant_account
 
 SITE_FIELDS = {

@@ -15,7 +15,8 @@ import pytest
 
 from omnichat.twilio import signature
 from tests.agents import agent_socket, call, frames_until, reply, tenant_slug
-from tests.servers import AppServer, server_env
+from tests.app_server import AppServer
+from tests.servers import server_env
 from tests.staff import Account, other_tenant_account, sign_in_owner
 from tests.timing import eventually
 from tests.twilio_standin import (

@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from tests.agents import agent_socket
-from tests.servers import AppServer
+from tests.app_server import AppServer
 from tests.staff import (
     PASSWORD,
     Account,

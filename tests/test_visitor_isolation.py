@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.servers import AppServer
+from tests.app_server import AppServer
 from tests.visitors import bearer, new_session, next_frame, send, visitor_socket
 
 

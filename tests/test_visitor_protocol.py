@@ -14,7 +14,8 @@ import uuid
 import pytest
 from websockets.exceptions import ConnectionClosed
 
-from tests.servers import AppServer, ServerProcess
+from tests.app_server import AppServer
+from tests.servers import ServerProcess
 from tests.timing import UNIT
 from tests.visitors import bearer, new_session, next_frame, send, visitor_socket
 
