@@ -11,22 +11,15 @@ from typing import Any
 
 import httpx
 import orjson
-from websockets.asyncio.client import ClientConnection, connect
 
-from tests.conftest import OWNER_EMAIL, OWNER_PASSWORD, UNIT, ServerProcess
-from tests.staff import Account, login, unique_ip
+from tests.servers import Server, Socket
+from tests.staff import Account, unique_ip
+from tests.timing import UNIT
 from tests.visitors import bearer, new_session, next_frame, send
 
 
-def sign_in_owner(server: ServerProcess) -> Account:
-    """The default tenant's owner, signed in from an address of its own (no login throttling)."""
-    return login(server, OWNER_EMAIL, OWNER_PASSWORD, ip=unique_ip())
-
-
-def call(
-    server: ServerProcess, account: Account, method: str, path: str, **kwargs: Any
-) -> httpx.Response:
-    return httpx.request(method, server.base_url + path, headers=account.headers, **kwargs)
+def call(server: Server, account: Account, method: str, path: str, **kwargs: Any) -> httpx.Response:
+    return server.http.request(method, path, headers=account.headers, **kwargs)
 
 
 def word() -> str:
@@ -34,7 +27,7 @@ def word() -> str:
     return "w" + uuid.uuid4().hex[:12]
 
 
-def site_key(server: ServerProcess, tenant_slug: str = "default") -> str:
+def site_key(server: Server, tenant_slug: str = "default") -> str:
     with contextlib.closing(sqlite3.connect(server.database_path)) as db:
         row = db.execute(
             "SELECT s.site_key FROM sites s JOIN tenants t ON t.id = s.tenant_id"
@@ -44,7 +37,7 @@ def site_key(server: ServerProcess, tenant_slug: str = "default") -> str:
     return str(row[0])
 
 
-def tenant_slug(server: ServerProcess, account: Account) -> str:
+def tenant_slug(server: Server, account: Account) -> str:
     with contextlib.closing(sqlite3.connect(server.database_path)) as db:
         row = db.execute(
             "SELECT t.slug FROM tenants t JOIN users u ON u.tenant_id = t.id WHERE u.id = :id",
@@ -54,7 +47,7 @@ def tenant_slug(server: ServerProcess, account: Account) -> str:
 
 
 def visitor_says(
-    server: ServerProcess, text: str, token: str | None = None, key: str | None = None
+    server: Server, text: str, token: str | None = None, key: str | None = None
 ) -> tuple[str, dict[str, Any]]:
     """A visitor (new unless `token`) sends `text` over HTTP; returns its token and the message.
 
@@ -64,8 +57,8 @@ def visitor_says(
     address = {"X-Forwarded-For": unique_ip()}
     if token is None:
         token = new_session(server, site_key=key, **address)["token"]
-    response = httpx.post(
-        f"{server.base_url}/api/v1/widget/messages",
+    response = server.http.post(
+        "/api/v1/widget/messages",
         json={"client_id": uuid.uuid4().hex, "text": text},
         headers={**bearer(token), **address},
     )
@@ -74,7 +67,7 @@ def visitor_says(
 
 
 def reply(
-    server: ServerProcess,
+    server: Server,
     account: Account,
     conversation_id: int,
     text: str,
@@ -90,9 +83,7 @@ def reply(
     )
 
 
-async def frames_until(
-    ws: ClientConnection, done: Any, timeout: float = 5 * UNIT
-) -> list[dict[str, Any]]:
+async def frames_until(ws: Socket, done: Any, timeout: float = 5 * UNIT) -> list[dict[str, Any]]:
     """Frames received until one satisfies `done(frame)` (included)."""
     received = []
     async with asyncio.timeout(timeout):
@@ -103,7 +94,7 @@ async def frames_until(
                 return received
 
 
-async def quiet(ws: ClientConnection, seconds: float = 0.3 * UNIT) -> list[dict[str, Any]]:
+async def quiet(ws: Socket, seconds: float = 0.3 * UNIT) -> list[dict[str, Any]]:
     """Whatever arrives within `seconds` (for checking that nothing does)."""
     received = []
     with contextlib.suppress(TimeoutError):
@@ -115,9 +106,9 @@ async def quiet(ws: ClientConnection, seconds: float = 0.3 * UNIT) -> list[dict[
 
 @contextlib.asynccontextmanager
 async def agent_socket(
-    server: ServerProcess, token: str, last_event_id: int | None = None
-) -> AsyncIterator[tuple[ClientConnection, dict[str, Any]]]:
+    server: Server, token: str, last_event_id: int | None = None
+) -> AsyncIterator[tuple[Socket, dict[str, Any]]]:
     """An agent socket after hello, with the welcome frame."""
-    async with connect(f"{server.ws_url}/ws/agent") as ws:
+    async with server.websocket("/ws/agent") as ws:
         await send(ws, {"type": "hello", "token": token, "last_event_id": last_event_id})
         yield ws, await next_frame(ws, "welcome")

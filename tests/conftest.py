@@ -1,39 +1,32 @@
-"""Shared fixtures: the real server as a subprocess, and a migrated database for domain tests.
+"""Shared fixtures: the app in process, the real server as a subprocess, signed-in owners, a
+migrated database for domain tests, and the browser.
 
-`server` is one server for the whole session (tests must not depend on its being empty);
-`start_server(**env)` starts a fresh one with its own data dir and settings, stopped at the end
-of the test. Both wait for /health/ready before handing it over.
+`app` is one in-process app for the whole session, `start_app(**env)` a fresh one with its own
+data dir and settings (tests/servers.py says what they are). `server` and `start_server(**env)`
+are the same for real `python run.py serve` processes, kept for what only a process shows.
+Shared ones are per xdist worker; tests must not depend on a shared one's being empty.
 """
 
 from __future__ import annotations
 
-import os
 import shutil
-import signal
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import AsyncIterator, Callable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import httpx
 import pytest
 
 from omnichat.settings import build_settings
 from omnichat.storage import datadir
 from omnichat.storage.db import Database
+from tests.app_server import AppServer
+from tests.servers import ServerProcess, server_env
+from tests.staff import Account, sign_in_owner
+from tests.timing import UNIT
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser
 
-ROOT = Path(__file__).resolve().parent.parent
-OWNER_EMAIL = "owner@example.com"
-OWNER_PASSWORD = "correct-horse-battery-staple"
-# Timeouts are multiples of this unit, so a slower machine can scale them all at once.
-UNIT = float(os.environ.get("OMNICHAT_TEST_TIME_UNIT", "1"))
 BROWSER_TIMEOUT = 10 * UNIT
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -45,104 +38,46 @@ CHROMIUM_ARGS = [
 ]
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """Three workers for a run of the suite, which mostly waits (servers and browsers starting,
+    escalation timers) and so keeps two cores busy; none for a run of a few files, where
+    starting workers would cost more than they save."""
+    paths = {Path(arg.split("::")[0]) for arg in config.args}
+    return 3 if len(paths) > 3 or any(path.is_dir() for path in paths) else 0
 
 
-@dataclass
-class ServerProcess:
-    """A running `python run.py serve` with its own port and data dir."""
-
-    data_dir: Path
-    env: dict[str, str]
-    port: int = 0
-    process: subprocess.Popen[bytes] | None = None
-    stdout_path: Path = field(init=False)
-    stderr_path: Path = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.stdout_path = self.data_dir.parent / f"{self.data_dir.name}.stdout"
-        self.stderr_path = self.data_dir.parent / f"{self.data_dir.name}.stderr"
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def ws_url(self) -> str:
-        return f"ws://127.0.0.1:{self.port}"
-
-    def start(self, timeout: float = 20 * UNIT) -> ServerProcess:
-        """Start the server (again, on a new port if the old one is taken) and wait until ready."""
-        self.port = free_port()
-        env = {**os.environ, **self.env, "OMNICHAT_SERVER_PORT": str(self.port)}
-        with self.stdout_path.open("ab") as out, self.stderr_path.open("ab") as err:
-            self.process = subprocess.Popen(
-                [sys.executable, "run.py", "serve"], cwd=ROOT, env=env, stdout=out, stderr=err
-            )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"server exited with {self.process.returncode}:\n{self.logs()}")
-            try:
-                if httpx.get(f"{self.base_url}/health/ready", timeout=1).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.05)
-        raise RuntimeError(f"server not ready after {timeout}s:\n{self.logs()}")
-
-    def stop(self) -> int | None:
-        """Stop gracefully (SIGTERM), as an operator would."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(15 * UNIT)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        return None if self.process is None else self.process.returncode
-
-    def kill(self) -> None:
-        """Kill -9: no shutdown code runs."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
-
-    def restart(self) -> ServerProcess:
-        self.stop()
-        return self.start()
-
-    def logs(self) -> str:
-        return self.stderr_path.read_text(errors="replace") if self.stderr_path.exists() else ""
-
-    def stdout(self) -> str:
-        return self.stdout_path.read_text(errors="replace") if self.stdout_path.exists() else ""
-
-    @property
-    def database_path(self) -> Path:
-        return self.data_dir / "omnichat.sqlite"
+@pytest.fixture(scope="session")
+def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppServer]:
+    """One in-process app shared by the session."""
+    data_dir = tmp_path_factory.mktemp("app") / "data"
+    started = AppServer(data_dir, server_env(data_dir)).start()
+    # The default site's patience and escalation steps off: 30 s after a test's conversation
+    # they would reach the agent sockets of whichever test runs then. Tests of the steps make
+    # sites of their own.
+    headers = sign_in_owner(started).headers
+    site = started.http.get("/api/v1/sites", headers=headers).json()["sites"][0]
+    quiet = {"patience_seconds": 0, "escalate_seconds": 0}
+    started.http.patch(
+        f"/api/v1/sites/{site['id']}", json=quiet, headers=headers
+    ).raise_for_status()
+    yield started
+    started.stop()
 
 
-def server_env(data_dir: Path, **overrides: str) -> dict[str, str]:
-    env = {
-        "OMNICHAT_CONFIG": str(ROOT / "settings.toml"),
-        "OMNICHAT_STORAGE_DATA_DIR": str(data_dir),
-        "OMNICHAT_BOOTSTRAP_EMAIL": OWNER_EMAIL,
-        "OMNICHAT_BOOTSTRAP_PASSWORD": OWNER_PASSWORD,
-        # Cost 4 keeps the suite fast; production refuses anything under 12.
-        "OMNICHAT_SECURITY_BCRYPT_ROUNDS": "4",
-        # Every test talks from 127.0.0.1, so per-IP limits would couple unrelated tests; the
-        # tests of the limits start their own server with the limit they check.
-        "OMNICHAT_LIMITS_SESSIONS_PER_MINUTE_PER_IP": "0",
-        "OMNICHAT_LIMITS_MESSAGES_PER_MINUTE_PER_IP": "0",
-        "OMNICHAT_LIMITS_SOCKETS_PER_IP": "0",
-        "OMNICHAT_LIMITS_LOGINS_PER_MINUTE_PER_IP": "0",
-    }
-    env.update(overrides)
-    return {key: value for key, value in env.items() if value is not None}
+@pytest.fixture
+def start_app(tmp_path: Path) -> Iterator[Callable[..., AppServer]]:
+    """Start fresh in-process apps with extra environment; each is stopped after the test."""
+    started: list[AppServer] = []
+
+    def start(**env: str | None) -> AppServer:
+        data_dir = tmp_path / f"app{len(started)}"
+        made = AppServer(data_dir, server_env(data_dir, **env))
+        started.append(made)
+        return made.start()
+
+    yield start
+    for made in started:
+        made.stop()
 
 
 @pytest.fixture(scope="session")
@@ -156,10 +91,10 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
 
 @pytest.fixture
 def start_server(tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
-    """Start fresh servers with extra environment; each is stopped after the test."""
+    """Start fresh real servers with extra environment; each is stopped after the test."""
     started: list[ServerProcess] = []
 
-    def start(start: bool = True, **env: str) -> ServerProcess:
+    def start(start: bool = True, **env: str | None) -> ServerProcess:
         data_dir = tmp_path / f"data{len(started)}"
         process = ServerProcess(data_dir, server_env(data_dir, **env))
         started.append(process)
@@ -168,6 +103,19 @@ def start_server(tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
     yield start
     for process in started:
         process.stop()
+
+
+@pytest.fixture(scope="module")
+def owner(app: AppServer) -> Account:
+    """The shared app's owner, signed in once per module (tests that end or change its session
+    sign in for themselves)."""
+    return sign_in_owner(app)
+
+
+@pytest.fixture(scope="module")
+def server_owner(server: ServerProcess) -> Account:
+    """The shared real server's owner, signed in once per module."""
+    return sign_in_owner(server)
 
 
 @pytest.fixture(scope="module")

@@ -12,9 +12,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-import httpx
-
-from tests.conftest import ServerProcess
+from tests.servers import Server
 from tests.staff import Account
 
 PATIENCE = "We are still trying to locate an available staff member, thank you for your patience."
@@ -26,10 +24,10 @@ GREETING = "Connecting you with a staff member, please wait..."
 THANKS = "Thank you for your message. Our team will respond promptly."
 
 
-def make_site(server: ServerProcess, admin: Account, **settings: Any) -> dict[str, Any]:
+def make_site(server: Server, admin: Account, **settings: Any) -> dict[str, Any]:
     """A new site of the admin's tenant with these settings (timings, texts, hours...)."""
-    response = httpx.post(
-        f"{server.base_url}/api/v1/sites",
+    response = server.http.post(
+        "/api/v1/sites",
         json={"name": f"site-{uuid.uuid4().hex[:8]}", **settings},
         headers={"Authorization": f"Bearer {admin.access_token}"},
     )
@@ -41,7 +39,7 @@ def parse_time(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
-def stored_messages(server: ServerProcess, conversation_id: int) -> list[dict[str, Any]]:
+def stored_messages(server: Server, conversation_id: int) -> list[dict[str, Any]]:
     """Every stored message of a conversation, read from the server's database file."""
     with contextlib.closing(sqlite3.connect(server.database_path)) as db:
         db.row_factory = sqlite3.Row

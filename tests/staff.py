@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
-from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
-from tests.conftest import OWNER_EMAIL, OWNER_PASSWORD, ROOT, UNIT, ServerProcess
+from tests.servers import OWNER_EMAIL, OWNER_PASSWORD, ROOT, Server, Socket
+from tests.timing import UNIT
 
 PASSWORD = "a-perfectly-fine-password"
 
@@ -50,41 +50,38 @@ def unique_ip() -> str:
 
 
 def login_response(
-    server: ServerProcess, email: str, password: str, ip: str | None = None
+    server: Server, email: str, password: str, ip: str | None = None
 ) -> httpx.Response:
     headers = {"X-Forwarded-For": ip} if ip else {}
-    return httpx.post(
-        f"{server.base_url}/api/v1/auth/login",
-        json={"email": email, "password": password},
-        headers=headers,
+    return server.http.post(
+        "/api/v1/auth/login", json={"email": email, "password": password}, headers=headers
     )
 
 
-def login(server: ServerProcess, email: str, password: str, ip: str | None = None) -> Account:
+def login(server: Server, email: str, password: str, ip: str | None = None) -> Account:
     response = login_response(server, email, password, ip)
     assert response.status_code == 200, response.text
     body = response.json()
     return Account(body["user"], password, body["access_token"], body["refresh_token"])
 
 
-def owner(server: ServerProcess) -> Account:
-    """The bootstrap owner of the default tenant, freshly signed in."""
-    return login(server, OWNER_EMAIL, OWNER_PASSWORD)
+def sign_in_owner(server: Server) -> Account:
+    """The default tenant's owner in a session of its own, signed in from an address of its own
+    (so no login throttling spills between tests)."""
+    return login(server, OWNER_EMAIL, OWNER_PASSWORD, ip=unique_ip())
 
 
-def create_account(
-    server: ServerProcess, admin: Account, role: str, email: str | None = None
-) -> Account:
+def create_account(server: Server, admin: Account, role: str, email: str | None = None) -> Account:
     """A new account made by `admin` through the API, signed in and past its password change."""
-    created = httpx.post(
-        f"{server.base_url}/api/v1/users",
+    created = server.http.post(
+        "/api/v1/users",
         json={"email": email or unique_email(role), "role": role},
         headers=admin.headers,
     )
     assert created.status_code == 201, created.text
     account = login(server, created.json()["user"]["email"], created.json()["password"])
-    changed = httpx.post(
-        f"{server.base_url}/api/v1/auth/password",
+    changed = server.http.post(
+        "/api/v1/auth/password",
         json={"current_password": account.password, "new_password": PASSWORD},
         headers=account.headers,
     )
@@ -95,7 +92,7 @@ def create_account(
 
 
 def create_user_cli(
-    server: ServerProcess, email: str, role: str, tenant: str, password: str = PASSWORD
+    server: Server, email: str, role: str, tenant: str, password: str = PASSWORD
 ) -> None:
     """`run.py create-user` against the server's data dir (a second tenant, a second owner)."""
     result = subprocess.run(
@@ -120,14 +117,14 @@ def create_user_cli(
     assert result.returncode == 0, result.stderr
 
 
-def other_tenant_account(server: ServerProcess, role: str = "admin") -> Account:
+def other_tenant_account(server: Server, role: str = "admin") -> Account:
     """A signed-in account in a tenant of its own."""
     email = unique_email(f"other-{role}")
     create_user_cli(server, email, role, tenant=f"t{uuid.uuid4().hex[:8]}")
     return login(server, email, PASSWORD)
 
 
-async def closed_with(ws: ClientConnection) -> int | None:
+async def closed_with(ws: Socket) -> int | None:
     """Read until the server closes the socket; its close code."""
     with contextlib.suppress(ConnectionClosed):
         async with asyncio.timeout(5 * UNIT):

@@ -22,8 +22,9 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Dialog, Page, Request, expect
 
-from tests.conftest import OWNER_EMAIL, OWNER_PASSWORD, ROOT, UNIT, ServerProcess, server_env
+from tests.servers import OWNER_EMAIL, OWNER_PASSWORD, ROOT, ServerProcess, server_env
 from tests.staff import create_user_cli
+from tests.timing import UNIT
 from tests.visitors import bearer, new_session
 
 TIMEOUT = 10 * UNIT
@@ -46,9 +47,9 @@ def omnichat(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess
     process = ServerProcess(data_dir, env).start()
     # No patience or escalation messages mid-test: they would reorder the inbox under the keys.
     headers = bearer(owner_token(process))
-    site = httpx.get(f"{process.base_url}/api/v1/sites", headers=headers).json()["sites"][0]
-    httpx.patch(
-        f"{process.base_url}/api/v1/sites/{site['id']}",
+    site = process.http.get("/api/v1/sites", headers=headers).json()["sites"][0]
+    process.http.patch(
+        f"/api/v1/sites/{site['id']}",
         json={"patience_seconds": 86400, "escalate_seconds": 86400},
         headers=headers,
     ).raise_for_status()
@@ -104,8 +105,8 @@ def expect_inbox(page: Page) -> None:
 
 
 def owner_token(server: ServerProcess) -> str:
-    response = httpx.post(
-        f"{server.base_url}/api/v1/auth/login",
+    response = server.http.post(
+        "/api/v1/auth/login",
         json={"email": OWNER_EMAIL, "password": OWNER_PASSWORD},
     )
     response.raise_for_status()
@@ -116,8 +117,8 @@ def visitor(server: ServerProcess, name: str | None = None, **identity: str) -> 
     """A new visitor of the default site (named when `name`); returns its token."""
     token = str(new_session(server)["token"])
     if name is not None or identity:
-        response = httpx.post(
-            f"{server.base_url}/api/v1/widget/identify",
+        response = server.http.post(
+            "/api/v1/widget/identify",
             json={"name": name, **identity},
             headers=bearer(token),
         )
@@ -127,8 +128,8 @@ def visitor(server: ServerProcess, name: str | None = None, **identity: str) -> 
 
 def visitor_says(server: ServerProcess, token: str, text: str) -> int:
     """Send `text` as the visitor; returns the conversation id."""
-    response = httpx.post(
-        f"{server.base_url}/api/v1/widget/messages",
+    response = server.http.post(
+        "/api/v1/widget/messages",
         json={"client_id": uuid.uuid4().hex, "text": text},
         headers=bearer(token),
     )
@@ -165,9 +166,7 @@ def test_sign_in_survives_a_reload_and_sign_out_forgets_the_session(
     expect(page.get_by_role("button", name="Sign in")).to_be_visible()
     assert page.evaluate("localStorage.getItem('omnichat.refresh_token')") is None
     # The session ended on the server too, not just in this browser.
-    refused = httpx.post(
-        f"{omnichat.base_url}/api/v1/auth/refresh", json={"refresh_token": refresh_token}
-    )
+    refused = omnichat.http.post("/api/v1/auth/refresh", json={"refresh_token": refresh_token})
     assert refused.status_code == 401
     page.reload()
     expect(page.get_by_role("button", name="Sign in")).to_be_visible()
@@ -242,10 +241,10 @@ def test_a_role_change_reaches_an_open_page_without_signing_out(
     expect(menu).to_have_text(["Inbox"])
 
     headers = bearer(owner_token(omnichat))
-    users = httpx.get(f"{omnichat.base_url}/api/v1/users", headers=headers).json()["users"]
+    users = omnichat.http.get("/api/v1/users", headers=headers).json()["users"]
     agent_id = next(user["id"] for user in users if user["email"] == email)
-    httpx.patch(
-        f"{omnichat.base_url}/api/v1/users/{agent_id}", json={"role": "admin"}, headers=headers
+    omnichat.http.patch(
+        f"/api/v1/users/{agent_id}", json={"role": "admin"}, headers=headers
     ).raise_for_status()
 
     # The socket closed with 4401 (role changed); the page refreshed and came back as an admin.
@@ -358,10 +357,10 @@ def test_deep_links_survive_a_reload_and_keys_move_between_conversations(
 ) -> None:
     """/admin/conversations/ID opens that conversation on load; j/k move, r focuses the reply."""
     secret = "s" * 32
-    response = httpx.get(f"{omnichat.base_url}/api/v1/sites", headers=bearer(owner_token(omnichat)))
+    response = omnichat.http.get("/api/v1/sites", headers=bearer(owner_token(omnichat)))
     site_id = response.json()["sites"][0]["id"]
-    httpx.patch(
-        f"{omnichat.base_url}/api/v1/sites/{site_id}",
+    omnichat.http.patch(
+        f"/api/v1/sites/{site_id}",
         json={"identity_secret": secret},
         headers=bearer(owner_token(omnichat)),
     ).raise_for_status()
@@ -493,8 +492,8 @@ def test_followups_users_sites_and_export_screens(pages: Pages, omnichat: Server
     token = visitor(omnichat)
     conversation_id = visitor_says(omnichat, token, "nobody answered me")
     name = "Fay " + uuid.uuid4().hex[:6]
-    httpx.post(
-        f"{omnichat.base_url}/api/v1/widget/followup",
+    omnichat.http.post(
+        "/api/v1/widget/followup",
         json={"name": name, "email": "fay@example.com", "phone": None, "message": "Call me <b>"},
         headers=bearer(token),
     ).raise_for_status()
@@ -586,10 +585,10 @@ def test_escalation_follow_up_flow_end_to_end(pages: Pages, omnichat: ServerProc
     """Nobody answers: the widget offers the form after the escalation, the visitor leaves their
     details and is thanked, and the follow-up appears live for staff, who view and archive it."""
     headers = bearer(owner_token(omnichat))
-    site = httpx.get(f"{omnichat.base_url}/api/v1/sites", headers=headers).json()["sites"][0]
+    site = omnichat.http.get("/api/v1/sites", headers=headers).json()["sites"][0]
     timings = {key: site[key] for key in ("patience_seconds", "escalate_seconds")}
-    httpx.patch(
-        f"{omnichat.base_url}/api/v1/sites/{site['id']}",
+    omnichat.http.patch(
+        f"/api/v1/sites/{site['id']}",
         json={"patience_seconds": 0, "escalate_seconds": 1},
         headers=headers,
     ).raise_for_status()
@@ -615,8 +614,8 @@ def test_escalation_follow_up_flow_end_to_end(pages: Pages, omnichat: ServerProc
         guest.locator("omnichat-widget .followup").get_by_role("button", name="Send").click()
         expect(log.get_by_text("Thank you for your message.", exact=False)).to_have_count(1)
     finally:
-        httpx.patch(
-            f"{omnichat.base_url}/api/v1/sites/{site['id']}", json=timings, headers=headers
+        omnichat.http.patch(
+            f"/api/v1/sites/{site['id']}", json=timings, headers=headers
         ).raise_for_status()
 
     card = agent.get_by_role("listitem").filter(has_text=name)

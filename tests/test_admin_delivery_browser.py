@@ -4,16 +4,15 @@ chromium through playwright), against a real server whose Twilio is a stand-in o
 from __future__ import annotations
 
 import re
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-import httpx
 import pytest
 from playwright.sync_api import Browser, Locator, Page, expect
 
-from tests.conftest import OWNER_EMAIL, OWNER_PASSWORD, UNIT, ServerProcess, server_env
+from tests.servers import OWNER_EMAIL, OWNER_PASSWORD, ServerProcess, server_env
+from tests.timing import UNIT, eventually
 from tests.twilio_standin import (
     PUBLIC,
     SMS_NUMBER,
@@ -36,8 +35,8 @@ class Texting:
 
 
 def owner_headers(server: ServerProcess) -> dict[str, str]:
-    response = httpx.post(
-        f"{server.base_url}/api/v1/auth/login",
+    response = server.http.post(
+        "/api/v1/auth/login",
         json={"email": OWNER_EMAIL, "password": OWNER_PASSWORD},
     )
     response.raise_for_status()
@@ -51,12 +50,12 @@ def texting(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Texting]:
     standin.public_base = PUBLIC
     data_dir = tmp_path_factory.mktemp("delivery-browser") / "data"
     process = ServerProcess(data_dir, server_env(data_dir, **twilio_env(standin))).start()
-    standin.forward_to = process.base_url
+    standin.forward_to = process
     headers = owner_headers(process)
-    site = httpx.get(f"{process.base_url}/api/v1/sites", headers=headers).json()["sites"][0]
+    site = process.http.get("/api/v1/sites", headers=headers).json()["sites"][0]
     # No patience or escalation texts mid-test: they would take the stand-in's planned answers.
-    httpx.patch(
-        f"{process.base_url}/api/v1/sites/{site['id']}",
+    process.http.patch(
+        f"/api/v1/sites/{site['id']}",
         json={
             "sms_number": SMS_NUMBER,
             "whatsapp_number": WHATSAPP_NUMBER,
@@ -107,13 +106,12 @@ def text_in(texting: Texting, phone: str, body: str, **extra: str) -> None:
 
 def accepted_text(standin: TwilioStandIn, body: str) -> Sent:
     """The text the stand-in accepted with this body (waits for it)."""
-    deadline = time.monotonic() + 10 * UNIT
-    while time.monotonic() < deadline:
-        found = [sent for sent in list(standin.accepted) if sent.body == body]
-        if found:
-            return found[-1]
-        time.sleep(0.02)
-    raise AssertionError(f"the stand-in accepted no text {body!r}")
+    found = eventually(
+        lambda: [sent for sent in list(standin.accepted) if sent.body == body],
+        10 * UNIT,
+        f"the stand-in to accept a text {body!r}",
+    )
+    return found[-1]
 
 
 def reply(page: Page, phone: str, text: str) -> Locator:
@@ -210,8 +208,8 @@ def test_sites_screen_shows_texting_on_and_saves_numbers(
     """With Twilio set the Sites screen says texting is on with the webhook URL to paste; a
     site's SMS number saves, and a taken or malformed number is refused next to its field."""
     name = "Branch " + uuid.uuid4().hex[:6]
-    httpx.post(
-        f"{texting.server.base_url}/api/v1/sites", json={"name": name}, headers=texting.headers
+    texting.server.http.post(
+        "/api/v1/sites", json={"name": name}, headers=texting.headers
     ).raise_for_status()
     page = open_page(texting.server, "/admin/sites")
     panel = page.get_by_role("region", name="SMS and WhatsApp")
@@ -242,7 +240,5 @@ def test_sites_screen_shows_texting_on_and_saves_numbers(
     expect(card.get_by_role("status").filter(has_text="Saved.")).to_be_visible()
     expect(card.locator(".facts")).to_contain_text(f"SMS number{number}")
     expect(card.get_by_label("SMS number")).to_have_value(number)
-    sites = httpx.get(f"{texting.server.base_url}/api/v1/sites", headers=texting.headers).json()[
-        "sites"
-    ]
+    sites = texting.server.http.get("/api/v1/sites", headers=texting.headers).json()["sites"]
     assert [site["sms_number"] for site in sites if site["name"] == name] == [number]

@@ -1,4 +1,4 @@
-"""The agents' conversation API against the real server: inbox, replies, notes, assignment."""
+"""The agents' conversation API in process: inbox, replies, notes, assignment."""
 
 from __future__ import annotations
 
@@ -9,41 +9,36 @@ import uuid
 import httpx
 import pytest
 
-from tests.agents import call, reply, sign_in_owner, visitor_says, word
-from tests.conftest import ServerProcess
+from tests.agents import call, reply, visitor_says, word
+from tests.app_server import AppServer
 from tests.staff import Account, create_account
 from tests.visitors import bearer, new_session, next_frame, visitor_socket
 
 
 @pytest.fixture(scope="module")
-def owner(server: ServerProcess) -> Account:
-    return sign_in_owner(server)
+def agent(app: AppServer, owner: Account) -> Account:
+    return create_account(app, owner, "agent")
 
 
 @pytest.fixture(scope="module")
-def agent(server: ServerProcess, owner: Account) -> Account:
-    return create_account(server, owner, "agent")
+def agent2(app: AppServer, owner: Account) -> Account:
+    return create_account(app, owner, "agent")
 
 
-@pytest.fixture(scope="module")
-def agent2(server: ServerProcess, owner: Account) -> Account:
-    return create_account(server, owner, "agent")
-
-
-def listing(server: ServerProcess, account: Account, **params: object) -> dict:
-    response = call(server, account, "GET", "/api/v1/conversations", params=params)
+def listing(app: AppServer, account: Account, **params: object) -> dict:
+    response = call(app, account, "GET", "/api/v1/conversations", params=params)
     assert response.status_code == 200, response.text
     return dict(response.json())
 
 
-def conversation(server: ServerProcess, account: Account, conversation_id: int) -> dict:
-    response = call(server, account, "GET", f"/api/v1/conversations/{conversation_id}")
+def conversation(app: AppServer, account: Account, conversation_id: int) -> dict:
+    response = call(app, account, "GET", f"/api/v1/conversations/{conversation_id}")
     assert response.status_code == 200, response.text
     return dict(response.json()["conversation"])
 
 
-def audit_actions(server: ServerProcess, conversation_id: int) -> list[str]:
-    with contextlib.closing(sqlite3.connect(server.database_path)) as db:
+def audit_actions(app: AppServer, conversation_id: int) -> list[str]:
+    with contextlib.closing(sqlite3.connect(app.database_path)) as db:
         rows = db.execute(
             "SELECT action FROM audit WHERE target = ? ORDER BY id",
             (f"conversation:{conversation_id}",),
@@ -51,40 +46,38 @@ def audit_actions(server: ServerProcess, conversation_id: int) -> list[str]:
     return [row[0] for row in rows]
 
 
-def test_list_shows_last_message_and_unread_until_read(
-    server: ServerProcess, agent: Account
-) -> None:
+def test_list_shows_last_message_and_unread_until_read(app: AppServer, agent: Account) -> None:
     """An open conversation lists with its newest message and unread count; reading clears it."""
     topic = word()
-    token, first = visitor_says(server, f"Hello about {topic}")
-    found = listing(server, agent, q=topic)["conversations"]
+    token, first = visitor_says(app, f"Hello about {topic}")
+    found = listing(app, agent, q=topic)["conversations"]
     assert [c["id"] for c in found] == [first["conversation_id"]]
     item = found[0]
     assert item["status"] == "open" and item["last_message"]["text"] == f"Hello about {topic}"
     # The greeting is a system text: only the visitor's message is unread.
     assert item["unread"] == 1 and item["last_read_seq"] == 0
-    read = call(server, agent, "POST", f"/api/v1/conversations/{item['id']}/read", json={})
+    read = call(app, agent, "POST", f"/api/v1/conversations/{item['id']}/read", json={})
     assert read.json() == {"read": {"conversation_id": item["id"], "last_read_seq": 2}}
-    visitor_says(server, "anyone there?", token)
-    again = conversation(server, agent, item["id"])
+    visitor_says(app, "anyone there?", token)
+    again = conversation(app, agent, item["id"])
     assert again["unread"] == 1 and again["last_message"]["text"] == "anyone there?"
 
 
-def test_pages_are_stable_and_cursors_opaque(server: ServerProcess, agent: Account) -> None:
+def test_pages_are_stable_and_cursors_opaque(app: AppServer, agent: Account) -> None:
     """Seven matches in pages of three come back once each, newest change first, then null."""
     topic = word()
-    made = [visitor_says(server, f"{topic} #{n}")[1]["conversation_id"] for n in range(7)]
+    made = [visitor_says(app, f"{topic} #{n}")[1]["conversation_id"] for n in range(7)]
     pages, cursor = [], None
     while True:
         params = {"q": topic, "limit": 3, **({"before": cursor} if cursor else {})}
-        body = listing(server, agent, **params)
+        body = listing(app, agent, **params)
         pages.append([c["id"] for c in body["conversations"]])
         cursor = body["next"]
         if cursor is None:
             break
     assert [len(page) for page in pages] == [3, 3, 1]
     assert [cid for page in pages for cid in page] == list(reversed(made))
-    bad = call(server, agent, "GET", "/api/v1/conversations", params={"before": "nope"})
+    bad = call(app, agent, "GET", "/api/v1/conversations", params={"before": "nope"})
     assert bad.status_code == 422 and "before" in bad.json()["error"]["message"]
 
 
@@ -102,34 +95,32 @@ def test_pages_are_stable_and_cursors_opaque(server: ServerProcess, agent: Accou
     ],
 )
 def test_bad_listing_parameters_are_named(
-    server: ServerProcess, agent: Account, params: dict, field: str
+    app: AppServer, agent: Account, params: dict, field: str
 ) -> None:
     """Each invalid listing parameter answers 422 naming it."""
-    response = call(server, agent, "GET", "/api/v1/conversations", params=params)
+    response = call(app, agent, "GET", "/api/v1/conversations", params=params)
     assert response.status_code == 422
     assert response.json()["error"]["code"] == "invalid_field"
     assert response.json()["error"]["message"].startswith(field)
 
 
-def test_filters_by_status_and_assignee(
-    server: ServerProcess, owner: Account, agent: Account
-) -> None:
+def test_filters_by_status_and_assignee(app: AppServer, owner: Account, agent: Account) -> None:
     """Status and assignee filters select exactly the matching conversations."""
     topic = word()
-    mine = visitor_says(server, f"{topic} mine")[1]["conversation_id"]
-    nobody = visitor_says(server, f"{topic} nobody")[1]["conversation_id"]
-    closed = visitor_says(server, f"{topic} closed")[1]["conversation_id"]
+    mine = visitor_says(app, f"{topic} mine")[1]["conversation_id"]
+    nobody = visitor_says(app, f"{topic} nobody")[1]["conversation_id"]
+    closed = visitor_says(app, f"{topic} closed")[1]["conversation_id"]
     call(
-        server,
+        app,
         agent,
         "POST",
         f"/api/v1/conversations/{mine}/assign",
         json={"user_id": agent.user["id"]},
     )
-    call(server, agent, "POST", f"/api/v1/conversations/{closed}/close")
+    call(app, agent, "POST", f"/api/v1/conversations/{closed}/close")
 
     def ids(**params: object) -> set[int]:
-        return {c["id"] for c in listing(server, agent, q=topic, **params)["conversations"]}
+        return {c["id"] for c in listing(app, agent, q=topic, **params)["conversations"]}
 
     assert ids() == {mine, nobody}  # default: open only
     assert ids(status="all") == {mine, nobody, closed}
@@ -138,34 +129,30 @@ def test_filters_by_status_and_assignee(
     assert ids(assignee="me") == {mine}
     assert ids(assignee=str(agent.user["id"])) == {mine}
     assert ids(assignee="none") == {nobody}
-    assert {
-        c["id"] for c in listing(server, owner, q=topic, assignee="me")["conversations"]
-    } == set()
+    assert {c["id"] for c in listing(app, owner, q=topic, assignee="me")["conversations"]} == set()
 
 
-def test_search_covers_notes_and_treats_syntax_as_text(
-    server: ServerProcess, agent: Account
-) -> None:
+def test_search_covers_notes_and_treats_syntax_as_text(app: AppServer, agent: Account) -> None:
     """Agents find conversations by their private notes; FTS operators in the query are text."""
     topic = word()
-    cid = visitor_says(server, "my order is late")[1]["conversation_id"]
-    note = reply(server, agent, cid, f"Customer {topic} VIP, near or far", private=True)
+    cid = visitor_says(app, "my order is late")[1]["conversation_id"]
+    note = reply(app, agent, cid, f"Customer {topic} VIP, near or far", private=True)
     assert note.status_code == 201
-    assert [c["id"] for c in listing(server, agent, q=f"{topic[:6]} vip")["conversations"]] == [cid]
+    assert [c["id"] for c in listing(app, agent, q=f"{topic[:6]} vip")["conversations"]] == [cid]
     for tricky in (f'"{topic}" OR', f"{topic} NEAR(", f"{topic}*", f"({topic}", f"-{topic}:^"):
-        assert [c["id"] for c in listing(server, agent, q=tricky)["conversations"]] == [cid]
+        assert [c["id"] for c in listing(app, agent, q=tricky)["conversations"]] == [cid]
 
 
-def test_messages_page_with_notes_in_order(server: ServerProcess, agent: Account) -> None:
+def test_messages_page_with_notes_in_order(app: AppServer, agent: Account) -> None:
     """Agents read every message, notes included, oldest first, in pages with a `more` flag."""
-    _, first = visitor_says(server, "one")
+    _, first = visitor_says(app, "one")
     cid = first["conversation_id"]
-    reply(server, agent, cid, "a note", private=True)
-    reply(server, agent, cid, "a reply")
+    reply(app, agent, cid, "a note", private=True)
+    reply(app, agent, cid, "a reply")
     path = f"/api/v1/conversations/{cid}/messages"
-    page = call(server, agent, "GET", path, params={"limit": 2}).json()
+    page = call(app, agent, "GET", path, params={"limit": 2}).json()
     assert [m["seq"] for m in page["messages"]] == [1, 2] and page["more"] is True
-    rest = call(server, agent, "GET", path, params={"after_seq": 2}).json()
+    rest = call(app, agent, "GET", path, params={"after_seq": 2}).json()
     assert [(m["text"], m["private"]) for m in rest["messages"]] == [
         ("a note", True),
         ("a reply", False),
@@ -174,17 +161,17 @@ def test_messages_page_with_notes_in_order(server: ServerProcess, agent: Account
     assert rest["messages"][0]["author"] == {"id": agent.user["id"], "name": agent.user["name"]}
 
 
-def test_agent_client_id_is_idempotent(server: ServerProcess, agent: Account) -> None:
+def test_agent_client_id_is_idempotent(app: AppServer, agent: Account) -> None:
     """The same agent client_id stores one message; the visitor's client_id is a conflict."""
-    _, first = visitor_says(server, "hi")
+    _, first = visitor_says(app, "hi")
     cid = first["conversation_id"]
-    one = reply(server, agent, cid, "Hello!", client_id="agent-1")
-    two = reply(server, agent, cid, "Hello again!", client_id="agent-1")
+    one = reply(app, agent, cid, "Hello!", client_id="agent-1")
+    two = reply(app, agent, cid, "Hello again!", client_id="agent-1")
     assert one.status_code == 201 and two.status_code == 200
     assert two.json()["message"] == one.json()["message"]
-    taken = reply(server, agent, cid, "x", client_id=first["client_id"])
+    taken = reply(app, agent, cid, "x", client_id=first["client_id"])
     assert taken.status_code == 409 and taken.json()["error"]["code"] == "client_id_taken"
-    assert conversation(server, agent, cid)["last_seq"] == 3
+    assert conversation(app, agent, cid)["last_seq"] == 3
 
 
 @pytest.mark.parametrize(
@@ -196,31 +183,29 @@ def test_agent_client_id_is_idempotent(server: ServerProcess, agent: Account) ->
         ({"text": "ok", "private": "yes"}, "private"),
     ],
 )
-def test_bad_messages_are_refused(
-    server: ServerProcess, agent: Account, body: dict, field: str
-) -> None:
+def test_bad_messages_are_refused(app: AppServer, agent: Account, body: dict, field: str) -> None:
     """Blank or long text, an empty client id or a non-boolean `private` answer 422."""
-    cid = visitor_says(server, "hi")[1]["conversation_id"]
-    response = call(server, agent, "POST", f"/api/v1/conversations/{cid}/messages", json=body)
+    cid = visitor_says(app, "hi")[1]["conversation_id"]
+    response = call(app, agent, "POST", f"/api/v1/conversations/{cid}/messages", json=body)
     assert response.status_code == 422
     assert response.json()["error"]["message"].startswith(field)
 
 
-async def test_private_notes_never_reach_the_visitor(server: ServerProcess, agent: Account) -> None:
+async def test_private_notes_never_reach_the_visitor(app: AppServer, agent: Account) -> None:
     """A note reaches no visitor path (live, replay, session, HTTP); the reply reaches them all."""
-    session = new_session(server)
-    token, first = visitor_says(server, "question", session["token"])
+    session = new_session(app)
+    token, first = visitor_says(app, "question", session["token"])
     cid = first["conversation_id"]
-    async with visitor_socket(server, token, last_seq=first["seq"]) as (ws, _):
-        assert reply(server, agent, cid, "SECRET note", private=True).status_code == 201
-        assert reply(server, agent, cid, "public answer").status_code == 201
+    async with visitor_socket(app, token, last_seq=first["seq"]) as (ws, _):
+        assert reply(app, agent, cid, "SECRET note", private=True).status_code == 201
+        assert reply(app, agent, cid, "public answer").status_code == 201
         live = await next_frame(ws, "message")
     assert live["message"]["text"] == "public answer"
-    async with visitor_socket(server, token, last_seq=0) as (_, welcome):
+    async with visitor_socket(app, token, last_seq=0) as (_, welcome):
         replayed = [m["text"] for m in welcome["messages"]]
-    history = [m["text"] for m in new_session(server, token)["messages"]]
-    fallback = httpx.get(
-        f"{server.base_url}/api/v1/widget/messages", params={"after": 0}, headers=bearer(token)
+    history = [m["text"] for m in new_session(app, token)["messages"]]
+    fallback = app.http.get(
+        "/api/v1/widget/messages", params={"after": 0}, headers=bearer(token)
     ).json()["messages"]
     for texts in (replayed, history, [m["text"] for m in fallback]):
         assert "public answer" in texts and "SECRET note" not in texts
@@ -228,12 +213,12 @@ async def test_private_notes_never_reach_the_visitor(server: ServerProcess, agen
     assert [m["seq"] for m in fallback] == [1, 2, 4]
 
 
-async def test_close_and_reopen_tell_the_visitor(server: ServerProcess, agent: Account) -> None:
+async def test_close_and_reopen_tell_the_visitor(app: AppServer, agent: Account) -> None:
     """Closing sends the visitor a system message and the closed status; reopening likewise."""
-    token, first = visitor_says(server, "thanks, bye")
+    token, first = visitor_says(app, "thanks, bye")
     cid = first["conversation_id"]
-    async with visitor_socket(server, token, last_seq=first["seq"]) as (ws, _):
-        closed = call(server, agent, "POST", f"/api/v1/conversations/{cid}/close")
+    async with visitor_socket(app, token, last_seq=first["seq"]) as (ws, _):
+        closed = call(app, agent, "POST", f"/api/v1/conversations/{cid}/close")
         assert closed.status_code == 200 and closed.json()["conversation"]["status"] == "closed"
         frames = [await next_frame(ws), await next_frame(ws)]
         by_type = {frame["type"]: frame for frame in frames}
@@ -242,27 +227,25 @@ async def test_close_and_reopen_tell_the_visitor(server: ServerProcess, agent: A
             "This conversation was closed. Send a message any time to start again."
         )
         # Closing again changes nothing and says nothing.
-        assert call(server, agent, "POST", f"/api/v1/conversations/{cid}/close").status_code == 200
-        refused = reply(server, agent, cid, "one more thing")
+        assert call(app, agent, "POST", f"/api/v1/conversations/{cid}/close").status_code == 200
+        refused = reply(app, agent, cid, "one more thing")
         assert refused.status_code == 409
         assert refused.json()["error"]["code"] == "conversation_closed"
-        assert reply(server, agent, cid, "closed fine", private=True).status_code == 201
-        reopened = call(server, agent, "POST", f"/api/v1/conversations/{cid}/reopen")
+        assert reply(app, agent, cid, "closed fine", private=True).status_code == 201
+        reopened = call(app, agent, "POST", f"/api/v1/conversations/{cid}/reopen")
         assert reopened.json()["conversation"]["status"] == "open"
         frames = [await next_frame(ws), await next_frame(ws)]
         assert {frame["type"] for frame in frames} == {"conversation", "message"}
-    assert audit_actions(server, cid) == ["conversation.closed", "conversation.reopened"]
+    assert audit_actions(app, cid) == ["conversation.closed", "conversation.reopened"]
 
 
-def test_assignment_rule(
-    server: ServerProcess, owner: Account, agent: Account, agent2: Account
-) -> None:
+def test_assignment_rule(app: AppServer, owner: Account, agent: Account, agent2: Account) -> None:
     """Agents claim unassigned conversations and release their own; admins assign anyone."""
-    cid = visitor_says(server, "help")[1]["conversation_id"]
+    cid = visitor_says(app, "help")[1]["conversation_id"]
     path = f"/api/v1/conversations/{cid}/assign"
 
     def assign(account: Account, user_id: int | None) -> httpx.Response:
-        return call(server, account, "POST", path, json={"user_id": user_id})
+        return call(app, account, "POST", path, json={"user_id": user_id})
 
     claimed = assign(agent, agent.user["id"])
     assert claimed.status_code == 200
@@ -278,31 +261,31 @@ def test_assignment_rule(
     given = assign(owner, agent2.user["id"])
     assert given.json()["conversation"]["assignee"]["id"] == agent2.user["id"]
     assert assign(owner, agent.user["id"]).status_code == 200
-    assert audit_actions(server, cid) == ["conversation.assigned"] * 4
+    assert audit_actions(app, cid) == ["conversation.assigned"] * 4
     # The same assignment again is a no-op, audited once only.
     assert assign(owner, agent.user["id"]).status_code == 200
-    assert audit_actions(server, cid) == ["conversation.assigned"] * 4
+    assert audit_actions(app, cid) == ["conversation.assigned"] * 4
 
 
-def test_assignee_must_be_an_enabled_teammate(server: ServerProcess, owner: Account) -> None:
+def test_assignee_must_be_an_enabled_teammate(app: AppServer, owner: Account) -> None:
     """A missing, disabled or foreign user id, or a malformed one, answers 422 naming user_id."""
-    cid = visitor_says(server, "help")[1]["conversation_id"]
-    disabled = create_account(server, owner, "agent")
+    cid = visitor_says(app, "help")[1]["conversation_id"]
+    disabled = create_account(app, owner, "agent")
     patched = call(
-        server, owner, "PATCH", f"/api/v1/users/{disabled.user['id']}", json={"disabled": True}
+        app, owner, "PATCH", f"/api/v1/users/{disabled.user['id']}", json={"disabled": True}
     )
     assert patched.status_code == 200, patched.text
     for user_id in (disabled.user["id"], 10**9, "1", True, 0):
         response = call(
-            server, owner, "POST", f"/api/v1/conversations/{cid}/assign", json={"user_id": user_id}
+            app, owner, "POST", f"/api/v1/conversations/{cid}/assign", json={"user_id": user_id}
         )
         assert response.status_code == 422, user_id
         assert response.json()["error"]["message"].startswith("user_id")
-    missing = call(server, owner, "POST", f"/api/v1/conversations/{cid}/assign", json={})
+    missing = call(app, owner, "POST", f"/api/v1/conversations/{cid}/assign", json={})
     assert missing.status_code == 422
 
 
-def test_unknown_and_huge_ids_are_404(server: ServerProcess, agent: Account) -> None:
+def test_unknown_and_huge_ids_are_404(app: AppServer, agent: Account) -> None:
     """Ids that do not exist, even past 64 bits, answer 404 on every conversation endpoint."""
     for cid in (10**9, 10**30):
         for method, suffix in (
@@ -316,7 +299,7 @@ def test_unknown_and_huge_ids_are_404(server: ServerProcess, agent: Account) -> 
         ):
             body = {"text": "x", "client_id": uuid.uuid4().hex, "user_id": None}
             response = call(
-                server,
+                app,
                 agent,
                 method,
                 f"/api/v1/conversations/{cid}{suffix}",
@@ -325,7 +308,7 @@ def test_unknown_and_huge_ids_are_404(server: ServerProcess, agent: Account) -> 
             assert response.status_code == 404, (method, suffix, response.text)
 
 
-def test_sign_in_is_required(server: ServerProcess) -> None:
+def test_sign_in_is_required(app: AppServer) -> None:
     """Without a valid access token every agent endpoint answers 401."""
     for method, path in (
         ("GET", "/api/v1/conversations"),
@@ -336,26 +319,24 @@ def test_sign_in_is_required(server: ServerProcess) -> None:
         ("POST", "/api/v1/followups/1/view"),
     ):
         for headers in ({}, bearer("not-a-token")):
-            response = httpx.request(method, server.base_url + path, headers=headers, json={})
+            response = app.http.request(method, path, headers=headers, json={})
             assert response.status_code == 401, (method, path)
             assert response.json()["error"]["code"] in ("not_authenticated",)
 
 
-def test_every_role_works_conversations(
-    server: ServerProcess, owner: Account, agent: Account
-) -> None:
+def test_every_role_works_conversations(app: AppServer, owner: Account, agent: Account) -> None:
     """Agents, admins and owners can all list, read, reply, note, close, reopen and mark read."""
-    admin = create_account(server, owner, "admin")
+    admin = create_account(app, owner, "admin")
     for account in (agent, admin, owner):
-        cid = visitor_says(server, "hello")[1]["conversation_id"]
+        cid = visitor_says(app, "hello")[1]["conversation_id"]
         base = f"/api/v1/conversations/{cid}"
-        assert listing(server, account)["conversations"] is not None
-        assert call(server, account, "GET", base).status_code == 200
-        assert call(server, account, "GET", base + "/messages").status_code == 200
-        assert reply(server, account, cid, "hi").status_code == 201
-        assert reply(server, account, cid, "note", private=True).status_code == 201
-        assert call(server, account, "POST", base + "/read", json={"seq": 1}).status_code == 200
+        assert listing(app, account)["conversations"] is not None
+        assert call(app, account, "GET", base).status_code == 200
+        assert call(app, account, "GET", base + "/messages").status_code == 200
+        assert reply(app, account, cid, "hi").status_code == 201
+        assert reply(app, account, cid, "note", private=True).status_code == 201
+        assert call(app, account, "POST", base + "/read", json={"seq": 1}).status_code == 200
         me = {"user_id": account.user["id"]}
-        assert call(server, account, "POST", base + "/assign", json=me).status_code == 200
-        assert call(server, account, "POST", base + "/close").status_code == 200
-        assert call(server, account, "POST", base + "/reopen").status_code == 200
+        assert call(app, account, "POST", base + "/assign", json=me).status_code == 200
+        assert call(app, account, "POST", base + "/close").status_code == 200
+        assert call(app, account, "POST", base + "/reopen").status_code == 200

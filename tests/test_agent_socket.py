@@ -1,4 +1,7 @@
-"""WS /ws/agent against the real server: resume by event id, resync, live frames, closing."""
+"""WS /ws/agent: resume by event id, resync, live frames, closing.
+
+In process, except resuming across a restart, which a real server makes.
+"""
 
 from __future__ import annotations
 
@@ -8,30 +11,15 @@ import sqlite3
 import time
 import uuid
 
-import httpx
 import jwt
 import pytest
-from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from tests.agents import (
-    agent_socket,
-    call,
-    frames_until,
-    quiet,
-    reply,
-    sign_in_owner,
-    site_key,
-    visitor_says,
-)
-from tests.conftest import UNIT, ServerProcess
-from tests.staff import Account, create_account, unique_ip
+from tests.agents import agent_socket, call, frames_until, quiet, reply, site_key, visitor_says
+from tests.app_server import AppServer
+from tests.staff import Account, create_account, sign_in_owner, unique_ip
+from tests.timing import UNIT, eventually_async
 from tests.visitors import next_frame, send, visitor_socket
-
-
-@pytest.fixture(scope="module")
-def owner(server: ServerProcess) -> Account:
-    return sign_in_owner(server)
 
 
 def is_event(frame: dict) -> bool:
@@ -39,7 +27,7 @@ def is_event(frame: dict) -> bool:
 
 
 async def closed_with(ws: object, timeout: float = 5 * UNIT) -> int | None:
-    """The close code the server sent, once the socket closes (frames before it are dropped)."""
+    """The close code the app sent, once the socket closes (frames before it are dropped)."""
     with pytest.raises(ConnectionClosed) as closed:
         async with asyncio.timeout(timeout):
             while True:
@@ -47,17 +35,15 @@ async def closed_with(ws: object, timeout: float = 5 * UNIT) -> int | None:
     return None if closed.value.rcvd is None else closed.value.rcvd.code
 
 
-async def test_resume_replays_exactly_the_missed_events(
-    server: ServerProcess, owner: Account
-) -> None:
+async def test_resume_replays_exactly_the_missed_events(app: AppServer, owner: Account) -> None:
     """Events produced while the socket was away arrive on resume once each, in order, then live."""
-    async with agent_socket(server, owner.access_token) as (_, welcome):
+    async with agent_socket(app, owner.access_token) as (_, welcome):
         left_at = welcome["last_event_id"]
-    token, first = visitor_says(server, "while you were away")
+    token, first = visitor_says(app, "while you were away")
     cid = first["conversation_id"]
-    reply(server, owner, cid, "noted", private=True)
-    call(server, owner, "POST", f"/api/v1/conversations/{cid}/close")
-    async with agent_socket(server, owner.access_token, left_at) as (ws, welcome):
+    reply(app, owner, cid, "noted", private=True)
+    call(app, owner, "POST", f"/api/v1/conversations/{cid}/close")
+    async with agent_socket(app, owner.access_token, left_at) as (ws, welcome):
         newest = welcome["last_event_id"]
         replayed = await frames_until(ws, lambda f: is_event(f) and f["id"] == newest)
         assert [f["id"] for f in replayed] == list(range(left_at + 1, newest + 1))
@@ -77,23 +63,23 @@ async def test_resume_replays_exactly_the_missed_events(
                 "This conversation was closed. Send a message any time to start again.",
             ),
         ]
-        visitor_says(server, "back again", token)
+        visitor_says(app, "back again", token)
         live = await next_frame(ws, "event")
         assert live["id"] == newest + 1
 
 
 async def test_resume_while_events_flow_has_no_gap_or_duplicate(
-    server: ServerProcess, owner: Account
+    app: AppServer, owner: Account
 ) -> None:
     """Reconnecting while visitors keep writing yields consecutive event ids, none twice."""
-    async with agent_socket(server, owner.access_token) as (_, welcome):
+    async with agent_socket(app, owner.access_token) as (_, welcome):
         start = welcome["last_event_id"]
     stop = asyncio.Event()
 
     async def chatter() -> None:
         # Visitors take turns (each from its own address) so no rate limit slows the stream.
-        key = site_key(server)
-        async with httpx.AsyncClient(base_url=server.base_url) as client:
+        key = site_key(app)
+        async with app.async_http() as client:
             while not stop.is_set():
                 session = await client.post(
                     "/api/v1/widget/session",
@@ -116,7 +102,7 @@ async def test_resume_while_events_flow_has_no_gap_or_duplicate(
         ids: list[int] = []
         last = start
         for _ in range(3):
-            async with agent_socket(server, owner.access_token, last) as (ws, welcome):
+            async with agent_socket(app, owner.access_token, last) as (ws, welcome):
                 target = welcome["last_event_id"] + 5
                 frames = await frames_until(ws, lambda f, t=target: is_event(f) and f["id"] >= t)
                 ids += [f["id"] for f in frames if is_event(f)]
@@ -127,23 +113,21 @@ async def test_resume_while_events_flow_has_no_gap_or_duplicate(
     assert ids == list(range(start + 1, ids[-1] + 1))
 
 
-async def test_null_means_live_only(server: ServerProcess, owner: Account) -> None:
+async def test_null_means_live_only(app: AppServer, owner: Account) -> None:
     """With last_event_id null nothing is replayed; the first event is the next new one."""
-    visitor_says(server, "before the socket")
-    async with agent_socket(server, owner.access_token, None) as (ws, welcome):
+    visitor_says(app, "before the socket")
+    async with agent_socket(app, owner.access_token, None) as (ws, welcome):
         assert await quiet(ws) == []
-        visitor_says(server, "after the socket")
+        visitor_says(app, "after the socket")
         first = await next_frame(ws)
     assert first["type"] == "event" and first["id"] == welcome["last_event_id"] + 1
 
 
-async def test_resume_from_the_future_is_told_to_resync(
-    server: ServerProcess, owner: Account
-) -> None:
+async def test_resume_from_the_future_is_told_to_resync(app: AppServer, owner: Account) -> None:
     """An id newer than the newest gets a resync, then live events."""
-    async with agent_socket(server, owner.access_token, 10**9) as (ws, welcome):
+    async with agent_socket(app, owner.access_token, 10**9) as (ws, welcome):
         assert await next_frame(ws) == {"type": "resync"}
-        visitor_says(server, "live after resync")
+        visitor_says(app, "live after resync")
         assert (await next_frame(ws))["id"] == welcome["last_event_id"] + 1
 
 
@@ -159,12 +143,12 @@ async def test_resume_from_before_retention_is_told_to_resync(start_server) -> N
         db.commit()
         newest = db.execute("SELECT MAX(id) FROM events").fetchone()[0]
     server.start()  # the retention job runs at start-up
-    deadline = time.monotonic() + 10 * UNIT
-    while time.monotonic() < deadline:
+
+    def events_left() -> int:
         with contextlib.closing(sqlite3.connect(server.database_path)) as db:
-            if db.execute("SELECT COUNT(*) FROM events").fetchone()[0] == 1:
-                break
-        await asyncio.sleep(0.05)
+            return int(db.execute("SELECT COUNT(*) FROM events").fetchone()[0])
+
+    await eventually_async(lambda: events_left() == 1, what="retention to keep one event")
     owner = sign_in_owner(server)
     async with agent_socket(server, owner.access_token, 0) as (ws, _):
         assert await next_frame(ws) == {"type": "resync"}
@@ -176,17 +160,17 @@ async def test_resume_from_before_retention_is_told_to_resync(start_server) -> N
 
 
 async def test_replies_reach_the_visitor_and_other_agents_live(
-    server: ServerProcess, owner: Account
+    app: AppServer, owner: Account
 ) -> None:
     """An agent's reply reaches the visitor's socket and every agent socket of the tenant."""
-    colleague = create_account(server, owner, "agent")
-    token, first = visitor_says(server, "hello?")
+    colleague = create_account(app, owner, "agent")
+    token, first = visitor_says(app, "hello?")
     cid = first["conversation_id"]
     async with (
-        visitor_socket(server, token, first["seq"]) as (visitor_ws, _),
-        agent_socket(server, colleague.access_token) as (agent_ws, _),
+        visitor_socket(app, token, first["seq"]) as (visitor_ws, _),
+        agent_socket(app, colleague.access_token) as (agent_ws, _),
     ):
-        assert reply(server, owner, cid, "Hi, how can I help?").status_code == 201
+        assert reply(app, owner, cid, "Hi, how can I help?").status_code == 201
         seen = await next_frame(visitor_ws, "message")
         event = await next_frame(agent_ws, "event")
     assert seen["message"]["text"] == "Hi, how can I help?"
@@ -197,14 +181,14 @@ async def test_replies_reach_the_visitor_and_other_agents_live(
 
 
 async def test_seen_reaches_agents_clamped_to_what_the_visitor_was_sent(
-    server: ServerProcess, owner: Account
+    app: AppServer, owner: Account
 ) -> None:
     """A visitor's seen marker reaches agents, never past the newest message its socket got."""
-    token, first = visitor_says(server, "seen test")
+    token, first = visitor_says(app, "seen test")
     cid = first["conversation_id"]
     async with (
-        visitor_socket(server, token, 0) as (visitor_ws, _),
-        agent_socket(server, owner.access_token) as (owner_ws, _),
+        visitor_socket(app, token, 0) as (visitor_ws, _),
+        agent_socket(app, owner.access_token) as (owner_ws, _),
     ):
         await send(visitor_ws, {"type": "seen", "seq": first["seq"]})
         assert await next_frame(owner_ws, "seen") == {
@@ -216,15 +200,15 @@ async def test_seen_reaches_agents_clamped_to_what_the_visitor_was_sent(
         assert (await next_frame(owner_ws, "seen"))["seq"] == first["seq"]
 
 
-async def test_typing_travels_both_ways(server: ServerProcess, owner: Account) -> None:
+async def test_typing_travels_both_ways(app: AppServer, owner: Account) -> None:
     """Visitor typing reaches agents; agent typing reaches the visitor (not when private)."""
-    colleague = create_account(server, owner, "agent")
-    token, first = visitor_says(server, "typing test")
+    colleague = create_account(app, owner, "agent")
+    token, first = visitor_says(app, "typing test")
     cid = first["conversation_id"]
     async with (
-        visitor_socket(server, token, first["seq"]) as (visitor_ws, _),
-        agent_socket(server, owner.access_token) as (owner_ws, _),
-        agent_socket(server, colleague.access_token) as (colleague_ws, _),
+        visitor_socket(app, token, first["seq"]) as (visitor_ws, _),
+        agent_socket(app, owner.access_token) as (owner_ws, _),
+        agent_socket(app, colleague.access_token) as (colleague_ws, _),
     ):
         await send(visitor_ws, {"type": "typing", "on": True})
         from_visitor = await next_frame(owner_ws, "typing")
@@ -244,15 +228,13 @@ async def test_typing_travels_both_ways(server: ServerProcess, owner: Account) -
         assert [f for f in await quiet(owner_ws) if f["type"] == "typing"] == []
 
 
-async def test_a_visitors_typing_flood_is_not_fanned_out(
-    server: ServerProcess, owner: Account
-) -> None:
+async def test_a_visitors_typing_flood_is_not_fanned_out(app: AppServer, owner: Account) -> None:
     """Typing frames past a visitor's rate are dropped, so a flood never floods every agent."""
-    token, first = visitor_says(server, "flood")
+    token, first = visitor_says(app, "flood")
     cid = first["conversation_id"]
     async with (
-        visitor_socket(server, token, first["seq"]) as (visitor_ws, _),
-        agent_socket(server, owner.access_token) as (owner_ws, _),
+        visitor_socket(app, token, first["seq"]) as (visitor_ws, _),
+        agent_socket(app, owner.access_token) as (owner_ws, _),
     ):
         for n in range(1000):
             await send(visitor_ws, {"type": "typing", "on": n % 2 == 0})
@@ -271,9 +253,9 @@ async def test_a_visitors_typing_flood_is_not_fanned_out(
     assert 1 <= len(typing) <= 200
 
 
-async def test_bad_frames_get_error_frames(server: ServerProcess, owner: Account) -> None:
+async def test_bad_frames_get_error_frames(app: AppServer, owner: Account) -> None:
     """Junk, unknown conversations and a second hello get error frames; ping still answers."""
-    async with agent_socket(server, owner.access_token) as (ws, _):
+    async with agent_socket(app, owner.access_token) as (ws, _):
         await ws.send("not json")
         assert (await next_frame(ws, "error"))["code"] == "malformed_json"
         await send(ws, {"type": "typing", "conversation_id": 10**9, "on": True})
@@ -287,45 +269,45 @@ async def test_bad_frames_get_error_frames(server: ServerProcess, owner: Account
 @pytest.mark.parametrize(
     "hello", [{"type": "ping"}, {"type": "hello", "token": "nope"}, {"type": "hello"}]
 )
-async def test_hello_needs_a_valid_access_token(server: ServerProcess, hello: dict) -> None:
+async def test_hello_needs_a_valid_access_token(app: AppServer, hello: dict) -> None:
     """A first frame that is not a hello with a valid access token closes with 4401."""
-    async with connect(f"{server.ws_url}/ws/agent") as ws:
+    async with app.websocket("/ws/agent") as ws:
         await send(ws, hello)
         assert await closed_with(ws) == 4401
 
 
-async def test_password_change_pending_is_forbidden(server: ServerProcess, owner: Account) -> None:
+async def test_password_change_pending_is_forbidden(app: AppServer, owner: Account) -> None:
     """An account that must still change its password is refused with 4403."""
     created = call(
-        server, owner, "POST", "/api/v1/users", json={"email": f"{uuid.uuid4().hex}@x.test"}
+        app, owner, "POST", "/api/v1/users", json={"email": f"{uuid.uuid4().hex}@x.test"}
     )
     body = created.json()
-    login = httpx.post(
-        f"{server.base_url}/api/v1/auth/login",
+    login = app.http.post(
+        "/api/v1/auth/login",
         json={"email": body["user"]["email"], "password": body["password"]},
         headers={"X-Forwarded-For": "10.9.9.9"},
     )
-    async with connect(f"{server.ws_url}/ws/agent") as ws:
+    async with app.websocket("/ws/agent") as ws:
         await send(ws, {"type": "hello", "token": login.json()["access_token"]})
         assert await closed_with(ws) == 4403
 
 
-async def test_logout_closes_the_socket_with_4401(server: ServerProcess) -> None:
+async def test_logout_closes_the_socket_with_4401(app: AppServer) -> None:
     """Signing out ends the session and closes its agent socket with 4401."""
-    owner = sign_in_owner(server)
-    async with agent_socket(server, owner.access_token) as (ws, _):
-        out = call(server, owner, "POST", "/api/v1/auth/logout")
+    owner = sign_in_owner(app)
+    async with agent_socket(app, owner.access_token) as (ws, _):
+        out = call(app, owner, "POST", "/api/v1/auth/logout")
         assert out.status_code == 204
         assert await closed_with(ws) == 4401
 
 
-async def test_socket_closes_when_its_token_expires(server: ServerProcess) -> None:
+async def test_socket_closes_when_its_token_expires(app: AppServer) -> None:
     """A socket closes with 4401 at its access token's expiry, not before."""
-    owner = sign_in_owner(server)
-    secret = (server.data_dir / "secret_key").read_text().strip()
+    owner = sign_in_owner(app)
+    secret = (app.data_dir / "secret_key").read_text().strip()
     claims = jwt.decode(owner.access_token, secret, algorithms=["HS256"])
     short = jwt.encode({**claims, "exp": int(time.time()) + 2}, secret, algorithm="HS256")
-    async with agent_socket(server, short) as (ws, _):
+    async with agent_socket(app, short) as (ws, _):
         started = time.monotonic()
         assert await closed_with(ws, timeout=10 * UNIT) == 4401
         assert time.monotonic() - started > 0.5

@@ -21,10 +21,11 @@ import orjson
 import pytest
 from aiohttp import web
 
-from tests.agents import sign_in_owner, visitor_says
-from tests.conftest import UNIT, ServerProcess, server_env
+from tests.agents import visitor_says
 from tests.escalations import make_site
-from tests.staff import Account
+from tests.servers import ServerProcess, server_env
+from tests.staff import Account, sign_in_owner
+from tests.timing import UNIT
 from tests.visitors import bearer, new_session
 
 SECRET = "s3cret-identity-key-for-tests"

@@ -9,7 +9,7 @@ from starlette.requests import Request
 
 from omnichat.settings import build_settings
 from omnichat.web.app import create_app
-from tests.conftest import server_env
+from tests.servers import server_env
 
 
 async def test_unhandled_error_is_a_500_envelope_with_request_id(tmp_path: Path) -> None:

@@ -7,8 +7,8 @@ import pytest
 
 from omnichat.accounts import audit
 from omnichat.storage.db import Database, Tx
-from tests.conftest import ServerProcess
-from tests.staff import Account, create_account, other_tenant_account, owner
+from tests.app_server import AppServer
+from tests.staff import Account, create_account, other_tenant_account
 
 
 async def test_entry_commits_and_rolls_back_with_its_change(database: Database) -> None:
@@ -39,21 +39,20 @@ async def test_entry_commits_and_rolls_back_with_its_change(database: Database) 
     }
 
 
-def read(server: ServerProcess, account: Account, **params: str | int) -> httpx.Response:
-    return httpx.get(f"{server.base_url}/api/v1/audit", params=params, headers=account.headers)
+def read(app: AppServer, account: Account, **params: str | int) -> httpx.Response:
+    return app.http.get("/api/v1/audit", params=params, headers=account.headers)
 
 
-def test_pages_follow_the_cursor_without_gaps_or_repeats(server: ServerProcess) -> None:
+def test_pages_follow_the_cursor_without_gaps_or_repeats(app: AppServer, owner: Account) -> None:
     """Walking `next` with a small limit visits every entry once, newest first."""
-    boss = owner(server)
     for name in ("one", "two", "three", "four", "five"):
-        httpx.post(f"{server.base_url}/api/v1/sites", json={"name": name}, headers=boss.headers)
-    everything = read(server, boss, limit=20).json()["entries"]
+        app.http.post("/api/v1/sites", json={"name": name}, headers=owner.headers)
+    everything = read(app, owner, limit=20).json()["entries"]
     seen: list[int] = []
     cursor: str | None = None
     while len(seen) < len(everything):
         params: dict[str, str | int] = {"limit": 2} | ({"before": cursor} if cursor else {})
-        body = read(server, boss, **params).json()
+        body = read(app, owner, **params).json()
         assert len(body["entries"]) <= 2
         seen += [entry["id"] for entry in body["entries"]]
         cursor = body["next"]
@@ -76,29 +75,27 @@ def test_pages_follow_the_cursor_without_gaps_or_repeats(server: ServerProcess) 
     ],
 )
 def test_bad_paging_parameters_name_the_field(
-    server: ServerProcess, params: dict[str, str | int], field: str
+    app: AppServer, owner: Account, params: dict[str, str | int], field: str
 ) -> None:
     """A limit outside 1..200 or a non-numeric cursor is a 422 naming the parameter."""
-    response = read(server, owner(server), **params)
+    response = read(app, owner, **params)
     assert response.status_code == 422
     assert response.json()["error"]["message"].startswith(f"{field}:")
 
 
 @pytest.mark.parametrize(("role", "status"), [("agent", 403), ("admin", 200), ("owner", 200)])
-def test_only_admins_read_the_log(server: ServerProcess, role: str, status: int) -> None:
+def test_only_admins_read_the_log(app: AppServer, owner: Account, role: str, status: int) -> None:
     """Agents get 403; admins and owners read the log; no token is a 401."""
-    boss = owner(server)
-    actor = boss if role == "owner" else create_account(server, boss, role)
-    assert read(server, actor).status_code == status
-    assert httpx.get(f"{server.base_url}/api/v1/audit").status_code == 401
+    actor = owner if role == "owner" else create_account(app, owner, role)
+    assert read(app, actor).status_code == status
+    assert app.http.get("/api/v1/audit").status_code == 401
 
 
-def test_tenants_see_only_their_own_entries(server: ServerProcess) -> None:
+def test_tenants_see_only_their_own_entries(app: AppServer, owner: Account) -> None:
     """Another tenant's admin sees their own sign-in but nothing from this tenant."""
-    boss = owner(server)
-    ours = {entry["id"] for entry in read(server, boss, limit=200).json()["entries"]}
-    stranger = other_tenant_account(server, "admin")
-    theirs = read(server, stranger, limit=200).json()["entries"]
+    ours = {entry["id"] for entry in read(app, owner, limit=200).json()["entries"]}
+    stranger = other_tenant_account(app, "admin")
+    theirs = read(app, stranger, limit=200).json()["entries"]
     assert [entry["action"] for entry in theirs] == ["auth.login"]
     assert theirs[0]["actor"]["id"] == stranger.user["id"]
     assert not ours & {entry["id"] for entry in theirs}

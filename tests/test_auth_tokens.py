@@ -1,20 +1,20 @@
-"""Access tokens: what the decoder accepts, and that the server answers every bad token with 401."""
+"""Access tokens: what the decoder accepts, and that the app answers every bad token with 401."""
 
 from __future__ import annotations
 
 import base64
 import json
 import time
+from collections.abc import Callable
 from typing import Any
 
-import httpx
 import jwt
 import pytest
 
 from omnichat.accounts import tokens
 from omnichat.errors import NotAuthenticated
-from tests.conftest import ServerProcess
-from tests.staff import bearer, owner
+from tests.app_server import AppServer
+from tests.staff import bearer, sign_in_owner
 
 SECRET = "s" * 64
 OTHER_SECRET = "o" * 64
@@ -58,36 +58,39 @@ def test_issued_token_decodes_to_its_claims() -> None:
     assert jwt.get_unverified_header(token)["alg"] == "HS256"
 
 
-@pytest.mark.parametrize(
-    ("token", "why"),
-    [
-        (jwt.encode(claims(exp=int(time.time()) - 1), SECRET, algorithm="HS256"), "expired"),
-        (unsigned(claims()), "alg none"),
-        (jwt.encode(claims(typ="refresh"), SECRET, algorithm="HS256"), "wrong typ"),
-        (jwt.encode(claims(), OTHER_SECRET, algorithm="HS256"), "other secret"),
-        (jwt.encode(claims(), SECRET, algorithm="HS512"), "other algorithm"),
-        (jwt.encode(claims(sid=None), SECRET, algorithm="HS256"), "no session id"),
-        (jwt.encode(claims(typ=None), SECRET, algorithm="HS256"), "no typ"),
-        (jwt.encode(claims(iat=None), SECRET, algorithm="HS256"), "no iat"),
-        (jwt.encode(claims(sub="seven"), SECRET, algorithm="HS256"), "non-numeric sub"),
-        (jwt.encode(claims(tid="1"), SECRET, algorithm="HS256"), "string tenant"),
-        (jwt.encode(claims(sub="\u0661"), SECRET, algorithm="HS256"), "Arabic-Indic digit sub"),
-        (jwt.encode(claims(sub="\uff17"), SECRET, algorithm="HS256"), "full-width digit sub"),
-        (jwt.encode(claims(sub="07"), SECRET, algorithm="HS256"), "leading zero sub"),
-        (jwt.encode(claims(sub="0"), SECRET, algorithm="HS256"), "zero sub"),
-        (jwt.encode(claims(sub=str(2**63)), SECRET, algorithm="HS256"), "sub past 64 bits"),
-        (jwt.encode(claims(sid=2**70), SECRET, algorithm="HS256"), "sid past 64 bits"),
-        (jwt.encode(claims(tid=2**63), SECRET, algorithm="HS256"), "tid past 64 bits"),
-        (jwt.encode(claims(sid=0), SECRET, algorithm="HS256"), "zero sid"),
-        (jwt.encode(claims(sid=-3), SECRET, algorithm="HS256"), "negative sid"),
-        (jwt.encode(claims(sid=3.0), SECRET, algorithm="HS256"), "float sid"),
-        (jwt.encode(claims(sid=True), SECRET, algorithm="HS256"), "boolean sid"),
-        (jwt.encode(claims(exp=2**70), SECRET, algorithm="HS256"), "exp past 64 bits"),
-        ("not.a.token", "garbage"),
-    ],
-)
-def test_bad_tokens_are_refused(token: str, why: str) -> None:
+# Made when the test runs, not at import: a token minted at collection with a minute to live
+# would have expired by the time a long run reaches it, and be refused for that reason alone.
+BAD_TOKENS: dict[str, Callable[[], str]] = {
+    "expired": lambda: jwt.encode(claims(exp=int(time.time()) - 1), SECRET, algorithm="HS256"),
+    "alg none": lambda: unsigned(claims()),
+    "wrong typ": lambda: jwt.encode(claims(typ="refresh"), SECRET, algorithm="HS256"),
+    "other secret": lambda: jwt.encode(claims(), OTHER_SECRET, algorithm="HS256"),
+    "other algorithm": lambda: jwt.encode(claims(), SECRET, algorithm="HS512"),
+    "no session id": lambda: jwt.encode(claims(sid=None), SECRET, algorithm="HS256"),
+    "no typ": lambda: jwt.encode(claims(typ=None), SECRET, algorithm="HS256"),
+    "no iat": lambda: jwt.encode(claims(iat=None), SECRET, algorithm="HS256"),
+    "non-numeric sub": lambda: jwt.encode(claims(sub="seven"), SECRET, algorithm="HS256"),
+    "string tenant": lambda: jwt.encode(claims(tid="1"), SECRET, algorithm="HS256"),
+    "Arabic-Indic digit sub": lambda: jwt.encode(claims(sub="\u0661"), SECRET, algorithm="HS256"),
+    "full-width digit sub": lambda: jwt.encode(claims(sub="\uff17"), SECRET, algorithm="HS256"),
+    "leading zero sub": lambda: jwt.encode(claims(sub="07"), SECRET, algorithm="HS256"),
+    "zero sub": lambda: jwt.encode(claims(sub="0"), SECRET, algorithm="HS256"),
+    "sub past 64 bits": lambda: jwt.encode(claims(sub=str(2**63)), SECRET, algorithm="HS256"),
+    "sid past 64 bits": lambda: jwt.encode(claims(sid=2**70), SECRET, algorithm="HS256"),
+    "tid past 64 bits": lambda: jwt.encode(claims(tid=2**63), SECRET, algorithm="HS256"),
+    "zero sid": lambda: jwt.encode(claims(sid=0), SECRET, algorithm="HS256"),
+    "negative sid": lambda: jwt.encode(claims(sid=-3), SECRET, algorithm="HS256"),
+    "float sid": lambda: jwt.encode(claims(sid=3.0), SECRET, algorithm="HS256"),
+    "boolean sid": lambda: jwt.encode(claims(sid=True), SECRET, algorithm="HS256"),
+    "exp past 64 bits": lambda: jwt.encode(claims(exp=2**70), SECRET, algorithm="HS256"),
+    "garbage": lambda: "not.a.token",
+}
+
+
+@pytest.mark.parametrize("why", BAD_TOKENS)
+def test_bad_tokens_are_refused(why: str) -> None:
     """Expired, unsigned, foreign, mistyped or incomplete tokens raise NotAuthenticated."""
+    token = BAD_TOKENS[why]()
     with pytest.raises(NotAuthenticated):
         tokens.decode_access(SECRET, token)
 
@@ -109,22 +112,22 @@ def test_refresh_tokens_are_long_and_stored_as_digests() -> None:
     assert len(tokens.digest(token)) == 64 and token not in tokens.digest(token)
 
 
-def server_claims(server: ServerProcess, **overrides: Any) -> dict[str, Any]:
+def server_claims(app: AppServer, **overrides: Any) -> dict[str, Any]:
     """Claims naming the real owner's real session, so only the changed part can fail."""
-    account = owner(server)
+    account = sign_in_owner(app)
     real = jwt.decode(account.access_token, options={"verify_signature": False})
     return {**real, **overrides}
 
 
-def server_secret(server: ServerProcess) -> str:
-    return (server.data_dir / "secret_key").read_text().strip()
+def server_secret(app: AppServer) -> str:
+    return (app.data_dir / "secret_key").read_text().strip()
 
 
 @pytest.mark.parametrize("case", ["expired", "none", "typ", "other", "tampered", "missing"])
-def test_server_answers_bad_tokens_with_401_envelope(server: ServerProcess, case: str) -> None:
+def test_server_answers_bad_tokens_with_401_envelope(app: AppServer, case: str) -> None:
     """The API refuses each kind of bad access token with 401 and the error envelope."""
-    secret = server_secret(server)
-    payload = server_claims(server)
+    secret = server_secret(app)
+    payload = server_claims(app)
     token = {
         "expired": lambda: jwt.encode({**payload, "exp": int(time.time()) - 5}, secret, "HS256"),
         "none": lambda: unsigned(payload),
@@ -134,7 +137,7 @@ def test_server_answers_bad_tokens_with_401_envelope(server: ServerProcess, case
         "missing": lambda: None,
     }[case]()
     headers = {} if token is None else bearer(token)
-    response = httpx.get(f"{server.base_url}/api/v1/auth/me", headers=headers)
+    response = app.http.get("/api/v1/auth/me", headers=headers)
     assert response.status_code == 401
     error = response.json()["error"]
     assert error["code"] in ("not_authenticated", "token_expired") and error["message"]
@@ -156,24 +159,24 @@ def test_server_answers_bad_tokens_with_401_envelope(server: ServerProcess, case
     ids=["sid 2**70", "tid 2**70", "sub 2**70", "sub Arabic-Indic 1", "both", "iat", "exp"],
 )
 def test_out_of_range_claims_signed_with_the_real_key_answer_401(
-    server: ServerProcess, overrides: dict[str, Any]
+    app: AppServer, overrides: dict[str, Any]
 ) -> None:
     """Claims signed with the server's own key but out of range (sid=2**70 answered 500) or in
     another script (sub "\u0661" read as user 1) answer 401, never 500 or another user."""
-    payload = server_claims(server, **overrides)
+    payload = server_claims(app, **overrides)
     if "sub" in overrides and overrides["sub"] == "\u0661":
         # The bootstrap owner is user 1: the forged sub would have matched it.
-        assert server_claims(server)["sub"] == "1"
-    token = jwt.encode(payload, server_secret(server), "HS256")
-    response = httpx.get(f"{server.base_url}/api/v1/auth/me", headers=bearer(token))
+        assert server_claims(app)["sub"] == "1"
+    token = jwt.encode(payload, server_secret(app), "HS256")
+    response = app.http.get("/api/v1/auth/me", headers=bearer(token))
     assert response.status_code == 401, response.text
     assert response.json()["error"]["code"] == "not_authenticated"
 
 
-def test_correctly_signed_token_for_another_role_is_refused(server: ServerProcess) -> None:
+def test_correctly_signed_token_for_another_role_is_refused(app: AppServer) -> None:
     """Even a validly signed token is refused when its role is not the user's role now."""
-    payload = server_claims(server, role="agent")
-    token = jwt.encode(payload, server_secret(server), "HS256")
-    response = httpx.get(f"{server.base_url}/api/v1/auth/me", headers=bearer(token))
+    payload = server_claims(app, role="agent")
+    token = jwt.encode(payload, server_secret(app), "HS256")
+    response = app.http.get("/api/v1/auth/me", headers=bearer(token))
     assert response.status_code == 401
     assert response.json()["error"]["code"] == "role_changed"

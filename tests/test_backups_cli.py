@@ -8,14 +8,13 @@ import sqlite3
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
 
-import httpx
 import pytest
 
-from tests.conftest import OWNER_EMAIL, OWNER_PASSWORD, ROOT, UNIT, ServerProcess, server_env
+from tests.servers import OWNER_EMAIL, OWNER_PASSWORD, ROOT, ServerProcess, server_env
+from tests.timing import UNIT, eventually
 from tests.visitors import bearer, new_session
 
 UNLIMITED = {
@@ -43,13 +42,6 @@ def query(path: Path, sql: str) -> list[tuple]:
         return connection.execute(sql).fetchall()
 
 
-def wait_for(condition: Callable[[], bool], timeout: float = 20 * UNIT) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.01)
-
-
 def one_line_failure(result: subprocess.CompletedProcess[str], needle: str) -> None:
     assert result.returncode != 0
     lines = [line for line in result.stderr.splitlines() if line.strip()]
@@ -57,8 +49,8 @@ def one_line_failure(result: subprocess.CompletedProcess[str], needle: str) -> N
 
 
 def post_message(server: ServerProcess, token: str, text: str) -> None:
-    response = httpx.post(
-        f"{server.base_url}/api/v1/widget/messages",
+    response = server.http.post(
+        "/api/v1/widget/messages",
         json={"client_id": text, "text": text},
         headers=bearer(token),
     )
@@ -102,7 +94,7 @@ def test_backup_while_serving_and_restore_into_a_fresh_data_dir(
     tokens = [new_session(source)["token"] for _ in range(3)]
     load = MessageLoad(source, tokens)
     load.start()
-    wait_for(lambda: len(load.acked) >= 30)
+    eventually(lambda: len(load.acked) >= 30, 20 * UNIT, "30 acknowledged messages")
     acked_before = list(load.acked)
     target = tmp_path / "copy.sqlite"
     made = run("backup", str(target), env=source.env)
@@ -119,7 +111,7 @@ def test_backup_while_serving_and_restore_into_a_fresh_data_dir(
     restored = run("restore", str(target), env=fresh.env)
     assert restored.returncode == 0, restored.stderr
     fresh.start()
-    ready = httpx.get(f"{fresh.base_url}/health/ready")
+    ready = fresh.http.get("/health/ready")
     assert ready.status_code == 200 and ready.json()["checks"]["migrations"] == "ok"
     assert query(fresh.database_path, CONVERSATIONS) == query(target, CONVERSATIONS)
     assert query(fresh.database_path, MESSAGES) == query(target, MESSAGES)
@@ -134,8 +126,8 @@ def test_backup_while_serving_and_restore_into_a_fresh_data_dir(
     shown = [m["text"] for m in session["messages"] if m["sender"] == "visitor"]
     assert shown == [row[0] for row in stored] and shown
     post_message(fresh, tokens[0], "after-restore")
-    login = httpx.post(
-        f"{fresh.base_url}/api/v1/auth/login",
+    login = fresh.http.post(
+        "/api/v1/auth/login",
         json={"email": OWNER_EMAIL, "password": OWNER_PASSWORD},
     )
     assert login.status_code == 200
@@ -166,7 +158,7 @@ def test_restore_refuses_while_the_server_runs(
     before = sorted(p.name for p in server.data_dir.iterdir())
     one_line_failure(run("restore", str(backup), env=server.env), "server is running")
     assert sorted(p.name for p in server.data_dir.iterdir()) == before
-    assert httpx.get(f"{server.base_url}/health/ready").status_code == 200
+    assert server.http.get("/health/ready").status_code == 200
 
 
 def test_a_server_cannot_start_on_a_data_dir_in_use(

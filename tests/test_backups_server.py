@@ -15,29 +15,17 @@ from typing import Any
 
 import httpx
 
-from tests.conftest import OWNER_EMAIL, OWNER_PASSWORD, UNIT, ServerProcess
+from tests.servers import OWNER_EMAIL, OWNER_PASSWORD, ServerProcess
 from tests.staff import create_user_cli
+from tests.timing import UNIT, eventually
 
 PASSWORD = "a-perfectly-fine-password"
 # 0.0003 hours is about a second: the shortest schedule the setting allows in practice.
 FAST = {"OMNICHAT_BACKUP_INTERVAL_HOURS": "0.0003"}
 
 
-def wait_for(
-    condition: Callable[[], Any],
-    timeout: float = 20 * UNIT,
-    describe: Callable[[], str] = lambda: "",
-) -> Any:
-    """Poll `condition` until it returns something truthy, and return that."""
-    deadline = time.monotonic() + timeout
-    while not (result := condition()):
-        assert time.monotonic() < deadline, f"timed out\n{describe()}"
-        time.sleep(0.05)
-    return result
-
-
 def metric(server: ServerProcess, name: str, **labels: str) -> float:
-    text = httpx.get(f"{server.base_url}/metrics").text
+    text = server.http.get("/metrics").text
     selector = ",".join(f'{k}="{v}"' for k, v in labels.items())
     pattern = re.escape(f"{name}{{{selector}}}" if labels else name) + r" (\S+)"
     match = re.search(f"^{pattern}$", text, re.MULTILINE)
@@ -46,15 +34,13 @@ def metric(server: ServerProcess, name: str, **labels: str) -> float:
 
 
 def backup_health(server: ServerProcess) -> dict[str, Any]:
-    response = httpx.get(f"{server.base_url}/health/ready")
+    response = server.http.get("/health/ready")
     assert response.status_code == 200, response.text
     return dict(response.json()["backup"])
 
 
 def sign_in(server: ServerProcess, email: str, password: str) -> dict[str, str]:
-    response = httpx.post(
-        f"{server.base_url}/api/v1/auth/login", json={"email": email, "password": password}
-    )
+    response = server.http.post("/api/v1/auth/login", json={"email": email, "password": password})
     assert response.status_code == 200, response.text
     return {"Authorization": f"Bearer {response.json()['access_token']}"}
 
@@ -75,7 +61,7 @@ def test_scheduled_backups_run_and_keep_the_newest(
     def made() -> float:
         return metric(server, "omnichat_backups_total", kind="scheduled", outcome="ok")
 
-    wait_for(lambda: made() >= 3, timeout=60 * UNIT, describe=server.logs)
+    eventually(lambda: made() >= 3, 60 * UNIT, what=server.logs)
     health = backup_health(server)
     assert health["status"] == "ok" and health["last_failure_at"] is None
     assert 0 <= health["newest_age_seconds"] < 60
@@ -95,24 +81,27 @@ def test_a_failing_backup_is_counted_logged_and_shown_to_owners(
     """A backups dir replaced by a file fails the backup visibly; fixing it clears the failure."""
     server = start_server(**FAST)
     backups_dir = server.data_dir / "backups"
-    wait_for(lambda: metric(server, "omnichat_backups_total", kind="scheduled", outcome="ok") >= 1)
+    eventually(
+        lambda: metric(server, "omnichat_backups_total", kind="scheduled", outcome="ok") >= 1,
+        20 * UNIT,
+    )
     shutil.rmtree(backups_dir)
     backups_dir.write_text("in the way")
     failed = dict(kind="scheduled", outcome="failed")
-    wait_for(lambda: metric(server, "omnichat_backups_total", **failed) >= 1)
+    eventually(lambda: metric(server, "omnichat_backups_total", **failed) >= 1, 20 * UNIT)
 
     health = backup_health(server)  # still 200: a failed backup never makes the server unready
     assert health["status"] == "failed" and health["last_failure_at"]
     assert str(backups_dir) not in str(health), "the public health check names no paths"
     owner = sign_in(server, OWNER_EMAIL, OWNER_PASSWORD)
-    listing = httpx.get(f"{server.base_url}/api/v1/backups", headers=owner).json()
+    listing = server.http.get("/api/v1/backups", headers=owner).json()
     assert listing["failing"] is True
     assert str(backups_dir) in listing["last_failure"]["message"]
     assert '"msg":"backup failed"' in server.logs()
 
     backups_dir.unlink()
-    wait_for(lambda: backup_health(server)["status"] == "ok")
-    listing = httpx.get(f"{server.base_url}/api/v1/backups", headers=owner).json()
+    eventually(lambda: backup_health(server)["status"] == "ok", 20 * UNIT)
+    listing = server.http.get("/api/v1/backups", headers=owner).json()
     assert listing["failing"] is False and listing["backups"]
 
 
@@ -122,7 +111,7 @@ def test_owner_downloads_a_fresh_checked_backup(
     """POST /api/v1/backups streams a fresh, intact copy as an attachment, and is audited."""
     server = start_server(OMNICHAT_BACKUP_INTERVAL_HOURS="0")  # no scheduled backups at all
     owner = sign_in(server, OWNER_EMAIL, OWNER_PASSWORD)
-    response = httpx.post(f"{server.base_url}/api/v1/backups", headers=owner, timeout=60)
+    response = server.http.post("/api/v1/backups", headers=owner, timeout=60)
     assert response.status_code == 200, response.text
     disposition = response.headers["content-disposition"]
     assert re.fullmatch(r'attachment; filename="omnichat-\d{8}-\d{6}\.sqlite"', disposition)
@@ -137,23 +126,23 @@ def test_owner_downloads_a_fresh_checked_backup(
         assert OWNER_EMAIL in emails and audited.fetchone()[0] >= 1
     # A download is not one of the kept backups and leaves no file behind.
     assert list((server.data_dir / "backups").iterdir()) == []
-    listing = httpx.get(f"{server.base_url}/api/v1/backups", headers=owner)
+    listing = server.http.get("/api/v1/backups", headers=owner)
     assert listing.status_code == 200 and listing.json()["backups"] == []
     assert backup_health(server)["status"] == "none"
 
 
 def test_only_the_installations_owners_reach_backups(server: ServerProcess) -> None:
     """Anonymous callers get 401; admins, and owners of other tenants, get 403."""
-    url = f"{server.base_url}/api/v1/backups"
+    url = "/api/v1/backups"
     for method in ("GET", "POST"):
-        assert httpx.request(method, url).status_code == 401
+        assert server.http.request(method, url).status_code == 401
     refused = [
         new_account(server, "admin"),
         new_account(server, "owner", f"t{uuid.uuid4().hex[:8]}"),
     ]
     for headers in refused:
         for method in ("GET", "POST"):
-            response = httpx.request(method, url, headers=headers)
+            response = server.http.request(method, url, headers=headers)
             assert response.status_code == 403, response.text
             assert response.json()["error"]["code"] == "forbidden"
 

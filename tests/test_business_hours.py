@@ -8,10 +8,11 @@ from typing import Any
 import pytest
 
 from omnichat.chat.business_hours import is_open
-from tests.agents import frames_until, quiet, sign_in_owner
-from tests.conftest import UNIT, ServerProcess
+from tests.agents import frames_until, quiet
+from tests.app_server import AppServer
 from tests.escalations import GREETING, make_site, stored_messages
 from tests.staff import Account
+from tests.timing import UNIT
 from tests.visitors import new_session, next_frame, send, visitor_socket
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -59,21 +60,16 @@ def test_no_or_unreadable_schedule_is_open(hours: Any) -> None:
     assert is_open(hours, utc(2026, 3, 3, 3, 0)) is True
 
 
-@pytest.fixture(scope="module")
-def owner(server: ServerProcess) -> Account:
-    return sign_in_owner(server)
-
-
 async def test_outside_hours_the_visitor_gets_the_away_text_and_the_form(
-    server: ServerProcess, owner: Account
+    app: AppServer, owner: Account
 ) -> None:
     """Closed all week: no greeting, the away text answers at once and the form is offered."""
     closed = {"timezone": "Pacific/Auckland", "days": {}}
     site = make_site(
-        server, owner, business_hours=closed, away_text=AWAY, patience_seconds=1, escalate_seconds=2
+        app, owner, business_hours=closed, away_text=AWAY, patience_seconds=1, escalate_seconds=2
     )
-    token = new_session(server, site_key=site["site_key"])["token"]
-    async with visitor_socket(server, token) as (ws, _):
+    token = new_session(app, site_key=site["site_key"])["token"]
+    async with visitor_socket(app, token) as (ws, _):
         await send(ws, {"type": "message", "client_id": "c1", "text": "hello?"})
         ack = await next_frame(ws, "ack")
         frames = await frames_until(
@@ -83,26 +79,26 @@ async def test_outside_hours_the_visitor_gets_the_away_text_and_the_form(
         )
         frames += await quiet(ws, 2.5 * UNIT)
     assert [f["message"]["text"] for f in frames if f["type"] == "message"] == [AWAY]
-    found = stored_messages(server, ack["message"]["conversation_id"])
+    found = stored_messages(app, ack["message"]["conversation_id"])
     assert [(m["sender"], m["text"]) for m in found] == [("visitor", "hello?"), ("system", AWAY)]
 
 
-async def test_inside_hours_nothing_changes(server: ServerProcess, owner: Account) -> None:
+async def test_inside_hours_nothing_changes(app: AppServer, owner: Account) -> None:
     """Open all week: the greeting, the conversation stays open, no away text."""
     always = {"timezone": "Europe/Paris", "days": {day: [["00:00", "24:00"]] for day in WEEKDAYS}}
     site = make_site(
-        server, owner, business_hours=always, away_text=AWAY, patience_seconds=0, escalate_seconds=0
+        app, owner, business_hours=always, away_text=AWAY, patience_seconds=0, escalate_seconds=0
     )
-    token = new_session(server, site_key=site["site_key"])["token"]
-    async with visitor_socket(server, token) as (ws, _):
+    token = new_session(app, site_key=site["site_key"])["token"]
+    async with visitor_socket(app, token) as (ws, _):
         await send(ws, {"type": "message", "client_id": "c1", "text": "hello?"})
         ack = await next_frame(ws, "ack")
         later = await quiet(ws, 1.5 * UNIT)
     assert later == []
-    found = stored_messages(server, ack["message"]["conversation_id"])
+    found = stored_messages(app, ack["message"]["conversation_id"])
     assert [(m["sender"], m["text"]) for m in found] == [
         ("system", GREETING),
         ("visitor", "hello?"),
     ]
-    session = new_session(server, token, site_key=site["site_key"])
+    session = new_session(app, token, site_key=site["site_key"])
     assert session["conversation"]["status"] == "open"

@@ -9,10 +9,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-import httpx
 import pytest
 
-from tests.conftest import OWNER_EMAIL, ROOT, ServerProcess, server_env
+from tests.servers import OWNER_EMAIL, ROOT, ServerProcess, server_env
 
 
 def run(*args: str, env: dict[str, str], stdin: str = "") -> subprocess.CompletedProcess[str]:
@@ -246,7 +245,7 @@ def test_bootstrap_prints_generated_password_once(start_server) -> None:  # type
     owners = db.execute("SELECT email, must_change_password FROM users").fetchall()
     assert owners == [("owner@example.com", 1)]
     assert db.execute("SELECT COUNT(*) FROM tenants").fetchone() == (1,)
-    assert httpx.get(f"{process.base_url}/health/ready").status_code == 200
+    assert process.http.get("/health/ready").status_code == 200
 
 
 def test_restart_is_idempotent_on_migrations(start_server) -> None:  # type: ignore[no-untyped-def]

@@ -12,7 +12,8 @@ import pytest
 
 from omnichat.metrics import Metrics
 from omnichat.web.connections import ConnectionCounts, TrustedProxies, normal_ip
-from tests.conftest import UNIT, ServerProcess, server_env
+from tests.servers import ServerProcess, server_env
+from tests.timing import UNIT
 from tests.visitors import new_session, visitor_socket
 
 Start = Callable[..., ServerProcess]

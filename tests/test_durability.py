@@ -8,7 +8,8 @@ import sqlite3
 
 from websockets.exceptions import ConnectionClosed
 
-from tests.conftest import UNIT, ServerProcess
+from tests.servers import ServerProcess
+from tests.timing import UNIT
 from tests.visitors import new_session, next_frame, send, visitor_socket
 
 VISITORS = 20

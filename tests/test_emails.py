@@ -12,8 +12,8 @@ import pytest
 
 from omnichat.emails import parse_email
 from omnichat.errors import Invalid
-from tests.conftest import ROOT, ServerProcess, server_env
-from tests.staff import owner, unique_email
+from tests.servers import ROOT, ServerProcess, server_env
+from tests.staff import sign_in_owner, unique_email
 from tests.visitors import bearer, new_session
 
 # The audit's address: parameters glued on, which became a bcc in the admin page's mailto: link.
@@ -86,7 +86,7 @@ def test_identify_refuses_anything_with_an_at(server: ServerProcess, address: st
 
 def test_staff_accounts_refuse_smuggled_parameters(server: ServerProcess) -> None:
     """Creating or renaming an account checks the address the same way."""
-    boss = owner(server)
+    boss = sign_in_owner(server)
     created = httpx.post(
         f"{server.base_url}/api/v1/users",
         json={"email": SMUGGLED, "role": "agent"},

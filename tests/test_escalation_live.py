@@ -7,11 +7,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-import httpx
-import pytest
-
-from tests.agents import agent_socket, frames_until, quiet, reply, sign_in_owner, visitor_says
-from tests.conftest import UNIT, ServerProcess
+from tests.agents import agent_socket, frames_until, quiet, reply, visitor_says
 from tests.escalations import (
     ESCALATION,
     GREETING,
@@ -21,16 +17,13 @@ from tests.escalations import (
     stored_messages,
     system_texts,
 )
-from tests.staff import Account
+from tests.servers import ServerProcess
+from tests.staff import Account, sign_in_owner
+from tests.timing import UNIT, eventually
 from tests.visitors import new_session, next_frame, send, visitor_socket
 
 # The contract: each step fires within 2 s of its due time.
 PRECISION = 2.0
-
-
-@pytest.fixture(scope="module")
-def owner(server: ServerProcess) -> Account:
-    return sign_in_owner(server)
 
 
 def escalated_and_told(conversation_id: int) -> Callable[[dict[str, Any]], bool]:
@@ -48,13 +41,13 @@ def escalated_and_told(conversation_id: int) -> Callable[[dict[str, Any]], bool]
 
 
 async def test_steps_reach_visitor_and_agents_once_each_on_time(
-    server: ServerProcess, owner: Account
+    server: ServerProcess, server_owner: Account
 ) -> None:
     """Patience at 1 s and escalation at 3 s arrive once each, on time, on both sides."""
-    site = make_site(server, owner, patience_seconds=1, escalate_seconds=3)
+    site = make_site(server, server_owner, patience_seconds=1, escalate_seconds=3)
     token = new_session(server, site_key=site["site_key"])["token"]
     async with (
-        agent_socket(server, owner.access_token) as (agents, _),
+        agent_socket(server, server_owner.access_token) as (agents, _),
         visitor_socket(server, token) as (ws, _),
     ):
         await send(ws, {"type": "message", "client_id": "c1", "text": "anyone there?"})
@@ -95,11 +88,11 @@ async def test_steps_reach_visitor_and_agents_once_each_on_time(
         assert 0 <= (fired - clock).total_seconds() - due <= PRECISION * UNIT
 
 
-async def test_agent_reply_stops_the_steps(server: ServerProcess, owner: Account) -> None:
+async def test_agent_reply_stops_the_steps(server: ServerProcess, server_owner: Account) -> None:
     """Answered at once, the visitor gets neither the patience nor the escalation message."""
-    site = make_site(server, owner, patience_seconds=1, escalate_seconds=2)
+    site = make_site(server, server_owner, patience_seconds=1, escalate_seconds=2)
     token, message = visitor_says(server, "hello?", key=site["site_key"])
-    answered = reply(server, owner, message["conversation_id"], "Hi! How can I help?")
+    answered = reply(server, server_owner, message["conversation_id"], "Hi! How can I help?")
     assert answered.status_code == 201, answered.text
     async with visitor_socket(server, token, message["seq"]) as (ws, welcome):
         frames = welcome["messages"] + [
@@ -122,10 +115,11 @@ def test_steps_due_during_a_restart_fire_once_each(
     time.sleep(max(0.0, clock.timestamp() + 5.5 - time.time()))
     server.start()
     started = time.time()
-    deadline = started + 5 * UNIT
-    while ESCALATION not in system_texts(stored_messages(server, message["conversation_id"])):
-        assert time.time() < deadline, "the due steps did not fire after the restart"
-        time.sleep(0.1)
+    eventually(
+        lambda: ESCALATION in system_texts(stored_messages(server, message["conversation_id"])),
+        5 * UNIT,
+        "the due steps to fire after the restart",
+    )
     found = stored_messages(server, message["conversation_id"])
     assert system_texts(found) == [GREETING, PATIENCE, ESCALATION]
     for step in found[-2:]:
@@ -142,13 +136,13 @@ def test_steps_due_during_a_restart_fire_once_each(
     ]
 
 
-def test_zero_turns_the_steps_off(server: ServerProcess, owner: Account) -> None:
+def test_zero_turns_the_steps_off(server: ServerProcess, server_owner: Account) -> None:
     """With both timings at 0 the visitor is left with the greeting, whatever the wait."""
-    site = make_site(server, owner, patience_seconds=0, escalate_seconds=0)
+    site = make_site(server, server_owner, patience_seconds=0, escalate_seconds=0)
     token, message = visitor_says(server, f"quiet {uuid.uuid4().hex}", key=site["site_key"])
     time.sleep(1.5 * UNIT)
-    response = httpx.get(
-        f"{server.base_url}/api/v1/widget/messages",
+    response = server.http.get(
+        "/api/v1/widget/messages",
         params={"after": message["seq"]},
         headers={"Authorization": f"Bearer {token}"},
     )

@@ -12,8 +12,8 @@ import pytest
 from omnichat import times
 from omnichat.chat import exports
 from omnichat.storage.db import Database, Tx
-from tests.conftest import ServerProcess
-from tests.staff import Account, create_account, other_tenant_account, owner
+from tests.app_server import AppServer
+from tests.staff import Account, create_account, other_tenant_account
 from tests.visitors import bearer, new_session
 
 
@@ -130,61 +130,59 @@ async def test_large_exports_page_through_every_row(database: Database) -> None:
     assert ids == sorted(ids) and set(made) <= set(ids) and len(ids) == len(set(ids))
 
 
-def download(server: ServerProcess, account: Account, days: str | None = "30") -> httpx.Response:
+def download(app: AppServer, account: Account, days: str | None = "30") -> httpx.Response:
     params = {} if days is None else {"days": days}
-    return httpx.get(
-        f"{server.base_url}/api/v1/export/conversations.csv", params=params, headers=account.headers
-    )
+    return app.http.get("/api/v1/export/conversations.csv", params=params, headers=account.headers)
 
 
-def test_export_over_http_is_a_defused_csv_and_audited(server: ServerProcess) -> None:
+def test_export_over_http_is_a_defused_csv_and_audited(app: AppServer, owner: Account) -> None:
     """A widget visitor's conversation appears with a defused name; the download is audited."""
-    boss = owner(server)
-    session = new_session(server)
+    session = new_session(app)
     visitor = bearer(session["token"])
-    base = f"{server.base_url}/api/v1/widget"
-    named = httpx.post(f"{base}/identify", json={"name": "=1+2"}, headers=visitor)
+    base = "/api/v1/widget"
+    named = app.http.post(f"{base}/identify", json={"name": "=1+2"}, headers=visitor)
     assert named.status_code == 200
-    sent = httpx.post(f"{base}/messages", json={"client_id": "c1", "text": "hi"}, headers=visitor)
+    sent = app.http.post(
+        f"{base}/messages", json={"client_id": "c1", "text": "hi"}, headers=visitor
+    )
     assert sent.status_code == 201
     conversation_id = sent.json()["message"]["conversation_id"]
-    response = download(server, boss, "7")
+    response = download(app, owner, "7")
     assert response.status_code == 200
     assert response.headers["content-type"] == "text/csv; charset=utf-8"
     assert response.headers["content-disposition"].startswith("attachment; filename=")
     rows = list(csv.DictReader(io.StringIO(response.content.decode("utf-8-sig"))))
     row = next(r for r in rows if r["id"] == str(conversation_id))
     assert row["visitor_name"] == "'=1+2" and int(row["message_count"]) >= 1
-    entries = httpx.get(f"{server.base_url}/api/v1/audit", headers=boss.headers).json()["entries"]
+    entries = app.http.get("/api/v1/audit", headers=owner.headers).json()["entries"]
     assert entries[0]["action"] == "export.conversations"
-    assert entries[0]["details"] == {"days": 7} and entries[0]["actor"]["id"] == boss.user["id"]
+    assert entries[0]["details"] == {"days": 7} and entries[0]["actor"]["id"] == owner.user["id"]
 
 
 @pytest.mark.parametrize("days", ["0", "367", "abc", "-1", "1.5"])
-def test_days_outside_1_to_366_are_refused(server: ServerProcess, days: str) -> None:
+def test_days_outside_1_to_366_are_refused(app: AppServer, owner: Account, days: str) -> None:
     """`days` must be a whole number from 1 to 366; otherwise 422 naming it."""
-    response = download(server, owner(server), days)
+    response = download(app, owner, days)
     assert response.status_code == 422
     assert response.json()["error"]["message"].startswith("days:")
 
 
 @pytest.mark.parametrize(("role", "status"), [("agent", 403), ("admin", 200), ("owner", 200)])
-def test_only_admins_export(server: ServerProcess, role: str, status: int) -> None:
+def test_only_admins_export(app: AppServer, owner: Account, role: str, status: int) -> None:
     """Agents get 403; admins and owners get the CSV."""
-    boss = owner(server)
-    actor = boss if role == "owner" else create_account(server, boss, role)
-    assert download(server, actor, None).status_code == status
+    actor = owner if role == "owner" else create_account(app, owner, role)
+    assert download(app, actor, None).status_code == status
 
 
-def test_other_tenants_export_holds_none_of_ours(server: ServerProcess) -> None:
+def test_other_tenants_export_holds_none_of_ours(app: AppServer) -> None:
     """Another tenant's export has only its header: none of this tenant's conversations."""
-    visitor = bearer(new_session(server)["token"])
-    sent = httpx.post(
-        f"{server.base_url}/api/v1/widget/messages",
+    visitor = bearer(new_session(app)["token"])
+    sent = app.http.post(
+        "/api/v1/widget/messages",
         json={"client_id": "c1", "text": "hello"},
         headers=visitor,
     )
     assert sent.status_code == 201
-    stranger = other_tenant_account(server, "admin")
-    rows = list(csv.reader(io.StringIO(download(server, stranger).content.decode("utf-8-sig"))))
+    stranger = other_tenant_account(app, "admin")
+    rows = list(csv.reader(io.StringIO(download(app, stranger).content.decode("utf-8-sig"))))
     assert rows == [exports.HEADER]

@@ -11,7 +11,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from omnichat.storage import datadir
-from tests.conftest import ROOT, UNIT, ServerProcess, server_env
+from tests.servers import ROOT, ServerProcess, server_env
+from tests.timing import UNIT
 
 # The usual shell umask: on its own it leaves new files readable by everyone.
 SHELL_UMASK = 0o022

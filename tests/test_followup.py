@@ -1,4 +1,4 @@
-"""The visitor's follow-up form against the real server: the flow, validation and the limit."""
+"""The visitor's follow-up form in process: the flow, validation and the limit."""
 
 from __future__ import annotations
 
@@ -7,38 +7,34 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.agents import agent_socket, call, frames_until, sign_in_owner
-from tests.conftest import UNIT, ServerProcess
+from tests.agents import agent_socket, call, frames_until
+from tests.app_server import AppServer
 from tests.escalations import ESCALATION, THANKS, make_site, stored_messages, system_texts
 from tests.staff import Account
+from tests.timing import UNIT
 from tests.visitors import bearer, new_session, next_frame, send, visitor_socket
 
 
 @pytest.fixture(scope="module")
-def owner(server: ServerProcess) -> Account:
-    return sign_in_owner(server)
+def site(app: AppServer, owner: Account) -> dict[str, Any]:
+    return make_site(app, owner, patience_seconds=0, escalate_seconds=1)
 
 
-@pytest.fixture(scope="module")
-def site(server: ServerProcess, owner: Account) -> dict[str, Any]:
-    return make_site(server, owner, patience_seconds=0, escalate_seconds=1)
-
-
-def submit(server: ServerProcess, token: str, body: Any) -> httpx.Response:
-    return httpx.post(f"{server.base_url}/api/v1/widget/followup", json=body, headers=bearer(token))
+def submit(app: AppServer, token: str, body: Any) -> httpx.Response:
+    return app.http.post("/api/v1/widget/followup", json=body, headers=bearer(token))
 
 
 FORM = {"name": "Ada", "email": "ada@example.com", "phone": None, "message": "Call me back"}
 
 
 async def test_escalation_offers_the_form_and_a_follow_up_closes_the_conversation(
-    server: ServerProcess, owner: Account, site: dict[str, Any]
+    app: AppServer, owner: Account, site: dict[str, Any]
 ) -> None:
     """Escalated, the visitor leaves a follow-up: thanks, closed, and agents see it at once."""
-    token = new_session(server, site_key=site["site_key"])["token"]
+    token = new_session(app, site_key=site["site_key"])["token"]
     async with (
-        agent_socket(server, owner.access_token) as (agents, _),
-        visitor_socket(server, token) as (ws, _),
+        agent_socket(app, owner.access_token) as (agents, _),
+        visitor_socket(app, token) as (ws, _),
     ):
         await send(ws, {"type": "message", "client_id": "c1", "text": "hello?"})
         conversation_id = (await next_frame(ws, "ack"))["message"]["conversation_id"]
@@ -49,7 +45,7 @@ async def test_escalation_offers_the_form_and_a_follow_up_closes_the_conversatio
             timeout=5 * UNIT,
         )
         form = {**FORM, "phone": "+44 20 7946 0958", "message": "  Please call me back.  "}
-        response = submit(server, token, form)
+        response = submit(app, token, form)
         assert response.status_code == 201, response.text
         followup = response.json()["followup"]
         assert followup["conversation_id"] == conversation_id
@@ -72,22 +68,20 @@ async def test_escalation_offers_the_form_and_a_follow_up_closes_the_conversatio
             timeout=5 * UNIT,
         )
     assert created[-1]["data"]["followup"]["message"] == "Please call me back."
-    assert system_texts(stored_messages(server, conversation_id))[-2:] == [ESCALATION, THANKS]
-    listed = call(server, owner, "GET", "/api/v1/followups", params={"status": "new"})
+    assert system_texts(stored_messages(app, conversation_id))[-2:] == [ESCALATION, THANKS]
+    listed = call(app, owner, "GET", "/api/v1/followups", params={"status": "new"})
     assert followup["id"] in [f["id"] for f in listed.json()["followups"]]
 
 
-def test_the_form_works_before_any_conversation(
-    server: ServerProcess, site: dict[str, Any]
-) -> None:
+def test_the_form_works_before_any_conversation(app: AppServer, site: dict[str, Any]) -> None:
     """Opened from the menu before chatting, the follow-up stands alone: no conversation made."""
-    session = new_session(server, site_key=site["site_key"])
-    response = submit(server, session["token"], {"phone": "0033 6 12 34 56 78", "message": "Hi"})
+    session = new_session(app, site_key=site["site_key"])
+    response = submit(app, session["token"], {"phone": "0033 6 12 34 56 78", "message": "Hi"})
     assert response.status_code == 201, response.text
     assert response.json()["followup"]["conversation_id"] is None
     assert response.json()["followup"]["phone"] == "+33612345678"
     assert response.json()["message"] is None
-    assert new_session(server, session["token"], site_key=site["site_key"])["conversation"] is None
+    assert new_session(app, session["token"], site_key=site["site_key"])["conversation"] is None
 
 
 @pytest.mark.parametrize(
@@ -109,34 +103,34 @@ def test_the_form_works_before_any_conversation(
     ],
 )
 def test_invalid_forms_answer_422_naming_the_field(
-    server: ServerProcess, site: dict[str, Any], body: dict[str, Any], field: str
+    app: AppServer, site: dict[str, Any], body: dict[str, Any], field: str
 ) -> None:
     """Each invalid field gets a 422 whose message names it, and nothing is stored."""
-    token = new_session(server, site_key=site["site_key"])["token"]
-    response = submit(server, token, body)
+    token = new_session(app, site_key=site["site_key"])["token"]
+    response = submit(app, token, body)
     assert response.status_code == 422, response.text
     error = response.json()["error"]
     assert error["code"] == "invalid_field" and error["message"].startswith(f"{field}:")
 
 
-def test_the_form_needs_a_visitor_token(server: ServerProcess) -> None:
+def test_the_form_needs_a_visitor_token(app: AppServer) -> None:
     """Without a valid visitor token the form is refused with 401."""
-    response = submit(server, "not-a-token", FORM)
+    response = submit(app, "not-a-token", FORM)
     assert response.status_code == 401
     assert response.json()["error"]["code"] == "not_authenticated"
 
 
 def test_a_visitor_may_leave_three_follow_ups_per_ten_minutes(
-    server: ServerProcess, site: dict[str, Any]
+    app: AppServer, site: dict[str, Any]
 ) -> None:
     """The fourth follow-up within ten minutes is refused with 429 and a Retry-After."""
-    token = new_session(server, site_key=site["site_key"])["token"]
+    token = new_session(app, site_key=site["site_key"])["token"]
     for n in range(3):
-        assert submit(server, token, {**FORM, "message": f"try {n}"}).status_code == 201
-    refused = submit(server, token, {**FORM, "message": "one more"})
+        assert submit(app, token, {**FORM, "message": f"try {n}"}).status_code == 201
+    refused = submit(app, token, {**FORM, "message": "one more"})
     assert refused.status_code == 429
     assert refused.json()["error"]["code"] == "rate_limited"
     assert 500 < int(refused.headers["retry-after"]) <= 600
     # Another visitor is not affected.
-    other = new_session(server, site_key=site["site_key"])["token"]
-    assert submit(server, other, FORM).status_code == 201
+    other = new_session(app, site_key=site["site_key"])["token"]
+    assert submit(app, other, FORM).status_code == 201

@@ -1,4 +1,7 @@
-"""HTTP basics against the real server: health, metrics, errors, request ids, headers, pages."""
+"""HTTP basics: health, metrics, errors, request ids, headers, pages.
+
+In process, except what only a real server shows: its log, and uvicorn's limit on request heads.
+"""
 
 from __future__ import annotations
 
@@ -10,15 +13,17 @@ import uuid
 import httpx
 import pytest
 
-from tests.conftest import OWNER_PASSWORD, UNIT, ServerProcess
-from tests.staff import owner
+from tests.app_server import AppServer
+from tests.servers import OWNER_PASSWORD, ServerProcess
+from tests.staff import Account, sign_in_owner
+from tests.timing import UNIT
 from tests.visitors import default_site_key, new_session, next_frame, send, visitor_socket
 
 
-def test_health_live_and_ready(server: ServerProcess) -> None:
+def test_health_live_and_ready(app: AppServer) -> None:
     """Liveness answers ok; readiness names each check it made."""
-    assert httpx.get(f"{server.base_url}/health/live").json() == {"status": "ok"}
-    ready = httpx.get(f"{server.base_url}/health/ready")
+    assert app.http.get("/health/live").json() == {"status": "ok"}
+    ready = app.http.get("/health/ready")
     assert ready.status_code == 200
     assert ready.json()["checks"]["database"] == "ok"
     assert ready.json()["checks"]["migrations"] == "ok"
@@ -33,10 +38,10 @@ def test_health_live_and_ready(server: ServerProcess) -> None:
     ],
 )
 def test_errors_use_the_envelope(
-    server: ServerProcess, method: str, path: str, status: int, code: str
+    app: AppServer, method: str, path: str, status: int, code: str
 ) -> None:
     """404 and 405 answer with the contract's JSON error envelope."""
-    response = httpx.request(method, server.base_url + path)
+    response = app.http.request(method, path)
     assert response.status_code == status
     assert response.headers["content-type"].startswith("application/json")
     assert response.json()["error"]["code"] == code
@@ -54,12 +59,11 @@ def test_errors_use_the_envelope(
     ],
 )
 def test_ids_too_large_to_exist_are_not_found(
-    server: ServerProcess, method: str, path: str
+    app: AppServer, owner: Account, method: str, path: str
 ) -> None:
     """An id past SQLite's 64-bit integers is 404 on every route that takes one, never a 500."""
-    headers = owner(server).headers
-    url = server.base_url + path.format(id=2**64)
-    response = httpx.request(method, url, json={"name": "x"}, headers=headers)
+    url = path.format(id=2**64)
+    response = app.http.request(method, url, json={"name": "x"}, headers=owner.headers)
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "not_found"
 
@@ -71,7 +75,7 @@ def test_oversized_request_heads_are_refused(server: ServerProcess) -> None:
     with socket.create_connection(("127.0.0.1", server.port), timeout=5 * UNIT) as sock:
         sock.sendall(unfinished)
         assert sock.recv(100).startswith(b"HTTP/1.1 431 ")
-    fine = httpx.get(f"{server.base_url}/health/live", headers={"X-Fine": "a" * 8000})
+    fine = server.http.get("/health/live", headers={"X-Fine": "a" * 8000})
     assert fine.status_code == 200
 
 
@@ -104,9 +108,9 @@ def test_a_client_leaving_mid_body_is_not_a_server_error(server: ServerProcess) 
 
 def test_request_id_is_kept_when_sane_and_logged(server: ServerProcess) -> None:
     """A sane X-Request-ID comes back and appears in the request's log line; junk is replaced."""
-    response = httpx.get(f"{server.base_url}/health/live", headers={"X-Request-ID": "abc-123.x"})
+    response = server.http.get("/health/live", headers={"X-Request-ID": "abc-123.x"})
     assert response.headers["x-request-id"] == "abc-123.x"
-    junk = httpx.get(f"{server.base_url}/health/live", headers={"X-Request-ID": "<script>" * 20})
+    junk = server.http.get("/health/live", headers={"X-Request-ID": "<script>" * 20})
     assert junk.headers["x-request-id"] != "<script>" * 20
     assert len(junk.headers["x-request-id"]) == 32
     lines = [json.loads(line) for line in server.logs().splitlines() if line.startswith("{")]
@@ -115,10 +119,10 @@ def test_request_id_is_kept_when_sane_and_logged(server: ServerProcess) -> None:
     assert "duration_ms" in mine[0] and mine[0]["method"] == "GET"
 
 
-def test_security_headers_on_every_response(server: ServerProcess) -> None:
+def test_security_headers_on_every_response(app: AppServer) -> None:
     """Pages and errors carry CSP, nosniff, a referrer policy and frame denial."""
     for path in ("/", "/health/live", "/missing"):
-        headers = httpx.get(server.base_url + path).headers
+        headers = app.http.get(path).headers
         assert "script-src 'self'" in headers["content-security-policy"]
         assert "frame-ancestors 'none'" in headers["content-security-policy"]
         assert headers["x-content-type-options"] == "nosniff"
@@ -129,7 +133,7 @@ def test_security_headers_on_every_response(server: ServerProcess) -> None:
 def test_authenticated_and_token_answers_are_never_stored(server: ServerProcess) -> None:
     """Staff data, the widget session (its body holds the visitor token), visitor messages and
     errors all say Cache-Control: no-store, so no browser or proxy cache keeps them."""
-    staff = owner(server)
+    staff = sign_in_owner(server)
     session = new_session(server)
     visitor = {"Authorization": f"Bearer {session['token']}"}
     answers = {
@@ -153,14 +157,14 @@ def test_authenticated_and_token_answers_are_never_stored(server: ServerProcess)
         assert response.headers.get("cache-control") == "no-store", name
 
 
-def test_metrics_count_requests_by_route_template(server: ServerProcess) -> None:
+def test_metrics_count_requests_by_route_template(app: AppServer) -> None:
     """/metrics is Prometheus text with request counts and latency histograms per route."""
-    httpx.get(f"{server.base_url}/health/live")
-    text = httpx.get(f"{server.base_url}/metrics").text
+    app.http.get("/health/live")
+    text = app.http.get("/metrics").text
     assert 'omnichat_http_requests_total{method="GET",route="/health/live",status="200"}' in text
     assert "omnichat_http_request_duration_seconds_bucket" in text
-    httpx.get(f"{server.base_url}/random/path/12345")
-    text = httpx.get(f"{server.base_url}/metrics").text
+    app.http.get("/random/path/12345")
+    text = app.http.get("/metrics").text
     assert "/random/path/12345" not in text
 
 
@@ -200,14 +204,14 @@ def test_metrics_ignore_forwarded_for_from_untrusted_peers(start_server) -> None
     assert spoofed.status_code == 403
 
 
-def test_home_page_links_admin_and_demo(server: ServerProcess) -> None:
+def test_home_page_links_admin_and_demo(app: AppServer) -> None:
     """The placeholder page says what this is and links to /admin and /demo, revalidated."""
-    response = httpx.get(f"{server.base_url}/")
+    response = app.http.get("/")
     assert response.status_code == 200
     assert "Omnichat" in response.text
     assert 'href="/admin"' in response.text and 'href="/demo"' in response.text
     assert response.headers["cache-control"] == "no-cache"
-    css = httpx.get(f"{server.base_url}/static/index.css")
+    css = app.http.get("/static/index.css")
     assert css.status_code == 200 and css.headers["cache-control"] == "no-cache"
 
 
@@ -228,7 +232,7 @@ async def test_debug_logs_hold_no_frames_or_query_values(start_server) -> None: 
         await send(ws, {"type": "message", "client_id": "d1", "text": "a private matter"})
         await next_frame(ws, "ack")
     email = f"who-{uuid.uuid4().hex[:8]}@example.com"
-    httpx.post(f"{process.base_url}/api/v1/auth/login", json={"email": email, "password": "x"})
+    process.http.post("/api/v1/auth/login", json={"email": email, "password": "x"})
     process.stop()
     logs = process.logs()
     assert "a private matter" not in logs

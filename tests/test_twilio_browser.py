@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Browser, expect
 
-from tests.conftest import OWNER_EMAIL, OWNER_PASSWORD, ServerProcess, server_env
+from tests.servers import OWNER_EMAIL, OWNER_PASSWORD, ServerProcess, server_env
 from tests.twilio_standin import (
     PUBLIC,
     SMS_NUMBER,

@@ -21,7 +21,7 @@ from omnichat.storage.db import Database, Tx
 from omnichat.twilio import delivery, incoming, outbox
 from omnichat.twilio.circuit import Circuit
 from omnichat.twilio.sender import Sender, backoff
-from tests.conftest import UNIT
+from tests.timing import eventually_async
 from tests.twilio_standin import Answer, TwilioStandIn, standin
 
 __all__ = ["standin"]
@@ -88,19 +88,6 @@ async def reply(db: Database, conversation_id: int, text: str, **kw: Any) -> Sto
 
 async def outbox_rows(db: Database) -> list[dict[str, Any]]:
     return [dict(row) for row in await db.fetch_all("SELECT * FROM outbox ORDER BY id")]
-
-
-async def until(check: Callable[[], Any], timeout: float = 10 * UNIT) -> Any:
-    """Poll an async or plain check until it returns something truthy."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if asyncio.iscoroutine(value):
-            value = await value
-        if value:
-            return value
-        await asyncio.sleep(0.02)
-    raise AssertionError("condition not met in time")
 
 
 @pytest.fixture
@@ -173,7 +160,7 @@ async def test_outage_then_recovery_delivers_each_reply_once(
         await reply(database, conversation.id, f"reply {index}")
     await running()
     accepted = await asyncio.to_thread(standin.wait_for, 4)
-    await until(lambda: all_settled(database))
+    await eventually_async(lambda: all_settled(database))
     bodies = [sent.body for sent in accepted]
     assert bodies == [
         "Connecting you with a staff member, please wait...",
@@ -200,7 +187,7 @@ async def test_permanent_refusal_fails_without_retry(
     standin.plan(Answer(400, 21211, "The 'To' number is not a valid phone number."))
     conversation = (await text_in(database, "+15550100004")).conversation
     await running()
-    await until(lambda: all_settled(database))
+    await eventually_async(lambda: all_settled(database))
     history = await messages.page_after(database, conversation.id, 0)
     greeting = history[0].to_json()
     assert greeting["delivery"]["status"] == "failed"
@@ -225,7 +212,8 @@ async def test_circuit_pauses_sending_and_recovers(
     # Retries come 10-50 ms apart; the fourth call waited out the half-second pause.
     assert len(times) == 4
     assert times[3] - times[2] >= 0.5
-    assert sender.circuit.state == "closed"
+    # The stand-in records the trial before it answers; the circuit closes on the answer.
+    await eventually_async(lambda: sender.circuit.state == "closed", what="the circuit to close")
 
 
 async def test_unknown_outcome_is_settled_by_the_status_callback(
@@ -237,7 +225,7 @@ async def test_unknown_outcome_is_settled_by_the_status_callback(
     await text_in(database, "+15550100006")
     await running(request_timeout_seconds=0.3, unknown_outcome_grace_seconds=30)
     [sent] = await asyncio.to_thread(standin.wait_for, 1)
-    row = await until(lambda: pending_row(database))
+    row = await eventually_async(lambda: pending_row(database))
     assert row["error_code"] == "timeout"
     standin.release.set()
     query = dict(pair.split("=") for pair in sent.status_callback.split("?")[1].split("&"))

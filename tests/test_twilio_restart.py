@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
-import time
 from typing import Any
 
-from tests.conftest import UNIT, ServerProcess
+from tests.servers import ServerProcess
+from tests.timing import UNIT, eventually
 from tests.twilio_standin import (
     PUBLIC,
     SMS_NUMBER,
@@ -32,20 +32,10 @@ def outbox(server: ServerProcess) -> list[dict[str, Any]]:
         return [dict(row) for row in db.execute("SELECT * FROM outbox ORDER BY id")]
 
 
-def wait_until(check: Any, timeout: float = 15 * UNIT) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError("condition not met in time")
-
-
 def texting_server(start_server: Any, standin: TwilioStandIn, **env: str) -> ServerProcess:
     standin.public_base = PUBLIC
     server: ServerProcess = start_server(**twilio_env(standin, **env))
-    standin.forward_to = server.base_url
+    standin.forward_to = server
     give_numbers(server, SMS_NUMBER, WHATSAPP_NUMBER)
     return server
 
@@ -69,9 +59,9 @@ def test_unsent_texts_survive_kill_9_and_go_out_once(
     assert {row["status"] for row in outbox(server)} <= {"pending", "sending"}
     standin.planned.clear()
     server.start()
-    standin.forward_to = server.base_url
+    standin.forward_to = server
     accepted = standin.wait_for(3)
-    wait_until(lambda: {row["status"] for row in outbox(server)} == {"queued"})
+    eventually(lambda: {row["status"] for row in outbox(server)} == {"queued"}, 15 * UNIT)
     assert sorted(sent.to for sent in accepted) == sorted(phones)
     assert all(sent.body == GREETING for sent in accepted)
     assert len(standin.accepted) == 3
@@ -94,8 +84,8 @@ def test_text_accepted_just_before_a_kill_is_settled_by_its_callback(
     [row] = outbox(server)
     assert row["status"] == "sending" and row["provider_sid"] is None
     server.start()
-    standin.forward_to = server.base_url
-    waiting = wait_until(lambda: [r for r in outbox(server) if r["status"] == "pending"])
+    standin.forward_to = server
+    waiting = eventually(lambda: [r for r in outbox(server) if r["status"] == "pending"], 15 * UNIT)
     assert waiting[0]["error_code"] == "unknown_outcome"
     assert standin.callback(sent, "sent") == 204
     [row] = outbox(server)
@@ -119,4 +109,4 @@ def test_unconfirmed_text_is_sent_again_after_the_grace_period(
     server.start()
     accepted = standin.wait_for(2)
     assert [sent.to for sent in accepted] == [phone, phone]
-    wait_until(lambda: outbox(server)[0]["status"] == "queued")
+    eventually(lambda: outbox(server)[0]["status"] == "queued", 15 * UNIT)

@@ -15,7 +15,7 @@ from omnichat.settings import Secret, SettingsError, TwilioSettings
 from omnichat.twilio import signature
 from omnichat.twilio.incoming import Text
 from omnichat.twilio.sender import describe
-from tests.conftest import ROOT, server_env
+from tests.servers import ROOT, server_env
 
 # Twilio's own published test vector (twilio-python tests/unit/test_request_validator.py).
 URL = "https://mycompany.com/myapp.php?foo=1&bar=2"

@@ -1,6 +1,6 @@
-"""SMS and WhatsApp against the real server: signed webhooks in, texts out to a Twilio stand-in.
+"""SMS and WhatsApp in process: signed webhooks in, texts out to a Twilio stand-in.
 
-The server believes it is reached at https://chat.example.test (as behind a TLS proxy) while
+The app believes it is reached at https://chat.example.test (as behind a TLS proxy) while
 the tests call it on loopback: signatures must hold for the public URL, not the local one.
 """
 
@@ -8,17 +8,17 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
-import time
 from collections.abc import Iterator
 from typing import Any
 
-import httpx
 import pytest
 
 from omnichat.twilio import signature
-from tests.agents import agent_socket, call, frames_until, reply, sign_in_owner, tenant_slug
-from tests.conftest import UNIT, ServerProcess, server_env
-from tests.staff import Account, other_tenant_account
+from tests.agents import agent_socket, call, frames_until, reply, tenant_slug
+from tests.app_server import AppServer
+from tests.servers import server_env
+from tests.staff import Account, other_tenant_account, sign_in_owner
+from tests.timing import eventually
 from tests.twilio_standin import (
     ACCOUNT_SID,
     AUTH_TOKEN,
@@ -50,18 +50,18 @@ def standin() -> Iterator[TwilioStandIn]:
 @pytest.fixture(scope="module")
 def texting(
     tmp_path_factory: pytest.TempPathFactory, standin: TwilioStandIn
-) -> Iterator[ServerProcess]:
-    """A server with Twilio configured, its default site receiving on two numbers."""
+) -> Iterator[AppServer]:
+    """An app with Twilio configured, its default site receiving on two numbers."""
     data_dir = tmp_path_factory.mktemp("twilio") / "data"
-    process = ServerProcess(data_dir, server_env(data_dir, **twilio_env(standin))).start()
-    standin.forward_to = process.base_url
+    process = AppServer(data_dir, server_env(data_dir, **twilio_env(standin))).start()
+    standin.forward_to = process
     give_numbers(process, SMS_NUMBER, WHATSAPP_NUMBER)
     yield process
     process.stop()
 
 
-def conversation_of(server: ServerProcess, owner: Account, phone: str, channel: str) -> dict:
-    listed = call(server, owner, "GET", "/api/v1/conversations?status=all&limit=200").json()
+def conversation_of(app: AppServer, owner: Account, phone: str, channel: str) -> dict:
+    listed = call(app, owner, "GET", "/api/v1/conversations?status=all&limit=200").json()
     found = [
         c
         for c in listed["conversations"]
@@ -71,20 +71,10 @@ def conversation_of(server: ServerProcess, owner: Account, phone: str, channel: 
     return dict(found[0])
 
 
-def messages_of(server: ServerProcess, owner: Account, conversation_id: int) -> list[dict]:
-    response = call(server, owner, "GET", f"/api/v1/conversations/{conversation_id}/messages")
+def messages_of(app: AppServer, owner: Account, conversation_id: int) -> list[dict]:
+    response = call(app, owner, "GET", f"/api/v1/conversations/{conversation_id}/messages")
     assert response.status_code == 200, response.text
     return list(response.json()["messages"])
-
-
-def wait_until(check: Any, timeout: float = 10 * UNIT) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError("condition not met in time")
 
 
 def sent_to(standin: TwilioStandIn, phone: str, channel: str = "sms") -> list[str]:
@@ -93,7 +83,7 @@ def sent_to(standin: TwilioStandIn, phone: str, channel: str = "sms") -> list[st
 
 
 def test_signed_sms_opens_a_conversation_once_and_greets_by_sms(
-    texting: ServerProcess, standin: TwilioStandIn
+    texting: AppServer, standin: TwilioStandIn
 ) -> None:
     """A signed SMS answers empty TwiML, opens an SMS conversation, and a replay stores nothing."""
     phone = new_phone()
@@ -113,16 +103,16 @@ def test_signed_sms_opens_a_conversation_once_and_greets_by_sms(
     ]
     assert history[1]["client_id"] == params["MessageSid"]
     assert "delivery" not in history[1]
-    assert wait_until(lambda: sent_to(standin, phone)) == [GREETING]
+    assert eventually(lambda: sent_to(standin, phone)) == [GREETING]
     [greeting] = [s for s in standin.accepted if s.to == phone]
     assert greeting.sender == SMS_NUMBER
     assert greeting.status_callback.startswith(PUBLIC + "/webhooks/twilio/status?")
-    metrics = httpx.get(f"{texting.base_url}/metrics").text
+    metrics = texting.http.get("/metrics").text
     assert 'omnichat_twilio_webhooks_total{kind="message",outcome="duplicate"} 1.0' in metrics
 
 
 def test_unsigned_wrongly_signed_and_tampered_requests_are_refused(
-    texting: ServerProcess,
+    texting: AppServer,
 ) -> None:
     """Missing, wrong-key, other-URL and tampered signatures get 403 and store nothing."""
     phone = new_phone()
@@ -145,7 +135,7 @@ def test_unsigned_wrongly_signed_and_tampered_requests_are_refused(
     assert all(c["visitor"]["phone"] != phone for c in listed["conversations"])
 
 
-def test_reordered_parameters_still_verify(texting: ServerProcess) -> None:
+def test_reordered_parameters_still_verify(texting: AppServer) -> None:
     """The form may arrive in any order: the signature covers the sorted parameters."""
     phone = new_phone()
     params = text_params(phone, "order does not matter")
@@ -155,7 +145,7 @@ def test_reordered_parameters_still_verify(texting: ServerProcess) -> None:
 
 
 def test_whatsapp_is_its_own_conversation_and_later_texts_join_it(
-    texting: ServerProcess, standin: TwilioStandIn
+    texting: AppServer, standin: TwilioStandIn
 ) -> None:
     """WhatsApp from a number that also texts by SMS gets its own conversation, joined later."""
     phone = new_phone()
@@ -182,12 +172,12 @@ def test_whatsapp_is_its_own_conversation_and_later_texts_join_it(
         "by whatsapp",
         "a photo\n[media] https://api.twilio.com/2010-04-01/Accounts/AC1/Messages/MM1/Media/ME1",
     ]
-    assert wait_until(lambda: sent_to(standin, phone, "whatsapp")) == [GREETING]
+    assert eventually(lambda: sent_to(standin, phone, "whatsapp")) == [GREETING]
     [sent] = [s for s in standin.accepted if s.to == "whatsapp:" + phone]
     assert sent.sender == "whatsapp:" + WHATSAPP_NUMBER
 
 
-def test_text_to_a_number_no_site_uses_is_not_found(texting: ServerProcess) -> None:
+def test_text_to_a_number_no_site_uses_is_not_found(texting: AppServer) -> None:
     """A signed text to an unassigned number answers 404, so Twilio's debugger shows it."""
     params = {**text_params(new_phone(), "hello?"), "To": "+15550000000"}
     response = post_signed(texting, params)
@@ -195,7 +185,7 @@ def test_text_to_a_number_no_site_uses_is_not_found(texting: ServerProcess) -> N
     assert response.json()["error"]["code"] == "unknown_number"
 
 
-async def test_inbound_text_reaches_agents_live(texting: ServerProcess) -> None:
+async def test_inbound_text_reaches_agents_live(texting: AppServer) -> None:
     """An agent's socket gets message.created for a text, in an SMS conversation."""
     owner = sign_in_owner(texting)
     phone = new_phone()
@@ -213,7 +203,7 @@ async def test_inbound_text_reaches_agents_live(texting: ServerProcess) -> None:
 
 
 async def test_reply_goes_out_by_sms_and_callbacks_show_delivery(
-    texting: ServerProcess, standin: TwilioStandIn
+    texting: AppServer, standin: TwilioStandIn
 ) -> None:
     """An agent's reply is texted once; signed callbacks move its delivery to delivered, live."""
     phone = new_phone()
@@ -225,7 +215,7 @@ async def test_reply_goes_out_by_sms_and_callbacks_show_delivery(
         assert answer.status_code == 201
         message = answer.json()["message"]
         assert message["delivery"]["status"] in ("pending", "sending", "queued")
-        wait_until(lambda: "Yes, 9 to 5." in sent_to(standin, phone))
+        eventually(lambda: "Yes, 9 to 5." in sent_to(standin, phone))
         [sent] = [s for s in standin.accepted if s.body == "Yes, 9 to 5."]
         await frames_until(ws, lambda f: delivery_of(f, message["id"]) == "queued")
         assert standin.callback(sent, "sent") == 204
@@ -239,8 +229,8 @@ async def test_reply_goes_out_by_sms_and_callbacks_show_delivery(
     assert shown["delivery"] == {"status": "delivered", "error_code": None, "error_message": None}
     assert sent_to(standin, phone).count("Yes, 9 to 5.") == 1
     # An unsigned callback changes nothing.
-    forged = httpx.post(
-        f"{texting.base_url}/webhooks/twilio/status",
+    forged = texting.http.post(
+        "/webhooks/twilio/status",
         data={"AccountSid": ACCOUNT_SID, "MessageSid": sent.sid, "MessageStatus": "failed"},
     )
     assert forged.status_code == 403
@@ -254,12 +244,12 @@ def delivery_of(frame: dict[str, Any], message_id: int) -> str | None:
 
 
 def test_refused_text_shows_failed_and_can_be_retried(
-    texting: ServerProcess, standin: TwilioStandIn
+    texting: AppServer, standin: TwilioStandIn
 ) -> None:
     """A 400 from Twilio fails the reply with its code, unretried; the agent's retry sends it."""
     phone = new_phone()
     assert post_signed(texting, text_params(phone, "hello")).status_code == 200
-    wait_until(lambda: sent_to(standin, phone))
+    eventually(lambda: sent_to(standin, phone))
     owner = sign_in_owner(texting)
     conversation = conversation_of(texting, owner, phone, "sms")
     standin.plan(Answer(400, 21610, "Attempt to send to unsubscribed recipient"))
@@ -269,7 +259,7 @@ def test_refused_text_shows_failed_and_can_be_retried(
         history = messages_of(texting, owner, conversation["id"])
         return dict(next(m for m in history if m["id"] == message["id"])["delivery"])
 
-    failed = wait_until(lambda: delivery()["status"] == "failed" and delivery())
+    failed = eventually(lambda: delivery()["status"] == "failed" and delivery())
     assert failed["error_code"] == "21610"
     retry_path = f"/api/v1/conversations/{conversation['id']}/messages/{message['id']}/retry"
     stranger = other_tenant_account(texting)
@@ -277,14 +267,14 @@ def test_refused_text_shows_failed_and_can_be_retried(
     retried = call(texting, owner, "POST", retry_path)
     assert retried.status_code == 200
     assert retried.json()["message"]["delivery"]["status"] in ("pending", "sending", "queued")
-    wait_until(lambda: "Are you there?" in sent_to(standin, phone))
-    wait_until(lambda: delivery()["status"] == "queued")
+    eventually(lambda: "Are you there?" in sent_to(standin, phone))
+    eventually(lambda: delivery()["status"] == "queued")
     again = call(texting, owner, "POST", retry_path)
     assert again.status_code == 409 and again.json()["error"]["code"] == "not_failed"
     assert sent_to(standin, phone).count("Are you there?") == 1
 
 
-def test_too_long_reply_is_refused_naming_text(texting: ServerProcess) -> None:
+def test_too_long_reply_is_refused_naming_text(texting: AppServer) -> None:
     """An SMS reply over 1600 characters is a 422 naming "text", and is not stored."""
     phone = new_phone()
     assert post_signed(texting, text_params(phone, "hello")).status_code == 200
@@ -298,13 +288,13 @@ def test_too_long_reply_is_refused_naming_text(texting: ServerProcess) -> None:
 
 
 def test_a_web_visitor_cannot_make_us_text_anyone(
-    texting: ServerProcess, standin: TwilioStandIn
+    texting: AppServer, standin: TwilioStandIn
 ) -> None:
     """Posting channel "sms" and a phone from the widget stays a web chat; replies text no one."""
     victim = new_phone()
     session = new_session(texting)
-    posted = httpx.post(
-        f"{texting.base_url}/api/v1/widget/messages",
+    posted = texting.http.post(
+        "/api/v1/widget/messages",
         json={"client_id": "c1", "text": "text " + victim, "channel": "sms", "phone": victim},
         headers=bearer(session["token"]),
     )
@@ -320,14 +310,14 @@ def test_a_web_visitor_cannot_make_us_text_anyone(
     assert not [s for s in standin.accepted if victim in s.to]
 
 
-def test_channels_say_whether_texts_are_on(texting: ServerProcess, start_server: Any) -> None:
+def test_channels_say_whether_texts_are_on(texting: AppServer, start_app: Any) -> None:
     """GET /api/v1/channels says on (with the webhook URL) or off (naming what is missing)."""
     owner = sign_in_owner(texting)
     on = call(texting, owner, "GET", "/api/v1/channels").json()["twilio"]
     assert on["enabled"] is True and on["missing"] == [] and on["circuit"] == "closed"
     assert on["webhook_url"] == PUBLIC + "/webhooks/twilio"
-    assert httpx.get(f"{texting.base_url}/api/v1/channels").status_code == 401
-    plain = start_server()
+    assert texting.http.get("/api/v1/channels").status_code == 401
+    plain = start_app()
     off = call(plain, sign_in_owner(plain), "GET", "/api/v1/channels").json()["twilio"]
     assert off["enabled"] is False
     assert off["missing"] == ["twilio.account_sid", "twilio.auth_token", "twilio.public_base_url"]
@@ -336,7 +326,7 @@ def test_channels_say_whether_texts_are_on(texting: ServerProcess, start_server:
 
 
 def test_escalation_steps_and_alerts_go_out_by_sms(
-    texting: ServerProcess, standin: TwilioStandIn
+    texting: AppServer, standin: TwilioStandIn
 ) -> None:
     """Unanswered, the contact gets the patience and escalation texts; on-call gets an alert."""
     admin = other_tenant_account(texting)
@@ -355,6 +345,6 @@ def test_escalation_steps_and_alerts_go_out_by_sms(
     phone = new_phone()
     assert post_signed(texting, text_params(phone, "anyone?", to=site_number)).status_code == 200
     expected = [GREETING, "Still looking for someone.", "Nobody is free; leave your details."]
-    assert wait_until(lambda: sent_to(standin, phone) == expected and expected)
-    [alert] = wait_until(lambda: [s for s in standin.accepted if s.to == oncall])
+    assert eventually(lambda: sent_to(standin, phone) == expected and expected)
+    [alert] = eventually(lambda: [s for s in standin.accepted if s.to == oncall])
     assert alert.sender == site_number and "waiting" in alert.body

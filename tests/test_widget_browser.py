@@ -13,7 +13,6 @@ import http.server
 import re
 import sqlite3
 import threading
-import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -23,7 +22,8 @@ import pytest
 from playwright.sync_api import Browser, Locator, Page, expect
 from websockets.sync.client import connect
 
-from tests.conftest import OWNER_EMAIL, OWNER_PASSWORD, UNIT, ServerProcess, server_env
+from tests.servers import OWNER_EMAIL, OWNER_PASSWORD, ServerProcess, server_env
+from tests.timing import UNIT, eventually
 
 TIMEOUT = 10 * UNIT
 XSS = "<img src=x onerror=alert(1)>"
@@ -133,40 +133,32 @@ def shown(page: Page, text: str) -> Locator:
 def visitor_token(page: Page, site_key: str) -> str:
     """The token the widget keeps in localStorage, once its session has started."""
     read = f"localStorage.getItem('omnichat:{site_key}:token')"
-    return str(wait_for(lambda: page.evaluate(read), "the visitor token in localStorage"))
+    return str(
+        eventually(lambda: page.evaluate(read), TIMEOUT, "the visitor token in localStorage")
+    )
 
 
 def stored(server: ServerProcess, token: str) -> list[dict[str, Any]]:
     """The visitor's messages as the server holds them."""
-    response = httpx.get(
-        f"{server.base_url}/api/v1/widget/messages?after=0",
+    response = server.http.get(
+        "/api/v1/widget/messages?after=0",
         headers={"Authorization": f"Bearer {token}"},
     )
     response.raise_for_status()
     return list(response.json()["messages"])
 
 
-def wait_for(check: Callable[[], Any], what: str, timeout: float = TIMEOUT) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = check()
-        if result:
-            return result
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def stored_once(server: ServerProcess, token: str, text: str) -> dict[str, Any]:
-    found = wait_for(
-        lambda: [m for m in stored(server, token) if m["text"] == text], f"{text!r} stored"
+    found = eventually(
+        lambda: [m for m in stored(server, token) if m["text"] == text], TIMEOUT, f"{text!r} stored"
     )
     assert len(found) == 1, f"{text!r} stored {len(found)} times"
     return dict(found[0])
 
 
 def staff_headers(server: ServerProcess) -> dict[str, str]:
-    response = httpx.post(
-        f"{server.base_url}/api/v1/auth/login",
+    response = server.http.post(
+        "/api/v1/auth/login",
         json={"email": OWNER_EMAIL, "password": OWNER_PASSWORD},
     )
     response.raise_for_status()
@@ -180,11 +172,11 @@ def test_widget_script_is_cached_briefly_and_demo_revalidates(
     omnichat: ServerProcess, site_key: str
 ) -> None:
     """/widget.js is JavaScript cached for five minutes; /demo names the default site's key."""
-    script = httpx.get(f"{omnichat.base_url}/widget.js")
+    script = omnichat.http.get("/widget.js")
     assert script.status_code == 200
     assert script.headers["content-type"].startswith("text/javascript")
     assert script.headers["cache-control"] == "public, max-age=300"
-    demo = httpx.get(f"{omnichat.base_url}/demo")
+    demo = omnichat.http.get("/demo")
     assert demo.status_code == 200 and demo.headers["cache-control"] == "no-cache"
     assert f'<script src="/widget.js" data-site="{site_key}" async></script>' in demo.text
     assert "{{site_key}}" not in demo.text
@@ -247,8 +239,8 @@ def test_html_in_messages_is_shown_as_text_and_never_runs(
     stored_once(omnichat, token, XSS)
     # The same visitor writing from elsewhere (the HTTP API) reaches the page live.
     hostile = "<script>alert(2)</script> javascript:alert(3) and https://example.com/a?b=1&c=<d>"
-    httpx.post(
-        f"{omnichat.base_url}/api/v1/widget/messages",
+    omnichat.http.post(
+        "/api/v1/widget/messages",
         json={"client_id": "from-http", "text": hostile},
         headers={"Authorization": f"Bearer {token}"},
     ).raise_for_status()
@@ -378,8 +370,8 @@ def test_falls_back_to_http_when_websockets_are_blocked(
     expect(page.get_by_role("status").filter(has_text="Connected")).to_be_visible()
     token = visitor_token(page, site_key)
     stored_once(omnichat, token, "sent over HTTP")
-    httpx.post(
-        f"{omnichat.base_url}/api/v1/widget/messages",
+    omnichat.http.post(
+        "/api/v1/widget/messages",
         json={"client_id": "long-poll", "text": "arrived by long-poll"},
         headers={"Authorization": f"Bearer {token}"},
     ).raise_for_status()
@@ -606,8 +598,8 @@ def test_staff_reply_appears_live_with_an_unread_badge(
     launcher(page).click()
     expect(page.get_by_role("log")).to_be_hidden()
     reply = f"Yes! See https://example.com/care {XSS}"
-    httpx.post(
-        f"{omnichat.base_url}/api/v1/conversations/{message['conversation_id']}/messages",
+    omnichat.http.post(
+        f"/api/v1/conversations/{message['conversation_id']}/messages",
         json={"client_id": "staff-reply-1", "text": reply, "private": False},
         headers=staff_headers(omnichat),
     ).raise_for_status()
@@ -642,11 +634,11 @@ def test_escalation_brings_up_the_follow_up_form(
 ) -> None:
     """When nobody answers in time the conversation escalates and the widget offers the form."""
     headers = staff_headers(omnichat)
-    sites = httpx.get(f"{omnichat.base_url}/api/v1/sites", headers=headers).json()["sites"]
+    sites = omnichat.http.get("/api/v1/sites", headers=headers).json()["sites"]
     site = next(s for s in sites if s["site_key"] == site_key)
     patch = {"patience_seconds": 0, "escalate_seconds": 1}
-    httpx.patch(
-        f"{omnichat.base_url}/api/v1/sites/{site['id']}", json=patch, headers=headers
+    omnichat.http.patch(
+        f"/api/v1/sites/{site['id']}", json=patch, headers=headers
     ).raise_for_status()
     try:
         page.goto(f"{omnichat.base_url}/demo")
@@ -656,6 +648,6 @@ def test_escalation_brings_up_the_follow_up_form(
         expect(page.get_by_role("textbox", name="Phone")).to_be_visible()
     finally:
         restore = {key: site[key] for key in patch}
-        httpx.patch(
-            f"{omnichat.base_url}/api/v1/sites/{site['id']}", json=restore, headers=headers
+        omnichat.http.patch(
+            f"/api/v1/sites/{site['id']}", json=restore, headers=headers
         ).raise_for_status()

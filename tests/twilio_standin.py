@@ -25,7 +25,8 @@ import orjson
 import pytest
 
 from omnichat.twilio import signature
-from tests.conftest import UNIT, ServerProcess
+from tests.servers import Server
+from tests.timing import UNIT, eventually
 
 ACCOUNT_SID = "AC" + "0" * 30 + "01"
 AUTH_TOKEN = "standin-auth-token-0123456789abcdef"
@@ -69,10 +70,10 @@ class TwilioStandIn:
         # Cleared: requests are recorded (and accepted), then held without an answer.
         self.release = threading.Event()
         self.release.set()
-        # Where the server under test really listens; callbacks are signed for the public URL
-        # they name but delivered here, as a reverse proxy would.
+        # The server under test; callbacks are signed for the public URL they name but delivered
+        # to it, as a reverse proxy would.
         self.public_base = ""
-        self.forward_to = ""
+        self.forward_to: Server | None = None
         self._lock = threading.Lock()
         self._sids = itertools.count(1)
         self._server = QuietServer(("127.0.0.1", 0), self._handler())
@@ -95,22 +96,25 @@ class TwilioStandIn:
 
     def wait_for(self, count: int, timeout: float = 10 * UNIT) -> list[Sent]:
         """The accepted messages, once there are at least `count` (else AssertionError)."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+
+        def enough() -> list[Sent] | None:
             with self._lock:
-                if len(self.accepted) >= count:
-                    return list(self.accepted)
-            time.sleep(0.02)
-        raise AssertionError(f"stand-in accepted {len(self.accepted)} messages, wanted {count}")
+                return list(self.accepted) if len(self.accepted) >= count else None
+
+        def what() -> str:
+            return f"{count} accepted messages (the stand-in has {len(self.accepted)})"
+
+        return list(eventually(enough, timeout, what))
 
     def wait_requests(self, count: int, timeout: float = 10 * UNIT) -> list[dict[str, str]]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        def enough() -> list[dict[str, str]] | None:
             with self._lock:
-                if len(self.requests) >= count:
-                    return list(self.requests)
-            time.sleep(0.02)
-        raise AssertionError(f"stand-in got {len(self.requests)} requests, wanted {count}")
+                return list(self.requests) if len(self.requests) >= count else None
+
+        def what() -> str:
+            return f"{count} requests (the stand-in has {len(self.requests)})"
+
+        return list(eventually(enough, timeout, what))
 
     def callback(self, sent: Sent, status: str, error_code: str | None = None) -> int:
         """Post a signed status callback for `sent`, as Twilio would; returns the HTTP status."""
@@ -127,12 +131,15 @@ class TwilioStandIn:
         if error_code is not None:
             params["ErrorCode"] = error_code
         url = sent.status_callback
-        target = url.replace(self.public_base, self.forward_to, 1) if self.public_base else url
+        assert self.forward_to is not None and url.startswith(self.public_base), url
         headers = {
             "X-Twilio-Signature": signature.compute(url, params.items(), self.auth_token),
             "Content-Type": "application/x-www-form-urlencoded",
         }
-        return httpx.post(target, content=urlencode(params), headers=headers).status_code
+        path = url.removeprefix(self.public_base)
+        return self.forward_to.http.post(
+            path, content=urlencode(params), headers=headers
+        ).status_code
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         standin = self
@@ -214,7 +221,7 @@ def twilio_env(standin: TwilioStandIn, **overrides: str) -> dict[str, str]:
     }
 
 
-def give_numbers(server: ServerProcess, sms: str, whatsapp: str, tenant: str = "default") -> int:
+def give_numbers(server: Server, sms: str, whatsapp: str, tenant: str = "default") -> int:
     """Give the tenant's first site its Twilio numbers; returns the site id."""
     # Written to the database directly until the sites API accepts the numbers.
     with contextlib.closing(sqlite3.connect(server.database_path, timeout=10)) as db:
@@ -252,7 +259,7 @@ def text_params(
 
 
 def post_signed(
-    server: ServerProcess,
+    server: Server,
     params: dict[str, str],
     *,
     path: str = "/webhooks/twilio",
@@ -268,7 +275,7 @@ def post_signed(
         value = signature_header  # "" sends none
     if value:
         headers["X-Twilio-Signature"] = value
-    return httpx.post(server.base_url + path, content=urlencode(params), headers=headers)
+    return server.http.post(path, content=urlencode(params), headers=headers)
 
 
 @pytest.fixture

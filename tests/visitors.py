@@ -8,24 +8,23 @@ import sqlite3
 from collections.abc import AsyncIterator
 from typing import Any
 
-import httpx
 import orjson
-from websockets.asyncio.client import ClientConnection, connect
 
-from tests.conftest import UNIT, ServerProcess
+from tests.servers import Server, Socket
+from tests.timing import UNIT
 
 
-def default_site_key(server: ServerProcess) -> str:
+def default_site_key(server: Server) -> str:
     """The bootstrap site's public key, read from the server's database."""
     with contextlib.closing(sqlite3.connect(server.database_path)) as db:
         return str(db.execute("SELECT site_key FROM sites ORDER BY id LIMIT 1").fetchone()[0])
 
 
 def new_session(
-    server: ServerProcess, token: str | None = None, site_key: str | None = None, **headers: str
+    server: Server, token: str | None = None, site_key: str | None = None, **headers: str
 ) -> dict[str, Any]:
-    response = httpx.post(
-        f"{server.base_url}/api/v1/widget/session",
+    response = server.http.post(
+        "/api/v1/widget/session",
         json={"site_key": site_key or default_site_key(server), "token": token},
         headers=headers,
     )
@@ -37,12 +36,12 @@ def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-async def send(ws: ClientConnection, frame: dict[str, Any]) -> None:
+async def send(ws: Socket, frame: dict[str, Any]) -> None:
     await ws.send(orjson.dumps(frame).decode())
 
 
 async def next_frame(
-    ws: ClientConnection, kind: str | None = None, timeout: float = 5 * UNIT
+    ws: Socket, kind: str | None = None, timeout: float = 5 * UNIT
 ) -> dict[str, Any]:
     """The next frame (of type `kind`, skipping others) within `timeout` seconds."""
     async with asyncio.timeout(timeout):
@@ -54,9 +53,9 @@ async def next_frame(
 
 @contextlib.asynccontextmanager
 async def visitor_socket(
-    server: ServerProcess, token: str, last_seq: int = 0, **headers: str
-) -> AsyncIterator[tuple[ClientConnection, dict[str, Any]]]:
+    server: Server, token: str, last_seq: int = 0, **headers: str
+) -> AsyncIterator[tuple[Socket, dict[str, Any]]]:
     """A visitor socket after hello, with the welcome frame."""
-    async with connect(f"{server.ws_url}/ws/visitor", additional_headers=headers) as ws:
+    async with server.websocket("/ws/visitor", headers) as ws:
         await send(ws, {"type": "hello", "token": token, "last_seq": last_seq})
         yield ws, await next_frame(ws, "welcome")
