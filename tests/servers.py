@@ -87,6 +87,23 @@ class Server(Protocol):
 # The real server.
 
 
+def run_cli(
+    *args: str, env: Mapping[str, str], stdin: str = "", umask: int = -1, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    """`python run.py ARGS` from the repository, as an operator runs it, with `env` added to
+    this environment (and, when given, the umask it starts with)."""
+    return subprocess.run(
+        [sys.executable, "run.py", *args],
+        cwd=ROOT,
+        env={**os.environ, **env},
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        umask=umask,
+    )
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

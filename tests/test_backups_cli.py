@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import contextlib
-import os
 import sqlite3
 import subprocess
-import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from tests.servers import OWNER_EMAIL, OWNER_PASSWORD, ROOT, ServerProcess, server_env
+from tests.servers import OWNER_EMAIL, OWNER_PASSWORD, ServerProcess, run_cli, server_env
 from tests.timing import UNIT, eventually
 from tests.visitors import bearer, new_session
 
@@ -27,14 +25,7 @@ MESSAGES = "SELECT conversation_id, seq, sender, text, client_id FROM messages O
 
 
 def run(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "run.py", *args],
-        cwd=ROOT,
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return run_cli(*args, env=env, timeout=120)
 
 
 def query(path: Path, sql: str) -> list[tuple]:

@@ -2,28 +2,15 @@
 
 from __future__ import annotations
 
-import os
 import secrets
 import sqlite3
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.servers import OWNER_EMAIL, ROOT, ServerProcess, server_env
-
-
-def run(*args: str, env: dict[str, str], stdin: str = "") -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "run.py", *args],
-        cwd=ROOT,
-        env={**os.environ, **env},
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+from tests.servers import OWNER_EMAIL, ServerProcess, server_env
+from tests.servers import run_cli as run
 
 
 @pytest.mark.parametrize("command", [[], ["serve"], ["migrate"], ["create-user"], ["check"]])

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import httpx
@@ -12,7 +10,7 @@ import pytest
 
 from omnichat.emails import parse_email
 from omnichat.errors import Invalid
-from tests.servers import ROOT, ServerProcess, server_env
+from tests.servers import ServerProcess, run_cli, server_env
 from tests.staff import sign_in_owner, unique_email
 from tests.visitors import bearer, new_session
 
@@ -108,15 +106,7 @@ def test_staff_accounts_refuse_smuggled_parameters(server: ServerProcess) -> Non
 
 
 def run(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "run.py", *args],
-        cwd=ROOT,
-        env={**os.environ, **env},
-        input="a-long-password-1\n",
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    return run_cli(*args, env=env, stdin="a-long-password-1\n")
 
 
 def test_create_user_and_bootstrap_refuse_smuggled_parameters(tmp_path: Path) -> None:

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from omnichat.storage import datadir
-from tests.servers import ROOT, ServerProcess, server_env
+from tests.servers import ServerProcess, run_cli, server_env
 from tests.timing import UNIT
 
 # The usual shell umask: on its own it leaves new files readable by everyone.
@@ -28,16 +27,7 @@ def umask(mask: int) -> Iterator[None]:
 
 
 def run(*args: str, env: dict[str, str], stdin: str = "") -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "run.py", *args],
-        cwd=ROOT,
-        env={**os.environ, **env},
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        umask=SHELL_UMASK,
-    )
+    return run_cli(*args, env=env, stdin=stdin, umask=SHELL_UMASK)
 
 
 def loose_modes(top: Path) -> dict[str, str]:
