@@ -15,12 +15,11 @@ from dataclasses import dataclass
 import jwt
 
 from omnichat.errors import NotAuthenticated
-from omnichat.storage.db import MAX_ID
+from omnichat.ids import digits, whole_number
 
 ALGORITHM = "HS256"
 ACCESS = "access"
 REQUIRED_CLAIMS = ["exp", "iat", "sub", "tid", "sid", "role", "typ"]
-MAX_DIGITS = len(str(MAX_ID))
 
 
 @dataclass(frozen=True)
@@ -80,19 +79,11 @@ def claim_number(value: object, *, text: bool = False) -> int:
     '_' or leading zero). Either way 1 to 2**63-1: a larger number cannot be a SQLite id and
     would not even bind to a query.
     """
-    number = 0
     if text:
-        if (
-            isinstance(value, str)
-            and value.isascii()
-            and value.isdigit()
-            and not value.startswith("0")
-            and len(value) <= MAX_DIGITS
-        ):
-            number = int(value)
-    elif isinstance(value, int) and not isinstance(value, bool):
-        number = value
-    if not 1 <= number <= MAX_ID:
+        number = digits(value, canonical=True) if isinstance(value, str) else None
+    else:
+        number = whole_number(value)
+    if number is None:
         raise NotAuthenticated("access token is not valid")
     return number
 

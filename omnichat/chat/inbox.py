@@ -24,7 +24,8 @@ from omnichat.chat.messages import COLUMNS as MESSAGE_COLUMNS
 from omnichat.chat.messages import FROM as MESSAGE_FROM
 from omnichat.chat.messages import Message
 from omnichat.errors import Invalid, NotFound
-from omnichat.storage.db import MAX_ID, Database, Tx
+from omnichat.ids import digits, whole_number
+from omnichat.storage.db import Database, Tx
 
 StatusFilter = Literal["open", "escalated", "closed", "all"]
 STATUSES: tuple[StatusFilter, ...] = ("open", "escalated", "closed", "all")
@@ -77,10 +78,11 @@ class Filters:
             who = "me"
         elif assignee == "none":
             who = "none"
-        elif assignee.isascii() and assignee.isdigit() and int(assignee) <= MAX_ID:
-            who = int(assignee)
         else:
-            raise Invalid("assignee", "must be me, none or a user id")
+            number = digits(assignee, 0)
+            if number is None:
+                raise Invalid("assignee", "must be me, none or a user id")
+            who = number
         return cls(chosen, who, query if query and query.strip() else None)
 
 
@@ -103,14 +105,10 @@ class Cursor:
             updated_at, id_ = orjson.loads(raw)
         except (binascii.Error, ValueError, TypeError):
             raise Invalid("before", "is not a cursor this API handed out") from None
-        if (
-            not isinstance(updated_at, str)
-            or isinstance(id_, bool)
-            or not isinstance(id_, int)
-            or not 0 <= id_ <= MAX_ID
-        ):
+        number = whole_number(id_, 0)
+        if not isinstance(updated_at, str) or number is None:
             raise Invalid("before", "is not a cursor this API handed out")
-        return cls(updated_at, id_)
+        return cls(updated_at, number)
 
 
 @dataclass(frozen=True)

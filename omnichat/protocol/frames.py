@@ -7,7 +7,7 @@ from typing import Any
 import orjson
 
 from omnichat.errors import OmnichatError
-from omnichat.storage.db import MAX_ID
+from omnichat.ids import MAX_ID, whole_number
 
 
 class FrameError(OmnichatError):
@@ -31,9 +31,10 @@ def decode(text: str | bytes) -> dict[str, Any]:
 
 def non_negative_int(value: object, field: str) -> int:
     """A seq or id: past SQLite's 64-bit integers it could not even be looked up."""
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_ID:
+    number = whole_number(value, 0)
+    if number is None:
         raise FrameError(f"{field} must be a whole number from 0 to {MAX_ID}", code="invalid_field")
-    return value
+    return number
 
 
 def unknown(kind: object) -> FrameError:

@@ -35,8 +35,6 @@ Row = sqlite3.Row
 Params = Mapping[str, Any] | Sequence[Any] | None
 T = TypeVar("T")
 
-# SQLite integers are 64-bit; a larger id cannot exist and would not even bind.
-MAX_ID = 2**63 - 1
 # Ops queued while a batch commits join the next one; this caps how long one commit can grow.
 MAX_BATCH = 256
 CHECKPOINT_EVERY_SECONDS = 1.0

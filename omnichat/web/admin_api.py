@@ -9,6 +9,7 @@ from starlette.routing import Route
 from omnichat import times
 from omnichat.accounts import audit
 from omnichat.chat import exports
+from omnichat.ids import MAX_ID
 from omnichat.web.context import context
 from omnichat.web.guard import client_ip, require_staff
 from omnichat.web.responses import NO_STORE, JSONResponse, query_int
@@ -22,7 +23,7 @@ async def audit_log(request: Request) -> JSONResponse:
     staff = await require_staff(request, "admin")
     default, largest = AUDIT_PAGE
     limit = query_int(request, "limit", default, 1, largest)
-    before = query_int(request, "before", None, 1, 2**63 - 1)
+    before = query_int(request, "before", None, 1, MAX_ID)
     entries, cursor = await audit.page(ctx.db, staff.tenant_id, before=before, limit=limit)
     return JSONResponse(
         {

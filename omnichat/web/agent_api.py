@@ -12,7 +12,7 @@ from starlette.routing import Route
 from omnichat.chat import agent_actions, conversations, followups, inbox, messages
 from omnichat.chat.inbox import Cursor, Filters
 from omnichat.errors import Invalid, NotFound
-from omnichat.storage.db import MAX_ID
+from omnichat.ids import MAX_ID, digits, whole_number
 from omnichat.web.context import context
 from omnichat.web.guard import client_ip, require_staff
 from omnichat.web.responses import JSONResponse, path_id, query_int, read_json, read_optional_json
@@ -86,9 +86,7 @@ async def assign(request: Request) -> JSONResponse:
     if "user_id" not in body:
         raise Invalid("user_id", "is required (null unassigns)")
     user_id = body["user_id"]
-    if user_id is not None and (
-        isinstance(user_id, bool) or not isinstance(user_id, int) or not 0 < user_id <= MAX_ID
-    ):
+    if user_id is not None and whole_number(user_id) is None:
         raise Invalid("user_id", "must be a user id or null")
     conversation = await agent_actions.assign(
         ctx.db, staff, conversation_id, user_id, client_ip(request)
@@ -129,11 +127,9 @@ async def list_followups(request: Request) -> JSONResponse:
     statuses = followups.parse_statuses(request.query_params.get("status"))
     limit = query_int(request, "limit", PAGE_DEFAULT, 1, PAGE_MAX)
     raw_before = request.query_params.get("before")
-    if raw_before is not None and not (
-        raw_before.isascii() and raw_before.isdigit() and int(raw_before) <= MAX_ID
-    ):
+    before = None if raw_before is None else digits(raw_before, 0)
+    if raw_before is not None and before is None:
         raise Invalid("before", "is not a cursor this API handed out")
-    before = None if raw_before is None else int(raw_before)
     found, after = await followups.page(ctx.db, staff.tenant_id, statuses, before, limit)
     return JSONResponse(
         {

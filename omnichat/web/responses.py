@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from omnichat.errors import BadRequest, Invalid, NotFound, OmnichatError, RateLimited, TooLarge
-from omnichat.storage.db import MAX_ID
+from omnichat.ids import MAX_ID, digits
 
 # Never stored by browsers or proxies: for every JSON answer, and for downloads (exports,
 # backups) that must carry it themselves.
@@ -93,11 +93,12 @@ def query_int(request: Request, name: str, default: None, low: int, high: int) -
 def query_int(request: Request, name: str, default: int | None, low: int, high: int) -> int | None:
     """Query parameter `name` as a whole number in [low, high]; 422 naming it otherwise.
 
-    ASCII digits only: `str.isdigit` also accepts digits like '²' that `int` refuses.
+    ASCII digits only (`ids.digits`).
     """
     raw = request.query_params.get(name)
     if raw is None or raw == "":
         return default
-    if not (raw.isascii() and raw.isdigit()) or not low <= int(raw) <= high:
+    number = digits(raw, low, high)
+    if number is None:
         raise Invalid(name, f"must be a whole number from {low} to {high}")
-    return int(raw)
+    return number
