@@ -38,7 +38,7 @@ class Delivery:
 
 
 # (tx, conversation, message id, sender, text) -> the queued text's delivery state.
-Outgoing = Callable[["Tx", "Conversation", int, str, str], Awaitable[Delivery]]
+Outgoing = Callable[[Tx, "Conversation", int, str, str], Awaitable[Delivery]]
 _outgoing: dict[str, Outgoing] = {}
 
 

@@ -38,6 +38,9 @@ JOIN visitors v ON v.id = c.visitor_id
 LEFT JOIN users u ON u.id = c.assignee_id
 """
 
+# Every lookup by id from staff names their tenant: another tenant's id reads as missing.
+IN_TENANT = SELECT + " WHERE c.id = :id AND c.tenant_id = :tenant"
+
 # The same columns as SELECT, for an UPDATE ... RETURNING that reads the row back in one step.
 RETURNING_CONVERSATION = """
 RETURNING id, tenant_id, site_id, visitor_id, channel, status, assignee_id, last_seq,
@@ -126,7 +129,7 @@ async def load(tx: Tx, conversation_id: int) -> Conversation:
 async def owned(tx: Tx, tenant_id: int, conversation_id: int) -> Conversation:
     """The conversation if it belongs to `tenant_id`, as `tx` sees it; else `NotFound`."""
     row = await tx.fetch_one(
-        SELECT + " WHERE c.id = :id AND c.tenant_id = :tenant",
+        IN_TENANT,
         {"id": conversation_id, "tenant": tenant_id},
     )
     if row is None:
@@ -186,7 +189,7 @@ async def for_visitor(
 async def for_tenant(db: Database, tenant_id: int, conversation_id: int) -> Conversation | None:
     """The conversation if it belongs to `tenant_id`; another tenant's id reads as missing."""
     row = await db.fetch_one(
-        SELECT + " WHERE c.id = :id AND c.tenant_id = :tenant",
+        IN_TENANT,
         {"id": conversation_id, "tenant": tenant_id},
     )
     return None if row is None else Conversation.from_row(row)

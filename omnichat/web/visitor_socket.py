@@ -39,9 +39,6 @@ class Seat:
     subscriber: Subscriber
     conversation_id: int | None = None
 
-    def remember(self, conversation_id: int) -> None:
-        self.conversation_id = conversation_id
-
 
 async def visitor_socket(websocket: WebSocket) -> None:
     async def session(ctx: Context, ip: str) -> None:
@@ -74,7 +71,7 @@ async def welcome(websocket: WebSocket, ctx: Context, seat: Seat, last_seq: int)
     conversation = await conversations.for_visitor(ctx.db, seat.visitor.id)
     replay: list[messages.Message] = []
     if conversation is not None:
-        seat.remember(conversation.id)
+        seat.conversation_id = conversation.id
         replay = await messages.page_after(ctx.db, conversation.id, last_seq, messages.PAGE + 1)
     more = len(replay) > messages.PAGE
     replay = replay[: messages.PAGE]
@@ -99,7 +96,7 @@ async def handle(frame: visitor_frames.Frame, ctx: Context, seat: Seat) -> None:
         stored = await inbound.receive(
             ctx.db, seat.site, visitor.id, "web", frame.text, frame.client_id, seat.subscriber
         )
-        seat.remember(stored.conversation.id)
+        seat.conversation_id = stored.conversation.id
         if stored.duplicate:
             seat.subscriber.offer(messages.ack_frame(stored.message))
     elif isinstance(frame, Ping):
@@ -112,7 +109,7 @@ async def handle(frame: visitor_frames.Frame, ctx: Context, seat: Seat) -> None:
             conversation = await conversations.for_visitor(ctx.db, visitor.id)
             if conversation is None:
                 return
-            seat.remember(conversation.id)
+            seat.conversation_id = conversation.id
         if isinstance(frame, Typing):
             ephemeral = {
                 "type": "typing",
