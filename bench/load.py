@@ -343,6 +343,23 @@ async def open_sockets(
     return visitors, agents
 
 
+async def wind_down(
+    tracker: Tracker,
+    window: Window,
+    readers: list[asyncio.Task[None]],
+    sockets: list[ClientConnection],
+    wait_seconds: float,
+) -> tuple[int, int]:
+    """Wait for outstanding answers, close the measured window, stop reading and close every
+    socket; returns how many messages were acked and delivered to the agent."""
+    await tracker.wait(wait_seconds)
+    window.stop()
+    for task in readers:
+        task.cancel()
+    await close_all(sockets)
+    return len(tracker.ack_latency), len(tracker.agent_latency)
+
+
 async def close_all(sockets: list[ClientConnection]) -> None:
     for start in range(0, len(sockets), 500):
         await asyncio.gather(
@@ -452,12 +469,7 @@ async def run_closed(
     await asyncio.gather(
         *(closed_visitor(ws, tracker, f"c{i}", args.messages) for i, ws in enumerate(visitors))
     )
-    await tracker.wait(30)
-    window.stop()
-    for task in readers:
-        task.cancel()
-    await close_all([*visitors, *agents])
-    acked, delivered = len(tracker.ack_latency), len(tracker.agent_latency)
+    acked, delivered = await wind_down(tracker, window, readers, [*visitors, *agents], 30)
     print(
         f"closed loop: visitors={len(visitors)} x messages={args.messages}"
         f" (warmup {args.warmup}/visitor), agents={len(agents)}, client={args.client}"
@@ -513,12 +525,7 @@ async def run_open(
         except Exception:
             send_errors += 1
     send_seconds = time.perf_counter() - started
-    await tracker.wait(15)
-    window.stop()
-    for task in readers:
-        task.cancel()
-    await close_all([*visitors, *agents])
-    acked, delivered = len(tracker.ack_latency), len(tracker.agent_latency)
+    acked, delivered = await wind_down(tracker, window, readers, [*visitors, *agents], 15)
     print(
         f"open loop: visitors={len(visitors)} agents={len(agents)} offered={args.rate:g}/s"
         f" for {args.seconds:g}s, client={args.client}"
