@@ -6,9 +6,12 @@ import contextlib
 import socket
 import time
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import httpx
+import orjson
 import pytest
+from websockets.frames import Frame, Opcode
 
 from omnichat.metrics import Metrics
 from omnichat.web.connections import ConnectionCounts, TrustedProxies, normal_ip
@@ -257,3 +260,56 @@ def test_malformed_request_is_answered_400_with_the_envelope(server: ServerProce
         sock.sendall(b"HELLO THERE\r\n\r\n")
         received, _ = until_closed(sock)
     assert received.startswith(b"HTTP/1.1 400 ") and b'"code":"malformed"' in received
+
+
+# --- a client that does not wait for the handshake ---
+
+
+def _upgrade(server: ServerProcess) -> bytes:
+    return (
+        f"GET /ws/visitor HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\nUpgrade: websocket\r\n"
+        "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+        "Sec-WebSocket-Version: 13\r\n\r\n"
+    ).encode()
+
+
+def _masked(frame: dict[str, object]) -> bytes:
+    return Frame(Opcode.TEXT, orjson.dumps(frame)).serialize(mask=True, extensions=[])
+
+
+def _server_frame(sock: socket.socket, buffered: bytes) -> tuple[dict[str, Any], bytes]:
+    """The next text frame the server sent (unmasked, unfragmented) and what follows it."""
+    while True:
+        if len(buffered) >= 2:
+            length, start = buffered[1] & 0x7F, 2
+            if length == 126 and len(buffered) >= 4:
+                length, start = int.from_bytes(buffered[2:4], "big"), 4
+            if length != 126 and len(buffered) >= start + length:
+                return orjson.loads(buffered[start : start + length]), buffered[start + length :]
+        buffered += sock.recv(65536)
+
+
+@pytest.mark.parametrize("split", [None, 5], ids=["whole", "split"])
+def test_frames_sent_with_the_upgrade_request_are_read(
+    server: ServerProcess, split: int | None
+) -> None:
+    """A client that sends its hello in the same write as the upgrade request (whole, or cut
+    mid-frame with the rest after) is greeted, and its next message is acked."""
+    token = new_session(server)["token"]
+    hello = _masked({"type": "hello", "token": token, "last_seq": 0})
+    first, rest = (hello, b"") if split is None else (hello[:split], hello[split:])
+    with connect(server) as sock:
+        sock.sendall(_upgrade(server) + first)
+        received = b""
+        while b"\r\n\r\n" not in received:
+            received += sock.recv(65536)
+        head, _, buffered = received.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 101 ")
+        sock.sendall(rest)
+        welcome, buffered = _server_frame(sock, buffered)
+        assert welcome["type"] == "welcome"
+        sock.sendall(_masked({"type": "message", "client_id": "c1", "text": "hello there"}))
+        frame: dict[str, Any] = {}
+        while frame.get("type") != "ack":  # a conversation frame comes first
+            frame, buffered = _server_frame(sock, buffered)
+    assert frame["message"]["text"] == "hello there"

@@ -20,13 +20,17 @@ request (or no usable one) exists to answer through the app.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Generator
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import h11
 import orjson
+from uvicorn._types import ASGISendEvent
 from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from websockets.protocol import Protocol
+from websockets.streams import StreamReader
 
 from omnichat.web.connections import PER_IP, ConnectionCounts
 
@@ -147,8 +151,14 @@ class GuardedH11Protocol(H11Protocol):
         # From here the WebSocket protocol owns the connection (and the app's per-IP cap).
         self._disarm()
         self.counts.upgraded(self.transport)
+        early = self.conn.trailing_data[0]
         super().handle_websocket_upgrade(event)
         self._upgraded = True
+        # uvicorn hands the WebSocket protocol the request alone: frames a client sent without
+        # waiting for our 101 would be lost, and its hello would time out.
+        protocol = self.transport.get_protocol()
+        if early and isinstance(protocol, asyncio.Protocol):
+            protocol.data_received(early)
 
     def send_400_response(self, msg: str) -> None:
         too_large = isinstance(self.conn, HeadLimitedConnection) and self.conn.refusal == 431
@@ -201,14 +211,121 @@ class GuardedH11Protocol(H11Protocol):
         self.transport.close()
 
 
+class _Waiters:
+    """Futures of coroutines waiting for something, allocated only while someone waits."""
+
+    __slots__ = ("_waiters",)
+
+    def __init__(self) -> None:
+        self._waiters: list[asyncio.Future[None]] | None = None
+
+    def _wake(self) -> None:
+        waiters, self._waiters = self._waiters, None
+        for waiter in waiters or ():
+            if not waiter.done():
+                waiter.set_result(None)
+
+    async def _sleep(self) -> None:
+        waiter = asyncio.get_running_loop().create_future()
+        if self._waiters is None:
+            self._waiters = []
+        self._waiters.append(waiter)
+        try:
+            await waiter
+        finally:
+            if self._waiters is not None and waiter in self._waiters:
+                self._waiters.remove(waiter)
+
+
+class Flag(_Waiters):
+    """`asyncio.Event`'s set, clear and wait, without the deque each Event holds."""
+
+    __slots__ = ("_set",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._set = False
+
+    def is_set(self) -> bool:
+        return self._set
+
+    def set(self) -> None:
+        self._set = True
+        self._wake()
+
+    def clear(self) -> None:
+        self._set = False
+
+    async def wait(self) -> bool:
+        while not self._set:
+            await self._sleep()
+        return True
+
+
+class Inbox(_Waiters):
+    """`asyncio.Queue`'s put_nowait, get and empty, without the three deques each Queue holds."""
+
+    __slots__ = ("_items",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._items: list[Any] = []
+
+    def empty(self) -> bool:
+        return not self._items
+
+    def put_nowait(self, item: Any) -> None:
+        self._items.append(item)
+        self._wake()
+
+    async def get(self) -> Any:
+        while not self._items:
+            await self._sleep()
+        return self._items.pop(0)
+
+
+def _waiting_for_a_frame(parser: Generator[None]) -> bool:
+    """Whether the websockets parser sits between frames, having consumed nothing of the next."""
+    inner: Any = parser
+    while getattr(inner, "gi_yieldfrom", None) is not None:
+        inner = inner.gi_yieldfrom
+    return getattr(inner, "gi_code", None) is StreamReader.at_eof.__code__
+
+
 class CountedWebSocketProtocol(WebSocketsSansIOProtocol):
-    """The WebSocket protocol, giving the connection's place back when it closes."""
+    """The WebSocket protocol, giving the connection's place back when it closes, and holding
+    as little as it can while idle: thousands of widget sockets sit open doing nothing.
+
+    uvicorn's version keeps an `asyncio.Queue` and `Event` (four deques, ~3 KB) and, after the
+    handshake, the parsed request and response (~4 KB) for the socket's whole life.
+    """
 
     counts: ClassVar[ConnectionCounts]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.queue = Inbox()  # type: ignore[assignment]
+        self.writable = Flag()  # type: ignore[assignment]
+        self.writable.set()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.counts.release(self.transport)
         super().connection_lost(exc)
+
+    async def send(self, message: ASGISendEvent) -> None:
+        accepting = not self.handshake_complete
+        await super().send(message)
+        if accepting and self.handshake_complete:
+            self._forget_handshake()
+
+    def _forget_handshake(self) -> None:
+        self.__dict__.pop("request", None)
+        self.__dict__.pop("response", None)
+        # The parser's generator frame still holds the request as a local. Between frames, a
+        # fresh frame parser is the same parser without it (websockets swaps parsers likewise).
+        if _waiting_for_a_frame(self.conn.parser):
+            self.conn.parser = Protocol.parse(self.conn)
+            next(self.conn.parser)
 
 
 def protocol_classes(
