@@ -24,6 +24,8 @@ SITE_FIELDS = {
     "followup_text",
     "business_hours",
     "away_text",
+    "prechat",
+    "ratings",
     "auto_close_minutes",
     "has_identity_secret",
     "sms_number",

@@ -27,12 +27,14 @@ CLOCKS: dict[Clock, str] = {
     "keep": "waiting_since = waiting_since",
 }
 Channel = Literal["web", "sms", "whatsapp"]
+# What the widget's page told us about its visitor (`visitors.context`), each null when unknown.
+CONTEXT_KEYS = ("url", "title", "referrer", "language", "timezone", "browser", "os")
 
 SELECT = """
 SELECT c.id, c.tenant_id, c.site_id, c.visitor_id, c.channel, c.status, c.assignee_id,
-       c.last_seq, c.created_at, c.updated_at,
+       c.last_seq, c.created_at, c.updated_at, c.rating_score, c.rating_comment, c.rated_at,
        v.name AS visitor_name, v.email AS visitor_email, v.phone AS visitor_phone,
-       v.verified AS visitor_verified, u.name AS assignee_name
+       v.verified AS visitor_verified, v.context AS visitor_context, u.name AS assignee_name
 FROM conversations c
 JOIN visitors v ON v.id = c.visitor_id
 LEFT JOIN users u ON u.id = c.assignee_id
@@ -44,12 +46,13 @@ IN_TENANT = SELECT + " WHERE c.id = :id AND c.tenant_id = :tenant"
 # The same columns as SELECT, for an UPDATE ... RETURNING that reads the row back in one step.
 RETURNING_CONVERSATION = """
 RETURNING id, tenant_id, site_id, visitor_id, channel, status, assignee_id, last_seq,
-    created_at, updated_at,
+    created_at, updated_at, rating_score, rating_comment, rated_at,
     (SELECT name FROM visitors WHERE visitors.id = conversations.visitor_id) AS visitor_name,
     (SELECT email FROM visitors WHERE visitors.id = conversations.visitor_id) AS visitor_email,
     (SELECT phone FROM visitors WHERE visitors.id = conversations.visitor_id) AS visitor_phone,
     (SELECT verified FROM visitors WHERE visitors.id = conversations.visitor_id)
         AS visitor_verified,
+    (SELECT context FROM visitors WHERE visitors.id = conversations.visitor_id) AS visitor_context,
     (SELECT name FROM users WHERE users.id = conversations.assignee_id) AS assignee_name
 """
 
@@ -71,6 +74,11 @@ class Conversation:
     visitor_verified: bool
     created_at: str
     updated_at: str
+    # {"url", ..., "os"} as stored JSON, or None for a visitor whose page never said.
+    visitor_context: str | None = None
+    rating_score: int | None = None
+    rating_comment: str | None = None
+    rated_at: str | None = None
 
     @classmethod
     def from_row(cls, row: Row) -> Conversation:
@@ -90,7 +98,24 @@ class Conversation:
             visitor_verified=bool(row["visitor_verified"]),
             created_at=row["created_at"],
             updated_at=row["updated_at"],
+            visitor_context=row["visitor_context"],
+            rating_score=row["rating_score"],
+            rating_comment=row["rating_comment"],
+            rated_at=row["rated_at"],
         )
+
+    def context_json(self) -> dict[str, str | None]:
+        stored = orjson.loads(self.visitor_context) if self.visitor_context else {}
+        return {key: stored.get(key) for key in CONTEXT_KEYS}
+
+    def rating_json(self) -> dict[str, Any] | None:
+        if self.rating_score is None:
+            return None
+        return {
+            "score": self.rating_score,
+            "comment": self.rating_comment,
+            "created_at": self.rated_at,
+        }
 
     def to_json(self) -> dict[str, Any]:
         assignee = (
@@ -108,9 +133,11 @@ class Conversation:
                 "email": self.visitor_email,
                 "phone": self.visitor_phone,
                 "verified": self.visitor_verified,
+                "context": self.context_json(),
             },
             "assignee": assignee,
             "last_seq": self.last_seq,
+            "rating": self.rating_json(),
             "created_at": self.created_at,
             "updated_at": self.updated_at,
         }

@@ -11,7 +11,7 @@ import hmac
 import secrets
 from dataclasses import dataclass
 
-from omnichat import emails, times
+from omnichat import emails, phones, times
 from omnichat.accounts import tokens
 from omnichat.chat import conversations
 from omnichat.errors import Invalid, NotAuthenticated
@@ -30,6 +30,7 @@ class Visitor:
     name: str | None
     email: str | None
     verified: bool
+    phone: str | None = None
 
     @classmethod
     def from_row(cls, row: Row) -> Visitor:
@@ -40,12 +41,13 @@ class Visitor:
             name=row["name"],
             email=row["email"],
             verified=bool(row["verified"]),
+            phone=row["phone"],
         )
 
 
 # The visitor and its site in one read: every widget request and socket starts with it.
 VISITOR_AND_SITE = """
-SELECT v.id, v.tenant_id, v.site_id, v.name, v.email, v.verified, s.name AS site_name,
+SELECT v.id, v.tenant_id, v.site_id, v.name, v.email, v.phone, v.verified, s.name AS site_name,
        s.site_key, s.allowed_origins, s.settings, s.identity_secret, s.sms_number,
        s.whatsapp_number
 FROM visitors v JOIN sites s ON s.id = v.site_id
@@ -136,10 +138,12 @@ async def identify(
     name: object,
     email: object,
     identifier_hash: object,
+    phone: object = None,
 ) -> Visitor:
     """Record what the host page says about its visitor.
 
-    Name and email are shown to staff as claimed. The visitor is marked verified only when
+    Name, email and phone (the pre-chat form's fields) are shown to staff as claimed. The
+    visitor is marked verified only when
     `identifier_hash` is HMAC-SHA256(site identity secret, identifier); a wrong hash is ignored,
     never trusted. Claiming someone's identifier or email never joins their conversation: a
     conversation belongs to the visitor token that started it.
@@ -149,6 +153,9 @@ async def identify(
     clean_email = _clean("email", email)
     if clean_email is not None:
         clean_email = emails.parse_email(clean_email)
+    clean_phone = _clean("phone", phone)
+    if clean_phone is not None:
+        clean_phone = phones.require("phone", clean_phone)
     verified = bool(
         secret
         and clean_identifier
@@ -159,10 +166,12 @@ async def identify(
     async def update(tx: Tx) -> None:
         await tx.execute(
             "UPDATE visitors SET name = COALESCE(:name, name), email = COALESCE(:email, email),"
-            " identifier = :identifier, verified = :verified, last_seen_at = :now WHERE id = :id",
+            " phone = COALESCE(:phone, phone), identifier = :identifier, verified = :verified,"
+            " last_seen_at = :now WHERE id = :id",
             {
                 "name": clean_name,
                 "email": clean_email,
+                "phone": clean_phone,
                 "identifier": clean_identifier if verified else None,
                 "verified": int(verified),
                 "now": times.now_iso(),
@@ -182,4 +191,30 @@ async def identify(
         clean_name or visitor.name,
         clean_email or visitor.email,
         verified,
+        clean_phone or visitor.phone,
     )
+
+
+class PrechatRequired(Invalid):
+    """A first message before the pre-chat form's required fields are given."""
+
+    code = "prechat_required"
+
+
+async def check_prechat(db: Database, site: Site, visitor_id: int) -> None:
+    """`PrechatRequired` (422, naming the first missing field) when the site's pre-chat form
+    requires fields this visitor has not given and the visitor has no conversation yet; a
+    visitor who already chats (the form was turned on since) is never stopped."""
+    required = site.prechat_required()
+    if not required:
+        return
+    row = await db.fetch_one(
+        "SELECT name, email, phone, EXISTS (SELECT 1 FROM conversations"
+        " WHERE visitor_id = :id AND channel = 'web') AS chatted FROM visitors WHERE id = :id",
+        {"id": visitor_id},
+    )
+    if row is None or row["chatted"]:
+        return
+    missing = [name for name in required if not row[name]]
+    if missing:
+        raise PrechatRequired(missing[0], "the pre-chat form asks for this before a first message")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from omnichat.chat.messages import clean_client_id, clean_text
+from omnichat.chat.visitor_context import clean_field
 from omnichat.errors import Invalid
 from omnichat.protocol.frames import FrameError, decode, non_negative_int, unknown
 
@@ -36,7 +37,15 @@ class Ping:
     pass
 
 
-Frame = Hello | Send | Typing | Seen | Ping
+@dataclass(frozen=True)
+class Navigate:
+    """`{"type":"page","url","title"}`: the visitor opened another page of the site."""
+
+    url: str
+    title: str | None
+
+
+Frame = Hello | Send | Typing | Seen | Ping | Navigate
 
 
 def parse(text: str | bytes) -> Frame:
@@ -59,6 +68,15 @@ def parse(text: str | bytes) -> Frame:
         return Seen(non_negative_int(data.get("seq"), "seq"))
     if kind == "ping":
         return Ping()
+    if kind == "page":
+        try:
+            url = clean_field("url", data.get("url"), "url")
+            title = clean_field("title", data.get("title"), "title")
+        except Invalid as exc:
+            raise FrameError(exc.message, code=exc.code) from None
+        if url is None:
+            raise FrameError("url: is required", code="invalid_field")
+        return Navigate(url, title)
     if kind == "hello":
         token = data.get("token")
         if not isinstance(token, str):

@@ -34,6 +34,10 @@ DEFAULT_AWAY = (
 )
 
 
+PRECHAT_FIELDS = ("name", "email", "phone")
+PRECHAT_OFF: dict[str, Any] = {"enabled": False, "fields": [], "required": []}
+
+
 def new_site_key() -> str:
     """A fresh public site key: unguessable, so sites cannot be enumerated."""
     return "site_" + secrets.token_urlsafe(18)
@@ -55,6 +59,10 @@ class SiteSettings:
     auto_close_minutes: int = 0
     alert_numbers: list[str] = field(default_factory=list)
     alert_webhook_url: str = ""
+    # The pre-chat form: {"enabled": bool, "fields": [...], "required": [...]} of name/email/phone.
+    prechat: dict[str, Any] = field(default_factory=lambda: dict(PRECHAT_OFF))
+    # Whether the widget offers a 1-5 rating when a conversation closes.
+    ratings: bool = True
 
     @classmethod
     def from_json(cls, text: str) -> SiteSettings:
@@ -111,7 +119,17 @@ class Site:
 
     def widget_json(self) -> dict[str, Any]:
         """What a visitor's widget may know about the site: nothing an admin set in private."""
-        return {"name": self.name, "greeting": self.settings.greeting}
+        return {
+            "name": self.name,
+            "greeting": self.settings.greeting,
+            "prechat": self.settings.prechat,
+            "ratings": self.settings.ratings,
+        }
+
+    def prechat_required(self) -> list[str]:
+        """The fields a visitor must give before a first message (none when the form is off)."""
+        prechat = self.settings.prechat
+        return list(prechat.get("required", [])) if prechat.get("enabled") else []
 
 
 SITE_COLUMNS = (

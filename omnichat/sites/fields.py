@@ -17,7 +17,7 @@ from omnichat.chat.business_hours import WEEKDAYS
 from omnichat.egress import Egress, EgressRefused
 from omnichat.errors import Invalid
 from omnichat.phones import E164, SEPARATORS
-from omnichat.sites import NUMBER_FIELDS
+from omnichat.sites import NUMBER_FIELDS, PRECHAT_FIELDS
 
 MAX_NAME = 100
 MAX_TEXT = 1000
@@ -68,6 +68,12 @@ def parse(
             clean[key] = _alert_numbers(value)
         elif key == "alert_webhook_url":
             clean[key] = _webhook_url(value, egress)
+        elif key == "prechat":
+            clean[key] = parse_prechat(value)
+        elif key == "ratings":
+            if not isinstance(value, bool):
+                raise Invalid(key, "must be true or false")
+            clean[key] = value
         else:
             raise Invalid(key, "is not a site field")
     if creating and "name" not in clean:
@@ -184,6 +190,28 @@ def parse_business_hours(value: Any) -> dict[str, Any] | None:
         if intervals:
             clean[day] = [list(interval) for interval in intervals]
     return {"timezone": value["timezone"], "days": clean}
+
+
+def parse_prechat(value: Any) -> dict[str, Any]:
+    """{"enabled": bool, "fields": [...], "required": [...]}: fields a subset of name, email,
+    phone (kept in that order), required a subset of fields."""
+    field = "prechat"
+    if not isinstance(value, dict) or not set(value) <= {"enabled", "fields", "required"}:
+        raise Invalid(field, 'must be {"enabled", "fields", "required"}')
+    enabled = value.get("enabled", False)
+    if not isinstance(enabled, bool):
+        raise Invalid("prechat.enabled", "must be true or false")
+    chosen: dict[str, list[str]] = {}
+    for key in ("fields", "required"):
+        items = value.get(key, [])
+        if not isinstance(items, list) or not all(item in PRECHAT_FIELDS for item in items):
+            raise Invalid(f"prechat.{key}", f"must be a list of {', '.join(PRECHAT_FIELDS)}")
+        chosen[key] = [name for name in PRECHAT_FIELDS if name in items]
+    if not set(chosen["required"]) <= set(chosen["fields"]):
+        raise Invalid("prechat.required", "must list only fields the form asks for")
+    if enabled and not chosen["fields"]:
+        raise Invalid("prechat.fields", "must name at least one field when the form is enabled")
+    return {"enabled": enabled, **chosen}
 
 
 def _alert_numbers(value: Any) -> list[str]:

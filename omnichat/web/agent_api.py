@@ -9,7 +9,14 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.routing import Route
 
-from omnichat.chat import agent_actions, conversations, followups, inbox, messages
+from omnichat.chat import (
+    agent_actions,
+    conversations,
+    followups,
+    inbox,
+    messages,
+    visitor_context,
+)
 from omnichat.chat.inbox import Cursor, Filters
 from omnichat.errors import Invalid, NotFound
 from omnichat.ids import MAX_ID, digits, whole_number
@@ -157,6 +164,17 @@ async def archive_followup(request: Request) -> JSONResponse:
     return JSONResponse({"followup": followup.to_json()})
 
 
+async def list_pages(request: Request) -> JSONResponse:
+    """The pages the conversation's visitor opened, newest first (the 50 newest are kept)."""
+    ctx = context(request)
+    staff = await require_staff(request)
+    conversation = await conversations.for_tenant(ctx.db, staff.tenant_id, path_id(request))
+    if conversation is None:
+        raise NotFound("no such conversation")
+    found = await visitor_context.pages(ctx.db, conversation.visitor_id)
+    return JSONResponse({"pages": [page.to_json() for page in found]})
+
+
 routes = [
     Route("/api/v1/conversations", list_conversations, methods=["GET"]),
     Route("/api/v1/conversations/{id:int}", get_conversation, methods=["GET"]),
@@ -166,6 +184,7 @@ routes = [
     Route("/api/v1/conversations/{id:int}/close", close, methods=["POST"]),
     Route("/api/v1/conversations/{id:int}/reopen", reopen, methods=["POST"]),
     Route("/api/v1/conversations/{id:int}/read", mark_read, methods=["POST"]),
+    Route("/api/v1/conversations/{id:int}/pages", list_pages, methods=["GET"]),
     Route("/api/v1/followups", list_followups, methods=["GET"]),
     Route("/api/v1/followups/{id:int}/view", view_followup, methods=["POST"]),
     Route("/api/v1/followups/{id:int}/archive", archive_followup, methods=["POST"]),

@@ -13,13 +13,13 @@ import orjson
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket
 
-from omnichat.chat import conversations, inbound, messages, visitors
+from omnichat.chat import conversations, inbound, messages, visitor_context, visitors
 from omnichat.chat.visitors import Visitor
 from omnichat.errors import OmnichatError
 from omnichat.protocol import frames, visitor_frames
 from omnichat.protocol.frames import FrameError
 from omnichat.protocol.hub import Subscriber
-from omnichat.protocol.visitor_frames import Hello, Ping, Seen, Send, Typing
+from omnichat.protocol.visitor_frames import Hello, Navigate, Ping, Seen, Send, Typing
 from omnichat.sites import Site
 from omnichat.web import sockets
 from omnichat.web.context import Context
@@ -38,6 +38,8 @@ class Seat:
     ip: str
     subscriber: Subscriber
     conversation_id: int | None = None
+    # Set once the pre-chat form's required fields are known to be given (or not needed).
+    prechat_done: bool = False
 
 
 async def visitor_socket(websocket: WebSocket) -> None:
@@ -93,6 +95,13 @@ async def handle(frame: visitor_frames.Frame, ctx: Context, seat: Seat) -> None:
     visitor = seat.visitor
     if isinstance(frame, Send):
         ctx.limits.message(visitor.id, seat.ip)
+        if not seat.prechat_done and seat.conversation_id is None:
+            try:
+                await visitors.check_prechat(ctx.db, seat.site, visitor.id)
+            except visitors.PrechatRequired as exc:
+                # Naming the client id lets the widget keep that message until the form is sent.
+                raise FrameError(exc.message, code=exc.code, client_id=frame.client_id) from None
+            seat.prechat_done = True
         stored = await inbound.receive(
             ctx.db, seat.site, visitor.id, "web", frame.text, frame.client_id, seat.subscriber
         )
@@ -101,6 +110,12 @@ async def handle(frame: visitor_frames.Frame, ctx: Context, seat: Seat) -> None:
             seat.subscriber.offer(messages.ack_frame(stored.message))
     elif isinstance(frame, Ping):
         seat.subscriber.offer('{"type":"pong"}')
+    elif isinstance(frame, Navigate):
+        # Limited like typing and seen frames: a flood is dropped, the socket stays open.
+        if not ctx.limits.signal(visitor.id):
+            return
+        fields = {"url": frame.url, "title": frame.title}
+        await visitor_context.record(ctx.db, visitor.id, fields)
     elif isinstance(frame, Typing | Seen):
         if not ctx.limits.signal(visitor.id):
             return  # a flood: each frame would go to every agent of the tenant

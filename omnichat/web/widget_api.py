@@ -10,7 +10,15 @@ from starlette.requests import Request
 from starlette.routing import Mount, Route
 
 from omnichat import sites
-from omnichat.chat import conversations, followups, inbound, messages, visitors
+from omnichat.chat import (
+    conversations,
+    followups,
+    inbound,
+    messages,
+    ratings,
+    visitor_context,
+    visitors,
+)
 from omnichat.chat.visitors import Visitor
 from omnichat.errors import Invalid, NotFound, RateLimited
 from omnichat.protocol.hub import Closed
@@ -40,11 +48,17 @@ async def session(request: Request) -> JSONResponse:
         raise Invalid("site_key", "is required")
     if token is not None and not isinstance(token, str):
         raise Invalid("token", "must be a string or null")
+    page = visitor_context.parse_context(body.get("context"))
     site = await sites.site_by_key(ctx.db, site_key)
     if site is None:
         raise NotFound("No site has this key.", code="unknown_site")
     site.check_origin(request.headers.get("origin"), ctx.settings.production)
     token, visitor = await visitors.start_session(ctx.db, site, token)
+    if "context" in body:
+        # The browser and OS come from the request, not from what the page says.
+        await visitor_context.record(
+            ctx.db, visitor.id, page, user_agent=request.headers.get("user-agent", "")
+        )
     conversation = await conversations.for_visitor(ctx.db, visitor.id)
     history = [] if conversation is None else await messages.latest(ctx.db, conversation.id)
     return JSONResponse(
@@ -98,6 +112,7 @@ async def post_message(request: Request) -> JSONResponse:
     text = messages.clean_text(body.get("text"))
     client_id = messages.clean_client_id(body.get("client_id"))
     ctx.limits.message(visitor.id, client_ip(request))
+    await visitors.check_prechat(ctx.db, site, visitor.id)
     stored = await inbound.receive(ctx.db, site, visitor.id, "web", text, client_id)
     return JSONResponse({"message": stored.message.to_json()}, 200 if stored.duplicate else 201)
 
@@ -117,6 +132,7 @@ async def identify(request: Request) -> JSONResponse:
         body.get("name"),
         body.get("email"),
         body.get("identifier_hash"),
+        body.get("phone"),
     )
     return JSONResponse(
         {
@@ -124,6 +140,7 @@ async def identify(request: Request) -> JSONResponse:
                 "id": updated.id,
                 "name": updated.name,
                 "email": updated.email,
+                "phone": updated.phone,
                 "verified": updated.verified,
             }
         }
@@ -143,6 +160,16 @@ async def post_followup(request: Request) -> JSONResponse:
     )
 
 
+async def post_rating(request: Request) -> JSONResponse:
+    """The visitor's 1-5 score (and comment) for their closed conversation, once per close."""
+    ctx = context(request)
+    visitor, site = await authenticated_visitor(request)
+    score, comment = ratings.parse(await read_json(request))
+    ctx.limits.message(visitor.id, client_ip(request))
+    conversation = await ratings.rate(ctx.db, site, visitor.id, score, comment)
+    return JSONResponse({"rating": conversation.rating_json()}, 201)
+
+
 routes = [
     Mount(
         "/api/v1/widget",
@@ -152,6 +179,7 @@ routes = [
             Route("/messages", post_message, methods=["POST"]),
             Route("/identify", identify, methods=["POST"]),
             Route("/followup", post_followup, methods=["POST"]),
+            Route("/rating", post_rating, methods=["POST"]),
         ],
         middleware=[Middleware(WidgetCors)],
     )
