@@ -13,13 +13,12 @@
   const BASE = new URL(script.src, location.href).origin;
   const SITE = data.site;
   const MAX_TEXT = 4000;
-  const PAGE = 500;
 
   const strings = {
     openChat: "Open chat",
     closeChat: "Close chat",
     unread: "{n} unread",
-    title: "Chat",
+    title: "Chat with us",
     close: "Close",
     menu: "More options",
     leaveMessage: "Leave a message",
@@ -36,19 +35,12 @@
     tooLong: "A message can be at most 4000 characters.",
     connecting: "Connecting…",
     online: "Connected",
+    staffOnline: "We're online",
+    staffAway: "We'll get back to you",
+    awayHint: "No one is online right now. Leave your details and we will get back to you.",
     offline: "Offline: your messages will be sent when the connection is back.",
     unavailable: "Chat is unavailable right now.",
-    formIntro: "Leave your details and a team member will get back to you.",
-    name: "Name",
-    email: "Email",
-    phone: "Phone",
-    details: "How can we help?",
-    formCancel: "Not now",
-    needContact: "Please give an email address or a phone number.",
-    badEmail: "Please check the email address.",
-    needMessage: "Please write a message.",
     failed: "Sorry, that did not work. Please try again.",
-    thanks: "Thank you for your message. Our team will respond promptly.",
   };
 
   const CSS = `
@@ -59,7 +51,7 @@
   --oc-font:system-ui,sans-serif}
 *,*::before,*::after{box-sizing:border-box}
 [hidden]{display:none!important}
-.oc{font:15px/1.45 var(--oc-font);color:var(--oc-text)}
+.oc{font:16px/1.45 var(--oc-font);color:var(--oc-text)}
 button,input,textarea{font:inherit;color:inherit;margin:0}
 button{cursor:pointer}
 :focus-visible{outline:3px solid var(--oc-text);outline-offset:2px}
@@ -78,8 +70,8 @@ header{position:relative;display:flex;align-items:center;gap:4px;padding:8px 8px
   background:var(--oc-primary);color:var(--oc-on-primary)}
 header :focus-visible{outline-color:var(--oc-on-primary)}
 .heading{flex:1;min-width:0}
-h2{margin:0;font-size:16px;font-weight:600}
-.state{margin:0;font-size:12px}
+h2{margin:0;font-size:17px;font-weight:600}
+.state{margin:0;font-size:14px}
 .icon{width:40px;height:40px;border:0;border-radius:8px;background:none;font-size:22px}
 .menu{position:absolute;top:calc(100% - 4px);right:8px;z-index:1;padding:4px 0;
   background:var(--oc-bg);color:var(--oc-text);border:1px solid var(--oc-border);border-radius:8px}
@@ -90,25 +82,19 @@ h2{margin:0;font-size:16px;font-weight:600}
 .msg{max-width:85%;align-self:flex-start}
 .msg.visitor{align-self:flex-end;text-align:right}
 .msg.system{align-self:center;max-width:100%;text-align:center}
-.meta{margin:0 0 2px;font-size:12px;color:var(--oc-muted)}
+.meta{margin:0 0 2px;font-size:14px;color:var(--oc-muted)}
 .text{margin:0;padding:8px 12px;border-radius:var(--oc-radius);background:var(--oc-bubble);
   white-space:pre-wrap;overflow-wrap:anywhere;text-align:left}
 .visitor .text{background:var(--oc-primary);color:var(--oc-on-primary)}
 .system .text{background:none;padding:0;color:var(--oc-muted);text-align:center}
 .text a{color:inherit}
-.typing,.note,.problem{margin:0;padding:0 16px 6px;font-size:13px;color:var(--oc-muted)}
+.typing,.note,.problem{margin:0;padding:0 16px 6px;font-size:15px;color:var(--oc-muted)}
 .failed .meta,.error,.problem{color:var(--oc-error)}
 .typing:empty,.problem:empty{display:none}
-.followup{max-height:65%;overflow-y:auto;padding:12px 16px;border-top:1px solid var(--oc-border)}
-h3{margin:0 0 4px;font-size:15px}
-form p,label{display:block;margin:0 0 8px;font-size:13px}
 input,textarea{display:block;width:100%;margin-top:2px;padding:8px 10px;background:var(--oc-bg);
-  border:1px solid var(--oc-border);border-radius:8px}
-[aria-invalid=true]{border-color:var(--oc-error)}
-.actions{display:flex;justify-content:flex-end;gap:8px}
-.primary,.secondary{height:40px;padding:0 16px;border-radius:8px;font-weight:600}
-.primary{border:0;background:var(--oc-primary);color:var(--oc-on-primary)}
-.secondary{border:1px solid var(--oc-border);background:var(--oc-bg)}
+  border:1px solid var(--oc-border);border-radius:8px;font-size:16px}
+.primary{height:44px;padding:0 16px;border-radius:8px;font-weight:600;border:0;
+  background:var(--oc-primary);color:var(--oc-on-primary)}
 .composer{display:flex;align-items:flex-end;gap:8px;padding:8px 12px 12px;
   border-top:1px solid var(--oc-border)}
 .composer textarea{flex:1;resize:none;min-height:40px;max-height:8em;field-sizing:content}
@@ -161,7 +147,9 @@ input,textarea{display:block;width:100%;margin-top:2px;padding:8px 10px;backgrou
   let identity = null;
   let identityWaiters = [];
   let typingSent = false;
-  let audio = null;
+  let staffOnline = true;
+  let statusAt = 0;
+  let pageSent = null;
 
   // ---- DOM
 
@@ -243,32 +231,6 @@ input,textarea{display:block;width:100%;margin-top:2px;padding:8px 10px;backgrou
   const note = attrs(el("p", "note"), { role: "status" });
   note.hidden = true;
 
-  const form = el("form", "followup");
-  form.noValidate = true;
-  form.hidden = true;
-  form.append(say(el("h3"), "leaveMessage"), say(el("p"), "formIntro"));
-  for (const [name, tag, type, key] of [
-    ["name", "input", "text", "name"],
-    ["email", "input", "email", "email"],
-    ["phone", "input", "tel", "phone"],
-    ["message", "textarea", "", "details"],
-  ]) {
-    const field = el(tag);
-    field.name = name;
-    const autocomplete = type === "text" ? "name" : type;
-    if (type) attrs(field, { type, autocomplete, maxlength: "200" });
-    else field.rows = 3;
-    const wrap = el("label");
-    wrap.append(say(el("span"), key), field);
-    form.append(wrap);
-  }
-  const formError = attrs(el("p", "error"), { role: "alert" });
-  const actions = el("div", "actions");
-  const cancel = button("secondary", "formCancel");
-  const submit = say(el("button", "primary"), "send");
-  actions.append(cancel, submit);
-  form.append(formError, actions);
-
   const composer = el("form", "composer");
   const input = el("textarea");
   input.rows = 1;
@@ -276,7 +238,7 @@ input,textarea{display:block;width:100%;margin-top:2px;padding:8px 10px;backgrou
   say(input, "placeholder", "placeholder");
   composer.append(input, say(el("button", "primary"), "send"));
 
-  panel.append(header, log, typing, note, form, problem, composer);
+  panel.append(header, log, typing, note, problem, composer);
   root.append(launcher, panel);
 
   // Constructable stylesheets pass a `style-src 'self'` CSP; <style> is the fallback.
@@ -302,8 +264,10 @@ input,textarea{display:block;width:100%;margin-top:2px;padding:8px 10px;backgrou
     if (m.sender === "agent") return (m.author && m.author.name) || strings.staff;
     return titleText();
   }
+  // The bootstrap site's name is no title for visitors.
   function titleText() {
-    return options.title || site.name || strings.title;
+    const name = site.name !== "Default site" && site.name;
+    return options.title || name || strings.title;
   }
   function clock(iso) {
     const date = new Date(iso);
@@ -399,14 +363,16 @@ input,textarea{display:block;width:100%;margin-top:2px;padding:8px 10px;backgrou
     messages.clear();
     lastSeq = seenSeq = seenSent = 0;
     store.del("seen");
+    store.del("prechat");
     conversation = null;
     paint();
   }
 
   function paint() {
     title.textContent = titleText();
-    status.textContent = strings[state] || "";
-    hint.textContent = options.greeting || strings.hint;
+    const staff = strings[staffOnline ? "staffOnline" : "staffAway"];
+    status.textContent = (strings[state] || "") + (state === "online" ? " · " + staff : "");
+    hint.textContent = staffOnline ? options.greeting || strings.hint : strings.awayHint;
     hint.hidden = messages.size + pendingNodes.size > 0;
     unread = 0;
     for (const m of messages.values()) if (m.seq > seenSeq && m.sender !== "visitor") unread++;
@@ -442,9 +408,29 @@ input,textarea{display:block;width:100%;margin-top:2px;padding:8px 10px;backgrou
 
   // ---- panel, menu, keyboard
 
+  // On a phone the panel covers the page: modal, with the page behind locked.
+  const phone = matchMedia("(max-width:480px)");
+  let pageOverflow = null;
+  function lockPage(lock) {
+    const style = document.documentElement.style;
+    if (lock && pageOverflow === null) {
+      pageOverflow = style.overflow;
+      style.overflow = "hidden";
+    } else if (!lock && pageOverflow !== null) {
+      style.overflow = pageOverflow;
+      pageOverflow = null;
+    }
+  }
+  function modal() {
+    const on = isOpen && phone.matches;
+    lockPage(on);
+    panel.setAttribute("aria-modal", String(on));
+  }
+  phone.addEventListener("change", modal);
   function show(opened) {
     isOpen = opened;
     panel.hidden = !opened;
+    modal();
     root.classList.toggle("open", opened);
     launcher.setAttribute("aria-expanded", String(opened));
     session(opened);
@@ -457,6 +443,8 @@ input,textarea{display:block;width:100%;margin-top:2px;padding:8px 10px;backgrou
       scrollDown();
       markSeen();
       if (!token) startSession(); // a first-time visitor gets a session when they first open
+      else offerPrechat(false);
+      checkStaff();
     }
     if (focus) input.focus();
   }
@@ -487,17 +475,21 @@ input,textarea{display:block;width:100%;margin-top:2px;padding:8px 10px;backgrou
     showForm(true);
   });
   root.addEventListener("keydown", (event) => {
-    if (event.key === "Escape" && (isOpen || !menu.hidden)) {
+    if (event.key === "Tab" && isOpen && phone.matches) {
+      // Tab wraps inside the modal panel.
+      const all = Array.from(panel.querySelectorAll("button,input,textarea,[tabindex]"));
+      const stops = all.filter((node) => !node.disabled && node.getClientRects().length);
+      const edge = stops[event.shiftKey ? 0 : stops.length - 1];
+      if (shadow.activeElement === edge || !panel.contains(shadow.activeElement)) {
+        event.preventDefault();
+        stops[event.shiftKey ? stops.length - 1 : 0].focus();
+      }
+    } else if (event.key === "Escape" && (isOpen || !menu.hidden)) {
       event.preventDefault();
       if (!menu.hidden) {
         showMenu(false);
         menuButton.focus();
       } else close();
-    } else if (!menu.hidden && (event.key === "ArrowDown" || event.key === "ArrowUp")) {
-      event.preventDefault();
-      const items = Array.from(menu.children);
-      const at = items.indexOf(shadow.activeElement);
-      items[(at + (event.key === "ArrowDown" ? 1 : items.length - 1)) % items.length].focus();
     }
   });
   composer.addEventListener("submit", (event) => {
@@ -566,8 +558,7 @@ input,textarea{display:block;width:100%;margin-top:2px;padding:8px 10px;backgrou
     if (!token) startSession();
     else flush();
   }
-  // Queued messages go out once per socket; the server dedupes by client_id, so resending after
-  // a lost ack never stores a message twice.
+  // Each queued message goes out once per socket; the server dedupes by client_id.
   let sentOnSocket = new Set();
   function flush() {
     if (live) {
@@ -576,30 +567,8 @@ input,textarea{display:block;width:100%;margin-top:2px;padding:8px 10px;backgrou
         sentOnSocket.add(item.client_id);
         sendFrame({ type: "message", client_id: item.client_id, text: item.text });
       }
-    } else if (poll) flushHttp();
+    } else if (poll) part("poll").then((fallback) => fallback.flush());
   }
-  let flushing = false;
-  async function flushHttp() {
-    if (flushing || !token) return;
-    flushing = true;
-    try {
-      for (const item of readOutbox()) {
-        try {
-          add([(await request("POST", "/api/v1/widget/messages", item)).message]);
-          unqueue(item.client_id);
-        } catch (e) {
-          if (e.status !== 422) throw e;
-          unqueue(item.client_id, true);
-          showProblem(e.message);
-        }
-      }
-    } catch (e) {
-      if (e.status === 401) renewSession();
-    } finally {
-      flushing = false;
-    }
-  }
-
   // ---- the server: session, socket, HTTP fallback
 
   async function request(method, path, body, signal) {
@@ -617,6 +586,7 @@ input,textarea{display:block;width:100%;margin-top:2px;padding:8px 10px;backgrou
     if (response.ok) return json;
     const error = new Error((json.error && json.error.message) || "HTTP " + response.status);
     error.status = response.status;
+    error.code = json.error && json.error.code;
     throw error;
   }
   function jittered(ms) {
@@ -633,8 +603,10 @@ input,textarea{display:block;width:100%;margin-top:2px;padding:8px 10px;backgrou
     if (starting) return starting;
     clearTimeout(timers.session);
     setState(offlineOr("connecting"));
-    starting = request("POST", "/api/v1/widget/session", { site_key: SITE, token: token || null })
+    const body = { site_key: SITE, token: token || null, context: context() };
+    starting = request("POST", "/api/v1/widget/session", body)
       .then((answer) => {
+        pageSent = body.context.url;
         sessionFailures = 0;
         if (answer.token !== token) {
           reset(); // a new visitor: nothing of the old transcript belongs to them
@@ -650,6 +622,7 @@ input,textarea{display:block;width:100%;margin-top:2px;padding:8px 10px;backgrou
         }
         sendIdentity();
         connect();
+        if (isOpen) offerPrechat(false);
       })
       .catch((e) => {
         // A refused origin or an unknown site key will not fix itself by retrying.
@@ -665,6 +638,47 @@ input,textarea{display:block;width:100%;margin-top:2px;padding:8px 10px;backgrou
       .finally(() => (starting = null));
     return starting;
   }
+  // What the page knows, within the server's bounds.
+  function context() {
+    const web = (url) => (/^https?:/i.test(url) ? url.slice(0, 2048) : undefined);
+    return {
+      url: web(location.href),
+      title: document.title.slice(0, 300),
+      referrer: web(document.referrer),
+      language: navigator.language.slice(0, 35),
+      timezone: Intl.DateTimeFormat().resolvedOptions().timeZone.slice(0, 64),
+    };
+  }
+  // Single-page sites navigate without a load: tell staff about each new page.
+  function navigated() {
+    const url = context().url;
+    if (url && url !== pageSent && sendFrame({ type: "page", url, title: document.title.slice(0, 300) })) {
+      pageSent = url;
+    }
+  }
+  for (const method of ["pushState", "replaceState"]) {
+    const original = history[method];
+    history[method] = function () {
+      const result = original.apply(this, arguments);
+      setTimeout(navigated, 100); // the page sets its title after the URL
+      return result;
+    };
+  }
+  addEventListener("popstate", navigated);
+  addEventListener("hashchange", navigated);
+  // Asked on open, at most every 30 s; a 404 (older server) counts as online.
+  function checkStaff() {
+    if (Date.now() - statusAt < 30000) return;
+    statusAt = Date.now();
+    request("GET", "/api/v1/widget/status?site_key=" + encodeURIComponent(SITE))
+      .then((answer) => answer.online !== false, (e) => e.status === 404 || staffOnline)
+      .then((online) => {
+        staffOnline = online;
+        paint();
+        if (!online && !conversation && isOpen) showForm(false);
+      });
+  }
+
   function renewSession() {
     // Another tab may already hold a fresh token; only forget ours.
     if (store.get("token") === token) store.del("token");
@@ -672,11 +686,15 @@ input,textarea{display:block;width:100%;margin-top:2px;padding:8px 10px;backgrou
     stopPolling();
     startSession();
   }
-  // Escalation asks for the follow-up form (which, once sent, closes the conversation).
+  // Escalation offers the follow-up form; closing, a rating.
   function setConversation(next) {
     const was = conversation && conversation.status;
     conversation = next || null;
-    if (conversation && conversation.status === "escalated" && was !== "escalated") showForm(false);
+    const now = conversation && conversation.status;
+    if (now === "escalated" && was !== "escalated") showForm(false, false);
+    if (now === "closed" && was && was !== "closed" && !conversation.rating && site.ratings) {
+      part("rating").then((rating) => rating.show());
+    }
   }
 
   let ws = null;
@@ -739,9 +757,11 @@ input,textarea{display:block;width:100%;margin-top:2px;padding:8px 10px;backgrou
       setState("online");
       setConversation(frame.conversation);
       add(frame.messages);
-      if (frame.more) fetchAfter(frame.messages[frame.messages.length - 1].seq);
+      const after = frame.messages.length && frame.messages[frame.messages.length - 1].seq;
+      if (frame.more) part("poll").then((fallback) => fallback.more(after));
       flush();
       markSeen();
+      navigated();
       // A socket can die silently (sleeping laptop, dropped NAT): no answer in a round, drop it.
       clearInterval(timers.ping);
       timers.ping = setInterval(() => {
@@ -756,6 +776,8 @@ input,textarea{display:block;width:100%;margin-top:2px;padding:8px 10px;backgrou
     } else if (frame.type === "conversation") {
       setConversation(frame.conversation);
     } else if (frame.type === "error") {
+      // The message waits in the outbox for the form (kit.prechatDone).
+      if (frame.code === "prechat_required") return offerPrechat(true);
       showProblem(frame.message || strings.failed);
       if (frame.code === "rate_limited") {
         timers.retry = setTimeout(() => {
@@ -765,62 +787,16 @@ input,textarea{display:block;width:100%;margin-top:2px;padding:8px 10px;backgrou
       } else if (frame.client_id) unqueue(frame.client_id, true);
     }
   }
-  async function messagesAfter(after, wait, signal) {
-    const path = "/api/v1/widget/messages?after=" + after + "&wait=" + wait;
-    return (await request("GET", path, null, signal)).messages;
-  }
-  // The rest of a long history, after a welcome that said "more".
-  async function fetchAfter(after) {
-    try {
-      for (;;) {
-        const list = await messagesAfter(after, 0);
-        add(list);
-        if (list.length < PAGE) return;
-        after = list[list.length - 1].seq;
-      }
-    } catch (e) {
-      showProblem(strings.failed);
-    }
-  }
-
+  // The HTTP fallback (static/widget/poll.js), while proxies block WebSocket.
   let poll = null;
-  async function startPolling() {
+  function startPolling() {
     if (poll) return;
     const me = (poll = {});
-    let failures = 0;
-    let wait = 0;
-    while (poll === me) {
-      me.control = new AbortController();
-      const timeout = setTimeout(() => me.control.abort(), (wait + 15) * 1000);
-      try {
-        const list = await messagesAfter(lastSeq, wait, me.control.signal);
-        if (poll !== me) break;
-        failures = 0;
-        wait = 25;
-        setState("online");
-        add(list);
-        // Status changes come as frames on the socket; over HTTP, ask again when the system speaks.
-        if (list.some((m) => m.sender === "system")) refreshConversation();
-        flushHttp();
-      } catch (e) {
-        if (poll !== me) break;
-        if (e.status === 401) return renewSession();
-        setState(offlineOr("connecting"));
-        wait = 0;
-        await new Promise((resolve) => setTimeout(resolve, backoff(++failures)));
-      } finally {
-        clearTimeout(timeout);
-      }
-    }
+    part("poll").then((fallback) => fallback.start(me));
   }
   function stopPolling() {
     if (poll && poll.control) poll.control.abort();
     poll = null;
-  }
-  function refreshConversation() {
-    request("POST", "/api/v1/widget/session", { site_key: SITE, token })
-      .then((answer) => answer.token === token && setConversation(answer.conversation))
-      .catch(() => {});
   }
 
   addEventListener("offline", () => {
@@ -845,68 +821,80 @@ input,textarea{display:block;width:100%;margin-top:2px;padding:8px 10px;backgrou
     }
   }
 
-  // ---- follow-up form
+  // ---- parts loaded on demand (static/widget/NAME.js): what a visitor may never need
 
-  function showForm(focus) {
-    note.hidden = true;
-    form.hidden = false;
-    if (focus) form.elements.name.focus();
-  }
-  function hideForm() {
-    const focused = form.contains(shadow.activeElement);
-    form.hidden = true;
-    if (focused) input.focus();
-  }
-  function fail(text, field) {
-    formError.textContent = text;
-    const target = field && form.elements[field];
-    if (target && target.focus) {
-      target.setAttribute("aria-invalid", "true");
-      target.focus();
-    }
-  }
-  cancel.addEventListener("click", hideForm);
-  form.addEventListener("submit", async (event) => {
-    event.preventDefault();
-    const values = {};
-    for (const name of ["name", "email", "phone", "message"]) {
-      values[name] = form.elements[name].value.trim();
-      form.elements[name].removeAttribute("aria-invalid");
-    }
-    if (!values.email && !values.phone) return fail(strings.needContact, "email");
-    if (values.email && !/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(values.email)) {
-      return fail(strings.badEmail, "email");
-    }
-    if (!values.message) return fail(strings.needMessage, "message");
-    fail("");
-    submit.disabled = true;
-    try {
+  const parts = {};
+  const kit = {
+    el,
+    attrs,
+    say,
+    button,
+    strings,
+    sheet,
+    request,
+    input,
+    composer,
+    site: () => site,
+    identity: () => identity || {},
+    mount: (node) => panel.insertBefore(node, problem),
+    focused: (node) => node.contains(shadow.activeElement),
+    session: async () => {
       if (!token) await startSession();
       if (!token) throw new Error(strings.failed);
-      const answer = await request("POST", "/api/v1/widget/followup", values);
-      form.reset();
-      hideForm();
-      // With a conversation the server thanks the visitor in it; without one, we do.
-      if (answer.message) add([answer.message]);
-      note.textContent = strings.thanks;
-      note.hidden = Boolean(answer.message);
-    } catch (e) {
-      // 422 messages name the field first ("email: is not an email address").
-      const field = e.status === 422 && /^(\w+):/.exec(e.message);
-      fail(e.status === 422 ? e.message : strings.failed, field && field[1]);
-      if (e.status === 401) renewSession();
-    } finally {
-      submit.disabled = false;
-    }
-  });
+    },
+    renew: renewSession,
+    add,
+    // For the HTTP fallback.
+    polling: () => poll,
+    lastSeq: () => lastSeq,
+    setState,
+    setConversation,
+    offlineOr,
+    backoff,
+    readOutbox,
+    unqueue,
+    showProblem,
+    offerPrechat,
+    token: () => token,
+    SITE,
+    thank(text) {
+      note.textContent = text;
+      note.hidden = !text;
+    },
+    prechatDone() {
+      store.set("prechat", "1");
+      sentOnSocket = new Set();
+      flush();
+    },
+  };
+  function part(name) {
+    return (parts[name] =
+      parts[name] ||
+      import(BASE + "/widget/" + name + ".js")
+        .then((module) => module.default(kit))
+        .catch((e) => {
+          delete parts[name]; // a failed load is tried again next time
+          showProblem(strings.failed);
+          throw e;
+        }));
+  }
+  // Not expanded: a one-line step that leaves the conversation its room.
+  function showForm(focus, expanded = true) {
+    note.hidden = true;
+    return part("followup").then((followup) => followup.show(focus, expanded));
+  }
+  function needsPrechat() {
+    const prechat = site.prechat;
+    return Boolean(prechat && prechat.enabled && !conversation && !store.get("prechat"));
+  }
+  function offerPrechat(focus) {
+    if (needsPrechat()) part("prechat").then((prechat) => prechat.show(focus));
+  }
 
   // ---- identity, sound, options
 
   function identify({ identifier, name, email, identifier_hash } = {}) {
     identity = { identifier, name, email, identifier_hash };
-    // The follow-up form starts filled in with what the host page knows.
-    if (name && !form.elements.name.value) form.elements.name.value = name;
-    if (email && !form.elements.email.value) form.elements.email.value = email;
     return new Promise((resolve) => {
       identityWaiters.push(resolve);
       if (token) sendIdentity();
@@ -925,26 +913,8 @@ input,textarea{display:block;width:100%;margin-top:2px;padding:8px 10px;backgrou
       });
   }
 
-  // Browsers allow audio only after a user gesture; the context is made in one.
-  function unlockAudio() {
-    if (!options.sound || audio) return;
-    try {
-      audio = new (window.AudioContext || window.webkitAudioContext)();
-    } catch (e) {}
-  }
-  addEventListener("pointerdown", unlockAudio, true);
-  addEventListener("keydown", unlockAudio, true);
   function beep() {
-    if (!options.sound || !audio) return;
-    const tone = audio.createOscillator();
-    const gain = audio.createGain();
-    const now = audio.currentTime;
-    tone.frequency.value = 880;
-    gain.gain.setValueAtTime(0.08, now);
-    gain.gain.exponentialRampToValueAtTime(0.0001, now + 0.25);
-    tone.connect(gain).connect(audio.destination);
-    tone.start();
-    tone.stop(now + 0.25);
+    if (options.sound) part("sound").then((sound) => sound.beep());
   }
 
   function flag(value) {
@@ -965,7 +935,8 @@ input,textarea{display:block;width:100%;margin-top:2px;padding:8px 10px;backgrou
   }
   function setStrings(map) {
     for (const key in map || {}) {
-      if (key in strings && typeof map[key] === "string") strings[key] = map[key];
+      // Parts loaded later add keys of their own.
+      if (typeof map[key] === "string") strings[key] = map[key];
     }
     repaint();
   }
@@ -977,6 +948,7 @@ input,textarea{display:block;width:100%;margin-top:2px;padding:8px 10px;backgrou
     if (typeof o.greeting === "string") options.greeting = o.greeting;
     if (o.lang) root.lang = o.lang;
     if (o.sound != null) options.sound = flag(o.sound);
+    if (options.sound) part("sound");
     if (o.strings) setStrings(o.strings);
     repaint();
   }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import html
+import re
 from pathlib import Path
 
 from starlette.requests import Request
@@ -39,6 +40,24 @@ def static_file(url: str, name: str, cache: str = REVALIDATE) -> Route:
     return Route(url, serve, methods=["GET", "HEAD"])
 
 
+WIDGET_PARTS = STATIC_DIR / "widget"
+PART_NAME = re.compile(r"^[a-z]+\.js$")
+
+
+async def widget_part(request: Request) -> Response:
+    """A part of the widget loaded on demand (static/widget/NAME.js) as an ES module.
+
+    Customer pages import it from their own origin, and a cross-origin module needs CORS: the
+    file is public code, fetched without credentials, so any origin may read it.
+    """
+    name = request.path_params["name"]
+    path = WIDGET_PARTS / name
+    if not PART_NAME.match(name) or not path.is_file():
+        raise NotFound("no such widget part")
+    headers = {"Cache-Control": WIDGET_CACHE, "Access-Control-Allow-Origin": "*"}
+    return FileResponse(path, headers=headers, media_type="text/javascript")
+
+
 async def demo(request: Request) -> Response:
     """A sample customer page embedding the widget of the default tenant's first site."""
     site = await sites.default_site(context(request).db)
@@ -52,6 +71,7 @@ async def demo(request: Request) -> Response:
 routes = [
     static_file("/", "index.html"),
     static_file("/widget.js", "widget.js", cache=WIDGET_CACHE),
+    Route("/widget/{name}", widget_part, methods=["GET", "HEAD"]),
     Route("/demo", demo, methods=["GET", "HEAD"]),
     # The admin page routes in the browser (history.pushState), so every /admin/... path
     # serves the same shell and a deep link survives a reload.
