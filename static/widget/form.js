@@ -43,7 +43,7 @@ export function step(kit, cls, titleKey, strings) {
   heading.append(toggle);
   box.append(heading, form);
   box.hidden = true;
-  toggle.addEventListener("click", () => expand(!form.hidden ? false : true));
+  toggle.addEventListener("click", () => expand(form.hidden));
   function expand(open) {
     form.hidden = !open;
     toggle.setAttribute("aria-expanded", String(open));
