@@ -144,7 +144,7 @@ def test_label_filter_is_kept_in_the_url_across_a_reload(
     row(page, labelled).click()
     labels = page.get_by_role("group", name="Labels")
     labels.get_by_role("checkbox", name="Billing").check()
-    expect(row(page, labelled).locator(".label-chip")).to_have_text("Billing")
+    expect(row(page, labelled).locator(".label-chip")).to_have_text(["Billing"])
     expect(labels.get_by_role("checkbox", name="Billing")).to_be_checked()
     expect(labels.get_by_role("checkbox", name="Urgent")).not_to_be_checked()
 

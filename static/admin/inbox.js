@@ -103,7 +103,8 @@ function drawRow(element, row) {
     row.labels.length
       ? h(
           "span",
-          { class: "row-labels", "aria-label": "Labels" },
+          { class: "row-labels" },
+          h("span", { class: "visually-hidden" }, "Labels:"),
           row.labels.map(([name, color]) => chip(name, color)),
         )
       : null,

@@ -137,7 +137,7 @@ function repliesSection(isAdmin) {
     empty,
     h(
       "table",
-      { class: "table" },
+      { class: "table canned-table" },
       h(
         "thead",
         {},
