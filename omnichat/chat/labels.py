@@ -13,6 +13,8 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 from omnichat import times
 from omnichat.accounts.staff import Staff
 from omnichat.chat import conversations, events
@@ -165,7 +167,7 @@ async def set_on_conversation(
         await tx.execute(
             "DELETE FROM conversation_labels WHERE conversation_id = :c"
             " AND label_id NOT IN (SELECT value FROM json_each(:ids))",
-            {"c": conversation_id, "ids": str(wanted)},
+            {"c": conversation_id, "ids": orjson.dumps(wanted).decode()},
         )
         for label_id in wanted:
             await tx.execute(
