@@ -213,7 +213,9 @@ def test_a_generated_password_must_be_changed_before_anything_else(
     page.get_by_role("button", name="Change password").click()
     expect_inbox(page)
     # An agent sees the inbox but none of the admin screens.
-    expect(page.get_by_role("navigation", name="Main").get_by_role("link")).to_have_text(["Inbox"])
+    expect(page.get_by_role("navigation", name="Main").get_by_role("link")).to_have_text(
+        ["Inbox", "Canned replies"]
+    )
     page.get_by_role("button", name="Sign out").click()
     sign_in(page, omnichat, email, "a brand new passphrase")
     expect_inbox(page)
@@ -238,7 +240,7 @@ def test_a_role_change_reaches_an_open_page_without_signing_out(
     sign_in(page, omnichat, email, "agent passphrase one")
     expect_inbox(page)
     menu = page.get_by_role("navigation", name="Main").get_by_role("link")
-    expect(menu).to_have_text(["Inbox"])
+    expect(menu).to_have_text(["Inbox", "Canned replies"])
 
     headers = bearer(owner_token(omnichat))
     users = omnichat.http.get("/api/v1/users", headers=headers).json()["users"]
@@ -248,7 +250,7 @@ def test_a_role_change_reaches_an_open_page_without_signing_out(
     ).raise_for_status()
 
     # The socket closed with 4401 (role changed); the page refreshed and came back as an admin.
-    expect(menu).to_have_text(["Inbox", "Users", "Sites", "Audit log", "Export"])
+    expect(menu).to_have_text(["Inbox", "Canned replies", "Users", "Sites", "Audit log", "Export"])
     expect(page.get_by_role("status").filter(has_text="Live")).to_be_visible()
     word = "after" + uuid.uuid4().hex[:8]
     visitor_says(omnichat, visitor(omnichat), f"{word} the change")

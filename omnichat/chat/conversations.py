@@ -34,7 +34,9 @@ SELECT = """
 SELECT c.id, c.tenant_id, c.site_id, c.visitor_id, c.channel, c.status, c.assignee_id,
        c.last_seq, c.created_at, c.updated_at, c.rating_score, c.rating_comment, c.rated_at,
        v.name AS visitor_name, v.email AS visitor_email, v.phone AS visitor_phone,
-       v.verified AS visitor_verified, v.context AS visitor_context, u.name AS assignee_name
+       v.verified AS visitor_verified, v.context AS visitor_context, u.name AS assignee_name,
+       (SELECT json_group_array(l.name) FROM conversation_labels cl
+        JOIN labels l ON l.id = cl.label_id WHERE cl.conversation_id = c.id) AS labels
 FROM conversations c
 JOIN visitors v ON v.id = c.visitor_id
 LEFT JOIN users u ON u.id = c.assignee_id
@@ -53,7 +55,9 @@ RETURNING id, tenant_id, site_id, visitor_id, channel, status, assignee_id, last
     (SELECT verified FROM visitors WHERE visitors.id = conversations.visitor_id)
         AS visitor_verified,
     (SELECT context FROM visitors WHERE visitors.id = conversations.visitor_id) AS visitor_context,
-    (SELECT name FROM users WHERE users.id = conversations.assignee_id) AS assignee_name
+    (SELECT name FROM users WHERE users.id = conversations.assignee_id) AS assignee_name,
+    (SELECT json_group_array(l.name) FROM conversation_labels cl
+     JOIN labels l ON l.id = cl.label_id WHERE cl.conversation_id = conversations.id) AS labels
 """
 
 
@@ -79,6 +83,8 @@ class Conversation:
     rating_score: int | None = None
     rating_comment: str | None = None
     rated_at: str | None = None
+    # Label names, sorted ignoring case; staff-only (never in what the visitor is sent).
+    labels: tuple[str, ...] = ()
 
     @classmethod
     def from_row(cls, row: Row) -> Conversation:
@@ -102,6 +108,7 @@ class Conversation:
             rating_score=row["rating_score"],
             rating_comment=row["rating_comment"],
             rated_at=row["rated_at"],
+            labels=_label_names(row["labels"]),
         )
 
     def context_json(self) -> dict[str, str | None]:
@@ -140,10 +147,22 @@ class Conversation:
             "rating": self.rating_json(),
             "created_at": self.created_at,
             "updated_at": self.updated_at,
+            "labels": list(self.labels),
         }
+
+    def visitor_json(self) -> dict[str, Any]:
+        """The conversation as its visitor may see it: without staff-only fields (labels)."""
+        data = self.to_json()
+        del data["labels"]
+        return data
 
     def encoded(self) -> bytes:
         return orjson.dumps(self.to_json())
+
+
+def _label_names(text: str | None) -> tuple[str, ...]:
+    names: list[str] = orjson.loads(text) if text else []
+    return tuple(sorted(names, key=str.casefold))
 
 
 async def load(tx: Tx, conversation_id: int) -> Conversation:
@@ -230,7 +249,8 @@ async def announce(tx: Tx, conversation: Conversation, event_type: str) -> None:
     """Tell agents (an event) and, after the commit, the visitor's sockets about a change."""
     encoded = conversation.encoded()
     await events.append(tx, conversation.tenant_id, event_type, {"conversation": Fragment(encoded)})
-    tx.publish(("visitor", conversation.visitor_id), conversation_frame(encoded))
+    visible = orjson.dumps(conversation.visitor_json())
+    tx.publish(("visitor", conversation.visitor_id), conversation_frame(visible))
 
 
 async def create(

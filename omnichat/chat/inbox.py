@@ -17,7 +17,7 @@ from typing import Any, Literal
 import orjson
 
 from omnichat import times
-from omnichat.chat import conversations, search_index
+from omnichat.chat import conversations, labels, search_index
 from omnichat.chat.conversations import SELECT as CONVERSATION_SELECT
 from omnichat.chat.conversations import Conversation
 from omnichat.chat.messages import COLUMNS as MESSAGE_COLUMNS
@@ -64,9 +64,17 @@ class Filters:
     # "me", "none", a user id, or None for anyone.
     assignee: int | Literal["me", "none"] | None = None
     query: str | None = None
+    # A label name; only conversations carrying it (any letter case).
+    label: str | None = None
 
     @classmethod
-    def parse(cls, status: str | None, assignee: str | None, query: str | None) -> Filters:
+    def parse(
+        cls,
+        status: str | None,
+        assignee: str | None,
+        query: str | None,
+        label: str | None = None,
+    ) -> Filters:
         """Filters from the listing's query parameters; `Invalid` names a bad one."""
         chosen = next((known for known in STATUSES if known == (status or "open")), None)
         if chosen is None:
@@ -83,7 +91,8 @@ class Filters:
             if number is None:
                 raise Invalid("assignee", "must be me, none or a user id")
             who = number
-        return cls(chosen, who, query if query and query.strip() else None)
+        named = labels.parse_name(label, "label") if label else None
+        return cls(chosen, who, query if query and query.strip() else None, named)
 
 
 @dataclass(frozen=True)
@@ -166,6 +175,9 @@ async def page(
         await search_index.catch_up(db)
         where.append(SEARCH)
         params["match"] = match_expression(filters.query)
+    if filters.label is not None:
+        where.append(labels.HAVING_LABEL)
+        params["label_key"] = labels.name_key(filters.label)
     if before is not None:
         where.append("(c.updated_at, c.id) < (:before_at, :before_id)")
         params.update(before_at=before.updated_at, before_id=before.id)

@@ -32,7 +32,9 @@ async def list_conversations(request: Request) -> JSONResponse:
     ctx = context(request)
     staff = await require_staff(request)
     params = request.query_params
-    filters = Filters.parse(params.get("status"), params.get("assignee"), params.get("q"))
+    filters = Filters.parse(
+        params.get("status"), params.get("assignee"), params.get("q"), params.get("label")
+    )
     limit = query_int(request, "limit", PAGE_DEFAULT, 1, PAGE_MAX)
     raw_cursor = request.query_params.get("before")
     before = None if raw_cursor is None else Cursor.decode(raw_cursor)

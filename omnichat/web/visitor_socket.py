@@ -84,7 +84,7 @@ async def welcome(websocket: WebSocket, ctx: Context, seat: Seat, last_seq: int)
     seat.subscriber.skip_through(known)
     frame = {
         "type": "welcome",
-        "conversation": None if conversation is None else conversation.to_json(),
+        "conversation": None if conversation is None else conversation.visitor_json(),
         "messages": [message.to_json() for message in replay],
         "more": more,
     }

@@ -65,7 +65,7 @@ async def session(request: Request) -> JSONResponse:
         {
             "token": token,
             "visitor": {"id": visitor.id},
-            "conversation": None if conversation is None else conversation.to_json(),
+            "conversation": None if conversation is None else conversation.visitor_json(),
             "messages": [message.to_json() for message in history],
             "site": site.widget_json(),
         }

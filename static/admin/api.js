@@ -187,6 +187,8 @@ async function request(method, path, body) {
 export const get = (path) => request("GET", path);
 export const post = (path, body = {}) => request("POST", path, body);
 export const patch = (path, body) => request("PATCH", path, body);
+export const put = (path, body) => request("PUT", path, body);
+export const del = (path) => request("DELETE", path);
 
 /** Fetch a file with auth and hand it to the browser as a download named by the server. */
 export async function download(path, fallbackName, method = "GET") {

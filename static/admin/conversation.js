@@ -5,7 +5,9 @@ import { channelLabel, isTexted, loadChannels, textingNotice } from "./channels.
 import { visitorName } from "./conversations.js";
 import { clock, emailLink, h } from "./dom.js";
 import { keyedList } from "./keyed.js";
+import { labelEditor } from "./labels.js";
 import { drawPending, messageElement } from "./message.js";
+import { attachPicker } from "./picker.js";
 import { getState, set, subscribe } from "./store.js";
 import { sendReply } from "./transcript.js";
 
@@ -82,20 +84,35 @@ export function mountConversation(host, services) {
   const notice = h("p", { class: "pane-notice", role: "status" });
   const channelNotice = h("p", { class: "pane-notice warning-text", role: "status" });
   const seenNote = h("p", { class: "seen" });
-  const details = h("aside", { class: "details", "aria-label": "Visitor details" });
+  const detailsInfo = h("div");
+  const labels = labelEditor();
+  const details = h(
+    "aside",
+    { class: "details", "aria-label": "Visitor details" },
+    detailsInfo,
+    labels.element,
+  );
   const typing = h("p", { class: "typing", "aria-live": "polite" });
   const reply = h("textarea", {
     name: "reply",
     rows: 3,
     "aria-label": "Reply",
-    placeholder: "Write a reply. Enter sends, Shift+Enter adds a line.",
+    placeholder: "Write a reply. Enter sends, Shift+Enter adds a line, / inserts a canned reply.",
     maxLength: 4000,
+  });
+  // Before the composer's own keydown handler: while the picker is open, Enter inserts.
+  const picker = attachPicker(reply, () => {
+    const state = getState();
+    const conversation = state.conversations.get(shownId);
+    const visitor = conversation && conversation.visitor && conversation.visitor.name;
+    return { visitor: visitor || "", agent: (state.me && state.me.name) || "" };
   });
   const privateBox = h("input", { type: "checkbox", name: "private" });
   const send = h("button", { type: "submit", class: "primary" }, "Send");
   const composer = h(
     "form",
     { class: "composer", "aria-label": "Reply to the visitor" },
+    picker.element,
     reply,
     h(
       "div",
@@ -248,7 +265,8 @@ export function mountConversation(host, services) {
     channel.className = `tag channel ${conversation.channel || "web"}`;
     status.textContent = conversation.status;
     status.className = `tag ${conversation.status}`;
-    details.replaceChildren(detailsElement(conversation));
+    detailsInfo.replaceChildren(detailsElement(conversation));
+    labels.render(conversation);
     actions.render(conversation);
     renderComposer(conversation);
   }
@@ -260,7 +278,7 @@ export function mountConversation(host, services) {
     reply.placeholder =
       closed && !privateBox.checked
         ? "This conversation is closed: reopen it to reply, or write a private note."
-        : "Write a reply. Enter sends, Shift+Enter adds a line.";
+        : "Write a reply. Enter sends, Shift+Enter adds a line, / inserts a canned reply.";
   }
 
   function renderSeen(state, transcript) {
@@ -289,6 +307,7 @@ export function mountConversation(host, services) {
       newestRendered = 0;
       log.replaceChildren();
       reply.value = "";
+      picker.close();
       actions.reset();
       host.replaceChildren(id ? pane : emptyState);
     }
@@ -301,7 +320,7 @@ export function mountConversation(host, services) {
     }
     if (conversation && (changed.has("conversations") || changed.has("transcript"))) {
       renderHead(state, conversation);
-    }
+    } else if (conversation && changed.has("labels")) labels.render(conversation);
     if (changed.has("transcript")) renderTranscript(state, transcript);
     if (changed.has("transcript") || changed.has("seen")) renderSeen(state, transcript);
     if (changed.has("typing") || changed.has("transcript")) renderTyping(state);

@@ -1,6 +1,7 @@
 // The inbox's data: active conversations loaded over HTTP, kept current by socket events.
 
 import { get } from "./api.js";
+import { hasLabel } from "./labels.js";
 import { markReadSoon } from "./reading.js";
 import { getState, set } from "./store.js";
 
@@ -89,6 +90,8 @@ export async function loadClosed(more = false) {
   if (more && !cursor) return;
   const params = { status: "closed", limit: "50" };
   if (cursor) params.before = cursor;
+  // With a label filter, the server's pages hold only that label's conversations.
+  if (getState().labelFilter) params.label = getState().labelFilter;
   const page = await get(`/api/v1/conversations?${new URLSearchParams(params)}`);
   for (const conversation of page.conversations || []) merge(conversation);
   set({ conversations: getState().conversations, closedNext: page.next || null });
@@ -191,15 +194,24 @@ function newestFirst(a, b) {
   return (b.updated_at || "").localeCompare(a.updated_at || "") || b.id - a.id;
 }
 
-/** The conversations the list shows now: search results, or the current view's members. */
+/**
+ * The conversations the list shows now: search results, or the current view's members; with a
+ * label filter, only those carrying the label.
+ */
 export function visibleList() {
   const state = getState();
+  const label = state.labelFilter;
+  const labelled = (conversation) => !label || hasLabel(conversation, label);
   if (state.search) {
-    return state.search.ids.map((id) => state.conversations.get(id)).filter(Boolean);
+    return state.search.ids
+      .map((id) => state.conversations.get(id))
+      .filter((conversation) => conversation && labelled(conversation));
   }
   const list = [];
   for (const conversation of state.conversations.values()) {
-    if (inView(conversation, state.route.view, state.me)) list.push(conversation);
+    if (inView(conversation, state.route.view, state.me) && labelled(conversation)) {
+      list.push(conversation);
+    }
   }
   return list.sort(newestFirst);
 }

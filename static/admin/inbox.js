@@ -15,6 +15,7 @@ import { mountConversation } from "./conversation.js";
 import { age, h, setClasses } from "./dom.js";
 import { mountFollowups } from "./followups.js";
 import { keyedList } from "./keyed.js";
+import { chip, labelColor, labelFromUrl, labelToUrl, loadLabels } from "./labels.js";
 import { markShown } from "./reading.js";
 import { getState, set, subscribe } from "./store.js";
 import { closeTranscript, openTranscript } from "./transcript.js";
@@ -60,6 +61,7 @@ function rowModel(conversation, state, now) {
     assignee: conversation.assignee ? conversation.assignee.name : "Unassigned",
     since: waiting(conversation, now),
     preview: preview(conversation, state.me),
+    labels: (conversation.labels || []).map((name) => [name, labelColor(name)]),
   };
 }
 
@@ -98,6 +100,14 @@ function drawRow(element, row) {
         : null,
     ),
     h("span", { class: "row-preview" }, row.preview),
+    row.labels.length
+      ? h(
+          "span",
+          { class: "row-labels" },
+          h("span", { class: "visually-hidden" }, "Labels:"),
+          row.labels.map(([name, color]) => chip(name, color)),
+        )
+      : null,
   );
 }
 
@@ -136,6 +146,7 @@ export function mountInbox(container, services) {
     "aria-label": "Search conversations",
     autocomplete: "off",
   });
+  const labelSelect = h("select", { name: "label", "aria-label": "Filter by label" });
   const listTitle = h("h2", { class: "list-title" });
   const list = h("ul", { class: "conversation-list", "aria-label": "Conversations" });
   const rows = keyedList(list, {
@@ -153,6 +164,7 @@ export function mountInbox(container, services) {
     "section",
     { class: "list-column", "aria-labelledby": "list-title" },
     h("form", { class: "search", role: "search" }, searchInput),
+    h("div", { class: "label-filter" }, labelSelect),
     listTitle,
     empty,
     list,
@@ -174,6 +186,50 @@ export function mountInbox(container, services) {
   let followups = null;
   let searchTimer = 0;
   let closedLoadedFor = null;
+  const askedFor = new Set(); // label names seen on conversations that made us reload labels
+
+  set({ labelFilter: labelFromUrl() });
+  loadLabels().catch(() => {});
+  labelSelect.addEventListener("change", () => {
+    set({ labelFilter: labelSelect.value || null });
+    labelToUrl(getState().labelFilter);
+    if (getState().route.view === "closed") {
+      closedLoadedFor = "closed";
+      loadClosed().catch(() => {
+        closedLoadedFor = null;
+      });
+    }
+  });
+
+  function renderLabelFilter(state) {
+    const names = (state.labels || []).map((label) => label.name);
+    // A filter from a link may name a label deleted since: it stays choosable (and matches none).
+    if (state.labelFilter && !names.some((n) => n.toLowerCase() === state.labelFilter.toLowerCase())) {
+      names.push(state.labelFilter);
+    }
+    labelSelect.replaceChildren(
+      h("option", { value: "" }, "All labels"),
+      ...names.map((name) => h("option", { value: name }, name)),
+    );
+    const chosen = names.find(
+      (name) => state.labelFilter && name.toLowerCase() === state.labelFilter.toLowerCase(),
+    );
+    labelSelect.value = chosen || "";
+    labelSelect.closest(".label-filter").hidden = !names.length;
+  }
+
+  /** A label on a conversation that we do not know (added since we loaded): reload the list. */
+  function learnLabels(state) {
+    if (!state.labels) return;
+    for (const conversation of state.conversations.values()) {
+      for (const name of conversation.labels || []) {
+        if (labelColor(name) === null && !askedFor.has(name)) {
+          askedFor.add(name);
+          loadLabels().catch(() => {});
+        }
+      }
+    }
+  }
 
   searchInput.addEventListener("input", () => {
     clearTimeout(searchTimer);
@@ -227,7 +283,9 @@ export function mountInbox(container, services) {
         ? "Searching…"
         : state.search.error || (conversations.length ? "" : "Nothing matches.");
     } else {
-      listTitle.textContent = VIEW_TITLES[state.route.view];
+      listTitle.textContent = state.labelFilter
+        ? `${VIEW_TITLES[state.route.view]}, label ${state.labelFilter}`
+        : VIEW_TITLES[state.route.view];
       empty.textContent = state.activeError
         ? `${state.activeError} Retrying…`
         : !state.activeLoaded
@@ -268,18 +326,32 @@ export function mountInbox(container, services) {
   }
 
   function render(state, changed) {
-    if (changed.has("route")) renderScreen(state);
+    if (changed.has("route")) {
+      renderScreen(state);
+      // Moving between views pushes a bare path: the label filter follows into the new URL.
+      if (state.route.screen === "inbox") labelToUrl(state.labelFilter);
+    }
     renderSidebar(state);
+    if (changed.has("labels") || changed.has("labelFilter")) renderLabelFilter(state);
+    if (changed.has("conversations") || changed.has("labels")) learnLabels(state);
     if (
-      ["route", "conversations", "search", "activeLoaded", "activeError", "closedNext", "me"].some(
-        (k) => changed.has(k),
-      )
+      [
+        "route",
+        "conversations",
+        "search",
+        "activeLoaded",
+        "activeError",
+        "closedNext",
+        "me",
+        "labels",
+        "labelFilter",
+      ].some((k) => changed.has(k))
     ) {
       renderList(state);
     }
   }
 
-  const all = new Set(["route", "conversations", "me"]);
+  const all = new Set(["route", "conversations", "me", "labels", "labelFilter"]);
   render(getState(), all);
   const unsubscribe = subscribe(render);
   const ticker = setInterval(() => renderList(getState()), TICK_MS);

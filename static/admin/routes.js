@@ -7,6 +7,7 @@ import { mountAudit } from "./audit.js";
 import { mountBackups } from "./backups.js";
 import { mountExport } from "./export.js";
 import { mountInbox } from "./inbox.js";
+import { mountCanned } from "./replies.js";
 import { mountSites } from "./sites.js";
 import { mountUsers } from "./users.js";
 
@@ -21,6 +22,13 @@ const RANK = { agent: 1, admin: 2, owner: 3 };
 export const ROUTES = [
   { screen: "inbox", mount: mountInbox, role: "agent", menu: "Inbox", path: "/admin/inbox/open" },
   { screen: "followups", mount: mountInbox, role: "agent", within: "inbox" },
+  {
+    screen: "canned",
+    mount: mountCanned,
+    role: "agent",
+    menu: "Canned replies",
+    path: "/admin/canned",
+  },
   { screen: "users", mount: mountUsers, role: "admin", menu: "Users", path: "/admin/users" },
   { screen: "sites", mount: mountSites, role: "admin", menu: "Sites", path: "/admin/sites" },
   { screen: "audit", mount: mountAudit, role: "admin", menu: "Audit log", path: "/admin/audit" },

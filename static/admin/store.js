@@ -23,6 +23,8 @@ function initialState() {
     channels: null, // GET /api/v1/channels ({twilio}), or {error} when it failed to load
     staff: null, // [{id, name, email}] of enabled users to assign to; [] when we may not list them
     connection: "connecting", // connecting | live | offline
+    labels: null, // the tenant's labels [{id, name, color}] once loaded
+    labelFilter: null, // the inbox's label filter (a name), mirrored in the URL's ?label=
   };
 }
 
