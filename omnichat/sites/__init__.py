@@ -55,6 +55,10 @@ class SiteSettings:
     auto_close_minutes: int = 0
     alert_numbers: list[str] = field(default_factory=list)
     alert_webhook_url: str = ""
+    # Give each new or reopened conversation to an online staff member at once (round-robin),
+    # each holding at most `max_open_per_agent` not-closed conversations of the site (0: no cap).
+    auto_assign: bool = False
+    max_open_per_agent: int = 0
 
     @classmethod
     def from_json(cls, text: str) -> SiteSettings:

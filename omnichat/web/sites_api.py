@@ -38,6 +38,8 @@ def site_json(site: Site, base_url: str) -> dict[str, Any]:
         "whatsapp_number": site.whatsapp_number,
         "alert_numbers": s.alert_numbers,
         "alert_webhook_url": s.alert_webhook_url or None,
+        "auto_assign": s.auto_assign,
+        "max_open_per_agent": s.max_open_per_agent,
         "snippet": f'<script src="{src}" data-site="{site.site_key}" async></script>',
     }
 

@@ -94,7 +94,14 @@ async def handle(frame: visitor_frames.Frame, ctx: Context, seat: Seat) -> None:
     if isinstance(frame, Send):
         ctx.limits.message(visitor.id, seat.ip)
         stored = await inbound.receive(
-            ctx.db, seat.site, visitor.id, "web", frame.text, frame.client_id, seat.subscriber
+            ctx.db,
+            seat.site,
+            visitor.id,
+            "web",
+            frame.text,
+            frame.client_id,
+            seat.subscriber,
+            presence=ctx.presence,
         )
         seat.conversation_id = stored.conversation.id
         if stored.duplicate:
