@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 
 from tests.agents import agent_socket, call, frames_until, quiet, site_key, tenant_slug
@@ -304,3 +305,43 @@ def test_widget_status_refuses_unknown_sites_and_origins(app: AppServer, team: T
     assert refused.status_code == 403
     assert refused.json()["error"]["code"] == "origin_not_allowed"
     assert refused.headers["access-control-allow-origin"] == "https://evil.example"
+
+
+async def test_presence_counts_sockets_and_announces_only_changes() -> None:
+    """Presence (no server): a user is connected from their first socket to their last, and the
+    team hears only when that makes them online or not, never while switched away."""
+    from omnichat.accounts.presence import Presence, topic
+    from omnichat.protocol.hub import Hub
+
+    hub = Hub()
+    presence = Presence(hub)
+    async with hub.join(topic(1)) as listener:
+        presence.opened(1, 7, "online")
+        presence.opened(1, 7, "online")
+        presence.opened(1, 8, "away")
+        assert presence.connected_in(1) == {7, 8} and presence.connected_in(2) == frozenset()
+        presence.closed(1, 7)
+        assert presence.connected(7)
+        presence.closed(1, 7)
+        presence.closed(1, 8)
+        presence.switched(1, 9, "away")
+        assert presence.connected_in(1) == frozenset()
+        heard = [listener.next() for _ in range(listener.pending)]
+        frames = [orjson.loads(await frame) for frame in heard]
+    assert [(f["user_id"], f["availability"], f["online"]) for f in frames] == [
+        (7, "online", True),
+        (7, "online", False),
+        (9, "away", False),
+    ]
+
+
+def test_hello_presence_flag_is_checked() -> None:
+    """The agent hello's presence flag defaults to false and must be a boolean."""
+    from omnichat.protocol import agent_frames
+    from omnichat.protocol.frames import FrameError
+
+    assert agent_frames.parse('{"type":"hello","token":"t"}') == agent_frames.Hello("t", None)
+    asked = agent_frames.parse('{"type":"hello","token":"t","presence":true}')
+    assert isinstance(asked, agent_frames.Hello) and asked.presence is True
+    with pytest.raises(FrameError):
+        agent_frames.parse('{"type":"hello","token":"t","presence":"yes"}')
