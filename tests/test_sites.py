@@ -33,6 +33,8 @@ SITE_FIELDS = {
     "alert_numbers",
     "alert_webhook_url",
     "snippet",
+    "auto_assign",
+    "max_open_per_agent",
 }
 
 

@@ -34,13 +34,14 @@ class Tokens:
     expires_in: int
     user: User
 
-    def json(self) -> dict[str, Any]:
+    def json(self, *, connected: bool) -> dict[str, Any]:
+        """The sign-in answer; `connected` as for `User.json`."""
         return {
             "access_token": self.access_token,
             "refresh_token": self.refresh_token,
             "token_type": "bearer",
             "expires_in": self.expires_in,
-            "user": self.user.json(),
+            "user": self.user.json(connected=connected),
         }
 
 

@@ -10,11 +10,15 @@ sockets and makes its access tokens fail until refreshed.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 from omnichat import times
 from omnichat.accounts import audit, passwords, sessions
+from omnichat.accounts.presence import AVAILABILITIES, Availability
 from omnichat.accounts.staff import ROLES, Staff, rank
 from omnichat.emails import parse_email
 from omnichat.errors import Conflict, Forbidden, Invalid, NotFound
@@ -39,6 +43,8 @@ class User:
     failed_logins: int
     created_at: str
     updated_at: str
+    # The switch the user sets (see `presence` for what makes them online).
+    availability: Availability
 
     @classmethod
     def from_row(cls, row: Row) -> User:
@@ -53,9 +59,12 @@ class User:
             failed_logins=row["failed_logins"],
             created_at=row["created_at"],
             updated_at=row["updated_at"],
+            availability=row["availability"],
         )
 
-    def json(self) -> dict[str, Any]:
+    def json(self, *, connected: bool) -> dict[str, Any]:
+        """The contract's User; `connected`: whether an agent socket of theirs is open (see
+        `presence`), which with the availability switch on makes them online."""
         return {
             "id": self.id,
             "email": self.email,
@@ -66,12 +75,14 @@ class User:
             "failed_logins": self.failed_logins,
             "created_at": self.created_at,
             "updated_at": self.updated_at,
+            "availability": self.availability,
+            "online": connected and self.availability == "online",
         }
 
 
 USER_COLUMNS = (
     "id, tenant_id, email, name, role, disabled, must_change_password, failed_logins,"
-    " created_at, updated_at"
+    " created_at, updated_at, availability"
 )
 
 
@@ -126,6 +137,51 @@ def parse_role(value: Any) -> str:
     if value not in ROLES:
         raise Invalid("role", f"must be one of {', '.join(ROLES)}")
     return str(value)
+
+
+def parse_availability(value: Any) -> Availability:
+    for known in AVAILABILITIES:
+        if value == known:
+            return known
+    raise Invalid("availability", f"must be one of {', '.join(AVAILABILITIES)}")
+
+
+async def set_availability(
+    db: Database, staff: Staff, availability: Availability
+) -> tuple[User, bool]:
+    """Store the caller's availability switch; returns their record and whether it changed."""
+
+    async def op(tx: Tx) -> tuple[User, bool]:
+        changed = await tx.execute(
+            "UPDATE users SET availability = :availability, updated_at = :now"
+            " WHERE id = :id AND availability != :availability",
+            {"availability": availability, "now": times.now_iso(), "id": staff.id},
+        )
+        user = await user_by_id(tx, staff.tenant_id, staff.id)
+        assert user is not None  # the caller was just authenticated
+        return user, changed > 0
+
+    return await db.write(op)
+
+
+# Staff who take chats: enabled users of the tenant whose switch says online, among those with
+# an agent socket open (`:connected`, a JSON array of ids captured from `presence`).
+ONLINE = """
+SELECT id FROM users
+WHERE tenant_id = :tenant AND disabled = 0 AND availability = 'online'
+  AND id IN (SELECT value FROM json_each(:connected))
+"""
+
+
+async def any_online(db: Database, tenant_id: int, connected: Collection[int]) -> bool:
+    """Whether some staff member of the tenant is online (for the widget's status)."""
+    if not connected:
+        return False
+    row = await db.fetch_one(
+        ONLINE + " LIMIT 1",
+        {"tenant": tenant_id, "connected": orjson.dumps(sorted(connected)).decode()},
+    )
+    return row is not None
 
 
 @dataclass(frozen=True)

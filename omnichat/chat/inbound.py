@@ -10,7 +10,8 @@ conversation escalated at once (the widget offers the follow-up form).
 from __future__ import annotations
 
 from omnichat import times
-from omnichat.chat import business_hours, conversations, escalation, messages
+from omnichat.accounts.presence import Presence
+from omnichat.chat import assignment, business_hours, conversations, escalation, messages
 from omnichat.chat.conversations import Channel
 from omnichat.chat.messages import Stored
 from omnichat.protocol.hub import Subscriber
@@ -26,13 +27,22 @@ async def receive(
     text: str,
     client_id: str | None,
     origin: Subscriber | None = None,
+    *,
+    presence: Presence | None = None,
 ) -> Stored:
-    """Store a contact's message (once per client id) and return it with its conversation."""
+    """Store a contact's message (once per client id) and return it with its conversation.
+
+    A conversation the message opens or reopens is auto-assigned when the site asks for it, to
+    staff online in `presence` (None, for tools and domain tests: nobody is).
+    """
+    # Who has a socket open is known here, not on the writer thread: capture it now.
+    connected = frozenset() if presence is None else presence.connected_in(site.tenant_id)
 
     async def op(tx: Tx) -> Stored:
         found = await conversations.find(tx, visitor_id, channel)
         if found is None:
             opened = await conversations.create(tx, site.tenant_id, site.id, visitor_id, channel)
+            await assignment.auto_assign(tx, site, opened, connected)
             conversation_id = opened.id
         else:
             conversation_id, status = found
@@ -44,8 +54,10 @@ async def receive(
             first = await messages.existing(tx, conversation_id, client_id)
             if first is not None and first.sender == "visitor":
                 return Stored(first, await conversations.load(tx, conversation_id), True)
-            await conversations.set_status(tx, conversation_id, "open")
+            reopened = await conversations.set_status(tx, conversation_id, "open")
             await escalation.stop_clock(tx, conversation_id)
+            if reopened is not None:
+                await assignment.auto_assign(tx, site, reopened, connected)
         # The conversation is new or reopened: greet, unless it is outside business hours.
         away = not business_hours.is_open(site.settings.business_hours, times.now())
         if not away:

@@ -12,6 +12,8 @@ class Hello:
     token: str
     # None: live from now, no replay.
     last_event_id: int | None
+    # Also send colleagues' presence frames (the admin page asks; other clients need not).
+    presence: bool = False
 
 
 @dataclass(frozen=True)
@@ -53,5 +55,9 @@ def parse(text: str | bytes) -> Frame:
         if not isinstance(token, str) or not token:
             raise FrameError("hello needs a token", code="invalid_field")
         last = data.get("last_event_id")
-        return Hello(token, None if last is None else non_negative_int(last, "last_event_id"))
+        return Hello(
+            token,
+            None if last is None else non_negative_int(last, "last_event_id"),
+            _flag(data.get("presence", False), "presence"),
+        )
     raise unknown(kind)

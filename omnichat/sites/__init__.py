@@ -63,6 +63,10 @@ class SiteSettings:
     prechat: dict[str, Any] = field(default_factory=lambda: dict(PRECHAT_OFF))
     # Whether the widget offers a 1-5 rating when a conversation closes.
     ratings: bool = True
+    # Give each new or reopened conversation to an online staff member at once (round-robin),
+    # each holding at most `max_open_per_agent` not-closed conversations of the site (0: no cap).
+    auto_assign: bool = False
+    max_open_per_agent: int = 0
 
     @classmethod
     def from_json(cls, text: str) -> SiteSettings:

@@ -27,7 +27,13 @@ MAX_URL = 2000
 IDENTITY_SECRET_LENGTH = (16, 256)
 TEXTS = ("greeting", "patience_text", "escalate_text", "followup_text", "away_text")
 # Upper bounds that catch typos (seconds typed as milliseconds) without limiting real use.
-NUMBERS = {"patience_seconds": 86400, "escalate_seconds": 86400, "auto_close_minutes": 43200}
+NUMBERS = {
+    "patience_seconds": 86400,
+    "escalate_seconds": 86400,
+    "auto_close_minutes": 43200,
+    "max_open_per_agent": 1000,
+}
+FLAGS = ("auto_assign",)
 READ_ONLY = frozenset({"id", "site_key", "snippet", "has_identity_secret"})
 MAX_INTERVALS_PER_DAY = 4
 LABEL = r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?"
@@ -59,6 +65,8 @@ def parse(
             clean[key] = _text(key, value, MAX_TEXT)
         elif key in NUMBERS:
             clean[key] = _number(key, value, NUMBERS[key])
+        elif key in FLAGS:
+            clean[key] = _flag(key, value)
         elif key == "business_hours":
             clean[key] = parse_business_hours(value)
         elif key in NUMBER_FIELDS:
@@ -90,6 +98,12 @@ def _text(field: str, value: Any, limit: int) -> str:
 def _number(field: str, value: Any, limit: int) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= limit:
         raise Invalid(field, f"must be a whole number from 0 to {limit}")
+    return value
+
+
+def _flag(field: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise Invalid(field, "must be true or false")
     return value
 
 

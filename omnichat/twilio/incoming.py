@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from omnichat import phones, sites, times
+from omnichat.accounts.presence import Presence
 from omnichat.chat import inbound
 from omnichat.chat.conversations import Channel
 from omnichat.chat.messages import MAX_TEXT, Stored
@@ -105,11 +106,13 @@ async def contact(db: Database, site: Site, channel: str, phone: str, name: str 
     return await db.write(op)
 
 
-async def receive(db: Database, text: Text) -> Stored | None:
+async def receive(db: Database, text: Text, presence: Presence | None = None) -> Stored | None:
     """Store an incoming text in its contact's conversation; None when no site has the number."""
     site = await sites.site_by_number(db, text.channel, text.receiver)
     if site is None:
         return None
     visitor_id = await contact(db, site, text.channel, text.sender, text.profile_name)
     channel: Channel = "whatsapp" if text.channel == "whatsapp" else "sms"
-    return await inbound.receive(db, site, visitor_id, channel, text.text(), text.sid)
+    return await inbound.receive(
+        db, site, visitor_id, channel, text.text(), text.sid, presence=presence
+    )

@@ -3,7 +3,8 @@
 The socket joins its hub topics before it reads the newest event id and the replay, and drops
 queued live events the replay covered, so the agent sees every event once, in order. It also
 listens on its user and session topics, so logout, disabling or a role change closes it, and it
-closes itself with 4401 when its access token expires.
+closes itself with 4401 when its access token expires. While it is open its user counts as
+connected (`presence`); a hello with `"presence": true` also receives colleagues' presence frames.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import orjson
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket
 
+from omnichat.accounts import presence, users
 from omnichat.accounts.staff import Staff, authenticate, authorize
 from omnichat.chat import conversations, events
 from omnichat.errors import NotFound, OmnichatError
@@ -34,13 +36,20 @@ async def agent_socket(websocket: WebSocket) -> None:
     async def session(ctx: Context, ip: str) -> None:
         hello = await sockets.hello(websocket, agent_frames.parse, Hello)
         staff = await _authenticated(ctx, hello.token)
-        topics = (("tenant", staff.tenant_id), ("user", staff.id), ("session", staff.session_id))
+        topics = [("tenant", staff.tenant_id), ("user", staff.id), ("session", staff.session_id)]
+        if hello.presence:
+            topics.append(presence.topic(staff.tenant_id))
         async with ctx.hub.join(*topics, limit=QUEUE_LIMIT) as subscriber:
             # A logout that committed between the hello and the join closed nobody: check again.
             await _authenticated(ctx, hello.token)
+            user = await users.user_by_id(ctx.db, staff.tenant_id, staff.id)
+            assert user is not None  # just authenticated
             expiry = asyncio.get_running_loop().call_later(
                 max(0.0, staff.seconds_left()), subscriber.close, CLOSE_AUTH, "access token expired"
             )
+            # From here until the socket ends, the user counts as connected (online if their
+            # switch says so).
+            ctx.presence.opened(staff.tenant_id, staff.id, user.availability)
             try:
                 await welcome(websocket, ctx, staff, hello.last_event_id, subscriber)
 
@@ -49,6 +58,7 @@ async def agent_socket(websocket: WebSocket) -> None:
 
                 await sockets.serve(websocket, subscriber, handle_raw, frames.error_frame)
             finally:
+                ctx.presence.closed(staff.tenant_id, staff.id)
                 expiry.cancel()
 
     await sockets.run(websocket, "agent", session)

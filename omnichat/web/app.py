@@ -19,6 +19,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket
 
 from omnichat import times
+from omnichat.accounts.presence import Presence
 from omnichat.accounts.throttle import LoginThrottle
 from omnichat.chat import escalation, events, search_index
 from omnichat.chat.alerts import Alerts
@@ -149,6 +150,7 @@ def create_app(settings: Settings, hub: Hub | None = None, metrics: Metrics | No
             backups=backups.Backups(prepared, metrics),
             twilio=Sender(prepared.twilio, db, metrics),
             alerts=alerts,
+            presence=Presence(hub),
         )
         jobs.start()
         await ctx.backups.schedule(jobs)

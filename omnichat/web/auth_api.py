@@ -40,14 +40,14 @@ async def login(request: Request) -> JSONResponse:
         ctx.metrics.logins.labels("failure").inc()
         raise
     ctx.metrics.logins.labels("success").inc()
-    return JSONResponse(issued.json())
+    return JSONResponse(issued.json(connected=ctx.presence.connected(issued.user.id)))
 
 
 async def refresh(request: Request) -> JSONResponse:
     ctx = context(request)
     token = text_field(await read_json(request), "refresh_token")
     issued = await logins.refresh(ctx.db, ctx.settings, refresh_token=token, ip=client_ip(request))
-    return JSONResponse(issued.json())
+    return JSONResponse(issued.json(connected=ctx.presence.connected(issued.user.id)))
 
 
 async def logout(request: Request) -> Response:
@@ -66,7 +66,24 @@ async def me(request: Request) -> JSONResponse:
     staff = await require_staff(request, allow_password_change=True)
     user = await users.user_by_id(ctx.db, staff.tenant_id, staff.id)
     assert user is not None  # authenticate() just read it
-    return JSONResponse({"user": user.json()})
+    return JSONResponse({"user": user.json(connected=ctx.presence.connected(user.id))})
+
+
+async def update_me(request: Request) -> JSONResponse:
+    """The caller's own settings: the availability switch."""
+    ctx = context(request)
+    staff = await require_staff(request)
+    body = await read_json(request)
+    unknown = sorted(set(body) - {"availability"})
+    if unknown:
+        raise Invalid(unknown[0], "is not a field you can change here")
+    if "availability" not in body:
+        raise Invalid("availability", "is required")
+    availability = users.parse_availability(body["availability"])
+    user, changed = await users.set_availability(ctx.db, staff, availability)
+    if changed:
+        ctx.presence.switched(staff.tenant_id, staff.id, user.availability)
+    return JSONResponse({"user": user.json(connected=ctx.presence.connected(user.id))})
 
 
 async def password(request: Request) -> JSONResponse:
@@ -84,7 +101,7 @@ async def password(request: Request) -> JSONResponse:
         new=new,
         ip=client_ip(request),
     )
-    return JSONResponse({"user": user.json()})
+    return JSONResponse({"user": user.json(connected=ctx.presence.connected(user.id))})
 
 
 routes = [
@@ -92,5 +109,6 @@ routes = [
     Route("/api/v1/auth/refresh", refresh, methods=["POST"]),
     Route("/api/v1/auth/logout", logout, methods=["POST"]),
     Route("/api/v1/auth/me", me, methods=["GET"]),
+    Route("/api/v1/auth/me", update_me, methods=["PATCH"]),
     Route("/api/v1/auth/password", password, methods=["POST"]),
 ]

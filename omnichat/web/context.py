@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from starlette.requests import HTTPConnection
 
+from omnichat.accounts.presence import Presence
 from omnichat.accounts.throttle import LoginThrottle
 from omnichat.chat.alerts import Alerts
 from omnichat.jobs import Jobs
@@ -33,6 +34,8 @@ class Context:
     # The SMS/WhatsApp outbox worker (idle when Twilio is not configured).
     twilio: Sender
     alerts: Alerts
+    # Who has an agent socket open in this process (online staff, auto-assignment).
+    presence: Presence
 
 
 def context(connection: HTTPConnection) -> Context:

@@ -40,6 +40,8 @@ def site_json(site: Site, base_url: str) -> dict[str, Any]:
         "alert_webhook_url": s.alert_webhook_url or None,
         "prechat": s.prechat,
         "ratings": s.ratings,
+        "auto_assign": s.auto_assign,
+        "max_open_per_agent": s.max_open_per_agent,
         "snippet": f'<script src="{src}" data-site="{site.site_key}" async></script>',
     }
 

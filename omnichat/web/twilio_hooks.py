@@ -58,7 +58,7 @@ async def verified_form(request: Request, kind: str) -> dict[str, str]:
 async def message(request: Request) -> Response:
     ctx = context(request)
     text = incoming.Text.parse(await verified_form(request, "message"))
-    stored = await incoming.receive(ctx.db, text)
+    stored = await incoming.receive(ctx.db, text, ctx.presence)
     fields = {
         "channel": text.channel,
         "from": mask_phone(text.sender),

@@ -13,14 +13,17 @@ from starlette.routing import Route
 
 from omnichat import emails
 from omnichat.accounts import users
+from omnichat.accounts.presence import Presence
 from omnichat.accounts.users import User
 from omnichat.web.context import context
 from omnichat.web.guard import client_ip, require_staff
 from omnichat.web.responses import JSONResponse, path_id, read_json
 
 
-def _answer(user: User, password: str | None, status: int = 200) -> JSONResponse:
-    body: dict[str, Any] = {"user": user.json()}
+def _answer(
+    user: User, password: str | None, presence: Presence, status: int = 200
+) -> JSONResponse:
+    body: dict[str, Any] = {"user": user.json(connected=presence.connected(user.id))}
     if password is not None:
         # Shown once, to the admin, who passes it on; it must be changed at first sign-in.
         body["password"] = password
@@ -31,7 +34,9 @@ async def list_users(request: Request) -> JSONResponse:
     ctx = context(request)
     staff = await require_staff(request, "agent")
     found = await users.list_users(ctx.db, staff.tenant_id)
-    return JSONResponse({"users": [user.json() for user in found]})
+    return JSONResponse(
+        {"users": [user.json(connected=ctx.presence.connected(user.id)) for user in found]}
+    )
 
 
 async def create_user(request: Request) -> JSONResponse:
@@ -50,7 +55,7 @@ async def create_user(request: Request) -> JSONResponse:
         rounds=ctx.settings.security.bcrypt_rounds,
         ip=client_ip(request),
     )
-    return _answer(user, password, 201)
+    return _answer(user, password, ctx.presence, 201)
 
 
 async def update_user(request: Request) -> JSONResponse:
@@ -65,7 +70,7 @@ async def update_user(request: Request) -> JSONResponse:
         rounds=ctx.settings.security.bcrypt_rounds,
         ip=client_ip(request),
     )
-    return _answer(user, password)
+    return _answer(user, password, ctx.presence)
 
 
 routes = [

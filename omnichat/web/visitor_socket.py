@@ -103,7 +103,14 @@ async def handle(frame: visitor_frames.Frame, ctx: Context, seat: Seat) -> None:
                 raise FrameError(exc.message, code=exc.code, client_id=frame.client_id) from None
             seat.prechat_done = True
         stored = await inbound.receive(
-            ctx.db, seat.site, visitor.id, "web", frame.text, frame.client_id, seat.subscriber
+            ctx.db,
+            seat.site,
+            visitor.id,
+            "web",
+            frame.text,
+            frame.client_id,
+            seat.subscriber,
+            presence=ctx.presence,
         )
         seat.conversation_id = stored.conversation.id
         if stored.duplicate:

@@ -10,6 +10,7 @@ from starlette.requests import Request
 from starlette.routing import Mount, Route
 
 from omnichat import sites
+from omnichat.accounts import users
 from omnichat.chat import (
     conversations,
     followups,
@@ -72,6 +73,20 @@ async def session(request: Request) -> JSONResponse:
     )
 
 
+async def status(request: Request) -> JSONResponse:
+    """Whether any staff member of the site's tenant is online, for the widget to say so."""
+    ctx = context(request)
+    site_key = request.query_params.get("site_key", "")
+    if not site_key:
+        raise Invalid("site_key", "is required")
+    site = await sites.site_by_key(ctx.db, site_key)
+    if site is None:
+        raise NotFound("No site has this key.", code="unknown_site")
+    site.check_origin(request.headers.get("origin"), ctx.settings.production)
+    connected = ctx.presence.connected_in(site.tenant_id)
+    return JSONResponse({"online": await users.any_online(ctx.db, site.tenant_id, connected)})
+
+
 async def list_messages(request: Request) -> JSONResponse:
     """Messages after `after`; with `wait=N` an empty answer is held up to N seconds."""
     ctx = context(request)
@@ -113,7 +128,9 @@ async def post_message(request: Request) -> JSONResponse:
     client_id = messages.clean_client_id(body.get("client_id"))
     ctx.limits.message(visitor.id, client_ip(request))
     await visitors.check_prechat(ctx.db, site, visitor.id)
-    stored = await inbound.receive(ctx.db, site, visitor.id, "web", text, client_id)
+    stored = await inbound.receive(
+        ctx.db, site, visitor.id, "web", text, client_id, presence=ctx.presence
+    )
     return JSONResponse({"message": stored.message.to_json()}, 200 if stored.duplicate else 201)
 
 
@@ -175,6 +192,7 @@ routes = [
         "/api/v1/widget",
         routes=[
             Route("/session", session, methods=["POST"]),
+            Route("/status", status, methods=["GET"]),
             Route("/messages", list_messages, methods=["GET"]),
             Route("/messages", post_message, methods=["POST"]),
             Route("/identify", identify, methods=["POST"]),

@@ -1,24 +1,24 @@
 // The conversation's actions: claim, assign to, close (with an inline confirmation), reopen.
 
-import { get, post } from "./api.js";
+import { post } from "./api.js";
 import { merge } from "./conversations.js";
 import { h } from "./dom.js";
-import { getState, set } from "./store.js";
+import { loadStaff, presenceLabel } from "./presence.js";
+import { getState, set, subscribe } from "./store.js";
 
-/** The users a conversation can be assigned to, loaded once per session into the store. */
-async function loadStaff() {
-  const { me, staff: known } = getState();
-  if (known) return known;
-  let staff;
-  try {
-    const { users } = await get("/api/v1/users");
-    staff = (users || []).filter((user) => !user.disabled);
-  } catch {
-    staff = []; // agents may not list users: they still claim and release
-  }
-  // Not for whoever signed in since we asked, nor for a role changed meanwhile.
-  if (getState().me === me) set({ staff });
-  return staff;
+/**
+ * What the signed-in user may do about a conversation's assignee: the server's rule, once.
+ * Admins and owners assign anyone (themselves included) and unassign; agents claim an
+ * unassigned conversation and release their own, nothing else (the server answers 403).
+ */
+export function assignRights(me, conversation) {
+  const current = conversation.assignee ? conversation.assignee.id : null;
+  const admin = me.role === "admin" || me.role === "owner";
+  return {
+    claim: current !== me.id && (admin || current === null),
+    release: current === me.id,
+    assignOthers: admin,
+  };
 }
 
 export function mountActions(host) {
@@ -51,7 +51,11 @@ export function mountActions(host) {
     error,
   );
   let conversation = null;
-  let filledFor; // the assignee the options were built for
+  let filledFor; // the assignee and team the options were built for
+  // Presence changes (and a reloaded team) refresh the menu's "online" marks.
+  const unsubscribe = subscribe((state, changed) => {
+    if (changed.has("staff") && conversation) fillAssignees();
+  });
 
   assignee.addEventListener("change", () => {
     if (assignee.value === "") return;
@@ -89,12 +93,17 @@ export function mountActions(host) {
   }
 
   async function fillAssignees() {
+    const rights = conversation ? assignRights(getState().me, conversation) : null;
+    if (!rights || !rights.assignOthers) {
+      assignee.hidden = true;
+      return;
+    }
     const staff = await loadStaff();
     assignee.hidden = staff.length === 0;
     if (!conversation) return;
     const current = conversation.assignee ? conversation.assignee.id : null;
-    if (filledFor === current && assignee.options.length) return;
-    filledFor = current;
+    if (filledFor && filledFor.current === current && filledFor.staff === staff) return;
+    filledFor = { current, staff };
     assignee.replaceChildren(
       h("option", { value: "" }, "Assign to…"),
       h("option", { value: "none", disabled: current === null }, "Nobody (unassigned)"),
@@ -102,7 +111,7 @@ export function mountActions(host) {
         h(
           "option",
           { value: String(user.id), disabled: user.id === current },
-          user.name || user.email,
+          `${user.name || user.email} (${presenceLabel(user).toLowerCase()})`,
         ),
       ),
     );
@@ -111,11 +120,11 @@ export function mountActions(host) {
 
   function render(next) {
     conversation = next;
-    const me = getState().me;
-    const mine = Boolean(conversation.assignee) && conversation.assignee.id === me.id;
+    const rights = assignRights(getState().me, conversation);
     const closed = conversation.status === "closed";
-    claim.hidden = mine || closed;
-    release.hidden = !mine || closed;
+    // Only what the server permits is offered.
+    claim.hidden = !rights.claim || closed;
+    release.hidden = !rights.release || closed;
     close.hidden = closed;
     reopen.hidden = !closed;
     if (closed) confirm.hidden = true;
@@ -128,6 +137,6 @@ export function mountActions(host) {
       confirm.hidden = true;
       error.textContent = "";
     },
-    destroy() {},
+    destroy: unsubscribe,
   };
 }

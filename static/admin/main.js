@@ -6,6 +6,7 @@ import { applyEvent, loadActive, unreadConversations, visitorName } from "./conv
 import { h } from "./dom.js";
 import { loadFollowupCount } from "./followups.js";
 import { loginScreen, passwordForm } from "./login.js";
+import { applyPresence, reloadStaff } from "./presence.js";
 import { beep, desktop, setTitleCount, unlockAudio } from "./notifications.js";
 import { applyRead, forgetReads, markOnReturn } from "./reading.js";
 import { navigate, startRouter } from "./router.js";
@@ -138,6 +139,8 @@ async function reloadAll() {
   await Promise.all([
     loadActive(),
     loadFollowupCount(),
+    // Presence frames missed while away are not replayed: ask for the team again.
+    reloadStaff(),
     state.openId ? openTranscript(state.openId) : null,
   ]).catch(() => {
     // The inbox says what failed; try again in a while (a reconnect also reloads).
@@ -161,6 +164,7 @@ function handlers() {
     onTyping: applyTyping,
     onRead: applyRead,
     onSeen: applySeen,
+    onPresence: applyPresence,
     onStatus: (connection) => set({ connection }),
   };
 }

@@ -1,4 +1,5 @@
-// The frame around every screen: main navigation, connection state, notifications, account.
+// The frame around every screen: main navigation, connection state, availability switch,
+// notifications, account.
 
 import { h } from "./dom.js";
 import {
@@ -8,6 +9,7 @@ import {
   soundOn,
   unlockAudio,
 } from "./notifications.js";
+import { setAvailability } from "./presence.js";
 import { hasRole, routeFor, ROUTES } from "./routes.js";
 import { getState, subscribe } from "./store.js";
 
@@ -27,6 +29,26 @@ export function createShell({ onSignOut }) {
   const connection = h("span", { class: "connection", role: "status" });
   const desktopButton = h("button", { type: "button", class: "ghost" });
   const soundButton = h("button", { type: "button", class: "ghost" });
+  // The availability switch: "online" takes chats (and auto-assignment) while a tab is open.
+  const availability = h("button", {
+    type: "button",
+    role: "switch",
+    class: "ghost availability",
+    "aria-label": "Available for chats",
+  });
+  const availabilityError = h("span", { class: "availability-error", role: "alert" });
+  availability.addEventListener("click", async () => {
+    const on = availability.getAttribute("aria-checked") === "true";
+    availability.disabled = true;
+    availabilityError.textContent = "";
+    try {
+      await setAvailability(on ? "away" : "online");
+    } catch (failure) {
+      availabilityError.textContent = failure.message;
+    } finally {
+      availability.disabled = false;
+    }
+  });
   const screen = h("main", { id: "screen", class: "screen", tabIndex: -1 });
 
   function renderDesktop() {
@@ -70,6 +92,8 @@ export function createShell({ onSignOut }) {
         "div",
         { class: "topbar-tools" },
         connection,
+        availability,
+        availabilityError,
         soundButton,
         desktopButton,
         account,
@@ -89,6 +113,10 @@ export function createShell({ onSignOut }) {
       if (current) link.element.setAttribute("aria-current", "page");
       else link.element.removeAttribute("aria-current");
     }
+    const on = state.me.availability !== "away";
+    availability.setAttribute("aria-checked", String(on));
+    availability.textContent = on ? "Online" : "Away";
+    availability.dataset.state = on ? "online" : "away";
     connection.textContent = CONNECTION[state.connection] || "";
     connection.dataset.state = state.connection;
   }

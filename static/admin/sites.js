@@ -6,7 +6,8 @@ import { copyButton, field, h, onSubmit } from "./dom.js";
 import { textingPanel } from "./texting.js";
 
 // [field, label, kind]; kinds: text, long (textarea), number, list (one per line), secret
-// (write-only: left empty it is unchanged), json, phone (E.164; empty removes it).
+// (write-only: left empty it is unchanged), json, phone (E.164; empty removes it), flag
+// (a checkbox).
 const FIELDS = [
   ["name", "Name", "text"],
   ["allowed_origins", "Allowed origins (one per line, e.g. https://example.com)", "list"],
@@ -24,6 +25,12 @@ const FIELDS = [
   ["whatsapp_number", "WhatsApp number (Twilio, E.164; may equal the SMS one)", "phone"],
   ["alert_numbers", "Alert numbers (one per line)", "list"],
   ["alert_webhook_url", "Alert webhook URL", "text"],
+  ["auto_assign", "Auto-assign new conversations to online staff (round-robin)", "flag"],
+  [
+    "max_open_per_agent",
+    "Open conversations per agent before auto-assign skips them (0: no cap)",
+    "number",
+  ],
 ];
 
 function input(site, [field, label, kind]) {
@@ -37,6 +44,8 @@ function input(site, [field, label, kind]) {
           ? JSON.stringify(value ?? null, null, 2)
           : (value ?? "");
     control = h("textarea", { name: field, rows: kind === "json" ? 4 : 2, value: text });
+  } else if (kind === "flag") {
+    control = h("input", { name: field, type: "checkbox", checked: Boolean(value) });
   } else {
     control = h("input", {
       name: field,
@@ -96,6 +105,7 @@ function read(inputs, site) {
         .split("\n")
         .map((line) => line.trim())
         .filter(Boolean);
+    else if (kind === "flag") value = control.checked;
     else if (kind === "number") {
       if (raw === "") continue;
       value = Number(raw);

@@ -12,7 +12,7 @@ export class AgentSocket {
   /**
    * handlers: onFresh() (connected with no position: reload over HTTP), onEvent(frame),
    * onTyping(frame), onRead(frame) (another tab of ours read a conversation), onSeen(frame)
-   * (the visitor read up to a seq),
+   * (the visitor read up to a seq), onPresence(frame) (a colleague's presence changed),
    * onStatus("connecting" | "live" | "offline").
    */
   constructor(handlers) {
@@ -71,7 +71,10 @@ export class AgentSocket {
     const ws = new WebSocket(`${scheme}://${location.host}/ws/agent`);
     this.ws = ws;
     ws.onopen = () => {
-      ws.send(JSON.stringify({ type: "hello", token, last_event_id: this.lastEventId }));
+      // presence: colleagues' presence frames too (who is online, for the assign menu).
+      ws.send(
+        JSON.stringify({ type: "hello", token, last_event_id: this.lastEventId, presence: true }),
+      );
     };
     ws.onmessage = (message) => this.receive(message.data);
     ws.onclose = (close) => this.closed(ws, close.code);
@@ -109,6 +112,8 @@ export class AgentSocket {
       this.handlers.onFresh();
     } else if (frame.type === "seen") {
       this.handlers.onSeen(frame);
+    } else if (frame.type === "presence") {
+      this.handlers.onPresence(frame);
     }
   }
 

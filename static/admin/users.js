@@ -2,7 +2,8 @@
 
 import { get, patch, post } from "./api.js";
 import { copyButton, field, h, onSubmit } from "./dom.js";
-import { getState } from "./store.js";
+import { presenceLabel } from "./presence.js";
+import { getState, subscribe } from "./store.js";
 
 const ROLES = ["agent", "admin", "owner"];
 
@@ -79,7 +80,7 @@ export function mountUsers(host) {
           h(
             "tr",
             {},
-            ["Name", "Email", "Role", "Status", "Actions"].map((t) => h("th", { scope: "col" }, t)),
+            ["Name", "Email", "Role", "Status", "Presence", "Actions"].map((t) => h("th", { scope: "col" }, t)),
           ),
         ),
         body,
@@ -194,13 +195,39 @@ export function mountUsers(host) {
       h("td", {}, user.email),
       h("td", {}, roleSelect),
       h("td", {}, status),
+      h("td", {}, presenceCell(user)),
       actions,
     );
   }
 
+  // user id -> the presence badge in their row, updated live from the store's team.
+  const badges = new Map();
+
+  function presenceCell(user) {
+    const badge = h("span", { class: "presence" });
+    badges.set(user.id, badge);
+    showPresence(badge, user);
+    return badge;
+  }
+
+  function showPresence(badge, user) {
+    const label = presenceLabel(user);
+    badge.textContent = label;
+    badge.dataset.state = label.toLowerCase();
+  }
+
+  const unsubscribe = subscribe((state, changed) => {
+    if (!changed.has("staff") || !state.staff) return;
+    for (const user of state.staff) {
+      const badge = badges.get(user.id);
+      if (badge) showPresence(badge, user);
+    }
+  });
+
   async function load() {
     try {
       const { users } = await get("/api/v1/users");
+      badges.clear();
       body.replaceChildren(...(users || []).map(userRow));
     } catch (failure) {
       error.textContent = failure.message;
@@ -208,5 +235,5 @@ export function mountUsers(host) {
   }
 
   load();
-  return { destroy() {} };
+  return { destroy: unsubscribe };
 }
