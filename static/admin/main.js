@@ -14,7 +14,7 @@ import { installShortcuts } from "./shortcuts.js";
 import { createShell } from "./shell.js";
 import { AgentSocket } from "./socket.js";
 import { getState, resetState, set, subscribe } from "./store.js";
-import { applyMessage, openTranscript, updateMessage } from "./transcript.js";
+import { applyMessage, flushOutbox, openTranscript, updateMessage } from "./transcript.js";
 
 const BEEP_GAP_MS = 1_500;
 const RELOAD_RETRY_MS = 5_000;
@@ -161,7 +161,11 @@ function handlers() {
     onTyping: applyTyping,
     onRead: applyRead,
     onSeen: applySeen,
-    onStatus: (connection) => set({ connection }),
+    onStatus(connection) {
+      set({ connection });
+      // Back in touch with the server: replies kept in the outbox go out (once: same client id).
+      if (connection === "live") flushOutbox();
+    },
   };
 }
 

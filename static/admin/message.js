@@ -152,7 +152,11 @@ export function drawPending(element, pending, clientId) {
       { class: "message-head" },
       h("span", { class: "author" }, "You"),
       pending.private ? h("span", { class: "tag note" }, "Private note") : null,
-      h("span", { class: "sending" }, pending.failed ? "Not sent" : "Sending…"),
+      h(
+        "span",
+        { class: "sending" },
+        pending.refused ? "Not sent" : pending.failed ? "Not sent yet" : "Sending…",
+      ),
     ),
     h("p", { class: "message-text" }, pending.text),
     pending.failed
@@ -160,7 +164,11 @@ export function drawPending(element, pending, clientId) {
           "p",
           { class: "form-error" },
           `${pending.failed} `,
-          h("button", { type: "button", onclick: () => retryReply(id, clientId) }, "Retry"),
+          h(
+            "button",
+            { type: "button", onclick: () => retryReply(id, clientId) },
+            pending.refused ? "Retry" : "Send now",
+          ),
           h(
             "button",
             { type: "button", class: "ghost", onclick: () => discardReply(id, clientId) },
