@@ -37,6 +37,30 @@ function webUrl(text) {
   }
 }
 
+// An http(s) URL in running text; trailing punctuation is the sentence's, not the link's.
+const URL_IN_TEXT = /\bhttps?:\/\/[^\s<>"]+/gi;
+const TRAILING = /[.,;:!?'")\]]+$/;
+
+function link(href, text) {
+  return h("a", { href, target: "_blank", rel: "noopener noreferrer nofollow" }, text);
+}
+
+/** The text with its http(s) URLs as links: text nodes and anchors, never parsed markup. */
+function withLinks(text) {
+  const children = [];
+  let from = 0;
+  for (const match of text.matchAll(URL_IN_TEXT)) {
+    const raw = match[0].replace(TRAILING, "");
+    const href = webUrl(raw);
+    if (!href) continue;
+    if (match.index > from) children.push(text.slice(from, match.index));
+    children.push(link(href, raw));
+    from = match.index + raw.length;
+  }
+  if (from < text.length) children.push(text.slice(from));
+  return children;
+}
+
 /** The text with its `[media] URL` lines as links (text nodes and anchors, never markup). */
 function withMediaLinks(text) {
   const children = [];
@@ -45,13 +69,10 @@ function withMediaLinks(text) {
     const match = MEDIA_LINE.exec(line);
     const href = match && webUrl(match[1]);
     if (!href) {
-      children.push(line);
+      children.push(...withLinks(line));
       return;
     }
-    children.push(
-      "[media] ",
-      h("a", { href, target: "_blank", rel: "noopener noreferrer nofollow" }, match[1]),
-    );
+    children.push("[media] ", link(href, match[1]));
   });
   return children;
 }
@@ -127,7 +148,7 @@ export function messageElement(message, state, retry) {
       { class: "message-text" },
       message.sender === "visitor" && isTexted(conversation)
         ? withMediaLinks(message.text)
-        : message.text,
+        : withLinks(message.text),
     ),
     message.delivery ? deliveryElement(message, retry) : null,
   );
