@@ -80,7 +80,11 @@ export function hoursEditor(hours, idPrefix) {
       },
     };
   });
-  const week = h("div", { class: "hours-week" }, rows.map((row) => row.element));
+  const week = h(
+    "div",
+    { class: "hours-week" },
+    rows.map((row) => row.element),
+  );
   const zoneLabel = h("label", { class: "field" }, h("span", {}, "Time zone"), zone);
   const syncAlways = () => {
     week.hidden = always.checked;

@@ -187,15 +187,19 @@ export function mountUsers(host) {
       {
         type: "button",
         onclick: () =>
-          confirmCell(actions, `Reset the password of ${label}?`, "Reset password", () =>
-            change(user, { reset_password: true }, (answer) => {
-              const password = oneTimePassword(answer);
-              notice.replaceChildren(
-                password
-                  ? secretNotice(user.email, password)
-                  : h("p", { role: "status" }, "Password reset."),
-              );
-            }),
+          confirmCell(
+            actions,
+            `Reset the password of ${label}?`,
+            "Reset password",
+            () =>
+              change(user, { reset_password: true }, (answer) => {
+                const password = oneTimePassword(answer);
+                notice.replaceChildren(
+                  password
+                    ? secretNotice(user.email, password)
+                    : h("p", { role: "status" }, "Password reset."),
+                );
+              }),
             `actions-${user.id}`,
           ),
       },
