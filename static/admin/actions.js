@@ -67,7 +67,24 @@ export function mountActions(host) {
     (on ? confirmYes : close).focus();
   }
 
-  async function run(path, body) {
+  /**
+   * The control that takes the focus after an action hid the one that had it: Claim becomes
+   * Release, Close becomes Reopen, and back.
+   */
+  function keepFocus(had) {
+    if (!had || !host.contains(had) || !had.hidden) {
+      if (had && !had.hidden && had.isConnected && document.activeElement !== had) had.focus();
+      return;
+    }
+    const after = { claim: release, release: claim, close: reopen, reopen: close };
+    const named = Object.entries({ claim, release, close, reopen }).find(([, el]) => el === had);
+    const next = [named && after[named[0]], claim, release, close, reopen].find(
+      (el) => el && !el.hidden,
+    );
+    if (next) next.focus();
+  }
+
+  async function run(path, body, focusAfter) {
     error.textContent = "";
     const id = conversation.id;
     try {
@@ -76,6 +93,7 @@ export function mountActions(host) {
         merge(answer.conversation);
         set({ conversations: getState().conversations });
       }
+      keepFocus(focusAfter);
     } catch (failure) {
       error.textContent = failure.message;
       filledFor = undefined;
@@ -84,12 +102,14 @@ export function mountActions(host) {
   }
 
   function assign(userId) {
-    return run("assign", { user_id: userId });
+    const had = document.activeElement;
+    return run("assign", { user_id: userId }, host.contains(had) ? had : null);
   }
 
   async function act(path) {
     confirm.hidden = true;
-    await run(path, {});
+    // Confirmed closing: the focus was on the confirmation, now hidden; it goes to Reopen.
+    await run(path, {}, path === "close" ? close : reopen);
   }
 
   async function fillAssignees() {

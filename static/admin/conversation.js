@@ -86,11 +86,29 @@ export function mountConversation(host, services) {
   const seenNote = h("p", { class: "seen" });
   const detailsInfo = h("div");
   const labels = labelEditor();
+  // Scrolls on its own when long: focusable, named by its label.
   const details = h(
     "aside",
-    { class: "details", "aria-label": "Visitor details" },
+    { class: "details", id: "visitor-details", "aria-label": "Visitor details", tabIndex: 0 },
     detailsInfo,
     labels.element,
+  );
+  // Phones only (CSS hides both elsewhere): the list and the pane are separate screens there, and
+  // the details fold away so the transcript keeps the height.
+  const back = h(
+    "a",
+    { href: "/admin/inbox/open", class: "back-link", "aria-label": "Back to inbox" },
+    "‹ Back",
+  );
+  const detailsToggle = h(
+    "button",
+    {
+      type: "button",
+      class: "details-toggle",
+      "aria-expanded": "false",
+      "aria-controls": "visitor-details",
+    },
+    "Details",
   );
   const typing = h("p", { class: "typing", "aria-live": "polite" });
   const reply = h("textarea", {
@@ -127,7 +145,7 @@ export function mountConversation(host, services) {
     h(
       "header",
       { class: "pane-head" },
-      h("div", { class: "pane-heading" }, title, channel, status),
+      h("div", { class: "pane-heading" }, back, title, channel, status, detailsToggle),
       actionsHost,
     ),
     h(
@@ -147,6 +165,10 @@ export function mountConversation(host, services) {
       details,
     ),
   );
+  detailsToggle.addEventListener("click", () => {
+    const open = pane.classList.toggle("details-open");
+    detailsToggle.setAttribute("aria-expanded", String(open));
+  });
   const emptyState = h("div", { class: "pane-empty" }, h("p", {}, "Select a conversation."));
   host.replaceChildren(emptyState);
   const actions = mountActions(actionsHost);
@@ -245,6 +267,7 @@ export function mountConversation(host, services) {
       text: pending.text,
       private: pending.private,
       failed: pending.failed,
+      refused: pending.refused,
     }));
     if (stick) log.scrollTop = log.scrollHeight;
   }
@@ -260,7 +283,9 @@ export function mountConversation(host, services) {
   }
 
   function renderHead(state, conversation) {
+    back.href = `/admin/inbox/${state.route.view || "open"}`;
     title.textContent = visitorName(conversation);
+    title.title = title.textContent; // the full name, where the heading cuts it short
     channel.textContent = channelLabel(conversation.channel);
     channel.className = `tag channel ${conversation.channel || "web"}`;
     status.textContent = conversation.status;

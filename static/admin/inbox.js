@@ -148,7 +148,8 @@ export function mountInbox(container, services) {
   });
   const labelSelect = h("select", { name: "label", "aria-label": "Filter by label" });
   const listTitle = h("h2", { class: "list-title" });
-  const list = h("ul", { class: "conversation-list", "aria-label": "Conversations" });
+  // It scrolls on its own: focusable, so keyboard users can scroll it too.
+  const list = h("ul", { class: "conversation-list", "aria-label": "Conversations", tabIndex: 0 });
   const rows = keyedList(list, {
     key: (conversation) => conversation.id,
     create: createRow,
@@ -180,7 +181,17 @@ export function mountInbox(container, services) {
     followupLink,
     h("p", { class: "shortcuts-hint" }, "Keys: j / k next and previous, r reply, / search"),
   );
-  const layout = h("div", { class: "inbox" }, sidebar, listSection, paneHost, followupHost);
+  // The one h1 of the screen (the list and the pane have h2s); hidden, the layout says it.
+  const heading = h("h1", { class: "visually-hidden" }, "Inbox");
+  const layout = h(
+    "div",
+    { class: "inbox" },
+    heading,
+    sidebar,
+    listSection,
+    paneHost,
+    followupHost,
+  );
   container.replaceChildren(layout);
   const pane = mountConversation(paneHost, services);
   let followups = null;
@@ -230,6 +241,7 @@ export function mountInbox(container, services) {
       }
     }
   }
+  let shownId = null; // the conversation of the route, to return focus to its row
 
   searchInput.addEventListener("input", () => {
     clearTimeout(searchTimer);
@@ -311,6 +323,8 @@ export function mountInbox(container, services) {
       followupHost.replaceChildren();
     }
     const id = onFollowups ? null : state.route.id;
+    if (!id && shownId) returnFocus(shownId);
+    shownId = id;
     if (id && id !== state.openId) {
       openTranscript(id).then(() => {
         markShown(id);
@@ -323,6 +337,20 @@ export function mountInbox(container, services) {
         closedLoadedFor = null;
       });
     }
+  }
+
+  /**
+   * Back to the list (on a phone, the pane was the whole screen): focus goes to the row of the
+   * conversation just left, if the focus was in the pane that is now hidden.
+   */
+  function returnFocus(id) {
+    const active = document.activeElement;
+    if (active && active !== document.body && !paneHost.contains(active)) return;
+    requestAnimationFrame(() => {
+      const link = list.querySelector(`a[data-id="${id}"]`);
+      if (link && link.offsetParent) link.focus();
+      else list.focus();
+    });
   }
 
   function render(state, changed) {

@@ -15,7 +15,7 @@ import { installShortcuts } from "./shortcuts.js";
 import { createShell } from "./shell.js";
 import { AgentSocket } from "./socket.js";
 import { getState, resetState, set, subscribe } from "./store.js";
-import { applyMessage, openTranscript, updateMessage } from "./transcript.js";
+import { applyMessage, flushOutbox, openTranscript, updateMessage } from "./transcript.js";
 
 const BEEP_GAP_MS = 1_500;
 const RELOAD_RETRY_MS = 5_000;
@@ -165,7 +165,11 @@ function handlers() {
     onRead: applyRead,
     onSeen: applySeen,
     onPresence: applyPresence,
-    onStatus: (connection) => set({ connection }),
+    onStatus(connection) {
+      set({ connection });
+      // Back in touch with the server: replies kept in the outbox go out (once: same client id).
+      if (connection === "live") flushOutbox();
+    },
   };
 }
 

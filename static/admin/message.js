@@ -37,6 +37,30 @@ function webUrl(text) {
   }
 }
 
+// An http(s) URL in running text; trailing punctuation is the sentence's, not the link's.
+const URL_IN_TEXT = /\bhttps?:\/\/[^\s<>"]+/gi;
+const TRAILING = /[.,;:!?'")\]]+$/;
+
+function link(href, text) {
+  return h("a", { href, target: "_blank", rel: "noopener noreferrer nofollow" }, text);
+}
+
+/** The text with its http(s) URLs as links: text nodes and anchors, never parsed markup. */
+function withLinks(text) {
+  const children = [];
+  let from = 0;
+  for (const match of text.matchAll(URL_IN_TEXT)) {
+    const raw = match[0].replace(TRAILING, "");
+    const href = webUrl(raw);
+    if (!href) continue;
+    if (match.index > from) children.push(text.slice(from, match.index));
+    children.push(link(href, raw));
+    from = match.index + raw.length;
+  }
+  if (from < text.length) children.push(text.slice(from));
+  return children;
+}
+
 /** The text with its `[media] URL` lines as links (text nodes and anchors, never markup). */
 function withMediaLinks(text) {
   const children = [];
@@ -45,13 +69,10 @@ function withMediaLinks(text) {
     const match = MEDIA_LINE.exec(line);
     const href = match && webUrl(match[1]);
     if (!href) {
-      children.push(line);
+      children.push(...withLinks(line));
       return;
     }
-    children.push(
-      "[media] ",
-      h("a", { href, target: "_blank", rel: "noopener noreferrer nofollow" }, match[1]),
-    );
+    children.push("[media] ", link(href, match[1]));
   });
   return children;
 }
@@ -127,7 +148,7 @@ export function messageElement(message, state, retry) {
       { class: "message-text" },
       message.sender === "visitor" && isTexted(conversation)
         ? withMediaLinks(message.text)
-        : message.text,
+        : withLinks(message.text),
     ),
     message.delivery ? deliveryElement(message, retry) : null,
   );
@@ -152,7 +173,11 @@ export function drawPending(element, pending, clientId) {
       { class: "message-head" },
       h("span", { class: "author" }, "You"),
       pending.private ? h("span", { class: "tag note" }, "Private note") : null,
-      h("span", { class: "sending" }, pending.failed ? "Not sent" : "Sending…"),
+      h(
+        "span",
+        { class: "sending" },
+        pending.refused ? "Not sent" : pending.failed ? "Not sent yet" : "Sending…",
+      ),
     ),
     h("p", { class: "message-text" }, pending.text),
     pending.failed
@@ -160,7 +185,11 @@ export function drawPending(element, pending, clientId) {
           "p",
           { class: "form-error" },
           `${pending.failed} `,
-          h("button", { type: "button", onclick: () => retryReply(id, clientId) }, "Retry"),
+          h(
+            "button",
+            { type: "button", onclick: () => retryReply(id, clientId) },
+            pending.refused ? "Retry" : "Send now",
+          ),
           h(
             "button",
             { type: "button", class: "ghost", onclick: () => discardReply(id, clientId) },

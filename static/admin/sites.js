@@ -3,11 +3,12 @@
 
 import { get, patch, post } from "./api.js";
 import { copyButton, field, h, onSubmit } from "./dom.js";
+import { hoursEditor } from "./hours.js";
 import { textingPanel } from "./texting.js";
 
 // [field, label, kind]; kinds: text, long (textarea), number, list (one per line), secret
 // (write-only: left empty it is unchanged), json, phone (E.164; empty removes it), flag
-// (a checkbox).
+// (a checkbox), hours (the business-hours editor).
 const FIELDS = [
   ["name", "Name", "text"],
   ["allowed_origins", "Allowed origins (one per line, e.g. https://example.com)", "list"],
@@ -17,7 +18,7 @@ const FIELDS = [
   ["escalate_seconds", "Escalate after (seconds)", "number"],
   ["escalate_text", "Escalation message", "long"],
   ["followup_text", "Thank-you after a follow-up", "long"],
-  ["business_hours", "Business hours (JSON)", "json"],
+  ["business_hours", "Business hours", "hours"],
   ["away_text", "Away message (outside business hours)", "long"],
   ["auto_close_minutes", "Close idle conversations after (minutes)", "number"],
   ["identity_secret", "Identity verification secret (write-only; empty keeps it)", "secret"],
@@ -33,7 +34,59 @@ const FIELDS = [
   ],
 ];
 
+// The settings form's fieldsets, in order: [legend, fields]. A field in none of them goes to the
+// last one, "Other", so a new setting always shows.
+const GROUPS = [
+  ["Basics", ["name", "allowed_origins", "identity_secret"]],
+  ["Widget texts", ["greeting", "patience_text", "escalate_text", "followup_text"]],
+  ["Escalation timing", ["patience_seconds", "escalate_seconds", "auto_close_minutes"]],
+  ["Business hours", ["business_hours", "away_text"]],
+  ["Channels", ["sms_number", "whatsapp_number"]],
+  ["Alerts", ["alert_numbers", "alert_webhook_url"]],
+];
+
+/** The inputs' elements in fieldsets with legends. */
+function fieldsets(inputs) {
+  const grouped = GROUPS.map(([legend, fields]) => [
+    legend,
+    inputs.filter((i) => fields.includes(i.field)),
+  ]);
+  const placed = new Set(GROUPS.flatMap(([, fields]) => fields));
+  grouped.push(["Other", inputs.filter((i) => !placed.has(i.field))]);
+  return grouped
+    .filter(([, members]) => members.length)
+    .map(([legend, members]) =>
+      h(
+        "fieldset",
+        { class: "settings-group" },
+        h("legend", {}, legend),
+        members.map((i) => i.element),
+      ),
+    );
+}
+
+function hoursInput(site, [field, label, kind]) {
+  const id = `site-${site.id}-${field}`;
+  const editor = hoursEditor(site[field] ?? null, id);
+  const error = h("span", { class: "field-error", role: "alert", id: `${id}-error` });
+  return {
+    field,
+    kind,
+    control: editor.focusable,
+    read: editor.value,
+    error,
+    element: h(
+      "div",
+      { class: "field hours-field", role: "group", "aria-labelledby": `${id}-label` },
+      h("span", { id: `${id}-label` }, label),
+      editor.element,
+      error,
+    ),
+  };
+}
+
 function input(site, [field, label, kind]) {
+  if (kind === "hours") return hoursInput(site, [field, label, kind]);
   const value = site[field];
   let control;
   if (kind === "long" || kind === "list" || kind === "json") {
@@ -97,10 +150,11 @@ function clearErrors(inputs) {
 
 function read(inputs, site) {
   const changes = {};
-  for (const { field, kind, control } of inputs) {
+  for (const { field, kind, control, read: readValue } of inputs) {
     const raw = control.value;
     let value;
-    if (kind === "list")
+    if (readValue) value = readValue();
+    else if (kind === "list")
       value = raw
         .split("\n")
         .map((line) => line.trim())
@@ -152,7 +206,7 @@ function siteCard(site, reload, justSaved) {
   const form = h(
     "form",
     { class: "site-form", hidden: true },
-    inputs.map((i) => i.element),
+    fieldsets(inputs),
     error,
     saved,
     save,

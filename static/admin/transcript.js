@@ -1,13 +1,27 @@
 // The open conversation's messages: loaded over HTTP, extended by events, replies sent with a
-// client id so a retry after a failure never stores the reply twice.
+// client id so a retry after a failure never stores the reply twice. Replies wait in the durable
+// outbox (outbox.js) until stored, and are sent again on reconnect and after a reload.
 
 import { get, post } from "./api.js";
 import { deliveryFailed } from "./channels.js";
 import { merge } from "./conversations.js";
 import { randomId } from "./dom.js";
+import { drop, keep, kept } from "./outbox.js";
 import { getState, set } from "./store.js";
 
 const PAGE = 500;
+const RESEND_FIRST_MS = 2_000;
+const RESEND_MAX_MS = 15_000;
+const WAITING = "Waiting for the connection; it is sent as soon as it is back.";
+
+const inFlight = new Set(); // client ids being sent now
+let resendTimer = 0;
+let resendDelay = RESEND_FIRST_MS;
+
+function myId() {
+  const me = getState().me;
+  return me ? me.id : null;
+}
 
 function current(id) {
   const transcript = getState().transcript;
@@ -31,10 +45,12 @@ async function fetchAfter(id, after) {
 
 /** Show conversation `id`: its details and full transcript. */
 export async function openTranscript(id) {
+  const me = myId();
   const fresh = {
     id,
     messages: [],
-    pending: [], // replies still being sent, or failed to reach the server
+    // replies still being sent, or failed to reach the server (kept ones from before a reload)
+    pending: me === null ? [] : kept(me, id).map(fromOutbox),
     held: new Map(), // message id -> its newest version from an event, until it has its place
     retries: new Map(), // message id -> {busy, error} of a failed text being sent again
     loading: true,
@@ -80,8 +96,9 @@ function add(transcript, messages) {
     transcript.held.delete(arrived.id);
     known.add(message.seq);
     transcript.messages.push(message);
-    if (message.client_id) {
+    if (message.client_id && transcript.pending.some((p) => p.client_id === message.client_id)) {
       transcript.pending = transcript.pending.filter((p) => p.client_id !== message.client_id);
+      if (myId() !== null) drop(myId(), transcript.id, message.client_id);
     }
   }
   transcript.messages.sort((a, b) => a.seq - b.seq);
@@ -160,11 +177,26 @@ export async function retryText(id, messageId) {
   changed();
 }
 
-/** Send a reply or private note; it shows as pending until stored, failed with a retry after. */
+function fromOutbox(reply) {
+  return { ...reply, failed: reply.refused };
+}
+
+/**
+ * Send a reply or private note; it shows as pending until stored. It is kept in the outbox first,
+ * so an outage or a reload meanwhile does not lose it.
+ */
 export function sendReply(id, text, isPrivate) {
   const transcript = current(id);
-  if (!transcript) return;
-  const pending = { client_id: randomId(), text, private: isPrivate, failed: null };
+  if (!transcript || myId() === null) return;
+  const pending = {
+    client_id: randomId(),
+    text,
+    private: isPrivate,
+    failed: null,
+    refused: null,
+    at: Date.now(),
+  };
+  keep(myId(), id, pending);
   transcript.pending.push(pending);
   changed();
   deliver(id, pending);
@@ -175,31 +207,84 @@ export function retryReply(id, clientId) {
   const pending = transcript && transcript.pending.find((p) => p.client_id === clientId);
   if (!pending) return;
   pending.failed = null;
+  if (pending.refused) {
+    pending.refused = null;
+    if (myId() !== null) keep(myId(), id, pending);
+  }
   changed();
   deliver(id, pending);
 }
 
 export function discardReply(id, clientId) {
   const transcript = current(id);
+  if (myId() !== null) drop(myId(), id, clientId);
   if (!transcript) return;
   transcript.pending = transcript.pending.filter((p) => p.client_id !== clientId);
   changed();
 }
 
+/**
+ * Send every kept reply of the signed-in user again (all conversations, not only the open one):
+ * on reconnecting, on the browser going online, and a while after a failure. Replies the server
+ * refused (a closed conversation, say) wait for the agent's Retry or Discard instead.
+ */
+export function flushOutbox() {
+  clearTimeout(resendTimer);
+  resendTimer = 0;
+  const me = myId();
+  if (me === null) return;
+  const transcript = getState().transcript;
+  for (const reply of kept(me)) {
+    if (reply.refused) continue;
+    const shown =
+      transcript && transcript.id === reply.conversation_id
+        ? transcript.pending.find((p) => p.client_id === reply.client_id)
+        : null;
+    deliver(reply.conversation_id, shown || fromOutbox(reply));
+  }
+}
+
+function resendLater() {
+  if (resendTimer) return;
+  resendTimer = setTimeout(flushOutbox, resendDelay);
+  resendDelay = Math.min(RESEND_MAX_MS, resendDelay * 2);
+}
+
+/** A failure worth trying again by itself: the network, a busy or restarting server. */
+function transient(error) {
+  return !error.status || error.status >= 500 || error.status === 429 || error.status === 408;
+}
+
 async function deliver(id, pending) {
+  if (inFlight.has(pending.client_id)) return;
+  inFlight.add(pending.client_id);
+  const me = myId();
   try {
     const { message } = await post(`/api/v1/conversations/${id}/messages`, {
       client_id: pending.client_id,
       text: pending.text,
       private: pending.private,
     });
+    resendDelay = RESEND_FIRST_MS;
+    if (me !== null) drop(me, id, pending.client_id);
     const transcript = current(id);
     if (transcript) {
       add(transcript, [message]);
       changed();
     }
   } catch (error) {
-    pending.failed = error.message;
-    changed();
+    if (transient(error)) {
+      pending.failed = WAITING;
+      resendLater();
+    } else {
+      pending.failed = error.message;
+      pending.refused = error.message;
+      if (me !== null && me === myId()) keep(me, id, pending);
+    }
+    if (current(id)) changed();
+  } finally {
+    inFlight.delete(pending.client_id);
   }
 }
+
+window.addEventListener("online", flushOutbox);

@@ -104,21 +104,22 @@ export function mountUsers(host) {
     await load();
   });
 
-  async function change(user, changes, done) {
+  /** Apply `changes`; the table is drawn again with the focus on `focus` (see load). */
+  async function change(user, changes, done, focus = `actions-${user.id}`) {
     error.textContent = "";
     try {
       const answer = await patch(`/api/v1/users/${user.id}`, changes);
       if (done) done(answer);
-      await load();
+      await load(focus);
     } catch (failure) {
       error.textContent = failure.message;
-      await load();
+      await load(focus);
     }
   }
 
-  function confirmCell(cell, question, label, onYes) {
+  function confirmCell(cell, question, label, onYes, focus) {
     const yes = h("button", { type: "button", class: "danger", onclick: onYes }, label);
-    const no = h("button", { type: "button", onclick: () => load() }, "Cancel");
+    const no = h("button", { type: "button", onclick: () => load(focus) }, "Cancel");
     cell.replaceChildren(
       h(
         "div",
@@ -147,9 +148,23 @@ export function mountUsers(host) {
         ),
       ),
     );
-    roleSelect.addEventListener("change", () => change(user, { role: roleSelect.value }));
-    const actions = h("td", { class: "actions" });
     const label = user.name || user.email;
+    roleSelect.dataset.focus = `role-${user.id}`;
+    const roleCell = h("td", {}, roleSelect);
+    // A role changes what someone may do at once: ask first; Cancel puts the old role back.
+    roleSelect.addEventListener("change", () => {
+      const role = roleSelect.value;
+      roleSelect.disabled = true;
+      confirmCell(
+        roleCell,
+        `Make ${label} an ${role}?`,
+        "Change role",
+        () => change(user, { role }, null, `role-${user.id}`),
+        `role-${user.id}`,
+      );
+      roleCell.prepend(roleSelect);
+    });
+    const actions = h("td", { class: "actions", dataset: { focus: `actions-${user.id}` } });
     const toggle = user.disabled
       ? h("button", { type: "button", onclick: () => change(user, { disabled: false }) }, "Enable")
       : h(
@@ -158,8 +173,12 @@ export function mountUsers(host) {
             type: "button",
             disabled: isMe,
             onclick: () =>
-              confirmCell(actions, `Disable ${label}? Their sessions end.`, "Disable", () =>
-                change(user, { disabled: true }),
+              confirmCell(
+                actions,
+                `Disable ${label}? Their sessions end.`,
+                "Disable",
+                () => change(user, { disabled: true }),
+                `actions-${user.id}`,
               ),
           },
           "Disable",
@@ -169,15 +188,20 @@ export function mountUsers(host) {
       {
         type: "button",
         onclick: () =>
-          confirmCell(actions, `Reset the password of ${label}?`, "Reset password", () =>
-            change(user, { reset_password: true }, (answer) => {
-              const password = oneTimePassword(answer);
-              notice.replaceChildren(
-                password
-                  ? secretNotice(user.email, password)
-                  : h("p", { role: "status" }, "Password reset."),
-              );
-            }),
+          confirmCell(
+            actions,
+            `Reset the password of ${label}?`,
+            "Reset password",
+            () =>
+              change(user, { reset_password: true }, (answer) => {
+                const password = oneTimePassword(answer);
+                notice.replaceChildren(
+                  password
+                    ? secretNotice(user.email, password)
+                    : h("p", { role: "status" }, "Password reset."),
+                );
+              }),
+            `actions-${user.id}`,
           ),
       },
       "Reset password",
@@ -193,7 +217,7 @@ export function mountUsers(host) {
       { class: user.disabled ? "muted" : null },
       h("td", {}, user.name || "", isMe ? " (you)" : ""),
       h("td", {}, user.email),
-      h("td", {}, roleSelect),
+      roleCell,
       h("td", {}, status),
       h("td", {}, presenceCell(user)),
       actions,
@@ -224,11 +248,17 @@ export function mountUsers(host) {
     }
   });
 
-  async function load() {
+  /**
+   * (Re)draw the table. The rows are new elements, so the focus would fall to the page: it goes
+   * to the control named by `focus` ("role-ID", or "actions-ID" for that row's first button).
+   */
+  async function load(focus = null) {
     try {
       const { users } = await get("/api/v1/users");
       badges.clear();
       body.replaceChildren(...(users || []).map(userRow));
+      const target = focus && body.querySelector(`[data-focus="${focus}"]`);
+      if (target) (target.matches("td") ? target.querySelector("button") : target)?.focus();
     } catch (failure) {
       error.textContent = failure.message;
     }
