@@ -22,7 +22,7 @@ from tests.timing import UNIT, eventually
 
 TIMEOUT = 10 * UNIT
 PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{title}</title></head>
-<body><h1>Clinic</h1><a href="#">first link</a><div style="height:3000px">tall</div>
+<body><h1>Welcome to our practice</h1><a href="#">first link</a><div style="height:3000px">tall</div>
 <script src="{base}/widget.js" data-site="{key}" async></script></body></html>
 """
 
@@ -203,7 +203,7 @@ def test_phone_panel_traps_focus_locks_scroll_and_closes_on_escape(
     page.goto(url)
     launcher(page).click()
     expect(page.get_by_role("dialog")).to_be_visible()
-    expect(page.get_by_role("heading", name="Clinic")).to_be_visible()
+    expect(page.get_by_role("dialog").get_by_role("heading", name="Clinic")).to_be_visible()
     assert page.evaluate("getComputedStyle(document.documentElement).overflow") == "hidden"
     size = message_box(page).evaluate("node => getComputedStyle(node).fontSize")
     assert float(size.removesuffix("px")) >= 16
