@@ -57,7 +57,8 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
             hub.close_all()
             await super().shutdown(sockets)
 
-    logs.configure(settings.server.log_level)
+    console = logs.console_wanted(settings.server.log_format, settings.production)
+    logs.configure(settings.server.log_level, console)
     # Fail here, with one line, rather than inside uvicorn's lifespan with a traceback.
     with contextlib.closing(lock_data_dir(settings.data_dir)):
         settings = datadir.prepare(settings)
@@ -216,7 +217,7 @@ def restore(settings: Settings, args: argparse.Namespace) -> int:
 
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(
-        prog="run.py", description="Omnichat: self-hosted live chat and human handoff."
+        prog="omnichat", description="Omnichat: self-hosted live chat and human handoff."
     )
     root.add_argument(
         "--config", help="settings file (default: $OMNICHAT_CONFIG or ./settings.toml)"

@@ -84,6 +84,12 @@ class ServerSettings:
         "development", "development or production.", choices=("development", "production")
     )
     log_level: str = setting("info", "Log level.", choices=("debug", "info", "warning", "error"))
+    log_format: str = setting(
+        "auto",
+        "json (a JSON object per line), console (coloured lines for people) or auto: console in"
+        " development when stderr is a terminal, else json.",
+        choices=("auto", "json", "console"),
+    )
     forwarded_allow_ips: str = setting(
         DEFAULT_PROXIES,
         "Proxies trusted for X-Forwarded-For/Proto (comma separated). The default trusts any"

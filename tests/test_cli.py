@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import secrets
+import shutil
 import sqlite3
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -19,6 +22,19 @@ def test_every_command_has_help(command: list[str], tmp_path: Path) -> None:
     result = run(*command, "--help", env=server_env(tmp_path))
     assert result.returncode == 0
     assert "usage:" in result.stdout
+
+
+def test_the_omnichat_command_is_run_py(tmp_path: Path) -> None:
+    """Installing the package puts an `omnichat` command on the PATH that runs the same program
+    as `python run.py`."""
+    command = shutil.which("omnichat", path=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
+    assert command, "pip install -e . installs the omnichat command"
+    env = {**os.environ, **server_env(tmp_path / "data")}
+    result = subprocess.run(
+        [command, "migrate", "--status"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0 and "pending  0001_core_schema" in result.stdout
+    assert result.stdout == run("migrate", "--status", env=env).stdout
 
 
 def test_migrate_status_lists_applied_and_pending(tmp_path: Path) -> None:
