@@ -30,7 +30,7 @@ Channel = Literal["web", "sms", "whatsapp"]
 
 SELECT = """
 SELECT c.id, c.tenant_id, c.site_id, c.visitor_id, c.channel, c.status, c.assignee_id,
-       c.last_seq, c.created_at, c.updated_at,
+       c.last_seq, c.created_at, c.updated_at, c.waiting_since,
        v.name AS visitor_name, v.email AS visitor_email, v.phone AS visitor_phone,
        v.verified AS visitor_verified, u.name AS assignee_name
 FROM conversations c
@@ -44,7 +44,7 @@ IN_TENANT = SELECT + " WHERE c.id = :id AND c.tenant_id = :tenant"
 # The same columns as SELECT, for an UPDATE ... RETURNING that reads the row back in one step.
 RETURNING_CONVERSATION = """
 RETURNING id, tenant_id, site_id, visitor_id, channel, status, assignee_id, last_seq,
-    created_at, updated_at,
+    created_at, updated_at, waiting_since,
     (SELECT name FROM visitors WHERE visitors.id = conversations.visitor_id) AS visitor_name,
     (SELECT email FROM visitors WHERE visitors.id = conversations.visitor_id) AS visitor_email,
     (SELECT phone FROM visitors WHERE visitors.id = conversations.visitor_id) AS visitor_phone,
@@ -71,6 +71,9 @@ class Conversation:
     visitor_verified: bool
     created_at: str
     updated_at: str
+    # When the visitor's oldest message still without a public agent reply came (the
+    # escalation clock); None when nobody waits. System messages neither start nor stop it.
+    waiting_since: str | None = None
 
     @classmethod
     def from_row(cls, row: Row) -> Conversation:
@@ -90,6 +93,7 @@ class Conversation:
             visitor_verified=bool(row["visitor_verified"]),
             created_at=row["created_at"],
             updated_at=row["updated_at"],
+            waiting_since=row["waiting_since"],
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -113,6 +117,7 @@ class Conversation:
             "last_seq": self.last_seq,
             "created_at": self.created_at,
             "updated_at": self.updated_at,
+            "waiting_since": self.waiting_since,
         }
 
     def encoded(self) -> bytes:
@@ -243,7 +248,9 @@ async def set_status(
     now = times.now_iso()
     changed = await tx.execute(
         "UPDATE conversations SET status = :status, updated_at = :now,"
-        " closed_at = CASE WHEN :status = 'closed' THEN :now ELSE NULL END"
+        " closed_at = CASE WHEN :status = 'closed' THEN :now ELSE NULL END,"
+        # Nobody waits in a closed conversation; stopped here so the announcement says so.
+        " waiting_since = CASE WHEN :status = 'closed' THEN NULL ELSE waiting_since END"
         f" WHERE id = :id AND status != :status AND status IN ({placeholders})",
         {
             "status": status,
