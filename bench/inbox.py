@@ -4,8 +4,10 @@
 
 Builds a fresh database in a temp dir through the real domain code (sessions, visitor messages,
 agent replies), then times `inbox.page` (what GET /api/v1/conversations runs) for the common
-views: the default open inbox, everything, unassigned, a deep page reached by cursors, and search
-for a common and a rare word. Prints p50/p95 in milliseconds over repeated runs.
+views: the default open inbox, the active view (waited longest first), everything, unassigned, a
+deep page reached by cursors, and search for a common and a rare word and for people (a fifth of
+the visitors have a name, email and phone; a tenth left a follow-up). Prints p50/p95 in
+milliseconds over repeated runs.
 """
 
 from __future__ import annotations
@@ -25,7 +27,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from omnichat import sites
 from omnichat.chat import inbound, inbox, messages, visitors
 from omnichat.chat.inbox import Filters
-from omnichat.protocol.hub import Hub
 from omnichat.settings import build_settings
 from omnichat.storage import datadir
 from omnichat.storage.db import Database, Tx
@@ -42,9 +43,10 @@ WORDS = [
     "late",
     "thanks",
 ]
+SURNAMES = ["Lopez", "Smith", "Garcia", "Nguyen", "Okafor", "Schmidt", "Rossi", "Kowalski"]
 
 
-async def fill(db: Database, hub: Hub, count: int, per_conversation: int) -> None:
+async def fill(db: Database, count: int, per_conversation: int) -> None:
     site = await sites.site_by_id(db, 1)
     assert site is not None
     rng = random.Random(7)
@@ -53,12 +55,36 @@ async def fill(db: Database, hub: Hub, count: int, per_conversation: int) -> Non
         _, visitor = await visitors.start_session(db, site, None)
         for m in range(per_conversation):
             text = " ".join(rng.choice(WORDS) for _ in range(8)) + f" ticket{n}x{m}"
-            stored = await inbound.receive(db, hub, site, visitor.id, "web", text, uuid.uuid4().hex)
+            stored = await inbound.receive(db, site, visitor.id, "web", text, uuid.uuid4().hex)
+        if n % 5 == 0:
+            surname = SURNAMES[n % len(SURNAMES)]
+            person = {
+                "id": visitor.id,
+                "name": f"Maria {surname}{n}",
+                "email": f"maria.{surname.lower()}{n}@example.org",
+                "phone": f"+44161{n:07d}",
+            }
+            await db.write(
+                lambda tx: tx.execute(
+                    "UPDATE visitors SET name = :name, email = :email, phone = :phone"
+                    " WHERE id = :id",
+                    person,
+                )
+            )
+        if n % 10 == 0:
+            await db.write(
+                lambda tx: tx.execute(
+                    "INSERT INTO followups (tenant_id, conversation_id, visitor_id, name, email,"
+                    " phone, message, created_at, updated_at) VALUES (1, :c, :v, 'Jo',"
+                    " 'jo@example.net', '+14155550100', :text, '2026-01-01', '2026-01-01')",
+                    {"c": stored.conversation.id, "v": visitor.id, "text": text},
+                )
+            )
         if n % 3 == 0:  # a third are answered (and so assigned-ish traffic exists)
 
             async def answer(tx: Tx) -> None:
                 await messages.insert(
-                    tx, hub, stored.conversation.id, "agent", "On it!", author=(1, "Owner")
+                    tx, stored.conversation.id, "agent", "On it!", author=(1, "Owner")
                 )
                 await tx.execute(
                     "UPDATE conversations SET assignee_id = 1 WHERE id = :id",
@@ -101,8 +127,7 @@ async def main() -> None:
         settings = datadir.prepare(settings, announce=lambda text: None)
         db = Database(settings.database_path, synchronous="normal")
         await db.connect()
-        hub = Hub()
-        await fill(db, hub, args.conversations, args.messages)
+        await fill(db, args.conversations, args.messages)
 
         def page(filters: Filters, limit: int = 50) -> object:
             return lambda: inbox.page(db, 1, 1, filters, None, limit)
@@ -113,6 +138,7 @@ async def main() -> None:
                 _, cursor = await inbox.page(db, 1, 1, Filters("all"), cursor, 50)
 
         await timed("open inbox, first page of 50", page(Filters()))
+        await timed("active (waited longest), first page", page(Filters("active")))
         await timed("all, first page of 50", page(Filters("all")))
         await timed("unassigned open, first page", page(Filters("open", "none")))
         await timed("assigned to me, first page", page(Filters("all", "me")))
@@ -120,6 +146,13 @@ async def main() -> None:
         await timed("search common word 'refund' (all)", page(Filters("all", None, "refund")))
         await timed("search two words (all)", page(Filters("all", None, "late refu")))
         await timed("search rare word (all)", page(Filters("all", None, "ticket77x1")))
+        await timed("search name prefix 'Lop' (all)", page(Filters("all", None, "Lop")))
+        await timed("search one letter 'm' (all)", page(Filters("all", None, "m")))
+        email = "maria.lopez800@example.org"
+        await timed("search whole email (all)", page(Filters("all", None, email)))
+        await timed(
+            "search phone '0161 000 0800' (all)", page(Filters("all", None, "0161 000 0800"))
+        )
         await timed("one conversation (item)", lambda: inbox.item(db, 1, 1, 1))
         size = await db.fetch_value(
             "SELECT page_count * page_size FROM pragma_page_count, pragma_page_size"

@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from omnichat.phones import COUNTRIES
+
 ENV_PREFIX = "OMNICHAT_"
 CONFIG_ENV = "OMNICHAT_CONFIG"
 MIN_SECRET_BYTES = 32
@@ -243,6 +245,16 @@ class AlertsSettings:
 
 
 @dataclass(frozen=True)
+class SitesSettings:
+    default_country: str = setting(
+        "",
+        "ISO 3166 country (US, GB...) phone numbers typed without +code are read in, for sites"
+        " that set none; empty: only international numbers.",
+        choices=("", *sorted(COUNTRIES)),
+    )
+
+
+@dataclass(frozen=True)
 class Settings:
     server: ServerSettings = field(default_factory=ServerSettings)
     storage: StorageSettings = field(default_factory=StorageSettings)
@@ -255,6 +267,7 @@ class Settings:
     twilio: TwilioSettings = field(default_factory=TwilioSettings)
     egress: EgressSettings = field(default_factory=EgressSettings)
     alerts: AlertsSettings = field(default_factory=AlertsSettings)
+    sites: SitesSettings = field(default_factory=SitesSettings)
 
     @property
     def production(self) -> bool:

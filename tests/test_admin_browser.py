@@ -382,15 +382,15 @@ def test_deep_links_survive_a_reload_and_keys_move_between_conversations(
     expect(title).to_have_text(f"Vera {word}")
     expect(page).to_have_url(re.compile(f"/admin/conversations/{first}$"))
 
-    # The newest conversation is listed first: k goes up to Sam's, j comes back down.
+    # Waiting lists who waited longest first: j goes down to Sam's, Alt+ArrowUp comes back up.
     expect(row(page, f"second {word}")).to_be_visible()  # the keys act on the loaded list
     expect(selected_row(page)).to_contain_text(f"first {word}")
-    page.keyboard.press("k")
+    page.keyboard.press("j")
     expect(page).to_have_url(re.compile(f"/admin/conversations/{second}$"))
     expect(title).to_have_text(f"Sam {word}")
     expect(selected_row(page)).to_contain_text(f"second {word}")
     expect(details.get_by_text("Verified", exact=True)).to_have_count(0)
-    page.keyboard.press("Alt+ArrowDown")
+    page.keyboard.press("Alt+ArrowUp")
     expect(page).to_have_url(re.compile(f"/admin/conversations/{first}$"))
     page.keyboard.press("r")
     reply = page.get_by_role("textbox", name="Reply")
@@ -404,14 +404,15 @@ def test_deep_links_survive_a_reload_and_keys_move_between_conversations(
 
 
 def test_an_event_redraws_only_the_row_it_changes(pages: Pages, omnichat: ServerProcess) -> None:
-    """A visitor's message updates and moves its own row only: every row stays the same element
-    (the inbox is not rebuilt per event), and a focused row that moves keeps the focus."""
+    """A visitor's message updates and moves its own row only (in Open, newest change first):
+    every row stays the same element (the inbox is not rebuilt per event), and a focused row
+    that moves keeps the focus."""
     word = "keyed" + uuid.uuid4().hex[:8]
     busy_visitor = visitor(omnichat, f"Bea {word}")
     visitor_says(omnichat, busy_visitor, f"busy {word}")
     visitor_says(omnichat, visitor(omnichat, f"Quinn {word}"), f"quiet {word}")
     page = pages.new()
-    sign_in(page, omnichat, OWNER_EMAIL, OWNER_PASSWORD)
+    sign_in(page, omnichat, OWNER_EMAIL, OWNER_PASSWORD, path="/admin/inbox/open")
     expect_inbox(page)
     busy, quiet = row(page, f"Bea {word}"), row(page, f"Quinn {word}")
     expect(busy).to_contain_text(f"busy {word}")

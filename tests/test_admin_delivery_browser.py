@@ -231,7 +231,7 @@ def test_sites_screen_shows_texting_on_and_saves_numbers(
     sms.fill(number[:5] + " " + number[5:8] + "-" + number[8:])
     whatsapp.fill("12")
     card.get_by_role("button", name="Save").click()
-    expect(whatsapp).to_have_accessible_description(re.compile("is not an E.164 number"))
+    expect(whatsapp).to_have_accessible_description(re.compile("Enter a phone number"))
     expect(card.locator(".field-error").filter(has_text=re.compile("."))).to_have_count(1)
 
     whatsapp.fill("")

@@ -13,6 +13,7 @@ from tests.staff import Account, create_account, other_tenant_account
 
 SITE_FIELDS = {
     "id",
+    "default_country",
     "name",
     "site_key",
     "allowed_origins",

@@ -32,7 +32,8 @@ CONTEXT_KEYS = ("url", "title", "referrer", "language", "timezone", "browser", "
 
 SELECT = """
 SELECT c.id, c.tenant_id, c.site_id, c.visitor_id, c.channel, c.status, c.assignee_id,
-       c.last_seq, c.created_at, c.updated_at, c.rating_score, c.rating_comment, c.rated_at,
+       c.last_seq, c.created_at, c.updated_at, c.waiting_since,
+       c.rating_score, c.rating_comment, c.rated_at,
        v.name AS visitor_name, v.email AS visitor_email, v.phone AS visitor_phone,
        v.verified AS visitor_verified, v.context AS visitor_context, u.name AS assignee_name,
        (SELECT json_group_array(l.name) FROM conversation_labels cl
@@ -48,7 +49,7 @@ IN_TENANT = SELECT + " WHERE c.id = :id AND c.tenant_id = :tenant"
 # The same columns as SELECT, for an UPDATE ... RETURNING that reads the row back in one step.
 RETURNING_CONVERSATION = """
 RETURNING id, tenant_id, site_id, visitor_id, channel, status, assignee_id, last_seq,
-    created_at, updated_at, rating_score, rating_comment, rated_at,
+    created_at, updated_at, waiting_since, rating_score, rating_comment, rated_at,
     (SELECT name FROM visitors WHERE visitors.id = conversations.visitor_id) AS visitor_name,
     (SELECT email FROM visitors WHERE visitors.id = conversations.visitor_id) AS visitor_email,
     (SELECT phone FROM visitors WHERE visitors.id = conversations.visitor_id) AS visitor_phone,
@@ -85,6 +86,9 @@ class Conversation:
     rated_at: str | None = None
     # Label names, sorted ignoring case; staff-only (never in what the visitor is sent).
     labels: tuple[str, ...] = ()
+    # When the visitor's oldest message still without a public agent reply came (the
+    # escalation clock); None when nobody waits. System messages neither start nor stop it.
+    waiting_since: str | None = None
 
     @classmethod
     def from_row(cls, row: Row) -> Conversation:
@@ -109,6 +113,7 @@ class Conversation:
             rating_comment=row["rating_comment"],
             rated_at=row["rated_at"],
             labels=_label_names(row["labels"]),
+            waiting_since=row["waiting_since"],
         )
 
     def context_json(self) -> dict[str, str | None]:
@@ -148,6 +153,7 @@ class Conversation:
             "created_at": self.created_at,
             "updated_at": self.updated_at,
             "labels": list(self.labels),
+            "waiting_since": self.waiting_since,
         }
 
     def visitor_json(self) -> dict[str, Any]:
@@ -290,7 +296,9 @@ async def set_status(
     now = times.now_iso()
     changed = await tx.execute(
         "UPDATE conversations SET status = :status, updated_at = :now,"
-        " closed_at = CASE WHEN :status = 'closed' THEN :now ELSE NULL END"
+        " closed_at = CASE WHEN :status = 'closed' THEN :now ELSE NULL END,"
+        # Nobody waits in a closed conversation; stopped here so the announcement says so.
+        " waiting_since = CASE WHEN :status = 'closed' THEN NULL ELSE waiting_since END"
         f" WHERE id = :id AND status != :status AND status IN ({placeholders})",
         {
             "status": status,

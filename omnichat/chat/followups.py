@@ -171,14 +171,16 @@ def _optional(body: dict[str, Any], field: str, limit: int) -> str:
     return value
 
 
-def parse_form(body: dict[str, Any]) -> Form:
-    """The follow-up form's fields, cleaned; `Invalid` names the first bad field."""
+def parse_form(body: dict[str, Any], country: str | None = None) -> Form:
+    """The follow-up form's fields, cleaned; `Invalid` names the first bad field.
+
+    A phone typed without its country code is read in `country` (the site's)."""
     name = _optional(body, "name", MAX_NAME)
     email = _optional(body, "email", MAX_EMAIL)
     if email:
         email = emails.parse_email(email)
     typed_phone = _optional(body, "phone", MAX_PHONE_TYPED)
-    phone = phones.require("phone", typed_phone) if typed_phone else ""
+    phone = phones.require("phone", typed_phone, country) if typed_phone else ""
     message = _optional(body, "message", MAX_MESSAGE)
     if not message:
         raise Invalid("message", "must not be empty")

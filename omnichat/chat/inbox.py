@@ -2,8 +2,11 @@
 
 Listing is keyset-paginated on (updated_at, id), newest first, so a page never repeats or skips
 a row that did not change meanwhile; a conversation that changes while an agent pages moves to
-the top, where the live events already put it. "unread" counts the messages after the agent's
-read marker that someone else wrote (the visitor or other agents), not system texts.
+the top, where the live events already put it. The `active` view (open and escalated: everyone
+not closed) is ordered instead by who has waited longest (`waiting_since`, oldest first, then
+the answered ones newest change first), which automatic messages never reshuffle. "unread"
+counts the messages after the agent's read marker that someone else wrote (the visitor or other
+agents), not system texts.
 """
 
 from __future__ import annotations
@@ -27,12 +30,21 @@ from omnichat.errors import Invalid, NotFound
 from omnichat.ids import digits, whole_number
 from omnichat.storage.db import Database, Tx
 
-StatusFilter = Literal["open", "escalated", "closed", "all"]
-STATUSES: tuple[StatusFilter, ...] = ("open", "escalated", "closed", "all")
+StatusFilter = Literal["open", "escalated", "closed", "all", "active"]
+STATUSES: tuple[StatusFilter, ...] = ("open", "escalated", "closed", "all", "active")
 MAX_QUERY = 200
 MAX_TERMS = 12
 # Letters and digits as SQLite's unicode61 tokenizer sees them, near enough.
 WORD = re.compile(r"\w+")
+# What looks like a phone number being typed, and the least digits worth a phone search.
+PHONE_LIKE = re.compile(r"^[\d\s+().\-/]+$")
+MIN_PHONE_DIGITS = 4
+# A search looks at no more than this many matches of each index, newest first: a word found in
+# half the messages then costs as much as a rare one (issue 11), at the price of missing
+# conversations whose only matches are older than the newest SEARCH_BUDGET.
+SEARCH_BUDGET = 2000
+# Sorts after any time: answered conversations (nobody waiting) come after the waiting ones.
+NOBODY_WAITING = "~"
 
 # For the conversations of a page: how far the caller has read and what is unread since...
 READS = """
@@ -44,18 +56,27 @@ FROM conversations c
 LEFT JOIN conversation_reads r ON r.conversation_id = c.id AND r.user_id = :user
 WHERE c.id IN (SELECT value FROM json_each(:ids))
 """
-# ...and their newest message, the one whose seq is the conversation's last_seq.
+# ...and their newest message from a person (the row's preview: the visitor's words, not the
+# patience text that came after them), or the newest system one when there is nothing else.
 LAST_MESSAGES = (
     "SELECT"
     + MESSAGE_COLUMNS
     + MESSAGE_FROM
-    + "JOIN conversations c ON c.id = m.conversation_id AND m.seq = c.last_seq"
-    " WHERE c.id IN (SELECT value FROM json_each(:ids))"
+    + "WHERE m.id IN (SELECT COALESCE((SELECT p.id FROM messages p WHERE p.conversation_id"
+    " = j.value AND p.sender != 'system' ORDER BY p.seq DESC LIMIT 1), (SELECT s.id FROM"
+    " messages s WHERE s.conversation_id = j.value ORDER BY s.seq DESC LIMIT 1))"
+    " FROM json_each(:ids) j)"
 )
-SEARCH = (
-    "c.id IN (SELECT m.conversation_id FROM messages_fts f JOIN messages m ON m.id = f.rowid"
-    " WHERE messages_fts MATCH :match)"
-)
+# Messages, the visitor's name/email/phone, and the follow-ups they left (migration 0015).
+SEARCH = """(
+c.id IN (SELECT m.conversation_id FROM messages m WHERE m.id IN (SELECT rowid FROM messages_fts
+    WHERE messages_fts MATCH :match ORDER BY rowid DESC LIMIT :budget))
+OR c.visitor_id IN (SELECT rowid FROM visitors_fts WHERE visitors_fts MATCH :people
+    ORDER BY rowid DESC LIMIT :budget)
+OR c.visitor_id IN (SELECT f.visitor_id FROM followups f WHERE f.id IN (SELECT rowid
+    FROM followups_fts WHERE followups_fts MATCH :people ORDER BY rowid DESC LIMIT :budget))
+)"""
+WAITING_KEY = f"COALESCE(c.waiting_since, '{NOBODY_WAITING}')"
 
 
 @dataclass(frozen=True)
@@ -97,27 +118,39 @@ class Filters:
 
 @dataclass(frozen=True)
 class Cursor:
-    """Where a page ended: the last row's (updated_at, id)."""
+    """Where a page ended: the last row's (updated_at, id), and in the active view its waiting
+    key (`waiting_since`, or NOBODY_WAITING)."""
 
     updated_at: str
     id: int
+    waiting: str | None = None
 
     def encode(self) -> str:
-        raw = orjson.dumps([self.updated_at, self.id])
+        parts: list[str | int] = [self.updated_at, self.id]
+        if self.waiting is not None:
+            parts.append(self.waiting)
+        raw = orjson.dumps(parts)
         return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
     @classmethod
     def decode(cls, text: str) -> Cursor:
         """The cursor a previous page handed out; anything else is `Invalid("before")`."""
+        wrong = Invalid("before", "is not a cursor this API handed out")
         try:
             raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-            updated_at, id_ = orjson.loads(raw)
+            parts = orjson.loads(raw)
         except (binascii.Error, ValueError, TypeError):
-            raise Invalid("before", "is not a cursor this API handed out") from None
+            raise wrong from None
+        if not isinstance(parts, list) or len(parts) not in (2, 3):
+            raise wrong
+        updated_at, id_, *rest = parts
         number = whole_number(id_, 0)
+        waiting = rest[0] if rest else None
         if not isinstance(updated_at, str) or number is None:
-            raise Invalid("before", "is not a cursor this API handed out")
-        return cls(updated_at, number)
+            raise wrong
+        if rest and not isinstance(waiting, str):
+            raise wrong
+        return cls(updated_at, number, waiting)
 
 
 @dataclass(frozen=True)
@@ -152,6 +185,20 @@ def match_expression(text: str) -> str:
     return " ".join(f'"{word}"*' for word in words)
 
 
+def people_expression(text: str) -> str:
+    """The FTS5 query over names, emails, phones and follow-ups: the words as prefixes and,
+    when the text looks like a phone number, its digits anywhere in a stored number.
+
+    Leading zeros (a trunk prefix like the 0 of "0161", or an international 00) are dropped:
+    numbers are stored in E.164, and indexed with every suffix of their digits.
+    """
+    words = match_expression(text)
+    digits = "".join(ch for ch in text if ch.isdigit()).lstrip("0")
+    if PHONE_LIKE.match(text.strip()) and len(digits) >= MIN_PHONE_DIGITS:
+        return f'({words}) OR (phone : "{digits}"*)'
+    return words
+
+
 async def page(
     db: Database,
     tenant_id: int,
@@ -163,7 +210,10 @@ async def page(
     """One page of the tenant's conversations, newest change first, and the next page's cursor."""
     where = ["c.tenant_id = :tenant"]
     params: dict[str, Any] = {"tenant": tenant_id, "limit": limit + 1}
-    if filters.status != "all":
+    active = filters.status == "active"
+    if active:
+        where.append("c.status IN ('open', 'escalated')")
+    elif filters.status != "all":
         where.append("c.status = :status")
         params["status"] = filters.status
     if filters.assignee == "none":
@@ -175,23 +225,38 @@ async def page(
         await search_index.catch_up(db)
         where.append(SEARCH)
         params["match"] = match_expression(filters.query)
+        params["people"] = people_expression(filters.query)
+        params["budget"] = SEARCH_BUDGET
     if filters.label is not None:
         where.append(labels.HAVING_LABEL)
         params["label_key"] = labels.name_key(filters.label)
-    if before is not None:
+    if before is not None and active:
+        if before.waiting is None:
+            raise Invalid("before", "is not a cursor of this view")
+        where.append(
+            f"({WAITING_KEY} > :before_waiting OR ({WAITING_KEY} = :before_waiting"
+            " AND (c.updated_at, c.id) < (:before_at, :before_id)))"
+        )
+        params.update(before_waiting=before.waiting)
+        params.update(before_at=before.updated_at, before_id=before.id)
+    elif before is not None:
         where.append("(c.updated_at, c.id) < (:before_at, :before_id)")
         params.update(before_at=before.updated_at, before_id=before.id)
+    order = f"{WAITING_KEY} ASC, " if active else ""
     rows = await db.fetch_all(
         CONVERSATION_SELECT
         + " WHERE "
         + " AND ".join(where)
-        + " ORDER BY c.updated_at DESC, c.id DESC LIMIT :limit",
+        + f" ORDER BY {order}c.updated_at DESC, c.id DESC LIMIT :limit",
         params,
     )
     found = [Conversation.from_row(row) for row in rows[:limit]]
     items = await _with_details(db, user_id, found)
     last = found[-1] if len(rows) > limit else None
-    return items, None if last is None else Cursor(last.updated_at, last.id)
+    if last is None:
+        return items, None
+    waiting = (last.waiting_since or NOBODY_WAITING) if active else None
+    return items, Cursor(last.updated_at, last.id, waiting)
 
 
 async def item(db: Database, tenant_id: int, user_id: int, conversation_id: int) -> Item:

@@ -67,6 +67,9 @@ class SiteSettings:
     # each holding at most `max_open_per_agent` not-closed conversations of the site (0: no cap).
     auto_assign: bool = False
     max_open_per_agent: int = 0
+    # ISO 3166 alpha-2: where phone numbers typed without +code are read; None: the server's
+    # `[sites] default_country`.
+    default_country: str | None = None
 
     @classmethod
     def from_json(cls, text: str) -> SiteSettings:
@@ -120,6 +123,10 @@ class Site:
             "This origin is not allowed for this site; add it to the site's allowed origins.",
             code="origin_not_allowed",
         )
+
+    def phone_country(self, server_default: str) -> str | None:
+        """The country national phone numbers of this site are read in, if any."""
+        return self.settings.default_country or server_default or None
 
     def widget_json(self) -> dict[str, Any]:
         """What a visitor's widget may know about the site: nothing an admin set in private."""

@@ -13,10 +13,10 @@ import zoneinfo
 from typing import Any
 from urllib.parse import urlsplit
 
+from omnichat import phones
 from omnichat.chat.business_hours import WEEKDAYS
 from omnichat.egress import Egress, EgressRefused
 from omnichat.errors import Invalid
-from omnichat.phones import E164, SEPARATORS
 from omnichat.sites import NUMBER_FIELDS, PRECHAT_FIELDS
 
 MAX_NAME = 100
@@ -45,16 +45,28 @@ NO_EXCEPTIONS = Egress()
 
 
 def parse(
-    data: dict[str, Any], *, production: bool, creating: bool, egress: Egress = NO_EXCEPTIONS
+    data: dict[str, Any],
+    *,
+    production: bool,
+    creating: bool,
+    egress: Egress = NO_EXCEPTIONS,
+    country: str | None = None,
 ) -> dict[str, Any]:
     """Clean values for the fields present in `data`; `Invalid` names the first bad field.
 
-    `egress` says which internal hosts a webhook URL may name (the operator's allow-list).
+    `egress` says which internal hosts a webhook URL may name (the operator's allow-list);
+    `country` is where national phone numbers are read, unless `data` sets `default_country`.
     """
     clean: dict[str, Any] = {}
+    if "default_country" in data:
+        country = clean["default_country"] = phones.parse_country(
+            "default_country", data["default_country"]
+        )
     for key, value in data.items():
         if key in READ_ONLY:
             raise Invalid(key, "is read-only")
+        if key == "default_country":
+            continue
         if key == "name":
             clean[key] = _text(key, value, MAX_NAME)
         elif key == "allowed_origins":
@@ -71,9 +83,9 @@ def parse(
             clean[key] = parse_business_hours(value)
         elif key in NUMBER_FIELDS:
             # The Twilio numbers texts arrive on; each belongs to one site across all tenants.
-            clean[key] = None if value in (None, "") else _phone(key, value)
+            clean[key] = None if value in (None, "") else phones.require(key, value, country)
         elif key == "alert_numbers":
-            clean[key] = _alert_numbers(value)
+            clean[key] = _alert_numbers(value, country)
         elif key == "alert_webhook_url":
             clean[key] = _webhook_url(value, egress)
         elif key == "prechat":
@@ -228,23 +240,16 @@ def parse_prechat(value: Any) -> dict[str, Any]:
     return {"enabled": enabled, **chosen}
 
 
-def _alert_numbers(value: Any) -> list[str]:
+def _alert_numbers(value: Any, country: str | None) -> list[str]:
     if not isinstance(value, list) or len(value) > MAX_ALERT_NUMBERS:
         raise Invalid("alert_numbers", f"must be a list of at most {MAX_ALERT_NUMBERS} numbers")
     numbers: list[str] = []
     for item in value:
-        number = _phone("alert_numbers", item)
+        # People paste numbers with spaces and dashes, or in national form; store E.164.
+        number = phones.require("alert_numbers", item, country)
         if number not in numbers:
             numbers.append(number)
     return numbers
-
-
-def _phone(field: str, value: Any) -> str:
-    # People paste numbers with spaces and dashes; store the E.164 form.
-    number = SEPARATORS.sub("", value) if isinstance(value, str) else ""
-    if not E164.match(number):
-        raise Invalid(field, f"{str(value)[:40]!r} is not an E.164 number (+1555...)")
-    return number
 
 
 def _webhook_url(value: Any, egress: Egress) -> str:

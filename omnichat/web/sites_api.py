@@ -42,6 +42,7 @@ def site_json(site: Site, base_url: str) -> dict[str, Any]:
         "ratings": s.ratings,
         "auto_assign": s.auto_assign,
         "max_open_per_agent": s.max_open_per_agent,
+        "default_country": s.default_country,
         "snippet": f'<script src="{src}" data-site="{site.site_key}" async></script>',
     }
 
@@ -65,6 +66,7 @@ async def create_site(request: Request) -> JSONResponse:
         production=ctx.settings.production,
         creating=True,
         egress=ctx.alerts.egress,
+        country=ctx.settings.sites.default_country or None,
     )
     site = await sites.create_site(
         ctx.db, staff.tenant_id, values, actor_id=staff.id, ip=client_ip(request)
@@ -75,16 +77,26 @@ async def create_site(request: Request) -> JSONResponse:
 async def update_site(request: Request) -> JSONResponse:
     ctx = context(request)
     staff = await require_staff(request, "admin")
+    site_id = path_id(request, "site_id")
+    # National numbers are read in the site's country; another tenant's site is a 404 below.
+    stored = await sites.site_by_id(ctx.db, site_id)
+    server_default = ctx.settings.sites.default_country
+    country = (
+        stored.phone_country(server_default)
+        if stored is not None and stored.tenant_id == staff.tenant_id
+        else server_default or None
+    )
     changes = fields.parse(
         await read_json(request),
         production=ctx.settings.production,
         creating=False,
         egress=ctx.alerts.egress,
+        country=country,
     )
     site = await sites.update_site(
         ctx.db,
         staff.tenant_id,
-        path_id(request, "site_id"),
+        site_id,
         changes,
         actor_id=staff.id,
         ip=client_ip(request),

@@ -168,7 +168,8 @@ async def post_followup(request: Request) -> JSONResponse:
     """The follow-up form: contact details and a message for the team (email or phone)."""
     ctx = context(request)
     visitor, site = await authenticated_visitor(request)
-    form = followups.parse_form(await read_json(request))
+    country = site.phone_country(ctx.settings.sites.default_country)
+    form = followups.parse_form(await read_json(request), country)
     ctx.limits.messages_per_ip.take(client_ip(request))
     followup, thanks = await followups.create(ctx.db, ctx.alerts, site, visitor.id, form)
     return JSONResponse(

@@ -10,7 +10,10 @@ const PAGE = 100;
 // many the inbox shows the newest and says so.
 const ACTIVE_CAP = 2000;
 
+// "active" (everyone not closed, waited longest first) is where staff land: an escalated chat
+// must never drop out of sight.
 export const VIEW_TITLES = {
+  active: "Waiting",
   open: "Open",
   escalated: "Escalated",
   mine: "Mine",
@@ -35,8 +38,22 @@ export function merge(conversation) {
   if (isStale(conversation, known)) return known;
   // Event snapshots carry no last_message or unread: keep the ones we have.
   const merged = { ...known, ...conversation };
+  // The conversation on screen is read (its marker was posted when shown): a list loaded
+  // meanwhile must not bring its badge back.
+  const state = getState();
+  if (state.openId === conversation.id && document.visibilityState === "visible") {
+    merged.unread = 0;
+  }
   map.set(conversation.id, merged);
   return merged;
+}
+
+/** Whether `message` should replace `current` as a row's preview: the newest words of a
+ * person; an automatic text only when there is nothing else. */
+function newerPreview(current, message) {
+  if (!current) return true;
+  if (message.sender === "system" && current.sender !== "system") return false;
+  return current.seq < message.seq;
 }
 
 async function fetchPages(params, cap) {
@@ -56,13 +73,10 @@ async function fetchPages(params, cap) {
 export async function loadActive() {
   touched = new Set();
   try {
-    const [open, escalated] = await Promise.all([
-      fetchPages({ status: "open" }, ACTIVE_CAP),
-      fetchPages({ status: "escalated" }, ACTIVE_CAP),
-    ]);
+    const active = await fetchPages({ status: "active" }, ACTIVE_CAP);
     const map = getState().conversations;
     const seen = new Set();
-    for (const conversation of [...open.found, ...escalated.found]) {
+    for (const conversation of active.found) {
       merge(conversation);
       seen.add(conversation.id);
     }
@@ -74,7 +88,7 @@ export async function loadActive() {
       conversations: map,
       activeLoaded: true,
       activeError: null,
-      activeTruncated: Boolean(open.next || escalated.next),
+      activeTruncated: Boolean(active.next),
     });
   } catch (error) {
     set({ activeError: `The inbox did not load: ${error.message}` });
@@ -124,11 +138,14 @@ export function applyEvent(frame) {
   const map = getState().conversations;
   if (data.conversation && touched) touched.add(data.conversation.id);
   if (frame.event === "conversation.created" || frame.event === "conversation.updated") {
+    const before = map.get(data.conversation.id);
     const conversation = merge(data.conversation);
     set({ conversations: map });
     return {
       kind: frame.event === "conversation.created" ? "conversation" : "update",
       conversation,
+      escalated:
+        conversation.status === "escalated" && (!before || before.status !== "escalated"),
     };
   }
   if (frame.event === "message.created") {
@@ -137,9 +154,7 @@ export function applyEvent(frame) {
       ? merge(data.conversation)
       : map.get(message.conversation_id);
     if (!conversation) return { kind: "message", message };
-    if (!conversation.last_message || conversation.last_message.seq < message.seq) {
-      conversation.last_message = message;
-    }
+    if (newerPreview(conversation.last_message, message)) conversation.last_message = message;
     const state = getState();
     const watching = state.openId === conversation.id && document.visibilityState === "visible";
     if (message.sender === "visitor" && !watching) {
@@ -175,6 +190,8 @@ export function applyEvent(frame) {
 export function inView(conversation, view, me) {
   const active = conversation.status !== "closed";
   switch (view) {
+    case "active":
+      return active;
     case "open":
       return conversation.status === "open";
     case "escalated":
@@ -192,6 +209,14 @@ export function inView(conversation, view, me) {
 
 function newestFirst(a, b) {
   return (b.updated_at || "").localeCompare(a.updated_at || "") || b.id - a.id;
+}
+
+// The server's order for the active view: waiting longest first, then the answered ones.
+const NOBODY_WAITING = "~";
+function longestWaitingFirst(a, b) {
+  const waitA = a.waiting_since || NOBODY_WAITING;
+  const waitB = b.waiting_since || NOBODY_WAITING;
+  return waitA.localeCompare(waitB) || newestFirst(a, b);
 }
 
 /**
@@ -213,12 +238,12 @@ export function visibleList() {
       list.push(conversation);
     }
   }
-  return list.sort(newestFirst);
+  return list.sort(state.route.view === "active" ? longestWaitingFirst : newestFirst);
 }
 
 export function counts() {
   const state = getState();
-  const result = { open: 0, escalated: 0, mine: 0, unassigned: 0 };
+  const result = { active: 0, open: 0, escalated: 0, mine: 0, unassigned: 0 };
   for (const conversation of state.conversations.values()) {
     for (const view of Object.keys(result)) {
       if (inView(conversation, view, state.me)) result[view] += 1;

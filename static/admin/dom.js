@@ -39,24 +39,69 @@ function append(el, children) {
   }
 }
 
-/** A labelled form control: the label's text above the control, which it names. */
+let fieldCount = 0;
+
+/**
+ * A labelled form control: the label's text above the control, which it names, and under it
+ * the place for its error, which describes it (see showFieldError).
+ */
 export function field(label, control) {
-  return h("label", { class: "field" }, h("span", {}, label), control);
+  fieldCount += 1;
+  const error = fieldErrorFor(control, `field-${fieldCount}-error`);
+  return h("label", { class: "field" }, h("span", {}, label), control, error);
+}
+
+/** The (empty) error element of `control`, with id `id`, described by it. */
+export function fieldErrorFor(control, id) {
+  const error = h("span", { class: "field-error", role: "alert", id });
+  const described = control.getAttribute("aria-describedby");
+  control.setAttribute("aria-describedby", described ? `${described} ${id}` : id);
+  return error;
+}
+
+/**
+ * Show a refused request next to the field it names: the server's 422 says "field: message"
+ * and the control inside `scope` with that name shows it (aria-invalid, its description) and
+ * takes focus. Any other failure goes to `formError`.
+ */
+export function showFieldError(scope, failure, formError) {
+  const named = /^([a-z_]+): (.+)$/s.exec(failure.message || "");
+  const control = named && scope.querySelector(`[name="${named[1]}"]`);
+  const ids = control ? (control.getAttribute("aria-describedby") || "").split(" ") : [];
+  const error = ids
+    .map((id) => document.getElementById(id))
+    .find((el) => el && el.classList.contains("field-error"));
+  if (!error) {
+    formError.textContent = failure.message;
+    return;
+  }
+  error.textContent = named[2].charAt(0).toUpperCase() + named[2].slice(1);
+  control.setAttribute("aria-invalid", "true");
+  control.focus();
+}
+
+/** Clear the field errors shown inside `scope`. */
+export function clearFieldErrors(scope) {
+  for (const control of scope.querySelectorAll("[aria-invalid]")) {
+    control.removeAttribute("aria-invalid");
+  }
+  for (const error of scope.querySelectorAll(".field-error")) error.textContent = "";
 }
 
 /**
  * Run `work` when `form` is submitted, with `button` disabled meanwhile so a double click sends
- * once; a failure's message is shown in `error`.
+ * once; a failure naming a field of the form shows next to it, any other in `error`.
  */
 export function onSubmit(form, button, error, work) {
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     error.textContent = "";
+    clearFieldErrors(form);
     button.disabled = true;
     try {
       await work();
     } catch (failure) {
-      error.textContent = failure.message;
+      showFieldError(form, failure, error);
     } finally {
       button.disabled = false;
     }

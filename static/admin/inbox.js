@@ -25,12 +25,8 @@ const SEARCH_DELAY_MS = 300;
 
 function waiting(conversation, now) {
   if (conversation.status === "closed") return "";
-  const last = conversation.last_message;
-  if (!last) return age(conversation.created_at, now);
-  if (last.sender === "visitor") return age(last.created_at, now);
-  // Only automatic messages since: nobody has taken it yet, so it has waited since it began.
-  if (last.sender === "system" && !conversation.assignee) return age(conversation.created_at, now);
-  return "";
+  // Since the visitor's oldest unanswered message: automatic texts neither reset nor hide it.
+  return conversation.waiting_since ? age(conversation.waiting_since, now) : "";
 }
 
 function preview(conversation, me) {
@@ -76,11 +72,15 @@ function drawRow(element, row) {
   setClasses(link, ["row", row.selected && "selected", row.unread && "unread"]);
   if (row.selected) link.setAttribute("aria-current", "true");
   else link.removeAttribute("aria-current");
+  link.classList.toggle("escalated", row.status === "escalated");
   link.replaceChildren(
     h(
       "span",
       { class: "row-top" },
       h("span", { class: "row-name" }, row.name),
+      row.status === "escalated"
+        ? h("span", { class: "badge escalated", title: "Escalated: waiting too long" }, "Escalated")
+        : null,
       row.verified
         ? h("span", { class: "badge verified", title: "Verified visitor" }, "Verified")
         : null,
@@ -93,7 +93,7 @@ function drawRow(element, row) {
       { class: "row-meta" },
       h("span", { class: `tag channel ${row.channel}` }, channelLabel(row.channel)),
       row.notDelivered ? h("span", { class: "tag not-delivered" }, "Not delivered") : null,
-      row.status !== "open" ? h("span", { class: `tag ${row.status}` }, row.status) : null,
+      row.status === "closed" ? h("span", { class: "tag closed" }, "closed") : null,
       h("span", { class: "row-assignee" }, row.assignee),
       row.since
         ? h("span", { class: "waiting", title: "Waiting for an answer" }, `waiting ${row.since}`)
@@ -117,7 +117,8 @@ function showItsView(id) {
   const conversation = state.conversations.get(id);
   if (!conversation || state.search || state.route.id !== id) return;
   if (!inView(conversation, state.route.view, state.me)) {
-    set({ route: { ...state.route, view: conversation.status } });
+    const view = conversation.status === "closed" ? "closed" : "active";
+    set({ route: { ...state.route, view } });
   }
 }
 

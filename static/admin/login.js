@@ -1,7 +1,7 @@
 // Sign-in and password change (forced after a generated password, or by choice).
 
 import { login, post } from "./api.js";
-import { field, h } from "./dom.js";
+import { clearFieldErrors, field, h, showFieldError } from "./dom.js";
 
 /** The sign-in screen; calls onSignedIn(user) with the user from the login answer. */
 export function loginScreen({ onSignedIn }) {
@@ -108,8 +108,9 @@ export function passwordForm({ forced = false, onDone, onCancel = null }) {
     event.preventDefault();
     error.textContent = "";
     done.textContent = "";
+    clearFieldErrors(form);
     if (fresh.value !== again.value) {
-      error.textContent = "The two new passwords differ.";
+      showFieldError(form, { message: "confirm_password: the two new passwords differ" }, error);
       again.select();
       return;
     }
@@ -123,7 +124,7 @@ export function passwordForm({ forced = false, onDone, onCancel = null }) {
       done.textContent = "Password changed.";
       onDone((answer && answer.user) || null);
     } catch (failure) {
-      error.textContent = failure.message;
+      showFieldError(form, failure, error);
     } finally {
       submit.disabled = false;
     }

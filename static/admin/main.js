@@ -207,6 +207,15 @@ function notify(result) {
       `conversation-${id}`,
       `/admin/conversations/${id}`,
     );
+  } else if (result.kind === "update" && result.escalated) {
+    // Loud on purpose: an escalated chat has waited past the site's limit.
+    const id = result.conversation.id;
+    alertAgent(
+      `Escalated: ${visitorName(result.conversation)}`,
+      "Waiting too long for an answer",
+      `conversation-${id}`,
+      `/admin/conversations/${id}`,
+    );
   } else if (result.kind === "followup") {
     const followup = result.followup || {};
     alertAgent(

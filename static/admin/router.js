@@ -5,24 +5,24 @@ import { VIEW_TITLES } from "./conversations.js";
 import { ROUTES } from "./routes.js";
 import { getState, set } from "./store.js";
 
-/** The route a path names: {screen, view, id}. Unknown paths fall back to the Open inbox. */
+/** The route a path names: {screen, view, id}. Unknown paths fall back to the Waiting inbox. */
 function parse(pathname) {
   const parts = pathname
     .replace(/^\/admin\/?/, "")
     .split("/")
     .filter(Boolean);
-  const view = getState().route.view || "open";
+  const view = getState().route.view || "active";
   if (parts[0] === "conversations" && /^\d+$/.test(parts[1] || "")) {
     return { screen: "inbox", view, id: Number(parts[1]) };
   }
   if (parts[0] === "inbox") {
-    const named = Object.hasOwn(VIEW_TITLES, parts[1] || "") ? parts[1] : "open";
+    const named = Object.hasOwn(VIEW_TITLES, parts[1] || "") ? parts[1] : "active";
     return { screen: "inbox", view: named, id: null };
   }
   if (ROUTES.some((route) => route.screen === parts[0])) {
     return { screen: parts[0], view, id: null };
   }
-  return { screen: "inbox", view: "open", id: null };
+  return { screen: "inbox", view: "active", id: null };
 }
 
 export function navigate(path, { replace = false } = {}) {

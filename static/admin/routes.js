@@ -20,7 +20,7 @@ const RANK = { agent: 1, admin: 2, owner: 3 };
  * mount function share one mounted instance: the inbox shows follow-ups in its sidebar.
  */
 export const ROUTES = [
-  { screen: "inbox", mount: mountInbox, role: "agent", menu: "Inbox", path: "/admin/inbox/open" },
+  { screen: "inbox", mount: mountInbox, role: "agent", menu: "Inbox", path: "/admin/inbox/active" },
   { screen: "followups", mount: mountInbox, role: "agent", within: "inbox" },
   {
     screen: "canned",

@@ -82,7 +82,7 @@ export function createShell({ onSignOut }) {
     h(
       "header",
       { class: "topbar" },
-      h("a", { href: "/admin/inbox/open", class: "brand" }, "Omnichat"),
+      h("a", { href: "/admin/inbox/active", class: "brand" }, "Omnichat"),
       h(
         "nav",
         { class: "main-nav", "aria-label": "Main" },

@@ -2,13 +2,22 @@
 // numbers and the per-site settings.
 
 import { get, patch, post } from "./api.js";
-import { copyButton, field, h, onSubmit } from "./dom.js";
+import {
+  clearFieldErrors,
+  copyButton,
+  field,
+  fieldErrorFor,
+  h,
+  onSubmit,
+  showFieldError,
+} from "./dom.js";
 import { hoursEditor } from "./hours.js";
 import { textingPanel } from "./texting.js";
 
 // [field, label, kind]; kinds: text, long (textarea), number, list (one per line), secret
-// (write-only: left empty it is unchanged), json, phone (E.164; empty removes it), flag
-// (a checkbox), hours (the business-hours editor).
+// (write-only: left empty it is unchanged), json, phone (empty removes it; typed without +code
+// it is read in the site's country), country (ISO code like GB; empty: the server's default),
+// flag (a checkbox), hours (the business-hours editor).
 const FIELDS = [
   ["name", "Name", "text"],
   ["allowed_origins", "Allowed origins (one per line, e.g. https://example.com)", "list"],
@@ -22,8 +31,9 @@ const FIELDS = [
   ["away_text", "Away message (outside business hours)", "long"],
   ["auto_close_minutes", "Close idle conversations after (minutes)", "number"],
   ["identity_secret", "Identity verification secret (write-only; empty keeps it)", "secret"],
-  ["sms_number", "SMS number (Twilio, E.164 like +15550100123; empty: none)", "phone"],
-  ["whatsapp_number", "WhatsApp number (Twilio, E.164; may equal the SMS one)", "phone"],
+  ["default_country", "Country for phone numbers typed without +code (e.g. US, GB)", "country"],
+  ["sms_number", "SMS number (Twilio, like +15550100123; empty: none)", "phone"],
+  ["whatsapp_number", "WhatsApp number (Twilio; may equal the SMS one)", "phone"],
   ["alert_numbers", "Alert numbers (one per line)", "list"],
   ["alert_webhook_url", "Alert webhook URL", "text"],
   ["auto_assign", "Auto-assign new conversations to online staff (round-robin)", "flag"],
@@ -110,9 +120,8 @@ function input(site, [field, label, kind]) {
   }
   // The error sits in the label but is the control's description, not part of its name.
   const id = `site-${site.id}-${field}`;
-  const error = h("span", { class: "field-error", role: "alert", id: `${id}-error` });
+  const error = fieldErrorFor(control, `${id}-error`);
   control.setAttribute("aria-labelledby", `${id}-label`);
-  control.setAttribute("aria-describedby", error.id);
   return {
     field,
     kind,
@@ -126,26 +135,6 @@ function input(site, [field, label, kind]) {
       error,
     ),
   };
-}
-
-/** Show a refused save next to the field it names (`field: message`), else under the form. */
-function showError(inputs, failure, formError) {
-  const named = /^([a-z_]+): (.+)$/s.exec(failure.message || "");
-  const target = named && inputs.find((i) => i.field === named[1]);
-  if (!target) {
-    formError.textContent = failure.message;
-    return;
-  }
-  target.error.textContent = named[2].charAt(0).toUpperCase() + named[2].slice(1);
-  target.control.setAttribute("aria-invalid", "true");
-  target.control.focus();
-}
-
-function clearErrors(inputs) {
-  for (const { control, error } of inputs) {
-    error.textContent = "";
-    control.removeAttribute("aria-invalid");
-  }
 }
 
 function read(inputs, site) {
@@ -174,6 +163,8 @@ function read(inputs, site) {
       }
     } else if (kind === "phone") {
       value = raw.trim() || null;
+    } else if (kind === "country") {
+      value = raw.trim().toUpperCase() || null;
     } else value = raw === "" && site[field] == null ? null : raw;
     if (JSON.stringify(value) !== JSON.stringify(site[field] ?? (kind === "list" ? [] : null))) {
       changes[field] = value;
@@ -225,7 +216,7 @@ function siteCard(site, reload, justSaved) {
     event.preventDefault();
     error.textContent = "";
     saved.textContent = "";
-    clearErrors(inputs);
+    clearFieldErrors(form);
     try {
       const changes = read(inputs, site);
       if (!Object.keys(changes).length) {
@@ -236,7 +227,7 @@ function siteCard(site, reload, justSaved) {
       await patch(`/api/v1/sites/${site.id}`, changes);
       await reload(site.id);
     } catch (failure) {
-      showError(inputs, failure, error);
+      showFieldError(form, failure, error);
     } finally {
       save.disabled = false;
     }

@@ -4,7 +4,7 @@
 function initialState() {
   return {
     me: null, // the signed-in user (from /auth/me or the login answer)
-    route: { screen: "inbox", view: "open", id: null },
+    route: { screen: "inbox", view: "active", id: null },
     // id -> conversation (+ last_message, unread); the active ones are all loaded
     conversations: new Map(),
     activeLoaded: false,
