@@ -67,7 +67,12 @@ async def create_site(request: Request) -> JSONResponse:
         egress=ctx.alerts.egress,
     )
     site = await sites.create_site(
-        ctx.db, staff.tenant_id, values, actor_id=staff.id, ip=client_ip(request)
+        ctx.db,
+        staff.tenant_id,
+        values,
+        actor_id=staff.id,
+        ip=client_ip(request),
+        token_id=staff.token_id,
     )
     return JSONResponse({"site": site_json(site, _base_url(request))}, 201)
 
@@ -88,6 +93,7 @@ async def update_site(request: Request) -> JSONResponse:
         changes,
         actor_id=staff.id,
         ip=client_ip(request),
+        token_id=staff.token_id,
     )
     return JSONResponse({"site": site_json(site, _base_url(request))})
 
