@@ -25,6 +25,7 @@ SCREENS = [
     ("users", "/admin/users", "Users"),
     ("sites", "/admin/sites", "Sites"),
     ("audit", "/admin/audit", "Audit log"),
+    ("tokens", "/admin/tokens", "API tokens"),
     ("export", "/admin/export", "Export conversations"),
     ("backups", "/admin/backups", "Backups"),
     ("account", "/admin/account", "Your account"),

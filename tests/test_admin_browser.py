@@ -250,7 +250,9 @@ def test_a_role_change_reaches_an_open_page_without_signing_out(
     ).raise_for_status()
 
     # The socket closed with 4401 (role changed); the page refreshed and came back as an admin.
-    expect(menu).to_have_text(["Inbox", "Canned replies", "Users", "Sites", "Audit log", "Export"])
+    expect(menu).to_have_text(
+        ["Inbox", "Canned replies", "Users", "Sites", "API tokens", "Audit log", "Export"]
+    )
     expect(page.get_by_role("status").filter(has_text="Live")).to_be_visible()
     word = "after" + uuid.uuid4().hex[:8]
     visitor_says(omnichat, visitor(omnichat), f"{word} the change")

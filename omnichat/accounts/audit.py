@@ -26,6 +26,9 @@ class Entry:
     target: str | None
     details: dict[str, Any]
     ip: str | None
+    # The API token the actor used, when it was a program rather than the person.
+    token_id: int | None = None
+    token_name: str | None = None
 
     @classmethod
     def from_row(cls, row: Row) -> Entry:
@@ -38,10 +41,16 @@ class Entry:
             target=row["target"],
             details=orjson.loads(row["details"]),
             ip=row["ip"],
+            token_id=row["token_id"],
+            token_name=row["token_name"],
         )
 
     def json(self) -> dict[str, Any]:
-        actor = None if self.actor_id is None else {"id": self.actor_id, "name": self.actor_name}
+        actor: dict[str, Any] | None = None
+        if self.actor_id is not None:
+            actor = {"id": self.actor_id, "name": self.actor_name}
+            if self.token_id is not None:
+                actor["token"] = {"id": self.token_id, "name": self.token_name}
         return {
             "id": self.id,
             "created_at": self.created_at,
@@ -62,12 +71,18 @@ async def record(
     target: str | None = None,
     details: dict[str, Any] | None = None,
     ip: str | None = None,
+    token_id: int | None = None,
 ) -> int:
-    """Add an entry in the caller's write transaction; `target` is e.g. "user:12", "site:3"."""
+    """Add an entry in the caller's write transaction; `target` is e.g. "user:12", "site:3".
+
+    `token_id` is the API token the actor acted through (`Staff.token_id`), if any.
+    """
     return await tx.execute(
-        "INSERT INTO audit (tenant_id, actor_id, action, target, details, ip, created_at)"
-        " VALUES (:tenant_id, :actor_id, :action, :target, :details, :ip, :now)",
+        "INSERT INTO audit (tenant_id, actor_id, action, target, details, ip, token_id,"
+        " created_at) VALUES (:tenant_id, :actor_id, :action, :target, :details, :ip, :token_id,"
+        " :now)",
         {
+            "token_id": token_id,
             "tenant_id": tenant_id,
             "actor_id": actor_id,
             "action": action,
@@ -87,12 +102,19 @@ async def record_alone(
     action: str,
     details: dict[str, Any] | None = None,
     ip: str | None = None,
+    token_id: int | None = None,
 ) -> int:
     """Add an entry in a write of its own, for an action that changes nothing else (a download)."""
 
     async def op(tx: Tx) -> int:
         return await record(
-            tx, tenant_id=tenant_id, actor_id=actor_id, action=action, details=details, ip=ip
+            tx,
+            tenant_id=tenant_id,
+            actor_id=actor_id,
+            action=action,
+            details=details,
+            ip=ip,
+            token_id=token_id,
         )
 
     return await db.write(op)
@@ -104,7 +126,8 @@ async def page(
     """A tenant's entries, newest first, older than `before`; with the cursor of the next page."""
     rows = await db.fetch_all(
         "SELECT a.id, a.created_at, a.action, a.actor_id, u.name AS actor_name, a.target,"
-        " a.details, a.ip FROM audit a LEFT JOIN users u ON u.id = a.actor_id"
+        " a.details, a.ip, a.token_id, t.name AS token_name FROM audit a"
+        " LEFT JOIN users u ON u.id = a.actor_id LEFT JOIN api_tokens t ON t.id = a.token_id"
         " WHERE a.tenant_id = :tenant_id AND (:before IS NULL OR a.id < :before)"
         " ORDER BY a.id DESC LIMIT :limit",
         {"tenant_id": tenant_id, "before": before, "limit": limit + 1},

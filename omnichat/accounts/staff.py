@@ -36,6 +36,10 @@ class Staff:
     must_change_password: bool
     # When the access token expires (Unix seconds): a socket closes with 4401 then.
     expires_at: int
+    # Set when the caller is a program using an API token made by this staff member
+    # (`accounts/api_tokens.py`); audit entries of its writes name the token.
+    token_id: int | None = None
+    token_name: str | None = None
 
     def has_role(self, role: str) -> bool:
         return rank(self.role) >= rank(role)

@@ -256,6 +256,7 @@ async def create_user(
             target=f"user:{user_id}",
             details={"email": email, "role": role},
             ip=ip,
+            token_id=actor.token_id,
         )
         user = await user_by_id(tx, actor.tenant_id, user_id)
         assert user is not None
@@ -320,6 +321,7 @@ async def update_user(
             target=f"user:{user.id}",
             details=details,
             ip=ip,
+            token_id=actor.token_id,
         )
         updated = await user_by_id(tx, actor.tenant_id, user.id)
         assert updated is not None

@@ -161,4 +161,5 @@ async def _audit(
         target=f"conversation:{conversation.id}",
         details=details,
         ip=ip,
+        token_id=staff.token_id,
     )

@@ -250,7 +250,13 @@ async def _site_in(tx: Tx, tenant_id: int, site_id: int) -> Row | None:
 
 
 async def create_site(
-    db: Database, tenant_id: int, fields: dict[str, Any], *, actor_id: int, ip: str | None
+    db: Database,
+    tenant_id: int,
+    fields: dict[str, Any],
+    *,
+    actor_id: int,
+    ip: str | None,
+    token_id: int | None = None,
 ) -> Site:
     """Create a site with a new key from validated `fields` (name required); audited."""
 
@@ -284,6 +290,7 @@ async def create_site(
             target=f"site:{site_id}",
             details={"name": fields["name"], "fields": sorted(fields)},
             ip=ip,
+            token_id=token_id,
         )
         row = await _site_in(tx, tenant_id, site_id)
         assert row is not None
@@ -300,6 +307,7 @@ async def update_site(
     *,
     actor_id: int,
     ip: str | None,
+    token_id: int | None = None,
 ) -> Site:
     """Apply validated `changes` to a site of `tenant_id` (else `NotFound`); audited."""
 
@@ -338,6 +346,7 @@ async def update_site(
                 target=f"site:{site_id}",
                 details={"fields": sorted(changes)},
                 ip=ip,
+                token_id=token_id,
             )
         updated = await _site_in(tx, tenant_id, site_id)
         assert updated is not None

@@ -44,6 +44,7 @@ async def export_conversations(request: Request) -> StreamingResponse:
         action="export.conversations",
         details={"days": days},
         ip=client_ip(request),
+        token_id=staff.token_id,
     )
     name = f"conversations-{times.now_iso()[:10]}-{days}d.csv"
     return StreamingResponse(

@@ -52,7 +52,7 @@ async def refresh(request: Request) -> JSONResponse:
 
 async def logout(request: Request) -> Response:
     ctx = context(request)
-    staff = await require_staff(request, allow_password_change=True)
+    staff = await require_staff(request, allow_password_change=True, people_only=True)
     body = await read_optional_json(request)
     everywhere = body.get("everywhere", False)
     if not isinstance(everywhere, bool):
@@ -66,13 +66,17 @@ async def me(request: Request) -> JSONResponse:
     staff = await require_staff(request, allow_password_change=True)
     user = await users.user_by_id(ctx.db, staff.tenant_id, staff.id)
     assert user is not None  # authenticate() just read it
-    return JSONResponse({"user": user.json(connected=ctx.presence.connected(user.id))})
+    body: dict[str, object] = {"user": user.json(connected=ctx.presence.connected(user.id))}
+    if staff.token_id is not None:
+        # A program asking: the person it acts for, and the token with the role it acts with.
+        body["token"] = {"id": staff.token_id, "name": staff.token_name, "role": staff.role}
+    return JSONResponse(body)
 
 
 async def update_me(request: Request) -> JSONResponse:
     """The caller's own settings: the availability switch."""
     ctx = context(request)
-    staff = await require_staff(request)
+    staff = await require_staff(request, people_only=True)
     body = await read_json(request)
     unknown = sorted(set(body) - {"availability"})
     if unknown:
@@ -88,7 +92,7 @@ async def update_me(request: Request) -> JSONResponse:
 
 async def password(request: Request) -> JSONResponse:
     ctx = context(request)
-    staff = await require_staff(request, allow_password_change=True)
+    staff = await require_staff(request, allow_password_change=True, people_only=True)
     body = await read_json(request)
     current = text_field(body, "current_password")
     new = text_field(body, "new_password")

@@ -63,6 +63,7 @@ async def download(request: Request) -> Response:
         actor_id=staff.id,
         action="backup.download",
         ip=client_ip(request),
+        token_id=staff.token_id,
     )
     name = f"omnichat-{times.now():{backups.STAMP}}.sqlite"
     try:

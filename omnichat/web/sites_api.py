@@ -69,7 +69,12 @@ async def create_site(request: Request) -> JSONResponse:
         country=ctx.settings.sites.default_country or None,
     )
     site = await sites.create_site(
-        ctx.db, staff.tenant_id, values, actor_id=staff.id, ip=client_ip(request)
+        ctx.db,
+        staff.tenant_id,
+        values,
+        actor_id=staff.id,
+        ip=client_ip(request),
+        token_id=staff.token_id,
     )
     return JSONResponse({"site": site_json(site, _base_url(request))}, 201)
 
@@ -100,6 +105,7 @@ async def update_site(request: Request) -> JSONResponse:
         changes,
         actor_id=staff.id,
         ip=client_ip(request),
+        token_id=staff.token_id,
     )
     return JSONResponse({"site": site_json(site, _base_url(request))})
 

@@ -22,8 +22,16 @@ const ACTIONS = {
   "conversation.assigned": "Assigned a conversation",
   "conversation.closed": "Closed a conversation",
   "conversation.reopened": "Reopened a conversation",
+  "token.created": "Created an API token",
+  "token.revoked": "Revoked an API token",
 };
-const KINDS = { user: "User", site: "Site", conversation: "Conversation", followup: "Follow-up" };
+const KINDS = {
+  user: "User",
+  site: "Site",
+  conversation: "Conversation",
+  followup: "Follow-up",
+  token: "API token",
+};
 
 function actionName(code) {
   return ACTIONS[code] || code;
@@ -31,7 +39,9 @@ function actionName(code) {
 
 function actorName(entry) {
   if (!entry.actor) return "System";
-  return entry.actor.name || `User #${entry.actor.id}`;
+  const person = entry.actor.name || `User #${entry.actor.id}`;
+  // A program acting with an API token the person made.
+  return entry.actor.token ? `token ${entry.actor.token.name} (${person})` : person;
 }
 
 /** "user:12" as "User Ada (#12)" when the name is known, else "User #12". */
@@ -113,7 +123,8 @@ export function mountAudit(host) {
   );
 
   function actorKey(entry) {
-    return entry.actor ? `user:${entry.actor.id}` : "system";
+    if (!entry.actor) return "system";
+    return entry.actor.token ? `token:${entry.actor.token.id}` : `user:${entry.actor.id}`;
   }
 
   function render() {

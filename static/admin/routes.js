@@ -9,6 +9,7 @@ import { mountExport } from "./export.js";
 import { mountInbox } from "./inbox.js";
 import { mountCanned } from "./replies.js";
 import { mountSites } from "./sites.js";
+import { mountTokens } from "./tokens.js";
 import { mountUsers } from "./users.js";
 
 const RANK = { agent: 1, admin: 2, owner: 3 };
@@ -31,6 +32,13 @@ export const ROUTES = [
   },
   { screen: "users", mount: mountUsers, role: "admin", menu: "Users", path: "/admin/users" },
   { screen: "sites", mount: mountSites, role: "admin", menu: "Sites", path: "/admin/sites" },
+  {
+    screen: "tokens",
+    mount: mountTokens,
+    role: "admin",
+    menu: "API tokens",
+    path: "/admin/tokens",
+  },
   { screen: "audit", mount: mountAudit, role: "admin", menu: "Audit log", path: "/admin/audit" },
   { screen: "export", mount: mountExport, role: "admin", menu: "Export", path: "/admin/export" },
   {
