@@ -22,7 +22,8 @@ from tests.timing import UNIT, eventually
 
 TIMEOUT = 10 * UNIT
 PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{title}</title></head>
-<body><h1>Welcome to our practice</h1><a href="#">first link</a><div style="height:3000px">tall</div>
+<body><h1>Welcome to our practice</h1><a href="#">first link</a>
+<div style="height:3000px">tall</div>
 <script src="{base}/widget.js" data-site="{key}" async></script></body></html>
 """
 
