@@ -15,6 +15,7 @@ from omnichat.chat import (
     followups,
     inbox,
     messages,
+    related,
     visitor_context,
 )
 from omnichat.chat.inbox import Cursor, Filters
@@ -177,6 +178,18 @@ async def list_pages(request: Request) -> JSONResponse:
     return JSONResponse({"pages": [page.to_json() for page in found]})
 
 
+async def list_related(request: Request) -> JSONResponse:
+    """The same person's other conversations in the tenant (same visitor, email or phone),
+    most recently active first, at most 20."""
+    ctx = context(request)
+    staff = await require_staff(request)
+    conversation = await conversations.for_tenant(ctx.db, staff.tenant_id, path_id(request))
+    if conversation is None:
+        raise NotFound("no such conversation")
+    found = await related.conversations_of_same_person(ctx.db, conversation)
+    return JSONResponse({"conversations": [item.to_json() for item in found]})
+
+
 routes = [
     Route("/api/v1/conversations", list_conversations, methods=["GET"]),
     Route("/api/v1/conversations/{id:int}", get_conversation, methods=["GET"]),
@@ -187,6 +200,7 @@ routes = [
     Route("/api/v1/conversations/{id:int}/reopen", reopen, methods=["POST"]),
     Route("/api/v1/conversations/{id:int}/read", mark_read, methods=["POST"]),
     Route("/api/v1/conversations/{id:int}/pages", list_pages, methods=["GET"]),
+    Route("/api/v1/conversations/{id:int}/related", list_related, methods=["GET"]),
     Route("/api/v1/followups", list_followups, methods=["GET"]),
     Route("/api/v1/followups/{id:int}/view", view_followup, methods=["POST"]),
     Route("/api/v1/followups/{id:int}/archive", archive_followup, methods=["POST"]),

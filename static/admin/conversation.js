@@ -3,7 +3,8 @@
 import { mountActions } from "./actions.js";
 import { channelLabel, isTexted, loadChannels, textingNotice } from "./channels.js";
 import { visitorName } from "./conversations.js";
-import { clock, emailLink, h } from "./dom.js";
+import { detailsElement, lazyDetails } from "./details.js";
+import { h } from "./dom.js";
 import { keyedList } from "./keyed.js";
 import { labelEditor } from "./labels.js";
 import { drawPending, messageElement } from "./message.js";
@@ -14,43 +15,6 @@ import { sendReply } from "./transcript.js";
 const TYPING_REPEAT_MS = 3_000;
 const TYPING_IDLE_MS = 4_000;
 const NEAR_BOTTOM_PX = 80;
-
-function detail(label, value) {
-  if (value === null || value === undefined || value === "") return null;
-  return [h("dt", {}, label), h("dd", {}, value)];
-}
-
-function detailsElement(conversation) {
-  const visitor = conversation.visitor || {};
-  return h(
-    "div",
-    {},
-    h(
-      "h3",
-      { class: "details-name" },
-      visitorName(conversation),
-      visitor.verified
-        ? h("span", { class: "badge verified", title: "Identity verified by the site" }, "Verified")
-        : null,
-    ),
-    h(
-      "dl",
-      {},
-      detail("Email", visitor.email ? emailLink(visitor.email) : null),
-      detail(
-        "Phone",
-        visitor.phone ? h("a", { href: `tel:${visitor.phone}` }, visitor.phone) : null,
-      ),
-      detail("Channel", channelLabel(conversation.channel)),
-      detail("Status", conversation.status),
-      detail("Assignee", conversation.assignee ? conversation.assignee.name : "Unassigned"),
-      detail("Started", clock(conversation.created_at)),
-      detail("Last activity", clock(conversation.updated_at)),
-      detail("Visitor id", String(visitor.id ?? "")),
-      detail("Conversation", `#${conversation.id}`),
-    ),
-  );
-}
 
 function typingText(state, id) {
   const typing = state.typing.get(id);
@@ -86,12 +50,15 @@ export function mountConversation(host, services) {
   const seenNote = h("p", { class: "seen" });
   const detailsInfo = h("div");
   const labels = labelEditor();
+  // Pages visited and earlier conversations: fetched once on screen, kept across redraws.
+  const extras = lazyDetails();
   // Scrolls on its own when long: focusable, named by its label.
   const details = h(
     "aside",
     { class: "details", id: "visitor-details", "aria-label": "Visitor details", tabIndex: 0 },
     detailsInfo,
     labels.element,
+    extras.element,
   );
   // Phones only (CSS hides both elsewhere): the list and the pane are separate screens there, and
   // the details fold away so the transcript keeps the height.
@@ -292,6 +259,7 @@ export function mountConversation(host, services) {
     status.className = `tag ${conversation.status}`;
     detailsInfo.replaceChildren(detailsElement(conversation));
     labels.render(conversation);
+    extras.render(conversation);
     actions.render(conversation);
     renderComposer(conversation);
   }
@@ -359,6 +327,7 @@ export function mountConversation(host, services) {
       clearTimeout(typingTimer);
       unsubscribe();
       actions.destroy();
+      extras.destroy();
     },
   };
 }
