@@ -10,6 +10,7 @@ import { mountInbox } from "./inbox.js";
 import { mountCanned } from "./replies.js";
 import { mountSites } from "./sites.js";
 import { mountUsers } from "./users.js";
+import { mountWebhooks } from "./webhooks.js";
 
 const RANK = { agent: 1, admin: 2, owner: 3 };
 
@@ -33,6 +34,13 @@ export const ROUTES = [
   { screen: "sites", mount: mountSites, role: "admin", menu: "Sites", path: "/admin/sites" },
   { screen: "audit", mount: mountAudit, role: "admin", menu: "Audit log", path: "/admin/audit" },
   { screen: "export", mount: mountExport, role: "admin", menu: "Export", path: "/admin/export" },
+  {
+    screen: "webhooks",
+    mount: mountWebhooks,
+    role: "admin",
+    menu: "Webhooks",
+    path: "/admin/webhooks",
+  },
   {
     screen: "backups",
     mount: mountBackups,
