@@ -366,3 +366,24 @@ def test_only_admins_manage_webhooks_and_only_their_own_tenants(
         assert deliveries(hooked, admin, hook_id)[0]["status"] == "delivered"
     finally:
         their_receiver.stop()
+
+
+def test_a_rating_is_delivered_as_rating_created(
+    hooked: AppServer, admin: Account, receiver: Receiver, hooks: list[dict[str, Any]]
+) -> None:
+    """A visitor's rating of a closed conversation reaches a webhook asking for rating.created."""
+    hooks.append(make_hook(hooked, admin, receiver.url, ["rating.created"]))
+    token, message = visitor_says(hooked, "rate me")
+    conversation_id = message["conversation_id"]
+    closed = call(hooked, admin, "POST", f"/api/v1/conversations/{conversation_id}/close")
+    assert closed.status_code == 200, closed.text
+    rated = hooked.http.post(
+        "/api/v1/widget/rating",
+        json={"score": 5, "comment": "Very kind"},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert rated.status_code in (200, 201), rated.text
+    body = receiver.wait_for("rating.created", conversation_id)[0].json
+    assert body["data"]["rating"]["score"] == 5
+    assert body["data"]["rating"]["comment"] == "Very kind"
+    assert body["data"]["conversation"]["status"] == "closed"
