@@ -24,6 +24,7 @@ API URL) are trusted and not guarded.
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import re
 import socket
@@ -40,6 +41,8 @@ Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 NAT64 = ipaddress.ip_network("64:ff9b::/96")
 INTERNAL_SUFFIXES = (".localhost", ".local", ".internal", ".home.arpa")
 # What the C library's inet_aton reads as IPv4: 2130706433, 0x7f000001, 0177.0.0.1, 127.1.
+# How long a URL being saved may take to resolve before it is let through unresolved.
+RESOLVE_SECONDS = 3.0
 LEGACY_IPV4 = re.compile(r"^[0-9a-fx.]+$", re.IGNORECASE)
 
 
@@ -139,6 +142,23 @@ class Egress:
         if not host:
             raise EgressRefused("the URL has no host")
         self.check_host(host)
+
+    async def check_resolved(self, host: str) -> None:
+        """Refuse a name that resolves now to any internal address not allowed (for a URL an
+        admin saves, to say so at once). A name that does not resolve passes: the connection
+        is checked again by the session's resolver."""
+        if self.name_allowed(host) or literal_address(host) is not None:
+            return
+        loop = asyncio.get_running_loop()
+        try:
+            async with asyncio.timeout(RESOLVE_SECONDS):
+                found = await loop.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
+        except (OSError, TimeoutError, UnicodeError):
+            return
+        for *_, sockaddr in found:
+            address = ipaddress.ip_address(str(sockaddr[0]).split("%")[0])
+            if not self.address_allowed(address):
+                raise EgressRefused(f"{host} resolves to an internal address")
 
     def session(self, **options: Any) -> aiohttp.ClientSession:
         """An aiohttp session that never connects to an internal address not allowed."""

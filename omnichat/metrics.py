@@ -134,5 +134,20 @@ class Metrics:
             registry=self.registry,
         )
 
+        self.webhook_deliveries = Counter(
+            "omnichat_webhook_deliveries",
+            "Outgoing webhook delivery attempts by outcome (delivered, retry, failed: gave up,"
+            " expired: past the retry window, refused: an internal destination).",
+            ["outcome"],
+            registry=self.registry,
+        )
+        for outcome in ("delivered", "retry", "failed", "expired", "refused"):
+            self.webhook_deliveries.labels(outcome)  # present at 0, so alerts see them
+        self.webhook_waiting = Gauge(
+            "omnichat_webhook_waiting",
+            "Outgoing webhook deliveries not yet delivered nor failed.",
+            registry=self.registry,
+        )
+
     def render(self) -> bytes:
         return generate_latest(self.registry)

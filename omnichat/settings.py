@@ -231,7 +231,27 @@ class TwilioSettings:
 @dataclass(frozen=True)
 class EgressSettings:
     allow_hosts: list[str] = setting(  # noqa: RUF009 (a field with a default factory)
-        [], "Internal hosts, addresses or networks (CIDR) that alert webhooks may still reach."
+        [],
+        "Internal hosts, addresses or networks (CIDR) that alert and outgoing webhooks may"
+        " still reach.",
+    )
+
+
+@dataclass(frozen=True)
+class WebhooksSettings:
+    timeout_seconds: float = setting(5.0, "Timeout of one webhook delivery.", min=0.1)
+    retry_base_seconds: float = setting(
+        10.0, "First retry delay after a failed delivery; doubles each attempt, jittered.", min=0.01
+    )
+    retry_max_seconds: float = setting(3600.0, "Longest delay between two attempts.", min=0.01)
+    give_up_after_seconds: int = setting(
+        86400, "A delivery still failing this long after it was queued is marked failed.", min=1
+    )
+    circuit_failures: int = setting(
+        5, "Consecutive failures of one webhook that pause its deliveries.", min=1
+    )
+    circuit_pause_seconds: float = setting(
+        60.0, "How long a webhook's deliveries pause before one trial delivery.", min=0.01
     )
 
 
@@ -268,6 +288,7 @@ class Settings:
     egress: EgressSettings = field(default_factory=EgressSettings)
     alerts: AlertsSettings = field(default_factory=AlertsSettings)
     sites: SitesSettings = field(default_factory=SitesSettings)
+    webhooks: WebhooksSettings = field(default_factory=WebhooksSettings)
 
     @property
     def production(self) -> bool:

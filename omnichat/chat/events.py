@@ -16,6 +16,7 @@ import orjson
 
 from omnichat import times
 from omnichat.storage.db import Database, Tx
+from omnichat.webhooks import deliveries
 
 log = logging.getLogger("omnichat.events")
 # How often the retention job looks for events past the window.
@@ -47,8 +48,17 @@ class Event:
         return f'{{"type":"event","id":{self.id},"event":"{self.type}","data":{self.data}}}'
 
 
-async def append(tx: Tx, tenant_id: int, event_type: str, data: dict[str, Any]) -> int:
-    """Store an event and publish it to the tenant's agents once committed; returns its id."""
+async def append(
+    tx: Tx,
+    tenant_id: int,
+    event_type: str,
+    data: dict[str, Any],
+    *,
+    webhook_event: str | None = None,
+) -> int:
+    """Store an event, publish it to the tenant's agents once committed, and queue it for the
+    tenant's webhooks that asked for it; returns its id. `webhook_event` is the name webhooks
+    know it by when that differs (a private note is `message.private`)."""
     data_text = orjson.dumps(data).decode()
     row = await tx.fetch_one(
         INSERT,
@@ -57,6 +67,7 @@ async def append(tx: Tx, tenant_id: int, event_type: str, data: dict[str, Any]) 
     assert row is not None, f"tenant {tenant_id} does not exist"
     event = Event(row[0], event_type, data_text)
     tx.publish(("tenant", tenant_id), event.frame(), event.id)
+    await deliveries.enqueue(tx, tenant_id, webhook_event or event_type, data_text)
     return event.id
 
 

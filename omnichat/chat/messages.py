@@ -202,7 +202,13 @@ async def insert(
     # Encoded once: the same bytes make the agents' event, the visitor frame and the ack.
     encoded = orjson.dumps(message.to_json())
     payload = {"message": Fragment(encoded), "conversation": Fragment(conversation.encoded())}
-    await events.append(tx, conversation.tenant_id, "message.created", payload)
+    await events.append(
+        tx,
+        conversation.tenant_id,
+        "message.created",
+        payload,
+        webhook_event="message.private" if private else None,
+    )
     if not private:
         visitor_frame = b'{"type":"message","message":' + encoded + b"}"
         tx.publish(("visitor", conversation.visitor_id), visitor_frame.decode(), seq, origin)

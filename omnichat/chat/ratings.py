@@ -3,12 +3,14 @@
 One rating per close: rating the same close again is a 409; a conversation reopened and closed
 again may be rated again, the new rating replacing the old one. The rating lives on the
 conversation (`rating_score`, `rating_comment`, `rated_at`) and agents see it through the
-conversation's `conversation.updated` event.
+conversation's `conversation.updated` event; webhooks can also ask for `rating.created`.
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+import orjson
 
 from omnichat import times
 from omnichat.chat import conversations
@@ -16,6 +18,7 @@ from omnichat.chat.conversations import Conversation
 from omnichat.errors import Conflict, Forbidden, Invalid, NotFound
 from omnichat.sites import Site
 from omnichat.storage.db import Database, Tx
+from omnichat.webhooks import deliveries
 
 MAX_COMMENT = 1000
 
@@ -61,6 +64,11 @@ async def rate(
         )
         conversation = await conversations.load(tx, row["id"])
         await conversations.announce(tx, conversation, "conversation.updated")
+        # Integrations get a rating event of its own; agents see it on the conversation.
+        data = {"rating": conversation.rating_json(), "conversation": conversation.to_json()}
+        await deliveries.enqueue(
+            tx, conversation.tenant_id, "rating.created", orjson.dumps(data).decode()
+        )
         return conversation
 
     return await db.write(op)

@@ -48,9 +48,14 @@ class Tx:
     await anything but these methods.
     """
 
-    def __init__(self, connection: sqlite3.Connection, hub: Hub) -> None:
+    def __init__(
+        self, connection: sqlite3.Connection, hub: Hub, cache: dict[Any, Any] | None = None
+    ) -> None:
         self._connection = connection
         self._hub = hub
+        # The database's in-memory memo (`Database.cache`), for what a write must know often
+        # and that changes rarely (a tenant's webhook subscriptions).
+        self.cache: dict[Any, Any] = {} if cache is None else cache
         self._after_commit: list[Callable[[], None]] = []
 
     async def execute(self, sql: str, params: Params = None) -> int:
@@ -130,6 +135,9 @@ class Database:
         self._checkpoints: asyncio.Task[None] | None = None
         self._checkpoint_thread = ThreadPoolExecutor(1, thread_name_prefix="omnichat-checkpoint")
         self.commits = 0
+        # Derived from committed rows and dropped by the writes that change them; each
+        # database (each app in a test process) has its own. Ops read it on the writer thread.
+        self.cache: dict[Any, Any] = {}
 
     def _pragmas(self, query_only: bool) -> list[str]:
         return [
@@ -285,7 +293,7 @@ class Database:
         try:
             outcomes = []
             for op in ops:
-                tx = Tx(writer, self.hub)
+                tx = Tx(writer, self.hub, self.cache)
                 outcomes.append((_drive(op(tx)), tx))
             writer.execute("COMMIT")
         except BaseException:

@@ -50,11 +50,14 @@ from omnichat.web import (
     twilio_hooks,
     users_api,
     visitor_socket,
+    webhooks_api,
     widget_api,
 )
 from omnichat.web.context import Context
 from omnichat.web.middleware import RequestContext
 from omnichat.web.responses import error_response, from_error
+from omnichat.webhooks import deliveries
+from omnichat.webhooks.sender import Sender as WebhookSender
 
 log = logging.getLogger("omnichat.app")
 SHUTDOWN_DEADLINE_SECONDS = 10
@@ -131,12 +134,9 @@ def create_app(settings: Settings, hub: Hub | None = None, metrics: Metrics | No
         )
         await db.connect()
         jobs = Jobs()
+        guard = Egress(prepared.egress.allow_hosts)
         alerts = Alerts(
-            db,
-            metrics,
-            outbox.enqueue_alert,
-            Egress(prepared.egress.allow_hosts),
-            prepared.alerts.min_interval_seconds,
+            db, metrics, outbox.enqueue_alert, guard, prepared.alerts.min_interval_seconds
         )
         await alerts.start()
         ctx = Context(
@@ -152,10 +152,12 @@ def create_app(settings: Settings, hub: Hub | None = None, metrics: Metrics | No
             twilio=Sender(prepared.twilio, db, metrics),
             alerts=alerts,
             presence=Presence(hub),
+            webhooks=WebhookSender(prepared.webhooks, db, metrics, guard),
         )
         jobs.start()
         await ctx.backups.schedule(jobs)
         await ctx.twilio.start()
+        await ctx.webhooks.start()
         jobs.every(
             events.PRUNE_EVERY_SECONDS,
             functools.partial(events.prune, db, prepared.events.retention_hours),
@@ -170,6 +172,7 @@ def create_app(settings: Settings, hub: Hub | None = None, metrics: Metrics | No
             first=times.now(),
         )
         jobs.every(30, functools.partial(escalation.auto_close, db, metrics), "auto_close")
+        jobs.every(deliveries.PRUNE_EVERY_SECONDS, functools.partial(deliveries.prune, db), "hooks")
         jobs.every(
             search_index.EVERY_SECONDS, functools.partial(search_index.catch_up, db), "search"
         )
@@ -183,6 +186,7 @@ def create_app(settings: Settings, hub: Hub | None = None, metrics: Metrics | No
             jobs.stop()
             # Calls to Twilio in flight finish (or are cut at a deadline) before the writer closes.
             await ctx.twilio.stop()
+            await ctx.webhooks.stop()
             hub.close_all()
             await alerts.close()
             try:
@@ -209,6 +213,7 @@ def create_app(settings: Settings, hub: Hub | None = None, metrics: Metrics | No
             *canned_api.routes,
             *labels_api.routes,
             *tokens_api.routes,
+            *webhooks_api.routes,
             *pages.routes,
         ],
         middleware=[Middleware(RequestContext, metrics=metrics)],

@@ -17,6 +17,7 @@ from omnichat.settings import Settings
 from omnichat.storage.backups import Backups
 from omnichat.storage.db import Database
 from omnichat.twilio.sender import Sender
+from omnichat.webhooks.sender import Sender as WebhookSender
 
 
 @dataclass
@@ -36,6 +37,8 @@ class Context:
     alerts: Alerts
     # Who has an agent socket open in this process (online staff, auto-assignment).
     presence: Presence
+    # The outgoing webhooks' delivery worker; its `egress` checks the URLs admins save.
+    webhooks: WebhookSender
 
 
 def context(connection: HTTPConnection) -> Context:

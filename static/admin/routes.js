@@ -11,6 +11,7 @@ import { mountCanned } from "./replies.js";
 import { mountSites } from "./sites.js";
 import { mountTokens } from "./tokens.js";
 import { mountUsers } from "./users.js";
+import { mountWebhooks } from "./webhooks.js";
 
 const RANK = { agent: 1, admin: 2, owner: 3 };
 
@@ -41,6 +42,13 @@ export const ROUTES = [
   },
   { screen: "audit", mount: mountAudit, role: "admin", menu: "Audit log", path: "/admin/audit" },
   { screen: "export", mount: mountExport, role: "admin", menu: "Export", path: "/admin/export" },
+  {
+    screen: "webhooks",
+    mount: mountWebhooks,
+    role: "admin",
+    menu: "Webhooks",
+    path: "/admin/webhooks",
+  },
   {
     screen: "backups",
     mount: mountBackups,
