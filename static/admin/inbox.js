@@ -107,7 +107,7 @@ function drawRow(element, row) {
           h("span", { class: "visually-hidden" }, "Labels:"),
           row.labels.map(([name, color]) => chip(name, color)),
         )
-      : null,
+      : "", // replaceChildren, unlike h(), would write null out as text
   );
 }
 
