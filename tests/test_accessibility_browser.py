@@ -20,13 +20,16 @@ AXE = Path(__file__).resolve().parent / "vendor" / "axe-core" / "axe.min.js"
 SIZES = {"desktop": {"width": 1280, "height": 800}, "phone": {"width": 390, "height": 844}}
 # Every admin screen of routes.js, by path, with the heading that says it has loaded.
 SCREENS = [
-    ("inbox", "/admin/inbox/open", "Open"),
+    ("inbox", "/admin/inbox/active", "Waiting"),
+    ("open", "/admin/inbox/open", "Open"),
+    ("canned", "/admin/canned", "Canned replies"),
     ("follow-ups", "/admin/followups", "Follow-ups"),
     ("users", "/admin/users", "Users"),
     ("sites", "/admin/sites", "Sites"),
     ("audit", "/admin/audit", "Audit log"),
     ("tokens", "/admin/tokens", "API tokens"),
     ("export", "/admin/export", "Export conversations"),
+    ("webhooks", "/admin/webhooks", "Webhooks"),
     ("backups", "/admin/backups", "Backups"),
     ("account", "/admin/account", "Your account"),
 ]

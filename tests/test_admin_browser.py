@@ -251,7 +251,16 @@ def test_a_role_change_reaches_an_open_page_without_signing_out(
 
     # The socket closed with 4401 (role changed); the page refreshed and came back as an admin.
     expect(menu).to_have_text(
-        ["Inbox", "Canned replies", "Users", "Sites", "API tokens", "Audit log", "Export"]
+        [
+            "Inbox",
+            "Canned replies",
+            "Users",
+            "Sites",
+            "API tokens",
+            "Audit log",
+            "Export",
+            "Webhooks",
+        ]
     )
     expect(page.get_by_role("status").filter(has_text="Live")).to_be_visible()
     word = "after" + uuid.uuid4().hex[:8]
