@@ -275,6 +275,27 @@ class SitesSettings:
 
 
 @dataclass(frozen=True)
+class AttachmentsSettings:
+    max_bytes: int = setting(10485760, "Largest file a visitor or staff member may upload.", min=1)
+    allowed_types: list[str] = setting(  # noqa: RUF009 (a field with a default factory)
+        ["image/png", "image/jpeg", "image/gif", "image/webp", "application/pdf", "text/plain"],
+        "Types (sniffed from the bytes) accepted; SVG, HTML and programs are always refused.",
+    )
+    retention_days: int = setting(
+        0, "Days a file is kept; older files are deleted, their messages say so (0 = keep).", min=0
+    )
+    url_ttl_seconds: int = setting(
+        86400, "How long a signed file link lasts (clients read fresh ones over HTTP).", min=60
+    )
+    uploads_per_minute_per_visitor: int = setting(
+        10, "Uploads one visitor may make per minute (0 = unlimited).", min=0
+    )
+    daily_bytes_per_visitor: int = setting(
+        104857600, "Bytes one visitor may upload per day (0 = unlimited).", min=0
+    )
+
+
+@dataclass(frozen=True)
 class Settings:
     server: ServerSettings = field(default_factory=ServerSettings)
     storage: StorageSettings = field(default_factory=StorageSettings)
@@ -289,6 +310,7 @@ class Settings:
     alerts: AlertsSettings = field(default_factory=AlertsSettings)
     sites: SitesSettings = field(default_factory=SitesSettings)
     webhooks: WebhooksSettings = field(default_factory=WebhooksSettings)
+    attachments: AttachmentsSettings = field(default_factory=AttachmentsSettings)
 
     @property
     def production(self) -> bool:

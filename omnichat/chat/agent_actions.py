@@ -11,11 +11,13 @@ tenant, or unassign it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from omnichat.accounts import audit, users
 from omnichat.accounts.staff import Staff
 from omnichat.chat import conversations, escalation, inbox, messages
+from omnichat.chat.attachments import Uploader
 from omnichat.chat.conversations import Conversation, Status
 from omnichat.chat.messages import Stored
 from omnichat.errors import Conflict, Forbidden, Invalid
@@ -37,6 +39,7 @@ async def reply(
     *,
     client_id: str | None,
     private: bool,
+    attachments: Sequence[int] = (),
 ) -> Stored:
     """Store an agent's reply (the visitor sees it) or private note (only agents do).
 
@@ -64,6 +67,8 @@ async def reply(
             client_id=client_id,
             author=(staff.id, staff.name),
             private=private,
+            attachments=attachments,
+            uploader=Uploader(staff.tenant_id, user_id=staff.id),
         )
         # Whoever writes has read the conversation up to their own message.
         await inbox.advance_read(tx, staff.id, conversation_id, stored.message.seq)

@@ -9,9 +9,12 @@ conversation escalated at once (the widget offers the follow-up form).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from omnichat import times
 from omnichat.accounts.presence import Presence
 from omnichat.chat import assignment, business_hours, conversations, escalation, messages
+from omnichat.chat.attachments import Uploader
 from omnichat.chat.conversations import Channel
 from omnichat.chat.messages import Stored
 from omnichat.protocol.hub import Subscriber
@@ -29,6 +32,7 @@ async def receive(
     origin: Subscriber | None = None,
     *,
     presence: Presence | None = None,
+    attachments: Sequence[int] = (),
 ) -> Stored:
     """Store a contact's message (once per client id) and return it with its conversation.
 
@@ -37,6 +41,7 @@ async def receive(
     """
     # Who has a socket open is known here, not on the writer thread: capture it now.
     connected = frozenset() if presence is None else presence.connected_in(site.tenant_id)
+    uploader = Uploader(site.tenant_id, visitor_id=visitor_id)
 
     async def op(tx: Tx) -> Stored:
         found = await conversations.find(tx, visitor_id, channel)
@@ -48,7 +53,14 @@ async def receive(
             conversation_id, status = found
             if status != "closed":
                 return await messages.insert(
-                    tx, conversation_id, "visitor", text, client_id=client_id, origin=origin
+                    tx,
+                    conversation_id,
+                    "visitor",
+                    text,
+                    client_id=client_id,
+                    origin=origin,
+                    attachments=attachments,
+                    uploader=uploader,
                 )
             # A resend of a message stored before the close must not reopen the conversation.
             first = await messages.existing(tx, conversation_id, client_id)
@@ -63,7 +75,14 @@ async def receive(
         if not away:
             await messages.insert(tx, conversation_id, "system", site.settings.greeting)
         stored = await messages.insert(
-            tx, conversation_id, "visitor", text, client_id=client_id, origin=origin
+            tx,
+            conversation_id,
+            "visitor",
+            text,
+            client_id=client_id,
+            origin=origin,
+            attachments=attachments,
+            uploader=uploader,
         )
         if away:
             await escalation.turn_away(tx, site, conversation_id)

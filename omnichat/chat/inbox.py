@@ -272,9 +272,10 @@ async def _with_details(db: Database, user_id: int, found: list[Conversation]) -
         return []
     ids = orjson.dumps([c.id for c in found]).decode()
     reads = {row["id"]: row for row in await db.fetch_all(READS, {"user": user_id, "ids": ids})}
+    rows = await db.fetch_all(LAST_MESSAGES, {"ids": ids})
     last = {
         message.conversation_id: message
-        for message in map(Message.from_row, await db.fetch_all(LAST_MESSAGES, {"ids": ids}))
+        for message in (Message.from_row(row, db.signer) for row in rows)
     }
     return [
         Item(c, last.get(c.id), reads[c.id]["last_read_seq"], reads[c.id]["unread"]) for c in found

@@ -8,6 +8,7 @@ is gapless per conversation.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from functools import partial
 from typing import Any, Literal
@@ -16,11 +17,14 @@ import orjson
 from orjson import Fragment
 
 from omnichat import times
+from omnichat.chat import attachments as files
 from omnichat.chat import channels, conversations, events
+from omnichat.chat.attachments import Attachment, Uploader
 from omnichat.chat.channels import Delivery
 from omnichat.chat.conversations import Clock, Conversation, load
 from omnichat.errors import Conflict, Invalid
 from omnichat.protocol.hub import Subscriber
+from omnichat.signing import Signer
 from omnichat.storage.db import Database, Row, Tx
 
 Sender = Literal["visitor", "agent", "system"]
@@ -28,11 +32,13 @@ MAX_TEXT = 4000
 MAX_CLIENT_ID = 64
 PAGE = 500
 
-COLUMNS = """
+COLUMNS = (
+    """
 m.id, m.conversation_id, m.seq, m.sender, m.author_id, u.name AS author_name, m.text, m.private,
 m.client_id, m.created_at, o.status AS delivery_status, o.error_code AS delivery_error_code,
-o.error_message AS delivery_error_message
-"""
+o.error_message AS delivery_error_message,"""
+    + files.JSON_COLUMN
+)
 # SMS/WhatsApp texts carry their outbox row's delivery state; other messages have none.
 FROM = (
     " FROM messages m LEFT JOIN users u ON u.id = m.author_id"
@@ -53,9 +59,11 @@ class Message:
     client_id: str | None
     created_at: str
     delivery: Delivery | None = None
+    attachments: tuple[Attachment, ...] = ()
 
     @classmethod
-    def from_row(cls, row: Row) -> Message:
+    def from_row(cls, row: Row, signer: Signer) -> Message:
+        """The message of a row read with `COLUMNS`; `signer` signs its files' links."""
         return cls(
             id=row["id"],
             conversation_id=row["conversation_id"],
@@ -74,6 +82,7 @@ class Message:
                 row["delivery_error_code"],
                 row["delivery_error_message"],
             ),
+            attachments=files.from_column(row["attachments"], signer),
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -90,18 +99,22 @@ class Message:
             "private": self.private,
             "client_id": self.client_id,
             "created_at": self.created_at,
+            "attachments": [attachment.to_json() for attachment in self.attachments],
         }
         if self.delivery is not None:
             data["delivery"] = self.delivery.to_json()
         return data
 
 
-def clean_text(text: object) -> str:
-    """The text trimmed, or `Invalid` unless it is 1 to 4000 code points."""
+def clean_text(text: object, may_be_empty: bool = False) -> str:
+    """The text trimmed, or `Invalid` unless it is 1 to 4000 code points (0 to 4000 for a
+    message that carries files: `may_be_empty`)."""
+    if text is None and may_be_empty:
+        return ""
     if not isinstance(text, str):
         raise Invalid("text", "must be a string")
     text = text.strip()
-    if not text:
+    if not text and not may_be_empty:
         raise Invalid("text", "must not be empty")
     if len(text) > MAX_TEXT:
         raise Invalid("text", f"must be at most {MAX_TEXT} characters")
@@ -132,7 +145,7 @@ async def existing(tx: Tx, conversation_id: int, client_id: str | None) -> Messa
         "SELECT" + COLUMNS + FROM + "WHERE m.conversation_id = :c AND m.client_id = :client",
         {"c": conversation_id, "client": client_id},
     )
-    return None if row is None else Message.from_row(row)
+    return None if row is None else Message.from_row(row, tx.signer)
 
 
 async def insert(
@@ -145,11 +158,14 @@ async def insert(
     author: tuple[int, str] | None = None,
     private: bool = False,
     origin: Subscriber | None = None,
+    attachments: Sequence[int] = (),
+    uploader: Uploader | None = None,
 ) -> Stored:
     """Store one message inside `tx` and schedule its live frames for after the commit.
 
     A `client_id` already used in the conversation by the same side returns the first message
     (marked duplicate) instead of storing another; used by the other side it is a conflict.
+    `attachments` are ids of files `uploader` uploaded and has not sent yet (else `Invalid`).
     """
     now = times.now_iso()
     # A visitor message starts the escalation clock; a public staff reply stops it.
@@ -195,6 +211,10 @@ async def insert(
         client_id,
         now,
     )
+    if attachments:
+        assert uploader is not None, "files are sent by their uploader"
+        claimed = await files.claim(tx, attachments, uploader, message_id)
+        message = replace(message, attachments=claimed)
     if conversation.channel != "web" and sender != "visitor" and not private:
         # The text leaves by its channel, committed with the message or not at all.
         delivery = await channels.send(tx, conversation, message_id, sender, text)
@@ -243,7 +263,7 @@ async def page_after(
         + " ORDER BY m.seq LIMIT :limit",
         {"c": conversation_id, "after": after_seq, "limit": limit},
     )
-    return [Message.from_row(row) for row in rows]
+    return [Message.from_row(row, db.signer) for row in rows]
 
 
 async def latest(db: Database, conversation_id: int, limit: int = PAGE) -> list[Message]:
@@ -253,4 +273,4 @@ async def latest(db: Database, conversation_id: int, limit: int = PAGE) -> list[
         " ORDER BY m.seq DESC LIMIT :limit) ORDER BY seq",
         {"c": conversation_id, "limit": limit},
     )
-    return [Message.from_row(row) for row in rows]
+    return [Message.from_row(row, db.signer) for row in rows]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from omnichat.chat.attachments import clean_ids
 from omnichat.chat.messages import clean_client_id, clean_text
 from omnichat.chat.visitor_context import clean_field
 from omnichat.errors import Invalid
@@ -20,6 +21,7 @@ class Hello:
 class Send:
     client_id: str
     text: str
+    attachments: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -58,7 +60,8 @@ def parse(text: str | bytes) -> Frame:
         except Invalid as exc:
             raise FrameError(exc.message, code=exc.code) from None
         try:
-            return Send(client_id, clean_text(data.get("text")))
+            files = clean_ids(data.get("attachments"))
+            return Send(client_id, clean_text(data.get("text"), may_be_empty=bool(files)), files)
         except Invalid as exc:
             # Naming the client id lets the widget mark that one message as refused.
             raise FrameError(exc.message, code=exc.code, client_id=client_id) from None

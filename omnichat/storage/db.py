@@ -28,6 +28,7 @@ from databases.backends.sqlite import SQLiteBackend
 from databases.interfaces import ConnectionBackend
 
 from omnichat.protocol.hub import Hub, Subscriber, Topic
+from omnichat.signing import Signer
 
 log = logging.getLogger("omnichat.db")
 
@@ -49,10 +50,16 @@ class Tx:
     """
 
     def __init__(
-        self, connection: sqlite3.Connection, hub: Hub, cache: dict[Any, Any] | None = None
+        self,
+        connection: sqlite3.Connection,
+        hub: Hub,
+        cache: dict[Any, Any] | None = None,
+        signer: Signer | None = None,
     ) -> None:
         self._connection = connection
         self._hub = hub
+        # Signs the file links a message's JSON carries (`Database.signer`).
+        self.signer = signer or Signer()
         # The database's in-memory memo (`Database.cache`), for what a write must know often
         # and that changes rarely (a tenant's webhook subscriptions).
         self.cache: dict[Any, Any] = {} if cache is None else cache
@@ -117,8 +124,12 @@ class Database:
         busy_timeout_ms: int = 5000,
         readers: int = 3,
         hub: Hub | None = None,
+        signer: Signer | None = None,
     ) -> None:
         self.path = path
+        # Signs the expiring file links in the messages read from here (`omnichat.signing`);
+        # the app passes one with the server's secret key.
+        self.signer = signer or Signer()
         # Where committed transactions publish; a database without one (a CLI command, a
         # domain test) publishes to a hub nobody listens to.
         self.hub = hub or Hub()
@@ -293,7 +304,7 @@ class Database:
         try:
             outcomes = []
             for op in ops:
-                tx = Tx(writer, self.hub, self.cache)
+                tx = Tx(writer, self.hub, self.cache, self.signer)
                 outcomes.append((_drive(op(tx)), tx))
             writer.execute("COMMIT")
         except BaseException:

@@ -71,7 +71,7 @@ async def _message(tx: Tx, message_id: int) -> Message:
         "SELECT" + messages.COLUMNS + messages.FROM + "WHERE m.id = :id", {"id": message_id}
     )
     assert row is not None, f"message {message_id} vanished inside its transaction"
-    return Message.from_row(row)
+    return Message.from_row(row, tx.signer)
 
 
 async def announce(tx: Tx, outbox_id: int) -> None:

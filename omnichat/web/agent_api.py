@@ -11,6 +11,7 @@ from starlette.routing import Route
 
 from omnichat.chat import (
     agent_actions,
+    attachments,
     conversations,
     followups,
     inbox,
@@ -77,13 +78,20 @@ async def post_message(request: Request) -> JSONResponse:
     staff = await require_staff(request)
     conversation_id = path_id(request)
     body = await read_json(request)
-    text = messages.clean_text(body.get("text"))
+    files = attachments.clean_ids(body.get("attachments"))
+    text = messages.clean_text(body.get("text"), may_be_empty=bool(files))
     client_id = messages.clean_client_id(body.get("client_id"), required=False)
     private = body.get("private", False)
     if not isinstance(private, bool):
         raise Invalid("private", "must be true or false")
     stored = await agent_actions.reply(
-        ctx.db, staff, conversation_id, text, client_id=client_id, private=private
+        ctx.db,
+        staff,
+        conversation_id,
+        text,
+        client_id=client_id,
+        private=private,
+        attachments=files,
     )
     return JSONResponse({"message": stored.message.to_json()}, 200 if stored.duplicate else 201)
 

@@ -21,7 +21,7 @@ from starlette.websockets import WebSocket
 from omnichat import times
 from omnichat.accounts.presence import Presence
 from omnichat.accounts.throttle import LoginThrottle
-from omnichat.chat import escalation, events, search_index
+from omnichat.chat import attachments, escalation, events, search_index
 from omnichat.chat.alerts import Alerts
 from omnichat.egress import Egress
 from omnichat.errors import OmnichatError
@@ -30,6 +30,7 @@ from omnichat.metrics import Metrics
 from omnichat.protocol.hub import Hub
 from omnichat.ratelimit import VisitorLimits
 from omnichat.settings import Settings
+from omnichat.signing import Signer
 from omnichat.storage import backups, datadir, migrations, restore
 from omnichat.storage.db import Database
 from omnichat.twilio import outbox
@@ -38,6 +39,7 @@ from omnichat.web import (
     admin_api,
     agent_api,
     agent_socket,
+    attachments_api,
     auth_api,
     backups_api,
     canned_api,
@@ -131,6 +133,7 @@ def create_app(settings: Settings, hub: Hub | None = None, metrics: Metrics | No
             synchronous=prepared.storage.synchronous,
             busy_timeout_ms=prepared.storage.busy_timeout_ms,
             hub=hub,
+            signer=Signer(prepared.security.secret_key, prepared.attachments.url_ttl_seconds),
         )
         await db.connect()
         jobs = Jobs()
@@ -172,6 +175,12 @@ def create_app(settings: Settings, hub: Hub | None = None, metrics: Metrics | No
             first=times.now(),
         )
         jobs.every(30, functools.partial(escalation.auto_close, db, metrics), "auto_close")
+        jobs.every(
+            attachments.RETENTION_EVERY_SECONDS,
+            functools.partial(attachments.expire, db, prepared.attachments.retention_days),
+            "attachments.expire",
+            first=times.now(),
+        )
         jobs.every(deliveries.PRUNE_EVERY_SECONDS, functools.partial(deliveries.prune, db), "hooks")
         jobs.every(
             search_index.EVERY_SECONDS, functools.partial(search_index.catch_up, db), "search"
@@ -214,6 +223,7 @@ def create_app(settings: Settings, hub: Hub | None = None, metrics: Metrics | No
             *labels_api.routes,
             *tokens_api.routes,
             *webhooks_api.routes,
+            *attachments_api.routes,
             *pages.routes,
         ],
         middleware=[Middleware(RequestContext, metrics=metrics)],

@@ -111,6 +111,7 @@ async def handle(frame: visitor_frames.Frame, ctx: Context, seat: Seat) -> None:
             frame.client_id,
             seat.subscriber,
             presence=ctx.presence,
+            attachments=frame.attachments,
         )
         seat.conversation_id = stored.conversation.id
         if stored.duplicate:

@@ -12,6 +12,7 @@ from starlette.routing import Mount, Route
 from omnichat import sites
 from omnichat.accounts import users
 from omnichat.chat import (
+    attachments,
     conversations,
     followups,
     inbound,
@@ -24,6 +25,7 @@ from omnichat.chat.visitors import Visitor
 from omnichat.errors import Invalid, NotFound, RateLimited
 from omnichat.protocol.hub import Closed
 from omnichat.sites import Site
+from omnichat.web import attachments_api
 from omnichat.web.context import context
 from omnichat.web.cors import WidgetCors
 from omnichat.web.guard import bearer_token, client_ip
@@ -124,12 +126,13 @@ async def post_message(request: Request) -> JSONResponse:
     ctx = context(request)
     visitor, site = await authenticated_visitor(request)
     body = await read_json(request)
-    text = messages.clean_text(body.get("text"))
+    files = attachments.clean_ids(body.get("attachments"))
+    text = messages.clean_text(body.get("text"), may_be_empty=bool(files))
     client_id = messages.clean_client_id(body.get("client_id"))
     ctx.limits.message(visitor.id, client_ip(request))
     await visitors.check_prechat(ctx.db, site, visitor.id)
     stored = await inbound.receive(
-        ctx.db, site, visitor.id, "web", text, client_id, presence=ctx.presence
+        ctx.db, site, visitor.id, "web", text, client_id, presence=ctx.presence, attachments=files
     )
     return JSONResponse({"message": stored.message.to_json()}, 200 if stored.duplicate else 201)
 
@@ -199,6 +202,7 @@ routes = [
             Route("/identify", identify, methods=["POST"]),
             Route("/followup", post_followup, methods=["POST"]),
             Route("/rating", post_rating, methods=["POST"]),
+            *attachments_api.widget_routes,
         ],
         middleware=[Middleware(WidgetCors)],
     )
