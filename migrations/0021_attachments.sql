@@ -30,18 +30,3 @@ CREATE TABLE attachment_chunks (
     data BLOB NOT NULL,
     PRIMARY KEY (attachment_id, n)
 );
-
--- Inbound MMS media waiting to be fetched from Twilio: a durable job per media URL, retried
--- with backoff; a fetch that finally fails leaves a note in the conversation.
-CREATE TABLE media_fetches (
-    id INTEGER PRIMARY KEY,
-    message_id INTEGER NOT NULL REFERENCES messages (id),
-    url TEXT NOT NULL,
-    declared_type TEXT NOT NULL,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    next_attempt_at TEXT NOT NULL,
-    status TEXT NOT NULL DEFAULT 'pending',
-    error TEXT,
-    created_at TEXT NOT NULL
-);
-CREATE INDEX media_fetches_due ON media_fetches (next_attempt_at) WHERE status = 'pending';

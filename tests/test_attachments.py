@@ -179,6 +179,11 @@ def test_range_requests_get_partial_content(app: AppServer, owner: Account) -> N
     assert tail.content == PDF[-4:]
     beyond = app.http.get(attachment["url"], headers={"Range": f"bytes={len(PDF)}-"})
     assert beyond.status_code == 416
+    big = PDF + bytes(range(256)) * 3000  # three 256 KiB slices
+    large = uploaded(app, STAFF, owner.headers, "big.pdf", big)
+    across = app.http.get(large["url"], headers={"Range": "bytes=262000-524400"})
+    assert across.content == big[262000:524401]
+    assert app.http.get(large["url"]).content == big
 
 
 async def test_attachments_in_welcome_replay_events_and_notes(

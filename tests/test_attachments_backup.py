@@ -18,7 +18,9 @@ def test_backup_then_restore_serves_the_same_files(
     source = start_server()
     token = new_session(source)["token"]
     image = uploaded(source, "/api/v1/widget/attachments", bearer(token), "a.png", PNG)
-    document = uploaded(source, "/api/v1/widget/attachments", bearer(token), "b.pdf", PDF)
+    # Several 256 KiB slices, streamed through the real server.
+    big = PDF + bytes(range(256)) * 12_000
+    document = uploaded(source, "/api/v1/widget/attachments", bearer(token), "b.pdf", big)
     sent = source.http.post(
         "/api/v1/widget/messages",
         json={
@@ -42,4 +44,4 @@ def test_backup_then_restore_serves_the_same_files(
     files = [a for m in session["messages"] for a in m["attachments"]]
     assert [a["name"] for a in files] == ["a.png", "b.pdf"]
     assert fresh.http.get(files[0]["url"]).content == PNG
-    assert fresh.http.get(files[1]["url"]).content == PDF
+    assert fresh.http.get(files[1]["url"]).content == big
