@@ -21,6 +21,7 @@ from starlette.routing import Route
 
 from omnichat.web.openapi import (
     admin,
+    attachments,
     auth,
     conversations,
     integrations,
@@ -37,6 +38,7 @@ AREAS: list[Callable[[], dict[str, dict[str, Any]]]] = [
     conversations.paths,
     workspace.paths,
     widget.paths,
+    attachments.paths,
     admin.paths,
     integrations.paths,
     system.paths,

@@ -19,6 +19,7 @@ from omnichat.web.openapi.operations import (
     query,
     ref,
     string,
+    with_text_or_files,
 )
 
 TAG = "Conversations"
@@ -86,14 +87,16 @@ def paths() -> dict[str, dict[str, Schema]]:
                 tag=TAG,
                 security=STAFF,
                 params=[path_id()],
-                request=body(
-                    {
-                        "text": string(minLength=1, maxLength=4000),
-                        "client_id": nullable(string(minLength=1, maxLength=64)),
-                        "private": BOOLEAN,
-                    },
-                    ["text"],
-                    closed=False,
+                request=with_text_or_files(
+                    body(
+                        {
+                            "text": string(maxLength=4000),
+                            "client_id": nullable(string(minLength=1, maxLength=64)),
+                            "private": BOOLEAN,
+                            "attachments": array(integer(1, MAX_ID)),
+                        },
+                        closed=False,
+                    )
                 ),
                 answers={200: MESSAGE, 201: MESSAGE},
                 errors=[409],

@@ -20,6 +20,18 @@ TEXT = string()
 MAYBE_TEXT = nullable(TEXT)
 PERSON = answer({"id": ID, "name": TEXT})
 
+ATTACHMENT = answer(
+    {
+        "id": ID,
+        "name": string(minLength=1, maxLength=200),
+        "type": TEXT,
+        "size": integer(0),
+        # A signed path on this server, valid for a limited time; null once the file expired.
+        "url": nullable(string(pattern="^/api/v1/files/")),
+        "expired": BOOLEAN,
+    }
+)
+
 MESSAGE = answer(
     {
         "id": ID,
@@ -31,6 +43,7 @@ MESSAGE = answer(
         "private": BOOLEAN,
         "client_id": MAYBE_TEXT,
         "created_at": TIME,
+        "attachments": array(ref("Attachment")),
         # SMS and WhatsApp replies only: how far the text got.
         "delivery": answer(
             {
@@ -209,6 +222,7 @@ DELIVERY = answer(
 )
 
 SCHEMAS: dict[str, Schema] = {
+    "Attachment": ATTACHMENT,
     "Message": MESSAGE,
     "Rating": RATING,
     "Conversation": CONVERSATION,

@@ -29,6 +29,8 @@ ERRORS = {
     404: ("NotFound", "No such resource in the caller's tenant."),
     409: ("Conflict", "The resource's state does not allow this, or a name is taken."),
     413: ("TooLarge", "The request body is larger than the server accepts."),
+    415: ("UnsupportedType", "The file's content is of a type the server does not accept."),
+    416: ("RangeNotSatisfiable", "The byte range asked for lies outside the file."),
     422: ("Invalid", "A field or parameter is invalid; the message names it."),
     429: ("RateLimited", "Too many requests; `Retry-After` says when to try again."),
 }
@@ -92,6 +94,17 @@ def body(
     return schema
 
 
+def with_text_or_files(message: Schema) -> Schema:
+    """A message body: some text, or up to 5 uploaded files (ids), or both."""
+    return {
+        **message,
+        "anyOf": [
+            {"required": ["text"], "properties": {"text": {"minLength": 1}}},
+            {"required": ["attachments"], "properties": {"attachments": {"minItems": 1}}},
+        ],
+    }
+
+
 def path_id(name: str = "id") -> Schema:
     return {"name": name, "in": "path", "required": True, "schema": integer(0, MAX_ID)}
 
@@ -114,6 +127,7 @@ def operation(
     request_required: bool = True,
     errors: Iterable[int] = (),
     content_type: str = JSON,
+    request_type: str = JSON,
 ) -> Schema:
     """One operation. `answers` maps each success status to its JSON schema (None: no body);
     the errors the caller can always meet are added to `errors`."""
@@ -142,7 +156,7 @@ def operation(
     if request is not None:
         op["requestBody"] = {
             "required": request_required,
-            "content": {JSON: {"schema": request}},
+            "content": {request_type: {"schema": request}},
         }
     op["responses"] = responses
     return op

@@ -6,6 +6,7 @@ from omnichat.web.openapi.objects import CONTEXT_FIELDS
 from omnichat.web.openapi.operations import (
     BOOLEAN,
     ID,
+    MAX_ID,
     PUBLIC,
     VISITOR,
     Schema,
@@ -18,6 +19,7 @@ from omnichat.web.openapi.operations import (
     query,
     ref,
     string,
+    with_text_or_files,
 )
 
 TAG = "Widget"
@@ -97,13 +99,16 @@ def paths() -> dict[str, dict[str, Schema]]:
                 "Send a message; the same client_id again answers 200 with the first one",
                 tag=TAG,
                 security=VISITOR,
-                request=body(
-                    {
-                        "client_id": string(minLength=1, maxLength=64),
-                        "text": string(minLength=1, maxLength=4000),
-                    },
-                    ["client_id", "text"],
-                    closed=False,
+                request=with_text_or_files(
+                    body(
+                        {
+                            "client_id": string(minLength=1, maxLength=64),
+                            "text": string(maxLength=4000),
+                            "attachments": array(integer(1, MAX_ID)),
+                        },
+                        ["client_id"],
+                        closed=False,
+                    )
                 ),
                 answers={200: MESSAGE, 201: MESSAGE},
                 errors=[429],
