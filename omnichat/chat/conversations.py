@@ -30,6 +30,9 @@ CLOCKS: dict[Clock, str] = {
 # counts and may be the first; a public staff reply counts and may be the first response
 # (only after a visitor message); system messages and private notes add nothing.
 Fact = Literal["visitor", "reply", "none"]
+SINCE_FIRST_VISITOR_MS = (
+    "CAST(round((julianday(:now) - julianday(first_visitor_message_at)) * 86400000) AS INTEGER)"
+)
 FACTS: dict[Fact, str] = {
     "visitor": ", visitor_messages = visitor_messages + 1,"
     " first_visitor_message_at = COALESCE(first_visitor_message_at, :now)",
@@ -37,7 +40,11 @@ FACTS: dict[Fact, str] = {
     " first_responder_id = CASE WHEN first_response_at IS NULL"
     " AND first_visitor_message_at IS NOT NULL THEN :author ELSE first_responder_id END,"
     " first_response_at = CASE WHEN first_response_at IS NULL"
-    " AND first_visitor_message_at IS NOT NULL THEN :now ELSE first_response_at END",
+    " AND first_visitor_message_at IS NOT NULL THEN :now ELSE first_response_at END,"
+    " first_response_ms = CASE WHEN first_response_at IS NULL"
+    " AND first_visitor_message_at IS NOT NULL THEN "
+    + SINCE_FIRST_VISITOR_MS
+    + " ELSE first_response_ms END",
     "none": "",
 }
 Channel = Literal["web", "sms", "whatsapp"]
@@ -321,6 +328,9 @@ async def set_status(
         # Report facts: the first close and the first escalation are kept for good.
         " first_closed_at = COALESCE(first_closed_at,"
         " CASE WHEN :status = 'closed' THEN :now END),"
+        " resolution_ms = CASE WHEN :status = 'closed' AND first_closed_at IS NULL"
+        f" AND first_visitor_message_at IS NOT NULL THEN {SINCE_FIRST_VISITOR_MS}"
+        " ELSE resolution_ms END,"
         " escalated_at = COALESCE(escalated_at, CASE WHEN :status = 'escalated' THEN :now END),"
         # Nobody waits in a closed conversation; stopped here so the announcement says so.
         " waiting_since = CASE WHEN :status = 'closed' THEN NULL ELSE waiting_since END"

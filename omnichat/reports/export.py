@@ -7,7 +7,7 @@ import io
 from collections.abc import AsyncIterator
 
 from omnichat.chat.exports import defuse
-from omnichat.reports.figures import FIRST_RESPONSE, MISSED, RESOLUTION
+from omnichat.reports.figures import MISSED
 from omnichat.reports.period import AGENT, Period
 from omnichat.storage.db import Database
 
@@ -34,10 +34,8 @@ HEADER = [
 ROWS = f"""
 SELECT c.id, c.created_at, s.name AS site, c.channel, c.status, u.name AS agent,
        c.visitor_messages, c.agent_messages, c.first_visitor_message_at, c.first_response_at,
-       CASE WHEN {FIRST_RESPONSE[1]} THEN ROUND({FIRST_RESPONSE[0]}, 1) END
-           AS first_response_seconds,
-       c.first_closed_at,
-       CASE WHEN {RESOLUTION[1]} THEN ROUND({RESOLUTION[0]}, 1) END AS resolution_seconds,
+       ROUND(c.first_response_ms / 1000.0, 1) AS first_response_seconds, c.first_closed_at,
+       ROUND(c.resolution_ms / 1000.0, 1) AS resolution_seconds,
        c.escalated_at, {MISSED} AS missed, c.rating_score AS rating
 FROM conversations c
 JOIN sites s ON s.id = c.site_id

@@ -1,12 +1,15 @@
 """The figures: summary, time series and per-agent, read from the conversations' facts.
 
-Percentiles are computed in SQL with window functions over the durations of the range only, so
-no more than one number per conversation of the range is sorted and nothing leaves SQLite but
-the answer. Median: the middle value, or the mean of the two middle ones; p90: nearest rank.
+Every query reads only the columns of the `conversations_report` index (migration 0024), so it
+never visits table rows. Percentiles need the durations of the range sorted: SQLite's sorter
+is slow for that, so one pass hands them over as a JSON array (`json_group_array`) and Python
+sorts them; the range is capped (366 days), which bounds that list. Median: the middle value,
+or the mean of the two middle ones; p90: nearest rank.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -27,40 +30,25 @@ METRICS: tuple[Metric, ...] = (
     "rating",
 )
 
-# Durations in seconds, each with the condition under which a conversation has one.
-FIRST_RESPONSE = (
-    "(julianday(c.first_response_at) - julianday(c.first_visitor_message_at)) * 86400.0",
-    "c.first_response_at IS NOT NULL AND c.first_visitor_message_at IS NOT NULL",
+# Missed: the visitor wrote, it was closed (so it has a resolution time), and no agent ever
+# replied publicly. A conversation still open is waiting, not missed yet.
+MISSED = "(c.resolution_ms IS NOT NULL AND c.first_response_ms IS NULL)"
+FIRST_RESPONSES = (
+    "json_group_array(c.first_response_ms) FILTER (WHERE c.first_response_ms IS NOT NULL)"
 )
-RESOLUTION = (
-    "(julianday(c.first_closed_at) - julianday(c.first_visitor_message_at)) * 86400.0",
-    "c.first_closed_at IS NOT NULL AND c.first_visitor_message_at IS NOT NULL"
-    " AND c.first_closed_at >= c.first_visitor_message_at",
-)
-# Missed: the visitor wrote, no agent ever replied publicly, and it was closed (a conversation
-# still open is waiting, not missed yet).
-MISSED = (
-    "(c.first_visitor_message_at IS NOT NULL AND c.first_response_at IS NULL"
-    " AND c.first_closed_at IS NOT NULL)"
-)
+RESOLUTIONS = "json_group_array(c.resolution_ms) FILTER (WHERE c.resolution_ms IS NOT NULL)"
 
-TOTALS = """
+TOTALS = f"""
 SELECT COUNT(*) AS conversations,
        COALESCE(SUM(c.visitor_messages), 0) AS visitor_messages,
        COALESCE(SUM(c.agent_messages), 0) AS agent_messages,
        COALESCE(SUM(c.escalated_at IS NOT NULL), 0) AS escalated,
        COUNT(c.rating_score) AS rating_count,
        AVG(c.rating_score) AS rating_average,
-       COALESCE(SUM({missed}), 0) AS missed
-FROM conversations c WHERE {where}
-"""
-
-PERCENTILES = """
-WITH d AS (SELECT {duration} AS s FROM conversations c WHERE {where} AND {has}),
-r AS (SELECT s, ROW_NUMBER() OVER (ORDER BY s) AS rn, COUNT(*) OVER () AS n FROM d)
-SELECT AVG(s) FILTER (WHERE rn IN ((n + 1) / 2, n / 2 + 1)) AS median,
-       MAX(s) FILTER (WHERE rn = (9 * n + 9) / 10) AS p90
-FROM r
+       COALESCE(SUM({MISSED}), 0) AS missed,
+       {FIRST_RESPONSES} AS first_responses,
+       {RESOLUTIONS} AS resolutions
+FROM conversations c WHERE {{where}}
 """
 
 # Follow-ups count by when they were left (they have no conversation facts of their own); the
@@ -72,44 +60,44 @@ LEFT JOIN visitors v ON v.id = f.visitor_id
 WHERE f.tenant_id = :tenant AND f.created_at >= :start AND f.created_at < :end
 """
 
-# The intervals of a series: starts as a JSON array, each ending where the next one starts.
-BUCKETS = """
+# The intervals of a series: starts as a JSON array, each ending where the next one starts;
+# each interval reads its own slice of the index (no sort, no grouping).
+SERIES = """
 WITH b AS (
     SELECT key AS i, value AS start, lead(value, 1, :end) OVER (ORDER BY key) AS stop
     FROM json_each(:starts)
 )
+SELECT b.i AS i, (SELECT {value} FROM conversations c WHERE {where}
+                  AND c.created_at >= b.start AND c.created_at < b.stop) AS value
+FROM b ORDER BY b.i
 """
-# CROSS JOIN keeps the intervals outside, so each reads its slice of the started-at index.
-IN_BUCKET = " FROM b CROSS JOIN conversations c WHERE {where}" + (
-    " AND c.created_at >= b.start AND c.created_at < b.stop"
-)
 SERIES_VALUES: dict[Metric, str] = {
     "conversations": "COUNT(*)",
-    "messages": "SUM(c.visitor_messages + c.agent_messages)",
-    "escalated": "SUM(c.escalated_at IS NOT NULL)",
+    "messages": "COALESCE(SUM(c.visitor_messages + c.agent_messages), 0)",
+    "escalated": "COALESCE(SUM(c.escalated_at IS NOT NULL), 0)",
     "rating": "AVG(c.rating_score)",
+    "first_response": FIRST_RESPONSES,
+    "resolution": RESOLUTIONS,
 }
-SERIES_MEDIAN = """
-, d AS (SELECT b.i AS i, {duration} AS s {in_bucket} AND {has}),
-r AS (SELECT i, s, ROW_NUMBER() OVER (PARTITION BY i ORDER BY s) AS rn,
-             COUNT(*) OVER (PARTITION BY i) AS n FROM d)
-SELECT i, AVG(s) AS value FROM r WHERE rn IN ((n + 1) / 2, n / 2 + 1) GROUP BY i
-"""
 
-AGENTS = """
-SELECT {agent} AS agent, COUNT(*) AS conversations, SUM(c.agent_messages) AS messages,
-       COUNT(c.rating_score) AS rating_count, AVG(c.rating_score) AS rating_average
-FROM conversations c WHERE {where} AND {agent} IS NOT NULL GROUP BY 1
-"""
-AGENT_MEDIANS = """
-WITH d AS (SELECT {agent} AS agent, {duration} AS s FROM conversations c
-           WHERE {where} AND {has} AND {agent} IS NOT NULL),
-r AS (SELECT agent, s, ROW_NUMBER() OVER (PARTITION BY agent ORDER BY s) AS rn,
-             COUNT(*) OVER (PARTITION BY agent) AS n FROM d)
-SELECT agent, AVG(s) AS median FROM r WHERE rn IN ((n + 1) / 2, n / 2 + 1) GROUP BY agent
+AGENTS = f"""
+SELECT {AGENT} AS agent, COUNT(*) AS conversations, SUM(c.agent_messages) AS messages,
+       COUNT(c.rating_score) AS rating_count, AVG(c.rating_score) AS rating_average,
+       {FIRST_RESPONSES} AS first_responses
+FROM conversations c WHERE {{where}} AND {AGENT} IS NOT NULL GROUP BY 1
 """
 # Every enabled member of the team is listed, with zeros when they had nothing in the range.
 STAFF = "SELECT id, name, disabled FROM users WHERE tenant_id = :tenant ORDER BY name, id"
+
+
+def percentiles(durations_ms: str | None) -> dict[str, float | None]:
+    """Median and p90 in seconds of a JSON array of milliseconds (nulls when it is empty)."""
+    values = sorted(orjson.loads(durations_ms or "[]"))
+    if not values:
+        return {"median": None, "p90": None}
+    n = len(values)
+    middle = (values[(n - 1) // 2] + values[n // 2]) / 2
+    return {"median": _seconds(middle), "p90": _seconds(values[math.ceil(0.9 * n) - 1])}
 
 
 @dataclass(frozen=True)
@@ -136,35 +124,24 @@ async def check_filters(db: Database, period: Period) -> None:
             raise NotFound("no such user")
 
 
-def _seconds(value: float | None) -> float | None:
-    return None if value is None else round(value, 1)
+def _seconds(milliseconds: float | None) -> float | None:
+    return None if milliseconds is None else round(milliseconds / 1000, 1)
 
 
 def _average(value: float | None) -> float | None:
     return None if value is None else round(value, 2)
 
 
-async def _percentiles(
-    db: Database, period: Period, duration: tuple[str, str]
-) -> dict[str, float | None]:
-    where, params = period.in_range()
-    row = await db.fetch_one(
-        PERCENTILES.format(duration=duration[0], has=duration[1], where=where), params
-    )
-    assert row is not None
-    return {"median": _seconds(row["median"]), "p90": _seconds(row["p90"])}
-
-
 async def summary(db: Database, period: Period) -> dict[str, Any]:
     """The contract's summary object for the period."""
     where, params = period.in_range()
-    row = await db.fetch_one(TOTALS.format(missed=MISSED, where=where), params)
+    row = await db.fetch_one(TOTALS.format(where=where), params)
     assert row is not None
     return {
         "conversations": row["conversations"],
         "messages": {"visitor": row["visitor_messages"], "agent": row["agent_messages"]},
-        "first_response_seconds": await _percentiles(db, period, FIRST_RESPONSE),
-        "resolution_seconds": await _percentiles(db, period, RESOLUTION),
+        "first_response_seconds": percentiles(row["first_responses"]),
+        "resolution_seconds": percentiles(row["resolutions"]),
         "escalated": row["escalated"],
         "followups": await followups(db, period),
         "rating": {"count": row["rating_count"], "average": _average(row["rating_average"])},
@@ -207,44 +184,23 @@ async def timeseries(
     starts = [times.iso(moment) for moment in period.starts(interval)]
     where, params = period.where()
     params.update(starts=orjson.dumps(starts).decode(), end=times.iso(period.end))
-    in_bucket = IN_BUCKET.format(where=where)
-    if metric in SERIES_VALUES:
-        sql = (
-            f"{BUCKETS} SELECT b.i AS i, {SERIES_VALUES[metric]} AS value {in_bucket} GROUP BY b.i"
-        )
-    else:
-        duration = FIRST_RESPONSE if metric == "first_response" else RESOLUTION
-        sql = BUCKETS + SERIES_MEDIAN.format(
-            duration=duration[0], has=duration[1], in_bucket=in_bucket
-        )
-    found = {row["i"]: row["value"] for row in await db.fetch_all(sql, params)}
-    empty: float | int | None = 0 if metric in ("conversations", "messages", "escalated") else None
-    rounding = _average if metric == "rating" else _seconds
-    return [
-        Point(start, empty if i not in found else _value(found[i], metric, rounding))
-        for i, start in enumerate(starts)
-    ]
+    rows = await db.fetch_all(SERIES.format(value=SERIES_VALUES[metric], where=where), params)
+    return [Point(starts[row["i"]], _point(metric, row["value"])) for row in rows]
 
 
-def _value(value: Any, metric: Metric, rounding: Any) -> float | int | None:
-    if metric in ("conversations", "messages", "escalated"):
-        return int(value or 0)
-    result: float | None = rounding(value)
-    return result
+def _point(metric: Metric, value: Any) -> float | int | None:
+    if metric in ("first_response", "resolution"):
+        return percentiles(value)["median"]
+    if metric == "rating":
+        return _average(value)
+    return int(value or 0)
 
 
 async def agents(db: Database, period: Period) -> list[dict[str, Any]]:
     """Per-agent figures: every enabled member of the team, and anyone else with conversations."""
     where, params = period.in_range()
-    rows = await db.fetch_all(AGENTS.format(agent=AGENT, where=where), params)
+    rows = await db.fetch_all(AGENTS.format(where=where), params)
     figures = {row["agent"]: row for row in rows}
-    duration, has = FIRST_RESPONSE
-    medians = {
-        row["agent"]: row["median"]
-        for row in await db.fetch_all(
-            AGENT_MEDIANS.format(agent=AGENT, duration=duration, has=has, where=where), params
-        )
-    }
     staff = await db.fetch_all(STAFF, {"tenant": period.tenant_id})
     result = []
     for person in staff:
@@ -257,7 +213,9 @@ async def agents(db: Database, period: Period) -> list[dict[str, Any]]:
                 "name": person["name"],
                 "conversations": 0 if row is None else row["conversations"],
                 "messages": 0 if row is None else row["messages"],
-                "first_response_seconds": {"median": _seconds(medians.get(person["id"]))},
+                "first_response_seconds": {
+                    "median": None if row is None else percentiles(row["first_responses"])["median"]
+                },
                 "rating": {
                     "count": 0 if row is None else row["rating_count"],
                     "average": None if row is None else _average(row["rating_average"]),
