@@ -14,6 +14,7 @@ Europe/Berlin, over HTTP, printing p50/p95 in milliseconds.
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import sqlite3
 import statistics
@@ -214,6 +215,7 @@ def main() -> None:
             with httpx.Client(base_url=base, headers=headers, timeout=30) as http:
                 summary = http.get("/api/v1/reports/summary", params=days).json()
                 print(f"range {days['from']}..{days['to']}: {summary['conversations']} convs")
+                print("load average before timing:", " ".join(f"{x:.2f}" for x in os.getloadavg()))
                 for name, path, extra in [
                     ("summary", "/api/v1/reports/summary", {}),
                     ("summary site=2", "/api/v1/reports/summary", {"site": "2"}),
@@ -231,6 +233,7 @@ def main() -> None:
                     ("agents", "/api/v1/reports/agents", {}),
                 ]:
                     print(line(name, timed(http, path, {**days, **extra}, args.runs)))
+            print("load average after timing:", " ".join(f"{x:.2f}" for x in os.getloadavg()))
         finally:
             server.terminate()
             server.wait(timeout=30)
