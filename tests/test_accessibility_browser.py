@@ -26,6 +26,7 @@ SCREENS = [
     ("follow-ups", "/admin/followups", "Follow-ups"),
     ("users", "/admin/users", "Users"),
     ("sites", "/admin/sites", "Sites"),
+    ("reports", "/admin/reports", "Reports"),
     ("audit", "/admin/audit", "Audit log"),
     ("tokens", "/admin/tokens", "API tokens"),
     ("export", "/admin/export", "Export conversations"),

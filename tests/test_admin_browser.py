@@ -257,6 +257,7 @@ def test_a_role_change_reaches_an_open_page_without_signing_out(
             "Users",
             "Sites",
             "API tokens",
+            "Reports",
             "Audit log",
             "Export",
             "Webhooks",

@@ -26,6 +26,27 @@ CLOCKS: dict[Clock, str] = {
     "stop": "waiting_since = NULL",
     "keep": "waiting_since = waiting_since",
 }
+# What a new message adds to the conversation's report facts (`reports/`): a visitor message
+# counts and may be the first; a public staff reply counts and may be the first response
+# (only after a visitor message); system messages and private notes add nothing.
+Fact = Literal["visitor", "reply", "none"]
+SINCE_FIRST_VISITOR_MS = (
+    "CAST(round((julianday(:now) - julianday(first_visitor_message_at)) * 86400000) AS INTEGER)"
+)
+FACTS: dict[Fact, str] = {
+    "visitor": ", visitor_messages = visitor_messages + 1,"
+    " first_visitor_message_at = COALESCE(first_visitor_message_at, :now)",
+    "reply": ", agent_messages = agent_messages + 1,"
+    " first_responder_id = CASE WHEN first_response_at IS NULL"
+    " AND first_visitor_message_at IS NOT NULL THEN :author ELSE first_responder_id END,"
+    " first_response_at = CASE WHEN first_response_at IS NULL"
+    " AND first_visitor_message_at IS NOT NULL THEN :now ELSE first_response_at END,"
+    " first_response_ms = CASE WHEN first_response_at IS NULL"
+    " AND first_visitor_message_at IS NOT NULL THEN "
+    + SINCE_FIRST_VISITOR_MS
+    + " ELSE first_response_ms END",
+    "none": "",
+}
 Channel = Literal["web", "sms", "whatsapp"]
 # What the widget's page told us about its visitor (`visitors.context`), each null when unknown.
 CONTEXT_KEYS = ("url", "title", "referrer", "language", "timezone", "browser", "os")
@@ -206,16 +227,23 @@ async def ids_of_visitor(tx: Tx, visitor_id: int) -> list[int]:
 
 
 async def next_seq(
-    tx: Tx, conversation_id: int, clock: Clock, client_id: str | None, now: str
+    tx: Tx,
+    conversation_id: int,
+    clock: Clock,
+    client_id: str | None,
+    now: str,
+    fact: Fact = "none",
+    author_id: int | None = None,
 ) -> Conversation | None:
-    """Take the conversation's next message seq and move its escalation clock, reading the
-    conversation back in the same statement; None when `client_id` is already used in it (or
-    the conversation does not exist)."""
+    """Take the conversation's next message seq, move its escalation clock and its report
+    facts, reading the conversation back in the same statement; None when `client_id` is
+    already used in it (or the conversation does not exist)."""
     row = await tx.fetch_one(
         f"UPDATE conversations SET last_seq = last_seq + 1, updated_at = :now, {CLOCKS[clock]}"
-        " WHERE id = :id AND NOT EXISTS (SELECT 1 FROM messages"
+        + FACTS[fact]
+        + " WHERE id = :id AND NOT EXISTS (SELECT 1 FROM messages"
         " WHERE conversation_id = :id AND client_id = :client)" + RETURNING_CONVERSATION,
-        {"now": now, "id": conversation_id, "client": client_id},
+        {"now": now, "id": conversation_id, "client": client_id, "author": author_id},
     )
     return None if row is None else Conversation.from_row(row)
 
@@ -297,6 +325,13 @@ async def set_status(
     changed = await tx.execute(
         "UPDATE conversations SET status = :status, updated_at = :now,"
         " closed_at = CASE WHEN :status = 'closed' THEN :now ELSE NULL END,"
+        # Report facts: the first close and the first escalation are kept for good.
+        " first_closed_at = COALESCE(first_closed_at,"
+        " CASE WHEN :status = 'closed' THEN :now END),"
+        " resolution_ms = CASE WHEN :status = 'closed' AND first_closed_at IS NULL"
+        f" AND first_visitor_message_at IS NOT NULL THEN {SINCE_FIRST_VISITOR_MS}"
+        " ELSE resolution_ms END,"
+        " escalated_at = COALESCE(escalated_at, CASE WHEN :status = 'escalated' THEN :now END),"
         # Nobody waits in a closed conversation; stopped here so the announcement says so.
         " waiting_since = CASE WHEN :status = 'closed' THEN NULL ELSE waiting_since END"
         f" WHERE id = :id AND status != :status AND status IN ({placeholders})",

@@ -21,7 +21,7 @@ from omnichat.chat import attachments as files
 from omnichat.chat import channels, conversations, events
 from omnichat.chat.attachments import Attachment, Uploader
 from omnichat.chat.channels import Delivery
-from omnichat.chat.conversations import Clock, Conversation, load
+from omnichat.chat.conversations import Clock, Conversation, Fact, load
 from omnichat.errors import Conflict, Invalid
 from omnichat.protocol.hub import Subscriber
 from omnichat.signing import Signer
@@ -170,13 +170,16 @@ async def insert(
     now = times.now_iso()
     # A visitor message starts the escalation clock; a public staff reply stops it.
     clock: Clock = "keep"
+    fact: Fact = "none"
     if sender == "visitor":
-        clock = "start"
+        clock, fact = "start", "visitor"
     elif sender == "agent" and not private:
-        clock = "stop"
-    # One statement takes the next seq, refuses a client id already used, and reads back the
-    # conversation: the common path costs three statements in all.
-    conversation = await conversations.next_seq(tx, conversation_id, clock, client_id, now)
+        clock, fact = "stop", "reply"
+    # One statement takes the next seq, refuses a client id already used, keeps the report
+    # facts and reads back the conversation: the common path costs three statements in all.
+    conversation = await conversations.next_seq(
+        tx, conversation_id, clock, client_id, now, fact, None if author is None else author[0]
+    )
     if conversation is None:
         first = await existing(tx, conversation_id, client_id)
         assert first is not None, f"conversation {conversation_id} does not exist"

@@ -15,6 +15,7 @@ const ACTIONS = {
   "auth.refresh_reused": "Reused session token (sessions ended)",
   "backup.download": "Downloaded a backup",
   "export.conversations": "Exported conversations",
+  "export.report": "Exported a report",
   "site.created": "Created a site",
   "site.updated": "Changed site settings",
   "user.created": "Added a user",

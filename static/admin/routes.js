@@ -8,6 +8,7 @@ import { mountBackups } from "./backups.js";
 import { mountExport } from "./export.js";
 import { mountInbox } from "./inbox.js";
 import { mountCanned } from "./replies.js";
+import { mountReports } from "./reports.js";
 import { mountSites } from "./sites.js";
 import { mountTokens } from "./tokens.js";
 import { mountUsers } from "./users.js";
@@ -39,6 +40,13 @@ export const ROUTES = [
     role: "admin",
     menu: "API tokens",
     path: "/admin/tokens",
+  },
+  {
+    screen: "reports",
+    mount: mountReports,
+    role: "admin",
+    menu: "Reports",
+    path: "/admin/reports",
   },
   { screen: "audit", mount: mountAudit, role: "admin", menu: "Audit log", path: "/admin/audit" },
   { screen: "export", mount: mountExport, role: "admin", menu: "Export", path: "/admin/export" },
