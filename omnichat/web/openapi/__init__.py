@@ -26,6 +26,7 @@ from omnichat.web.openapi import (
     conversations,
     integrations,
     objects,
+    reports,
     system,
     widget,
     workspace,
@@ -41,6 +42,7 @@ AREAS: list[Callable[[], dict[str, dict[str, Any]]]] = [
     attachments.paths,
     admin.paths,
     integrations.paths,
+    reports.paths,
     system.paths,
 ]
 
