@@ -208,6 +208,11 @@ class TwilioSettings:
         "", "Base URL Twilio calls, as the internet sees it (https://chat.example.org)."
     )
     api_base_url: str = setting("https://api.twilio.com", "Twilio REST API base URL.")
+    media_url_ttl_seconds: int = setting(
+        604800,
+        "How long the signed link of a file sent by SMS/WhatsApp lasts (Twilio fetches it).",
+        min=3600,
+    )
     request_timeout_seconds: float = setting(10.0, "Timeout of one Twilio API call.", min=0.1)
     retry_base_seconds: float = setting(
         2.0, "First retry delay after a provider failure; doubles each attempt, jittered.", min=0.01

@@ -305,6 +305,11 @@ input,textarea{display:block;width:100%;margin-top:2px;padding:8px 10px;backgrou
     const text = el("p", "text");
     linkify(text, m.text);
     node.append(meta, text);
+    if (m.attachments && m.attachments.length) {
+      const files = el("div", "files");
+      node.append(files);
+      part("attach").then((attach) => attach.show(files, m));
+    }
     return node;
   }
   // Stored messages in seq order, then the ones still being sent.
@@ -445,6 +450,7 @@ input,textarea{display:block;width:100%;margin-top:2px;padding:8px 10px;backgrou
       if (!token) startSession(); // a first-time visitor gets a session when they first open
       else offerPrechat(false);
       checkStaff();
+      part("attach");
     }
     if (focus) input.focus();
   }
@@ -545,14 +551,15 @@ input,textarea{display:block;width:100%;margin-top:2px;padding:8px 10px;backgrou
   }
   function submitInput() {
     const text = input.value.trim();
-    if (!text) return;
     if (Array.from(text).length > MAX_TEXT) return showProblem(strings.tooLong);
+    const files = kit.files(); // ids of uploaded files (attach.js); null while one uploads
+    if (!files || !(text || files.length)) return;
     input.value = "";
     stopTyping();
-    send(text);
+    send(text, files);
   }
-  function send(text) {
-    const item = { client_id: newId(), text };
+  function send(text, files) {
+    const item = { client_id: newId(), text, attachments: files };
     writeOutbox(readOutbox().concat(item));
     addPending(item);
     if (!token) startSession();
@@ -565,7 +572,8 @@ input,textarea{display:block;width:100%;margin-top:2px;padding:8px 10px;backgrou
       for (const item of readOutbox()) {
         if (sentOnSocket.has(item.client_id)) continue;
         sentOnSocket.add(item.client_id);
-        sendFrame({ type: "message", client_id: item.client_id, text: item.text });
+        const { client_id, text, attachments } = item;
+        sendFrame({ type: "message", client_id, text, attachments });
       }
     } else if (poll) part("poll").then((fallback) => fallback.flush());
   }
@@ -834,6 +842,9 @@ input,textarea{display:block;width:100%;margin-top:2px;padding:8px 10px;backgrou
     request,
     input,
     composer,
+    panel,
+    BASE,
+    files: () => [],
     site: () => site,
     identity: () => identity || {},
     mount: (node) => panel.insertBefore(node, problem),

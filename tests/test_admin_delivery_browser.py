@@ -126,16 +126,15 @@ def test_a_texted_reply_shows_its_delivery_moving_to_delivered(
     texting: Texting, open_page: OpenPage
 ) -> None:
     """A reply to an SMS contact shows each delivery state the stand-in's callbacks report, live,
-    and the contact's media arrive as links while other schemes stay text."""
+    and `[media]` link lines of texts stored before MMS fetching show as links while other schemes
+    stay text."""
     page = open_page(texting.server, "/admin")
     phone = new_phone()
     media = "https://api.twilio.com/2010-04-01/Accounts/AC1/Messages/MM1/Media/ME1"
     text_in(
         texting,
         phone,
-        "Photo of the dent\n[media] javascript:alert(1)",
-        NumMedia="1",
-        MediaUrl0=media,
+        f"Photo of the dent\n[media] javascript:alert(1)\n[media] {media}",
     )
     row = page.locator(".conversation-list .row").filter(has_text=phone)
     expect(row.locator(".tag.channel")).to_have_text("SMS")

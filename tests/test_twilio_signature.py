@@ -116,9 +116,8 @@ def test_incoming_text_keeps_media_links_and_refuses_bad_senders() -> None:
         }
     )
     assert text.channel == "whatsapp" and text.profile_name == "Ann"
-    assert text.text() == (
-        "look\n[media] https://api.twilio.com/media/1\n[media] https://api.twilio.com/media/3"
-    )
+    assert text.text() == "look"
+    assert text.media == ("https://api.twilio.com/media/1", "https://api.twilio.com/media/3")
     empty = Text.parse({"MessageSid": "SM2", "From": "+15550100123", "To": "+15550009000"})
     assert empty.text() == "(empty message)"
     long = Text.parse(

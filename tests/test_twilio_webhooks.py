@@ -170,7 +170,7 @@ def test_whatsapp_is_its_own_conversation_and_later_texts_join_it(
     assert texts == [
         GREETING,
         "by whatsapp",
-        "a photo\n[media] https://api.twilio.com/2010-04-01/Accounts/AC1/Messages/MM1/Media/ME1",
+        "a photo",
     ]
     assert eventually(lambda: sent_to(standin, phone, "whatsapp")) == [GREETING]
     [sent] = [s for s in standin.accepted if s.to == "whatsapp:" + phone]
@@ -348,25 +348,3 @@ def test_escalation_steps_and_alerts_go_out_by_sms(
     assert eventually(lambda: sent_to(standin, phone) == expected and expected)
     [alert] = eventually(lambda: [s for s in standin.accepted if s.to == oncall])
     assert alert.sender == site_number and "waiting" in alert.body
-
-
-def test_files_to_an_sms_conversation_are_refused_clearly(
-    texting: AppServer, standin: TwilioStandIn
-) -> None:
-    """Until MMS goes out, a reply with files to an SMS contact is 422 and nothing is sent;
-    a private note may still carry them."""
-    phone = new_phone()
-    assert post_signed(texting, text_params(phone, "Here is my question")).status_code == 200
-    owner = sign_in_owner(texting)
-    conversation = conversation_of(texting, owner, phone, "sms")
-    pdf = texting.http.post(
-        "/api/v1/attachments",
-        files={"file": ("form.pdf", b"%PDF-1.4\n%%EOF\n")},
-        headers=owner.headers,
-    ).json()["attachment"]
-    path = f"/api/v1/conversations/{conversation['id']}/messages"
-    refused = call(texting, owner, "POST", path, json={"text": "see", "attachments": [pdf["id"]]})
-    assert refused.status_code == 422 and "attachments" in refused.json()["error"]["message"]
-    note = {"text": "file", "private": True, "attachments": [pdf["id"]]}
-    assert call(texting, owner, "POST", path, json=note).status_code == 201
-    assert "see" not in sent_to(standin, phone)

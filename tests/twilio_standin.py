@@ -1,9 +1,12 @@
 """A stand-in for Twilio's REST API: a small real HTTP server on loopback.
 
 It answers `POST /2010-04-01/Accounts/{sid}/Messages.json` like Twilio (basic auth, form body,
-201 with a message sid), or with the answers a test plans (500s, a 400 with a Twilio error code,
-429...), records what it received, can hold requests open (a provider that accepted but never
-answered), and sends signed status callbacks to the URL each message named, the way Twilio does.
+201 with a message sid, the `MediaUrl` parameters recorded), serves media a test adds at
+`.../Messages/{MM}/Media/{ME}` the way Twilio does (basic auth, then a redirect to an
+unauthenticated storage link), or with the answers a test plans (500s, a 400 with a Twilio
+error code, 429...), records what it received, can hold requests open (a provider that accepted
+but never answered), and sends signed status callbacks to the URL each message named, the way
+Twilio does.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ class Sent:
     sender: str
     body: str
     status_callback: str
+    media: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -67,6 +71,10 @@ class TwilioStandIn:
         self.request_times: list[float] = []
         self.accepted: list[Sent] = []
         self.planned: list[Answer] = []
+        # Media served to the server under test: path -> (status, content type, bytes).
+        self.media: dict[str, tuple[int, str, bytes]] = {}
+        # (path, whether it carried our credentials) for every media request.
+        self.media_requests: list[tuple[str, bool]] = []
         # Cleared: requests are recorded (and accepted), then held without an answer.
         self.release = threading.Event()
         self.release.set()
@@ -88,6 +96,16 @@ class TwilioStandIn:
         """Answer the next requests with these, in order; then accept again."""
         with self._lock:
             self.planned.extend(answers)
+
+    def add_media(self, data: bytes, content_type: str, status: int = 200) -> str:
+        """A media link as an incoming MMS webhook names it; fetching it answers `data`."""
+        path = (
+            f"/2010-04-01/Accounts/{self.account_sid}/Messages/MM{uuid.uuid4().hex}"
+            f"/Media/ME{uuid.uuid4().hex}"
+        )
+        with self._lock:
+            self.media[path] = (status, content_type, data)
+        return self.base_url + path
 
     def close(self) -> None:
         self.release.set()
@@ -148,9 +166,43 @@ class TwilioStandIn:
             def log_message(self, format: str, *args: object) -> None:
                 pass
 
+            def do_GET(self) -> None:
+                credentials = base64.b64encode(
+                    f"{standin.account_sid}:{standin.auth_token}".encode()
+                ).decode()
+                authorized = self.headers.get("Authorization") == f"Basic {credentials}"
+                with standin._lock:
+                    standin.media_requests.append((self.path, authorized))
+                if self.path.startswith("/storage/"):
+                    # Like Twilio's storage links: no credentials needed (nor wanted).
+                    found = standin.media.get(self.path.removeprefix("/storage"))
+                    if found is None:
+                        return self._reply(404, {"code": 20404, "message": "not found"})
+                    status, kind, data = found
+                    self.send_response(status)
+                    self.send_header("Content-Type", kind)
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                    return None
+                if not authorized:
+                    return self._reply(401, {"code": 20003, "message": "Authenticate"})
+                if self.path not in standin.media:
+                    return self._reply(404, {"code": 20404, "message": "not found"})
+                if standin.media[self.path][0] != 200:
+                    status = standin.media[self.path][0]
+                    return self._reply(status, {"code": status, "message": "planned"})
+                self.send_response(307)
+                self.send_header("Location", "/storage" + self.path)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return None
+
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
-                form = dict(parse_qsl(self.rfile.read(length).decode()))
+                pairs = parse_qsl(self.rfile.read(length).decode())
+                form = dict(pairs)
+                media = tuple(value for key, value in pairs if key == "MediaUrl")
                 expected = f"/2010-04-01/Accounts/{standin.account_sid}/Messages.json"
                 credentials = base64.b64encode(
                     f"{standin.account_sid}:{standin.auth_token}".encode()
@@ -171,6 +223,7 @@ class TwilioStandIn:
                             form.get("From", ""),
                             form.get("Body", ""),
                             form.get("StatusCallback", ""),
+                            media,
                         )
                         standin.accepted.append(sent)
                 if not standin.release.wait(60):

@@ -132,40 +132,53 @@ async def check_quota(db: Database, visitor_id: int, per_minute: int, daily_byte
             raise RateLimited("today's upload allowance is used up", 3600)
 
 
+async def insert(
+    tx: Tx,
+    uploader: Uploader,
+    name: str,
+    kind: str,
+    spool: IO[bytes],
+    message_id: int | None = None,
+) -> Attachment:
+    """Store the spooled file inside `tx` (unsent, or on `message_id` for fetched MMS media)."""
+    spool.seek(0)
+    digest = hashlib.sha256()
+    attachment_id = await tx.execute(
+        "INSERT INTO attachments (tenant_id, visitor_id, user_id, message_id, name, type, size,"
+        " sha256, created_at) VALUES (:t, :v, :u, :m, :name, :type, 0, '', :now)",
+        {
+            "t": uploader.tenant_id,
+            "v": uploader.visitor_id,
+            "u": uploader.user_id,
+            "m": message_id,
+            "name": name,
+            "type": kind,
+            "now": times.now_iso(),
+        },
+    )
+    size = n = 0
+    while chunk := spool.read(CHUNK):
+        digest.update(chunk)
+        size += len(chunk)
+        await tx.execute(
+            "INSERT INTO attachment_chunks (attachment_id, n, data) VALUES (:a, :n, :data)",
+            {"a": attachment_id, "n": n, "data": chunk},
+        )
+        n += 1
+    await tx.execute(
+        "UPDATE attachments SET size = :size, sha256 = :sha WHERE id = :a",
+        {"size": size, "sha": digest.hexdigest(), "a": attachment_id},
+    )
+    return Attachment(attachment_id, name, kind, size, False, link(tx.signer, attachment_id))
+
+
 async def store(
     db: Database, uploader: Uploader, name: str, kind: str, spool: IO[bytes]
 ) -> Attachment:
     """Store the spooled file in one transaction; nothing is left of a failed one."""
 
     async def op(tx: Tx) -> Attachment:
-        spool.seek(0)
-        digest = hashlib.sha256()
-        attachment_id = await tx.execute(
-            "INSERT INTO attachments (tenant_id, visitor_id, user_id, name, type, size, sha256,"
-            " created_at) VALUES (:t, :v, :u, :name, :type, 0, '', :now)",
-            {
-                "t": uploader.tenant_id,
-                "v": uploader.visitor_id,
-                "u": uploader.user_id,
-                "name": name,
-                "type": kind,
-                "now": times.now_iso(),
-            },
-        )
-        size = n = 0
-        while chunk := spool.read(CHUNK):
-            digest.update(chunk)
-            size += len(chunk)
-            await tx.execute(
-                "INSERT INTO attachment_chunks (attachment_id, n, data) VALUES (:a, :n, :data)",
-                {"a": attachment_id, "n": n, "data": chunk},
-            )
-            n += 1
-        await tx.execute(
-            "UPDATE attachments SET size = :size, sha256 = :sha WHERE id = :a",
-            {"size": size, "sha": digest.hexdigest(), "a": attachment_id},
-        )
-        return Attachment(attachment_id, name, kind, size, False, link(tx.signer, attachment_id))
+        return await insert(tx, uploader, name, kind, spool)
 
     return await db.write(op)
 

@@ -9,7 +9,7 @@ conversation escalated at once (the widget offers the follow-up form).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 from omnichat import times
 from omnichat.accounts.presence import Presence
@@ -33,17 +33,25 @@ async def receive(
     *,
     presence: Presence | None = None,
     attachments: Sequence[int] = (),
+    also: Callable[[Tx, Stored], Awaitable[None]] | None = None,
 ) -> Stored:
     """Store a contact's message (once per client id) and return it with its conversation.
 
     A conversation the message opens or reopens is auto-assigned when the site asks for it, to
-    staff online in `presence` (None, for tools and domain tests: nobody is).
+    staff online in `presence` (None, for tools and domain tests: nobody is). `also` runs in
+    the same transaction after a newly stored message (an MMS queues its media fetches there).
     """
     # Who has a socket open is known here, not on the writer thread: capture it now.
     connected = frozenset() if presence is None else presence.connected_in(site.tenant_id)
     uploader = Uploader(site.tenant_id, visitor_id=visitor_id)
 
     async def op(tx: Tx) -> Stored:
+        stored = await store(tx)
+        if also is not None and not stored.duplicate:
+            await also(tx, stored)
+        return stored
+
+    async def store(tx: Tx) -> Stored:
         found = await conversations.find(tx, visitor_id, channel)
         if found is None:
             opened = await conversations.create(tx, site.tenant_id, site.id, visitor_id, channel)

@@ -214,9 +214,6 @@ async def insert(
         client_id,
         now,
     )
-    if attachments and conversation.channel != "web" and not private:
-        # Outbound MMS (Twilio MediaUrl) is not built yet: refuse rather than drop the files.
-        raise Invalid("attachments", f"files cannot be sent by {conversation.channel} yet")
     if attachments:
         assert uploader is not None, "files are sent by their uploader"
         claimed = await files.claim(tx, attachments, uploader, message_id)

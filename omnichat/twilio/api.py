@@ -9,6 +9,7 @@ the answer was lost (timeout, dropped connection): resend only after the callbac
 from __future__ import annotations
 
 import base64
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -67,9 +68,12 @@ async def send(
     sender: str,
     body: str,
     status_callback: str,
+    media: Sequence[str] = (),
 ) -> Outcome:
-    """POST one message; never raises for provider or network trouble."""
-    form = {"To": to, "From": sender, "Body": body, "StatusCallback": status_callback}
+    """POST one message (with a `MediaUrl` per file link); never raises for provider or network
+    trouble."""
+    form = [("To", to), ("From", sender), ("Body", body), ("StatusCallback", status_callback)]
+    form += [("MediaUrl", url) for url in media]
     credentials = f"{settings.account_sid}:{settings.auth_token}".encode()
     headers = {"Authorization": "Basic " + base64.b64encode(credentials).decode()}
     try:

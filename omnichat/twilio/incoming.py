@@ -5,8 +5,9 @@ per tenant, channel and number, with no token. The message then goes through `in
 exactly like a web chat (join, open or reopen the conversation, with the greeting), with the
 `MessageSid` as its client id, so a retried or replayed webhook never stores it twice.
 
-Media are not downloaded: their URLs are appended to the text, one per line after a
-"[media]" marker, for agents to open.
+Media (MMS) are not waited for: the message is stored with its body at once and each media
+link is queued in the same transaction for `media.Fetcher`, which adds the files to the message
+later (`message.updated`).
 """
 
 from __future__ import annotations
@@ -22,10 +23,10 @@ from omnichat.chat.messages import MAX_TEXT, Stored
 from omnichat.errors import BadRequest
 from omnichat.sites import Site
 from omnichat.storage.db import Database, Tx
+from omnichat.twilio import media
 
 MAX_MEDIA = 10  # Twilio's own limit per message
 MAX_NAME = 200
-MEDIA_MARKER = "[media]"
 EMPTY_TEXT = "(empty message)"
 
 
@@ -42,7 +43,7 @@ class Text:
     profile_name: str | None
 
     @classmethod
-    def parse(cls, params: Mapping[str, str]) -> Text:
+    def parse(cls, params: Mapping[str, str], api_base_url: str = "https://api.twilio.com") -> Text:
         """The webhook's fields, or `BadRequest` naming what is missing or malformed."""
         sid = params.get("MessageSid", "")
         if not 1 <= len(sid) <= 64:
@@ -54,20 +55,19 @@ class Text:
         if channel != receiver_channel:
             raise BadRequest("From and To are on different channels", code="bad_webhook")
         count = params.get("NumMedia", "0")
+        # Only Twilio's https links (or the configured API's own) are fetched; nothing else.
+        api = api_base_url.rstrip("/") + "/"
         media = tuple(
             url
             for index in range(min(int(count) if count.isdigit() else 0, MAX_MEDIA))
-            # Only Twilio's https links are shown to agents as links; nothing else is kept.
-            if (url := params.get(f"MediaUrl{index}", "")).startswith("https://")
+            if (url := params.get(f"MediaUrl{index}", "")).startswith(("https://", api))
         )
         name = (params.get("ProfileName") or "").strip()[:MAX_NAME] or None
         return cls(sid, channel, sender, receiver, params.get("Body", ""), media, name)
 
     def text(self) -> str:
-        """What is stored: the body, then a line per media URL; never empty, never too long."""
-        lines = [self.body.strip()] if self.body.strip() else []
-        lines += [f"{MEDIA_MARKER} {url}" for url in self.media]
-        text = "\n".join(lines) or EMPTY_TEXT
+        """What is stored: the body (empty when files come instead); never too long."""
+        text = self.body.strip() or ("" if self.media else EMPTY_TEXT)
         # A verified text is never refused: one over our limit is kept, cut.
         return text if len(text) <= MAX_TEXT else text[: MAX_TEXT - 1] + "…"
 
@@ -113,6 +113,17 @@ async def receive(db: Database, text: Text, presence: Presence | None = None) ->
         return None
     visitor_id = await contact(db, site, text.channel, text.sender, text.profile_name)
     channel: Channel = "whatsapp" if text.channel == "whatsapp" else "sms"
+
+    async def queue_media(tx: Tx, stored: Stored) -> None:
+        await media.enqueue(tx, stored, visitor_id, text.media)
+
     return await inbound.receive(
-        db, site, visitor_id, channel, text.text(), text.sid, presence=presence
+        db,
+        site,
+        visitor_id,
+        channel,
+        text.text(),
+        text.sid,
+        presence=presence,
+        also=queue_media if text.media else None,
     )

@@ -11,6 +11,8 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+import orjson
+
 from omnichat import phones, sites, times
 from omnichat.chat import channels
 from omnichat.chat.channels import Delivery, DeliveryStatus
@@ -19,6 +21,7 @@ from omnichat.errors import Invalid
 from omnichat.logs import mask_phone
 from omnichat.sites import Site
 from omnichat.storage.db import Database, Row, Tx
+from omnichat.twilio import media
 
 log = logging.getLogger("omnichat.twilio")
 
@@ -34,13 +37,13 @@ WAKE_TOPIC = ("outbox", 0)
 INSERT = """
 INSERT INTO outbox (tenant_id, site_id, message_id, kind, channel, to_number, from_number, body,
                     status, next_attempt_at, queued_at, error_code, error_message, created_at,
-                    updated_at)
+                    updated_at, media)
 VALUES (:tenant, :site, :message, :kind, :channel, :to, :from, :body, :status, :now, :now,
-        :error_code, :error_message, :now, :now)
+        :error_code, :error_message, :now, :now, :media)
 """
 COLUMNS = """
 id, tenant_id, site_id, message_id, kind, channel, to_number, from_number, body, status, attempts,
-attempt_id, queued_at
+attempt_id, queued_at, media
 """
 
 
@@ -61,6 +64,7 @@ class Entry:
     attempts: int
     attempt_id: str | None
     queued_at: str
+    media: str | None = None  # JSON list of attachment ids, sent as MediaUrl
 
     @classmethod
     def from_row(cls, row: Row) -> Entry:
@@ -101,6 +105,7 @@ async def _insert(
     from_number: str | None,
     body: str,
     failure: tuple[str, str] | None = None,
+    media: list[int] | None = None,
 ) -> Delivery:
     status: Status = "pending" if failure is None else "failed"
     await tx.execute(
@@ -118,6 +123,7 @@ async def _insert(
             "now": times.now_iso(),
             "error_code": None if failure is None else failure[0],
             "error_message": None if failure is None else failure[1],
+            "media": orjson.dumps(media).decode() if media else None,
         },
     )
     if failure is None:
@@ -135,13 +141,16 @@ async def enqueue_reply(
 ) -> Delivery:
     """Queue a public staff or system message of an SMS/WhatsApp conversation for sending.
 
-    Called by `messages.insert` inside its transaction. An agent's text over the channel's limit
-    is refused (`Invalid` rolls the message back); a system text that cannot go out (too long, no
-    sending number, no contact phone) is stored as a failed delivery agents can see.
+    Called by `messages.insert` inside its transaction. The message's files go along as MMS
+    media (over Twilio's limits: `Invalid`). An agent's text over the channel's limit is refused
+    (`Invalid` rolls the message back); a system text that cannot go out (too long, no sending
+    number, no contact phone) is stored as a failed delivery agents can see.
     """
     channel = conversation.channel
     if sender == "agent":
         check_length(channel, text)
+    # The reply's files (claimed just before, in this transaction) go out as MediaUrl.
+    files = await media.outgoing(tx, message_id, channel)
     contact = await tx.fetch_one(
         "SELECT phone, contact_channel FROM visitors WHERE id = :id",
         {"id": conversation.visitor_id},
@@ -166,6 +175,7 @@ async def enqueue_reply(
         from_number=from_number,
         body=text,
         failure=failure,
+        media=files,
     )
 
 

@@ -27,7 +27,7 @@ from omnichat.metrics import Metrics
 from omnichat.protocol.hub import Closed
 from omnichat.settings import SettingsError, TwilioSettings
 from omnichat.storage.db import Database
-from omnichat.twilio import api, delivery, outbox
+from omnichat.twilio import api, delivery, media, outbox
 from omnichat.twilio.circuit import Circuit
 from omnichat.twilio.outbox import Entry
 
@@ -196,6 +196,7 @@ class Sender:
                 phones.address(row.channel, row.from_number),
                 row.body,
                 callback,
+                media.public_links(self.settings, self.db.signer, row.media),
             )
         except Exception:
             # A bug of ours must not leave the row `sending` until the next restart.

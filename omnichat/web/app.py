@@ -33,7 +33,7 @@ from omnichat.settings import Settings
 from omnichat.signing import Signer
 from omnichat.storage import backups, datadir, migrations, restore
 from omnichat.storage.db import Database
-from omnichat.twilio import outbox
+from omnichat.twilio import media, outbox
 from omnichat.twilio.sender import Sender
 from omnichat.web import (
     admin_api,
@@ -162,6 +162,9 @@ def create_app(settings: Settings, hub: Hub | None = None, metrics: Metrics | No
         jobs.start()
         await ctx.backups.schedule(jobs)
         await ctx.twilio.start()
+        # Media of incoming SMS/WhatsApp texts (MMS), downloaded from Twilio into attachments.
+        fetcher = media.Fetcher(prepared.twilio, prepared.attachments, db, guard)
+        await fetcher.start()
         await ctx.webhooks.start()
         jobs.every(
             events.PRUNE_EVERY_SECONDS,
@@ -197,6 +200,7 @@ def create_app(settings: Settings, hub: Hub | None = None, metrics: Metrics | No
             jobs.stop()
             # Calls to Twilio in flight finish (or are cut at a deadline) before the writer closes.
             await ctx.twilio.stop()
+            await fetcher.stop()
             await ctx.webhooks.stop()
             hub.close_all()
             await alerts.close()

@@ -57,7 +57,8 @@ async def verified_form(request: Request, kind: str) -> dict[str, str]:
 
 async def message(request: Request) -> Response:
     ctx = context(request)
-    text = incoming.Text.parse(await verified_form(request, "message"))
+    form = await verified_form(request, "message")
+    text = incoming.Text.parse(form, ctx.settings.twilio.api_base_url)
     stored = await incoming.receive(ctx.db, text, ctx.presence)
     fields = {
         "channel": text.channel,

@@ -70,7 +70,14 @@ async def session(request: Request) -> JSONResponse:
             "visitor": {"id": visitor.id},
             "conversation": None if conversation is None else conversation.visitor_json(),
             "messages": [message.to_json() for message in history],
-            "site": site.widget_json(),
+            "site": {
+                **site.widget_json(),
+                # What the widget checks before uploading (the server checks again).
+                "attachments": {
+                    "max_bytes": ctx.settings.attachments.max_bytes,
+                    "types": ctx.settings.attachments.allowed_types,
+                },
+            },
         }
     )
 

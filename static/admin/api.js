@@ -223,3 +223,45 @@ document.addEventListener("visibilitychange", () => {
     refresh().catch(() => {});
   }
 });
+
+/**
+ * Upload one file (multipart) as the signed-in user, reporting progress (0..1):
+ * {done: Promise<Attachment>, abort()}. Errors are ApiErrors with the server's envelope.
+ */
+export function upload(file, onProgress) {
+  const xhr = new XMLHttpRequest();
+  let aborted = false;
+  const done = ensureAccess().then(
+    (token) =>
+      new Promise((resolve, reject) => {
+        if (aborted) return reject(new ApiError(0, "aborted", "Cancelled."));
+        xhr.open("POST", "/api/v1/attachments");
+        xhr.setRequestHeader("Authorization", `Bearer ${token}`);
+        xhr.responseType = "json";
+        xhr.upload.addEventListener("progress", (event) => {
+          if (event.lengthComputable) onProgress(event.loaded / event.total);
+        });
+        xhr.addEventListener("load", () => {
+          const body = xhr.response || {};
+          if (xhr.status === 201 && body.attachment) return resolve(body.attachment);
+          const error = body.error || {};
+          const fallback = `The server answered ${xhr.status}.`;
+          reject(new ApiError(xhr.status, error.code || "upload_failed", error.message || fallback));
+        });
+        xhr.addEventListener("error", () =>
+          reject(new ApiError(0, "network_error", "Cannot reach the server; check the connection.")),
+        );
+        xhr.addEventListener("abort", () => reject(new ApiError(0, "aborted", "Cancelled.")));
+        const form = new FormData();
+        form.append("file", file, file.name || "pasted-image.png");
+        xhr.send(form);
+      }),
+  );
+  return {
+    done,
+    abort() {
+      aborted = true;
+      xhr.abort();
+    },
+  };
+}

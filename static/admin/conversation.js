@@ -1,6 +1,7 @@
 // The conversation pane: header with actions, transcript, visitor details, typing, reply box.
 
 import { mountActions } from "./actions.js";
+import { uploadTray } from "./attachments.js";
 import { channelLabel, isTexted, loadChannels, textingNotice } from "./channels.js";
 import { visitorName } from "./conversations.js";
 import { detailsElement, lazyDetails } from "./details.js";
@@ -94,18 +95,52 @@ export function mountConversation(host, services) {
   });
   const privateBox = h("input", { type: "checkbox", name: "private" });
   const send = h("button", { type: "submit", class: "primary" }, "Send");
+  // Files: the button, a pasted image or a dropped file upload at once and wait in the tray.
+  const fileProblem = h("p", { class: "form-error", role: "alert" });
+  const tray = uploadTray((text) => (fileProblem.textContent = text));
+  const fileInput = h("input", { type: "file", multiple: true, hidden: true, "aria-label": "Attach a file" });
+  const attach = h("button", { type: "button", class: "ghost attach" }, "Attach a file");
+  attach.addEventListener("click", () => fileInput.click());
+  fileInput.addEventListener("change", () => {
+    fileProblem.textContent = "";
+    tray.add(fileInput.files);
+    fileInput.value = "";
+  });
+  reply.addEventListener("paste", (event) => {
+    const files = event.clipboardData && event.clipboardData.files;
+    if (!files || !files.length) return;
+    event.preventDefault();
+    fileProblem.textContent = "";
+    tray.add(files);
+  });
   const composer = h(
     "form",
     { class: "composer", "aria-label": "Reply to the visitor" },
     picker.element,
+    tray.element,
+    fileProblem,
     reply,
     h(
       "div",
       { class: "composer-bar" },
       h("label", { class: "toggle" }, privateBox, h("span", {}, "Private note (agents only)")),
-      send,
+      h("span", { class: "composer-actions" }, fileInput, attach, send),
     ),
   );
+  const dropping = (event) => event.dataTransfer && event.dataTransfer.types.includes("Files");
+  composer.addEventListener("dragover", (event) => {
+    if (!dropping(event)) return;
+    event.preventDefault();
+    composer.classList.add("dropping");
+  });
+  composer.addEventListener("dragleave", () => composer.classList.remove("dropping"));
+  composer.addEventListener("drop", (event) => {
+    composer.classList.remove("dropping");
+    if (!dropping(event)) return;
+    event.preventDefault();
+    fileProblem.textContent = "";
+    tray.add(event.dataTransfer.files);
+  });
   const pane = h(
     "section",
     { class: "pane", "aria-labelledby": "pane-title" },
@@ -196,9 +231,12 @@ export function mountConversation(host, services) {
   composer.addEventListener("submit", (event) => {
     event.preventDefault();
     const text = reply.value.trim();
-    if (!text || !shownId || send.disabled) return;
+    if (!shownId || send.disabled) return;
+    const files = tray.take();
+    if (files === null || (!text && !files.length)) return;
+    fileProblem.textContent = "";
     stopTyping(shownId);
-    sendReply(shownId, text, privateBox.checked);
+    sendReply(shownId, text, privateBox.checked, files);
     reply.value = "";
     reply.focus();
   });
@@ -233,6 +271,7 @@ export function mountConversation(host, services) {
       conversation: transcript.id,
       text: pending.text,
       private: pending.private,
+      attachments: pending.attachments,
       failed: pending.failed,
       refused: pending.refused,
     }));
@@ -300,6 +339,8 @@ export function mountConversation(host, services) {
       newestRendered = 0;
       log.replaceChildren();
       reply.value = "";
+      tray.clear();
+      fileProblem.textContent = "";
       picker.close();
       actions.reset();
       host.replaceChildren(id ? pane : emptyState);
@@ -333,7 +374,9 @@ export function mountConversation(host, services) {
 }
 
 function sameDelivery(a, b) {
-  return JSON.stringify(a.delivery) === JSON.stringify(b.delivery);
+  // Also the files: those of a contact's MMS arrive after the text (message.updated).
+  const files = (m) => (m.attachments || []).map((file) => file.id).join();
+  return JSON.stringify(a.delivery) === JSON.stringify(b.delivery) && files(a) === files(b);
 }
 
 /** Record how far the visitor has read: {conversation_id, seq}. */

@@ -2,6 +2,7 @@
 // system messages styled apart; an SMS/WhatsApp text's delivery state (Retry when it failed);
 // a reply still being sent, or failed with Retry and Discard.
 
+import { attachmentsElement } from "./attachments.js";
 import { deliveryFailed, isTexted } from "./channels.js";
 import { visitorName } from "./conversations.js";
 import { clock, h, setClasses } from "./dom.js";
@@ -143,13 +144,16 @@ export function messageElement(message, state, retry) {
         clock(message.created_at),
       ),
     ),
-    h(
-      "p",
-      { class: "message-text" },
-      message.sender === "visitor" && isTexted(conversation)
-        ? withMediaLinks(message.text)
-        : withLinks(message.text),
-    ),
+    message.text || !(message.attachments || []).length
+      ? h(
+          "p",
+          { class: "message-text" },
+          message.sender === "visitor" && isTexted(conversation)
+            ? withMediaLinks(message.text)
+            : withLinks(message.text),
+        )
+      : null,
+    (message.attachments || []).length ? attachmentsElement(message.attachments) : null,
     message.delivery ? deliveryElement(message, retry) : null,
   );
 }
@@ -180,6 +184,9 @@ export function drawPending(element, pending, clientId) {
       ),
     ),
     h("p", { class: "message-text" }, pending.text),
+    (pending.attachments || []).length
+      ? h("p", { class: "pending-files" }, `${pending.attachments.length} file(s)`)
+      : null,
     pending.failed
       ? h(
           "p",

@@ -1,6 +1,7 @@
 // Replies and notes not yet stored by the server, kept in localStorage so an outage or a reload
 // never loses them (the widget's guarantee): one key per reply, omnichat.outbox.<user>.<conversation>
-// .<client_id>, holding only {text, private, refused, at}. No token is ever stored here. A resend
+// .<client_id>, holding only {text, private, attachments, refused, at} (attachments: the ids of
+// files already uploaded, valid server-side for a day). No token is ever stored here. A resend
 // carries the same client_id, so the server stores each reply once however often it is sent.
 
 const PREFIX = "omnichat.outbox.";
@@ -17,6 +18,7 @@ export function keep(userId, conversationId, reply) {
       JSON.stringify({
         text: reply.text,
         private: reply.private,
+        attachments: reply.attachments || [],
         refused: reply.refused || null,
         at: reply.at || Date.now(),
       }),
@@ -58,6 +60,7 @@ export function kept(userId, conversationId = null) {
         client_id: clientId,
         text: String(reply.text),
         private: Boolean(reply.private),
+        attachments: Array.isArray(reply.attachments) ? reply.attachments.filter(Number.isInteger) : [],
         refused: reply.refused || null,
         at: Number(reply.at) || 0,
       });

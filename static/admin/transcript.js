@@ -185,13 +185,15 @@ function fromOutbox(reply) {
  * Send a reply or private note; it shows as pending until stored. It is kept in the outbox first,
  * so an outage or a reload meanwhile does not lose it.
  */
-export function sendReply(id, text, isPrivate) {
+export function sendReply(id, text, isPrivate, files = []) {
   const transcript = current(id);
   if (!transcript || myId() === null) return;
   const pending = {
     client_id: randomId(),
     text,
     private: isPrivate,
+    // Uploaded files' ids: they stay valid server-side for a day, so a kept reply keeps them.
+    attachments: files,
     failed: null,
     refused: null,
     at: Date.now(),
@@ -264,6 +266,7 @@ async function deliver(id, pending) {
       client_id: pending.client_id,
       text: pending.text,
       private: pending.private,
+      attachments: pending.attachments || [],
     });
     resendDelay = RESEND_FIRST_MS;
     if (me !== null) drop(me, id, pending.client_id);
