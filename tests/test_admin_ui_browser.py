@@ -87,6 +87,9 @@ def test_focus_stays_on_a_sensible_control_after_actions(
     """Claim, Close and Reopen hide the button pressed; the focus moves to its counterpart."""
     conversation = visitor_says(omnichat, visitor(omnichat, "Fay Focus"), "focus please")
     page.goto(f"{omnichat.base_url}/admin/conversations/{conversation}")
+    # Loaded and live: a click before then can land on a pane that is about to be redrawn.
+    expect(page.get_by_role("status").filter(has_text="Live")).to_be_visible()
+    expect(page.get_by_role("heading", name="Fay Focus", level=2)).to_be_visible()
     page.get_by_role("button", name="Claim").click()
     expect(page.get_by_role("button", name="Release")).to_be_focused()
     page.get_by_role("button", name="Close", exact=True).click()
