@@ -19,6 +19,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket
 
 from omnichat import times
+from omnichat.accounts.links import ForgotThrottle
 from omnichat.accounts.presence import Presence
 from omnichat.accounts.throttle import LoginThrottle
 from omnichat.chat import escalation, events, search_index
@@ -27,6 +28,10 @@ from omnichat.egress import Egress
 from omnichat.errors import OmnichatError
 from omnichat.jobs import Jobs
 from omnichat.metrics import Metrics
+from omnichat.notify import queue as notifications
+from omnichat.notify.handlers import MailHandler, PushHandler
+from omnichat.notify.seal import Sealer
+from omnichat.notify.sender import Sender as NotifySender
 from omnichat.protocol.hub import Hub
 from omnichat.ratelimit import VisitorLimits
 from omnichat.settings import Settings
@@ -44,6 +49,7 @@ from omnichat.web import (
     channels_api,
     health,
     labels_api,
+    notify_api,
     pages,
     sites_api,
     tokens_api,
@@ -139,6 +145,8 @@ def create_app(settings: Settings, hub: Hub | None = None, metrics: Metrics | No
             db, metrics, outbox.enqueue_alert, guard, prepared.alerts.min_interval_seconds
         )
         await alerts.start()
+        sealer = Sealer(str(prepared.security.secret_key))
+        push_handler = PushHandler(prepared, db, guard)
         ctx = Context(
             settings=prepared,
             metrics=metrics,
@@ -153,11 +161,18 @@ def create_app(settings: Settings, hub: Hub | None = None, metrics: Metrics | No
             alerts=alerts,
             presence=Presence(hub),
             webhooks=WebhookSender(prepared.webhooks, db, metrics, guard),
+            notify=NotifySender(
+                prepared.notify, db, metrics, [MailHandler(prepared, db, sealer), push_handler]
+            ),
+            push=push_handler,
+            sealer=sealer,
+            forgot=ForgotThrottle(),
         )
         jobs.start()
         await ctx.backups.schedule(jobs)
         await ctx.twilio.start()
         await ctx.webhooks.start()
+        await ctx.notify.start()
         jobs.every(
             events.PRUNE_EVERY_SECONDS,
             functools.partial(events.prune, db, prepared.events.retention_hours),
@@ -174,6 +189,11 @@ def create_app(settings: Settings, hub: Hub | None = None, metrics: Metrics | No
         jobs.every(30, functools.partial(escalation.auto_close, db, metrics), "auto_close")
         jobs.every(deliveries.PRUNE_EVERY_SECONDS, functools.partial(deliveries.prune, db), "hooks")
         jobs.every(
+            notifications.PRUNE_EVERY_SECONDS,
+            functools.partial(notifications.prune, db),
+            "notifications",
+        )
+        jobs.every(
             search_index.EVERY_SECONDS, functools.partial(search_index.catch_up, db), "search"
         )
         # Alert summaries are due when a site's alert interval ends; a pass is one indexed query.
@@ -187,6 +207,7 @@ def create_app(settings: Settings, hub: Hub | None = None, metrics: Metrics | No
             # Calls to Twilio in flight finish (or are cut at a deadline) before the writer closes.
             await ctx.twilio.stop()
             await ctx.webhooks.stop()
+            await ctx.notify.stop()
             hub.close_all()
             await alerts.close()
             try:
@@ -214,6 +235,7 @@ def create_app(settings: Settings, hub: Hub | None = None, metrics: Metrics | No
             *labels_api.routes,
             *tokens_api.routes,
             *webhooks_api.routes,
+            *notify_api.routes,
             *pages.routes,
         ],
         middleware=[Middleware(RequestContext, metrics=metrics)],
