@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from tests.agents import visitor_says
 from tests.app_server import AppServer
 from tests.mailbox import Mailbox, Received
 from tests.servers import OWNER_EMAIL
@@ -260,3 +261,23 @@ def test_notify_preferences_are_checked_and_kept(app: AppServer) -> None:
         app.http.get("/api/v1/auth/me", headers=account.headers).json()["user"]["notify"] == notify
     )
     patch({"notify": {"new_conversation": ["push"], "assigned": ["push"]}})
+
+
+def test_a_follow_up_mails_staff_without_the_visitors_words(
+    mail_app: AppServer, mailbox: Mailbox
+) -> None:
+    """A follow-up request mails every staff member who keeps email for follow-ups (the
+    default), naming the site and linking to the follow-ups, with none of the visitor's words
+    while the site hides content."""
+    token, _ = visitor_says(mail_app, "hello there")
+    left = mail_app.http.post(
+        "/api/v1/widget/followup",
+        json={"name": "Pat <i>", "email": "pat@example.com", "phone": "", "message": "my rash"},
+        headers={"Authorization": f"Bearer {token}", "X-Forwarded-For": unique_ip()},
+    )
+    assert left.status_code == 201, left.text
+    mail = one_mail(mailbox, OWNER_EMAIL)
+    assert mail.subject.startswith("New follow-up request")
+    assert "https://chat.clinic.example/admin/followups" in mail.part("plain")
+    for part in (mail.part("plain"), mail.part("html")):
+        assert "rash" not in part and "Pat" not in part

@@ -176,6 +176,15 @@ async def failed(db: Database, notification_id: int, error: str) -> None:
     )
 
 
+async def discard(db: Database, notification_id: int) -> None:
+    """Delete a row that will never be sent (its channel is off): nothing to keep or retry."""
+
+    async def op(tx: Tx) -> None:
+        await tx.execute("DELETE FROM notifications WHERE id = :id", {"id": notification_id})
+
+    await db.write(op)
+
+
 async def recover(db: Database) -> int:
     """At start-up: rows a previous process left mid-send are tried again."""
 

@@ -189,6 +189,9 @@ class Sender:
                 return
             await queue.retry_later(self.db, row.id, delay, outcome.error or "error")
             fields["delay"] = round(delay, 2)
+        elif outcome.kind == "off":
+            # Events queue mail by each user's choice; with email off there is nothing to send.
+            await queue.discard(self.db, row.id)
         elif outcome.kind == "gone":
             circuit.succeeded()
             # The handler dropped the subscription and the rows waiting for it.
