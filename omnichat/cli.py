@@ -19,6 +19,7 @@ from pathlib import Path
 from omnichat import emails, logs
 from omnichat.accounts import passwords, staff, users
 from omnichat.errors import Invalid, StartupError
+from omnichat.notify import mail
 from omnichat.settings import Settings, SettingsError, load_settings, production_warnings
 from omnichat.storage import backups, bootstrap, datadir, migrations
 from omnichat.storage.restore import lock_data_dir, restore_file
@@ -178,10 +179,12 @@ def check(settings: Settings, args: argparse.Namespace) -> int:
     finally:
         connection.close()
     texts = sender.describe(settings.twilio)
+    email = mail.describe(settings)
     for warning in warnings(settings):
         print(f"omnichat: warning: {warning}", file=sys.stderr)
     print(f"settings ok ({settings.server.env}), data in {settings.data_dir}")
     print(texts)
+    print(email)
     if pending:
         print(f"{len(pending)} migration(s) pending; they are applied at start-up")
     return 0

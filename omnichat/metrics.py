@@ -149,5 +149,23 @@ class Metrics:
             registry=self.registry,
         )
 
+        self.notify_sends = Counter(
+            "omnichat_notifications",
+            "Mail and push attempts by channel (email, push) and outcome (sent, retry, failed,"
+            " gone: a push subscription its service dropped, expired: past the retry window,"
+            " off: email is not configured).",
+            ["channel", "outcome"],
+            registry=self.registry,
+        )
+        for channel in ("email", "push"):
+            for outcome in ("sent", "retry", "failed"):
+                self.notify_sends.labels(channel, outcome)  # present at 0, so alerts see them
+        self.notify_waiting = Gauge(
+            "omnichat_notifications_waiting",
+            "Mails and pushes queued and not yet sent nor given up on, by channel.",
+            ["channel"],
+            registry=self.registry,
+        )
+
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -113,6 +113,11 @@ class ServerSettings:
     max_connections: int = setting(
         10000, "Open connections (HTTP and WebSocket) at most; more are refused.", min=16
     )
+    public_url: str = setting(
+        "",
+        "Base URL people reach this server at (https://chat.example.org): the links in emails."
+        " Empty: twilio.public_base_url.",
+    )
 
 
 @dataclass(frozen=True)
@@ -237,9 +242,38 @@ class TwilioSettings:
 class EgressSettings:
     allow_hosts: list[str] = setting(  # noqa: RUF009 (a field with a default factory)
         [],
-        "Internal hosts, addresses or networks (CIDR) that alert and outgoing webhooks may"
-        " still reach.",
+        "Internal hosts, addresses or networks (CIDR) that alerts, outgoing webhooks and push"
+        " services may still reach.",
     )
+
+
+@dataclass(frozen=True)
+class EmailSettings:
+    smtp_host: str = setting("", "SMTP server that sends Omnichat's mail; empty turns email off.")
+    smtp_port: int = setting(587, "SMTP port (587 for starttls, 465 for tls).", min=1, max=65535)
+    smtp_username: str = setting("", "SMTP user name (empty: no authentication).")
+    smtp_password: Secret = setting(  # noqa: RUF009 (Secret is an immutable str)
+        Secret(""), "SMTP password."
+    )
+    smtp_tls: str = setting(
+        "starttls",
+        "starttls (upgrade after connecting), tls (TLS from the start) or none.",
+        choices=("starttls", "tls", "none"),
+    )
+    from_address: str = setting("", "The From address of every mail (chat@example.org).")
+    timeout_seconds: float = setting(15.0, "Timeout of one SMTP conversation.", min=0.1)
+
+
+@dataclass(frozen=True)
+class NotifySettings:
+    retry_base_seconds: float = setting(
+        5.0, "First retry delay of a mail or push; doubles each attempt, jittered.", min=0.01
+    )
+    retry_max_seconds: float = setting(1800.0, "Longest delay between two attempts.", min=0.01)
+    give_up_after_seconds: int = setting(
+        172800, "A mail or push still unsent this long after it was queued is marked failed.", min=1
+    )
+    push_timeout_seconds: float = setting(10.0, "Timeout of one call to a push service.", min=0.1)
 
 
 @dataclass(frozen=True)
@@ -316,6 +350,8 @@ class Settings:
     sites: SitesSettings = field(default_factory=SitesSettings)
     webhooks: WebhooksSettings = field(default_factory=WebhooksSettings)
     attachments: AttachmentsSettings = field(default_factory=AttachmentsSettings)
+    email: EmailSettings = field(default_factory=EmailSettings)
+    notify: NotifySettings = field(default_factory=NotifySettings)
 
     @property
     def production(self) -> bool:
@@ -328,6 +364,11 @@ class Settings:
     @property
     def database_path(self) -> Path:
         return self.data_dir / "omnichat.sqlite"
+
+    @property
+    def public_url(self) -> str:
+        """Where people reach the server (links in mail), without a trailing slash."""
+        return (self.server.public_url or self.twilio.public_base_url).strip().rstrip("/")
 
 
 def _sections() -> dict[str, type]:

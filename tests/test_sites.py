@@ -36,6 +36,8 @@ SITE_FIELDS = {
     "snippet",
     "auto_assign",
     "max_open_per_agent",
+    # Issue 14: staff notifications leave out the visitor's words (default true).
+    "hide_content",
 }
 
 

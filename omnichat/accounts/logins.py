@@ -58,6 +58,12 @@ def _access(settings: Settings, user: User, session_id: int) -> tuple[str, int]:
     return token, ttl
 
 
+def signed_in(settings: Settings, user: User, session_id: int, refresh_token: str) -> Tokens:
+    """The sign-in answer for a session just opened (by a login or an accepted invitation)."""
+    access_token, ttl = _access(settings, user, session_id)
+    return Tokens(access_token, refresh_token, ttl, user)
+
+
 async def login(
     db: Database,
     settings: Settings,

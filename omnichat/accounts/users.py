@@ -10,7 +10,7 @@ sockets and makes its access tokens fail until refreshed.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Collection
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +22,7 @@ from omnichat.accounts.presence import AVAILABILITIES, Availability
 from omnichat.accounts.staff import ROLES, Staff, rank
 from omnichat.emails import parse_email
 from omnichat.errors import Conflict, Forbidden, Invalid, NotFound
+from omnichat.notify import prefs
 from omnichat.protocol.hub import CLOSE_AUTH
 from omnichat.storage.db import Database, Row, Tx
 
@@ -45,6 +46,8 @@ class User:
     updated_at: str
     # The switch the user sets (see `presence` for what makes them online).
     availability: Availability
+    # Which events reach them by push and by email (`notify.prefs`).
+    notify: prefs.Prefs
 
     @classmethod
     def from_row(cls, row: Row) -> User:
@@ -60,6 +63,7 @@ class User:
             created_at=row["created_at"],
             updated_at=row["updated_at"],
             availability=row["availability"],
+            notify=prefs.load(row["notify"]),
         )
 
     def json(self, *, connected: bool) -> dict[str, Any]:
@@ -77,12 +81,13 @@ class User:
             "updated_at": self.updated_at,
             "availability": self.availability,
             "online": connected and self.availability == "online",
+            "notify": self.notify,
         }
 
 
 USER_COLUMNS = (
     "id, tenant_id, email, name, role, disabled, must_change_password, failed_logins,"
-    " created_at, updated_at, availability"
+    " created_at, updated_at, availability, notify"
 )
 
 
@@ -164,6 +169,21 @@ async def set_availability(
     return await db.write(op)
 
 
+async def set_notify(db: Database, staff: Staff, chosen: prefs.Prefs) -> User:
+    """Store the caller's notification choices."""
+
+    async def op(tx: Tx) -> User:
+        await tx.execute(
+            "UPDATE users SET notify = :notify, updated_at = :now WHERE id = :id",
+            {"notify": prefs.dump(chosen), "now": times.now_iso(), "id": staff.id},
+        )
+        user = await user_by_id(tx, staff.tenant_id, staff.id)
+        assert user is not None  # the caller was just authenticated
+        return user
+
+    return await db.write(op)
+
+
 # Staff who take chats: enabled users of the tenant whose switch says online, among those with
 # an agent socket open (`:connected`, a JSON array of ids captured from `presence`).
 ONLINE = """
@@ -220,8 +240,14 @@ async def create_user(
     role: str,
     rounds: int,
     ip: str | None,
+    invite: Callable[[Tx, User], Awaitable[None]] | None = None,
 ) -> tuple[User, str]:
-    """Create an account in the actor's tenant; returns it with its one-time password."""
+    """Create an account in the actor's tenant; returns it with its one-time password.
+
+    With `invite` (email on), that function runs in the same transaction to mail the new user
+    a link instead, and the generated password, never shown, is only a placeholder: nobody can
+    sign in until the link is used.
+    """
     if rank(role) > rank(actor.role):
         raise Forbidden(f"you cannot create an account with a role above yours ({actor.role})")
     password = passwords.generate_password()
@@ -243,6 +269,10 @@ async def create_user(
                     "now": now,
                 },
             )
+            if invite is not None:
+                await tx.execute(
+                    "UPDATE users SET must_change_password = 0 WHERE id = :id", {"id": user_id}
+                )
         except sqlite3.IntegrityError:
             # Emails are unique per tenant: this says nothing about other tenants' accounts.
             raise Conflict(
@@ -260,6 +290,8 @@ async def create_user(
         )
         user = await user_by_id(tx, actor.tenant_id, user_id)
         assert user is not None
+        if invite is not None:
+            await invite(tx, user)
         return user
 
     return await db.write(op), password

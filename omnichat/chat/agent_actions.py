@@ -21,6 +21,7 @@ from omnichat.chat.attachments import Uploader
 from omnichat.chat.conversations import Conversation, Status
 from omnichat.chat.messages import Stored
 from omnichat.errors import Conflict, Forbidden, Invalid
+from omnichat.notify import events as notify_events
 from omnichat.storage.db import Database, Tx
 
 CLOSED_TEXT = "This conversation was closed. Send a message any time to start again."
@@ -97,6 +98,7 @@ async def assign(
             return conversation
         updated = await conversations.set_assignee(tx, conversation_id, user_id)
         await conversations.announce(tx, updated, "conversation.updated")
+        await notify_events.conversation_assigned(tx, updated, staff.id)
         details = {"from": conversation.assignee_id, "to": user_id}
         await _audit(tx, staff, "conversation.assigned", updated, ip, details)
         return updated

@@ -22,6 +22,7 @@ from omnichat.accounts import audit
 from omnichat.accounts.users import ONLINE
 from omnichat.chat import conversations
 from omnichat.chat.conversations import Conversation
+from omnichat.notify import events as notify_events
 from omnichat.sites import Site
 from omnichat.storage.db import Tx
 
@@ -63,6 +64,7 @@ async def auto_assign(
     )
     assigned = await conversations.set_assignee(tx, conversation.id, row["id"])
     await conversations.announce(tx, assigned, "conversation.updated")
+    await notify_events.conversation_assigned(tx, assigned, None)
     await audit.record(
         tx,
         tenant_id=site.tenant_id,

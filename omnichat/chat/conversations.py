@@ -15,6 +15,7 @@ from orjson import Fragment
 from omnichat import times
 from omnichat.chat import events
 from omnichat.errors import NotFound
+from omnichat.notify import events as notify_events
 from omnichat.storage.db import Database, Row, Tx
 
 Status = Literal["open", "escalated", "closed"]
@@ -304,6 +305,7 @@ async def create(
     )
     conversation = await load(tx, conversation_id)
     await announce(tx, conversation, "conversation.created")
+    await notify_events.conversation_opened(tx, conversation)
     return conversation
 
 

@@ -29,6 +29,7 @@ from omnichat import sites, times
 from omnichat.chat import conversations, messages
 from omnichat.chat.alerts import Alerts
 from omnichat.metrics import Metrics
+from omnichat.notify import events as notify_events
 from omnichat.sites import Site, SiteSettings
 from omnichat.storage.db import Database, Tx
 
@@ -129,6 +130,8 @@ async def advance(
             await alerts.escalated(
                 tx, site, escalated or await conversations.load(tx, conversation_id)
             )
+            if escalated is not None:
+                await notify_events.conversation_escalated(tx, escalated)
     await tx.execute(
         SAVE,
         {

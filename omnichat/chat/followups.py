@@ -16,6 +16,7 @@ from omnichat import emails, phones, times
 from omnichat.chat import conversations, escalation, events, messages
 from omnichat.chat.alerts import Alerts
 from omnichat.errors import Invalid, NotFound, RateLimited
+from omnichat.notify import events as notify_events
 from omnichat.sites import Site
 from omnichat.storage.db import Database, Row, Tx
 
@@ -246,6 +247,7 @@ async def create(
             tx, site.tenant_id, "followup.created", {"followup": followup.to_json()}
         )
         await alerts.followup_created(tx, site, followup.to_json(), conversation)
+        await notify_events.followup_created(tx, site.tenant_id, followup.id, conversation_id)
         return followup, thanks
 
     return await db.write(op)

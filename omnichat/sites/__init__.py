@@ -67,6 +67,9 @@ class SiteSettings:
     # each holding at most `max_open_per_agent` not-closed conversations of the site (0: no cap).
     auto_assign: bool = False
     max_open_per_agent: int = 0
+    # Staff notifications (push, email) of this site's conversations leave out the visitor's
+    # name and words: patient data must not show on a lock screen. Off: a short preview.
+    hide_content: bool = True
     # ISO 3166 alpha-2: where phone numbers typed without +code are read; None: the server's
     # `[sites] default_country`.
     default_country: str | None = None

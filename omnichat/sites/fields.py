@@ -33,7 +33,7 @@ NUMBERS = {
     "auto_close_minutes": 43200,
     "max_open_per_agent": 1000,
 }
-FLAGS = ("auto_assign",)
+FLAGS = ("auto_assign", "hide_content")
 READ_ONLY = frozenset({"id", "site_key", "snippet", "has_identity_secret"})
 MAX_INTERVALS_PER_DAY = 4
 LABEL = r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?"

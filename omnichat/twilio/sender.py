@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 import uuid
 from collections.abc import Coroutine
 from datetime import datetime, timedelta
@@ -21,7 +20,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
-from omnichat import phones, times
+from omnichat import phones, retry, times
 from omnichat.logs import mask_phone
 from omnichat.metrics import Metrics
 from omnichat.protocol.hub import Closed
@@ -70,8 +69,7 @@ def describe(settings: TwilioSettings) -> str:
 def backoff(settings: TwilioSettings, attempts: int) -> float:
     """Seconds before attempt `attempts + 1`: doubling from the base, capped, with "equal
     jitter" (half fixed, half random) so rows that failed together do not retry together."""
-    delay = min(settings.retry_max_seconds, settings.retry_base_seconds * 2 ** max(0, attempts - 1))
-    return float(delay / 2 + random.uniform(0, delay / 2))
+    return retry.backoff(settings.retry_base_seconds, settings.retry_max_seconds, attempts)
 
 
 class Sender:

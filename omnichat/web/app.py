@@ -19,6 +19,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket
 
 from omnichat import times
+from omnichat.accounts.links import ForgotThrottle
 from omnichat.accounts.presence import Presence
 from omnichat.accounts.throttle import LoginThrottle
 from omnichat.chat import attachments, escalation, events, search_index
@@ -27,6 +28,10 @@ from omnichat.egress import Egress
 from omnichat.errors import OmnichatError
 from omnichat.jobs import Jobs
 from omnichat.metrics import Metrics
+from omnichat.notify import queue as notifications
+from omnichat.notify.handlers import MailHandler, PushHandler
+from omnichat.notify.seal import Sealer
+from omnichat.notify.sender import Sender as NotifySender
 from omnichat.protocol.hub import Hub
 from omnichat.ratelimit import VisitorLimits
 from omnichat.settings import Settings
@@ -47,6 +52,7 @@ from omnichat.web import (
     health,
     labels_api,
     openapi,
+    notify_api,
     pages,
     reports_api,
     sites_api,
@@ -144,6 +150,8 @@ def create_app(settings: Settings, hub: Hub | None = None, metrics: Metrics | No
             db, metrics, outbox.enqueue_alert, guard, prepared.alerts.min_interval_seconds
         )
         await alerts.start()
+        sealer = Sealer(str(prepared.security.secret_key))
+        push_handler = PushHandler(prepared, db, guard)
         ctx = Context(
             settings=prepared,
             metrics=metrics,
@@ -158,6 +166,12 @@ def create_app(settings: Settings, hub: Hub | None = None, metrics: Metrics | No
             alerts=alerts,
             presence=Presence(hub),
             webhooks=WebhookSender(prepared.webhooks, db, metrics, guard),
+            notify=NotifySender(
+                prepared.notify, db, metrics, [MailHandler(prepared, db, sealer), push_handler]
+            ),
+            push=push_handler,
+            sealer=sealer,
+            forgot=ForgotThrottle(),
         )
         jobs.start()
         await ctx.backups.schedule(jobs)
@@ -166,6 +180,7 @@ def create_app(settings: Settings, hub: Hub | None = None, metrics: Metrics | No
         fetcher = media.Fetcher(prepared.twilio, prepared.attachments, db, guard)
         await fetcher.start()
         await ctx.webhooks.start()
+        await ctx.notify.start()
         jobs.every(
             events.PRUNE_EVERY_SECONDS,
             functools.partial(events.prune, db, prepared.events.retention_hours),
@@ -188,6 +203,11 @@ def create_app(settings: Settings, hub: Hub | None = None, metrics: Metrics | No
         )
         jobs.every(deliveries.PRUNE_EVERY_SECONDS, functools.partial(deliveries.prune, db), "hooks")
         jobs.every(
+            notifications.PRUNE_EVERY_SECONDS,
+            functools.partial(notifications.prune, db),
+            "notifications",
+        )
+        jobs.every(
             search_index.EVERY_SECONDS, functools.partial(search_index.catch_up, db), "search"
         )
         # Alert summaries are due when a site's alert interval ends; a pass is one indexed query.
@@ -202,6 +222,7 @@ def create_app(settings: Settings, hub: Hub | None = None, metrics: Metrics | No
             await ctx.twilio.stop()
             await fetcher.stop()
             await ctx.webhooks.stop()
+            await ctx.notify.stop()
             hub.close_all()
             await alerts.close()
             try:
@@ -232,6 +253,7 @@ def create_app(settings: Settings, hub: Hub | None = None, metrics: Metrics | No
             *webhooks_api.routes,
             *attachments_api.routes,
             *openapi.routes,
+            *notify_api.routes,
             *pages.routes,
         ],
         middleware=[Middleware(RequestContext, metrics=metrics)],

@@ -1,4 +1,5 @@
-"""`/api/v1/auth/*`: sign in, refresh, sign out, who am I, change my password."""
+"""`/api/v1/auth/*`: sign in, refresh, sign out, who am I, change my password, and the links
+mailed for a forgotten password or an invitation."""
 
 from __future__ import annotations
 
@@ -6,8 +7,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from omnichat.accounts import logins, users
+from omnichat.accounts import links, logins, users
 from omnichat.errors import Invalid, OmnichatError, RateLimited
+from omnichat.notify import mail, prefs
 from omnichat.web.context import context
 from omnichat.web.guard import client_ip, require_staff, text_field
 from omnichat.web.responses import JSONResponse, read_json, read_optional_json
@@ -74,20 +76,73 @@ async def me(request: Request) -> JSONResponse:
 
 
 async def update_me(request: Request) -> JSONResponse:
-    """The caller's own settings: the availability switch."""
+    """The caller's own settings: the availability switch and which events reach them how."""
     ctx = context(request)
     staff = await require_staff(request, people_only=True)
     body = await read_json(request)
-    unknown = sorted(set(body) - {"availability"})
+    unknown = sorted(set(body) - {"availability", "notify"})
     if unknown:
         raise Invalid(unknown[0], "is not a field you can change here")
-    if "availability" not in body:
+    if not body:
         raise Invalid("availability", "is required")
-    availability = users.parse_availability(body["availability"])
-    user, changed = await users.set_availability(ctx.db, staff, availability)
-    if changed:
-        ctx.presence.switched(staff.tenant_id, staff.id, user.availability)
+    availability = None
+    if "availability" in body:
+        availability = users.parse_availability(body["availability"])
+    chosen = None
+    if "notify" in body:
+        current = await users.user_by_id(ctx.db, staff.tenant_id, staff.id)
+        assert current is not None
+        chosen = prefs.parse(body["notify"], current.notify)
+    if chosen is not None:
+        user = await users.set_notify(ctx.db, staff, chosen)
+    if availability is not None:
+        user, changed = await users.set_availability(ctx.db, staff, availability)
+        if changed:
+            ctx.presence.switched(staff.tenant_id, staff.id, user.availability)
     return JSONResponse({"user": user.json(connected=ctx.presence.connected(user.id))})
+
+
+async def forgot(request: Request) -> JSONResponse:
+    """202 whatever the address: a link is mailed only when it has an account."""
+    ctx = context(request)
+    body = await read_json(request)
+    await links.forgot(
+        ctx.db,
+        ctx.sealer,
+        ctx.forgot,
+        address=body.get("email"),
+        ip=client_ip(request),
+        mail_on=mail.enabled(ctx.settings.email),
+    )
+    return JSONResponse({"status": "accepted"}, 202)
+
+
+async def reset(request: Request) -> JSONResponse:
+    ctx = context(request)
+    body = await read_json(request)
+    new = text_field(body, "new_password")
+    await links.reset(
+        ctx.db, ctx.settings, ctx.forgot, token=body.get("token"), new=new, ip=client_ip(request)
+    )
+    return JSONResponse({"status": "password_changed"})
+
+
+async def accept(request: Request) -> JSONResponse:
+    ctx = context(request)
+    body = await read_json(request)
+    password = text_field(body, "password")
+    name = users.parse_name(body.get("name"))
+    issued = await links.accept(
+        ctx.db,
+        ctx.settings,
+        ctx.forgot,
+        token=body.get("token"),
+        password=password,
+        name=name,
+        ip=client_ip(request),
+        user_agent=request.headers.get("user-agent"),
+    )
+    return JSONResponse(issued.json(connected=ctx.presence.connected(issued.user.id)))
 
 
 async def password(request: Request) -> JSONResponse:
@@ -115,4 +170,7 @@ routes = [
     Route("/api/v1/auth/me", me, methods=["GET"]),
     Route("/api/v1/auth/me", update_me, methods=["PATCH"]),
     Route("/api/v1/auth/password", password, methods=["POST"]),
+    Route("/api/v1/auth/forgot", forgot, methods=["POST"]),
+    Route("/api/v1/auth/reset", reset, methods=["POST"]),
+    Route("/api/v1/auth/accept", accept, methods=["POST"]),
 ]

@@ -6,11 +6,15 @@ from dataclasses import dataclass
 
 from starlette.requests import HTTPConnection
 
+from omnichat.accounts.links import ForgotThrottle
 from omnichat.accounts.presence import Presence
 from omnichat.accounts.throttle import LoginThrottle
 from omnichat.chat.alerts import Alerts
 from omnichat.jobs import Jobs
 from omnichat.metrics import Metrics
+from omnichat.notify.handlers import PushHandler
+from omnichat.notify.seal import Sealer
+from omnichat.notify.sender import Sender as NotifySender
 from omnichat.protocol.hub import Hub
 from omnichat.ratelimit import VisitorLimits
 from omnichat.settings import Settings
@@ -39,6 +43,12 @@ class Context:
     presence: Presence
     # The outgoing webhooks' delivery worker; its `egress` checks the URLs admins save.
     webhooks: WebhookSender
+    # Mail and push: the queue's worker, the push channel (its VAPID keys), the sealer of
+    # links waiting in the queue, and the throttle of password-reset requests.
+    notify: NotifySender
+    push: PushHandler
+    sealer: Sealer
+    forgot: ForgotThrottle
 
 
 def context(connection: HTTPConnection) -> Context:

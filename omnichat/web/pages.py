@@ -30,12 +30,14 @@ class CachedStaticFiles(StaticFiles):
         return response
 
 
-def static_file(url: str, name: str, cache: str = REVALIDATE) -> Route:
+def static_file(
+    url: str, name: str, cache: str = REVALIDATE, media_type: str | None = None
+) -> Route:
     """A route serving the file static/`name` at `url`."""
     path = STATIC_DIR / name
 
     async def serve(request: Request) -> Response:
-        return FileResponse(path, headers={"Cache-Control": cache})
+        return FileResponse(path, headers={"Cache-Control": cache}, media_type=media_type)
 
     return Route(url, serve, methods=["GET", "HEAD"])
 
@@ -73,6 +75,14 @@ routes = [
     static_file("/widget.js", "widget.js", cache=WIDGET_CACHE),
     Route("/widget/{name}", widget_part, methods=["GET", "HEAD"]),
     Route("/demo", demo, methods=["GET", "HEAD"]),
+    # The installable admin app: its service worker lives at /admin/ so that its scope is the
+    # admin page (it shows pushed notifications), and the manifest names the icons.
+    static_file("/admin/sw.js", "admin/sw.js", media_type="text/javascript"),
+    static_file(
+        "/admin/manifest.webmanifest",
+        "admin/manifest.webmanifest",
+        media_type="application/manifest+json",
+    ),
     # The admin page routes in the browser (history.pushState), so every /admin/... path
     # serves the same shell and a deep link survives a reload.
     static_file("/admin", "admin/index.html"),

@@ -42,6 +42,7 @@ def site_json(site: Site, base_url: str) -> dict[str, Any]:
         "ratings": s.ratings,
         "auto_assign": s.auto_assign,
         "max_open_per_agent": s.max_open_per_agent,
+        "hide_content": s.hide_content,
         "default_country": s.default_country,
         "snippet": f'<script src="{src}" data-site="{site.site_key}" async></script>',
     }

@@ -12,19 +12,29 @@ from starlette.requests import Request
 from starlette.routing import Route
 
 from omnichat import emails
-from omnichat.accounts import users
+from omnichat.accounts import links, users
 from omnichat.accounts.presence import Presence
 from omnichat.accounts.users import User
+from omnichat.notify import mail
+from omnichat.storage.db import Tx
 from omnichat.web.context import context
 from omnichat.web.guard import client_ip, require_staff
 from omnichat.web.responses import JSONResponse, path_id, read_json
 
 
 def _answer(
-    user: User, password: str | None, presence: Presence, status: int = 200
+    user: User,
+    password: str | None,
+    presence: Presence,
+    status: int = 200,
+    *,
+    invited: bool = False,
 ) -> JSONResponse:
     body: dict[str, Any] = {"user": user.json(connected=presence.connected(user.id))}
-    if password is not None:
+    if invited:
+        # An invitation link went to their address; no password exists that anyone knows.
+        body["invited"] = True
+    elif password is not None:
         # Shown once, to the admin, who passes it on; it must be changed at first sign-in.
         body["password"] = password
     return JSONResponse(body, status)
@@ -46,6 +56,13 @@ async def create_user(request: Request) -> JSONResponse:
     email = emails.parse_email(body.get("email"))
     name = users.parse_name(body["name"]) if "name" in body else email.split("@")[0][:100]
     role = users.parse_role(body.get("role", "agent"))
+
+    async def invite(tx: Tx, user: User) -> None:
+        await links.issue(tx, ctx.sealer, "invite", user.id, user.tenant_id)
+
+    # With email on, the new colleague gets a link and chooses a password; without, the admin
+    # gets a one-time password to pass on.
+    inviting = mail.enabled(ctx.settings.email)
     user, password = await users.create_user(
         ctx.db,
         staff,
@@ -54,8 +71,9 @@ async def create_user(request: Request) -> JSONResponse:
         role=role,
         rounds=ctx.settings.security.bcrypt_rounds,
         ip=client_ip(request),
+        invite=invite if inviting else None,
     )
-    return _answer(user, password, ctx.presence, 201)
+    return _answer(user, password, ctx.presence, 201, invited=inviting)
 
 
 async def update_user(request: Request) -> JSONResponse:

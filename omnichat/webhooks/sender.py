@@ -17,7 +17,6 @@ import contextlib
 import hashlib
 import hmac
 import logging
-import random
 import time
 from collections.abc import Coroutine
 from typing import Any
@@ -25,7 +24,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
-from omnichat import egress, times
+from omnichat import egress, retry, times
 from omnichat.egress import Egress
 from omnichat.metrics import Metrics
 from omnichat.protocol.hub import Closed
@@ -51,8 +50,7 @@ def signature(secret: str, timestamp: int, body: bytes) -> str:
 def backoff(settings: WebhooksSettings, attempts: int) -> float:
     """Seconds before attempt `attempts + 1`: doubling from the base, capped, with "equal
     jitter" so deliveries that failed together do not retry together."""
-    delay = min(settings.retry_max_seconds, settings.retry_base_seconds * 2 ** max(0, attempts - 1))
-    return float(delay / 2 + random.uniform(0, delay / 2))
+    return retry.backoff(settings.retry_base_seconds, settings.retry_max_seconds, attempts)
 
 
 class Sender:

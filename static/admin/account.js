@@ -2,6 +2,7 @@
 
 import { h } from "./dom.js";
 import { passwordForm } from "./login.js";
+import { notifySettings } from "./push.js";
 import { getState, set } from "./store.js";
 
 export function mountAccount(host) {
@@ -21,6 +22,7 @@ export function mountAccount(host) {
         h("dt", {}, "Role"),
         h("dd", {}, me.role || ""),
       ),
+      notifySettings(me, { onSaved: (user) => set({ me: { ...getState().me, ...user } }) }),
       passwordForm({ onDone: (user) => user && set({ me: { ...me, ...user } }) }),
     ),
   );

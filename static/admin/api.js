@@ -151,6 +151,18 @@ export async function login(email, password, tenant = "") {
   return tokens;
 }
 
+/** A call that needs no sign-in (forgot, reset, accept); resolves to the decoded body. */
+export async function anonymous(method, path, body) {
+  const response = await send(method, path, body);
+  if (!response.ok) throw await errorFrom(response);
+  return response.status === 204 ? null : response.json();
+}
+
+/** Sign in with a pair the server just issued (an accepted invitation). */
+export function adoptTokens(tokens) {
+  adopt(tokens);
+}
+
 /** End the session on the server (best effort) and forget the tokens here. */
 export async function logout() {
   // An expired access token could not end the session: refresh first when needed.
@@ -188,7 +200,7 @@ export const get = (path) => request("GET", path);
 export const post = (path, body = {}) => request("POST", path, body);
 export const patch = (path, body) => request("PATCH", path, body);
 export const put = (path, body) => request("PUT", path, body);
-export const del = (path) => request("DELETE", path);
+export const del = (path, body) => request("DELETE", path, body);
 
 /** Fetch a file with auth and hand it to the browser as a download named by the server. */
 export async function download(path, fallbackName, method = "GET") {

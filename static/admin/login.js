@@ -2,6 +2,7 @@
 
 import { login, post } from "./api.js";
 import { clearFieldErrors, field, h, showFieldError } from "./dom.js";
+import { forgotForm } from "./links.js";
 
 /** The sign-in screen; calls onSignedIn(user) with the user from the login answer. */
 export function loginScreen({ onSignedIn }) {
@@ -55,7 +56,7 @@ export function loginScreen({ onSignedIn }) {
     }
   });
   queueMicrotask(() => email.focus());
-  return h("main", { class: "auth" }, form);
+  return h("main", { class: "auth" }, h("div", { class: "auth-stack" }, form, forgotForm()));
 }
 
 /**

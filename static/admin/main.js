@@ -5,7 +5,9 @@ import { applySeen, applyTyping } from "./conversation.js";
 import { applyEvent, loadActive, unreadConversations, visitorName } from "./conversations.js";
 import { h } from "./dom.js";
 import { loadFollowupCount } from "./followups.js";
+import { linkScreen, takeLink } from "./links.js";
 import { loginScreen, passwordForm } from "./login.js";
+import { listenToWorker } from "./push.js";
 import { applyPresence, reloadStaff } from "./presence.js";
 import { beep, desktop, setTitleCount, unlockAudio } from "./notifications.js";
 import { applyRead, forgetReads, markOnReturn } from "./reading.js";
@@ -74,6 +76,14 @@ function showUnreachable(error) {
 }
 
 async function boot() {
+  // A link from a mail (#reset= or #invite=) comes first, whoever is signed in here.
+  const link = takeLink();
+  if (link) {
+    stopSession();
+    const onDone = () => showLogin();
+    app.replaceChildren(linkScreen(link, { onSignedIn: (user) => enter(user), onDone }));
+    return;
+  }
   if (!api.hasSession()) {
     showLogin();
     return;
@@ -243,4 +253,10 @@ document.addEventListener("visibilitychange", markOnReturn);
 document.addEventListener("pointerdown", unlockAudio, { once: true });
 document.addEventListener("keydown", unlockAudio, { once: true });
 installShortcuts();
+// A mailed link opened in a tab already on the admin page changes only the fragment.
+window.addEventListener("hashchange", () => {
+  if (/^#(reset|invite)=/.test(location.hash)) boot();
+});
+// A click on a push notification in an open admin tab: go to what it is about.
+listenToWorker((path) => session && navigate(path));
 boot();

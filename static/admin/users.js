@@ -95,10 +95,17 @@ export function mountUsers(host) {
       role: role.value,
     });
     const password = oneTimePassword(answer);
+    const invited = answer && answer.invited;
     notice.replaceChildren(
       password
         ? secretNotice(email.value.trim(), password)
-        : h("p", { role: "status" }, "User created."),
+        : h(
+            "p",
+            { role: "status" },
+            invited
+              ? `Invitation mailed to ${email.value.trim()}; the link works for 7 days.`
+              : "User created.",
+          ),
     );
     form.reset();
     await load();
