@@ -80,6 +80,7 @@ def test_staff_operations_name_their_authentication(app: AppServer) -> None:
     which bearer it takes, and answers 401 when it is missing."""
     document = app.http.get("/api/openapi.json").json()
     public = {"/api/v1/auth/login", "/api/v1/auth/refresh"}
+    public |= {"/api/v1/auth/forgot", "/api/v1/auth/reset", "/api/v1/auth/accept"}
     public |= {"/api/v1/widget/session", "/api/v1/widget/status"}
     public.add("/api/v1/files/{id}")  # a signed, expiring link: no bearer, so <img> works
     for path, item in document["paths"].items():

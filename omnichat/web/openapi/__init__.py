@@ -25,6 +25,7 @@ from omnichat.web.openapi import (
     auth,
     conversations,
     integrations,
+    notify,
     objects,
     reports,
     system,
@@ -42,6 +43,7 @@ AREAS: list[Callable[[], dict[str, dict[str, Any]]]] = [
     attachments.paths,
     admin.paths,
     integrations.paths,
+    notify.paths,
     reports.paths,
     system.paths,
 ]

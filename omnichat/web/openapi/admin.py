@@ -28,7 +28,11 @@ ROLE = enum("agent", "admin", "owner")
 NAME = string(minLength=1, maxLength=100)
 TEXT = string(minLength=1, maxLength=1000)
 # The admin sees a generated password once: on creation, and after `reset_password`.
-USER = answer({"user": ref("User"), "password": string()}, optional=["password"])
+# A new account's answer carries its one-time password, or `invited` when a link was mailed.
+USER = answer(
+    {"user": ref("User"), "password": string(), "invited": BOOLEAN},
+    optional=["password", "invited"],
+)
 SITE = answer({"site": ref("Site")})
 SITE_FIELDS: dict[str, Schema] = {
     "name": NAME,
@@ -44,6 +48,7 @@ SITE_FIELDS: dict[str, Schema] = {
     "max_open_per_agent": integer(0, 1000),
     "auto_assign": BOOLEAN,
     "ratings": BOOLEAN,
+    "hide_content": BOOLEAN,
     "business_hours": nullable(ref("BusinessHours")),
     "sms_number": nullable(string()),
     "whatsapp_number": nullable(string()),
@@ -108,7 +113,8 @@ def paths() -> dict[str, dict[str, Schema]]:
                 answers={200: answer({"users": array(ref("User"))})},
             ),
             "post": operation(
-                "Create an account (admins; a role at most the caller's); answers its password",
+                "Create an account (admins; a role at most the caller's): mails an invitation"
+                " when email is on, else answers a one-time password",
                 tag=TAG,
                 security=STAFF,
                 request=body(

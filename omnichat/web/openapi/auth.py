@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from omnichat.notify.prefs import EVENTS
+from omnichat.web.openapi.objects import NOTIFY_CHANNELS
 from omnichat.web.openapi.operations import (
     BOOLEAN,
     ID,
@@ -83,12 +85,59 @@ def paths() -> dict[str, dict[str, Schema]]:
         "/api/v1/auth/me": {
             "get": operation("Who am I", tag=TAG, security=STAFF, answers={200: ME}),
             "patch": operation(
-                "Set my availability",
+                "Set my availability, and which events reach me by push and by email",
                 tag=TAG,
                 security=PEOPLE,
-                request=body({"availability": enum("online", "away")}, ["availability"]),
+                request={
+                    **body(
+                        {
+                            "availability": enum("online", "away"),
+                            # The events given replace theirs; the others keep their channels.
+                            "notify": body({event: NOTIFY_CHANNELS for event in EVENTS}),
+                        }
+                    ),
+                    "minProperties": 1,
+                },
                 answers={200: USER},
             ),
+        },
+        "/api/v1/auth/forgot": {
+            "post": operation(
+                "Ask for a password reset link: 202 whatever the address",
+                tag=TAG,
+                security=PUBLIC,
+                request=body({"email": string()}, ["email"], closed=False),
+                answers={202: answer({"status": enum("accepted")})},
+                errors=[429],
+            )
+        },
+        "/api/v1/auth/reset": {
+            "post": operation(
+                "Set a new password with a reset link's token; ends every session",
+                tag=TAG,
+                security=PUBLIC,
+                request=body(
+                    {"token": string(), "new_password": PASSWORD},
+                    ["token", "new_password"],
+                    closed=False,
+                ),
+                answers={200: answer({"status": enum("password_changed")})},
+                errors=[429],
+            )
+        },
+        "/api/v1/auth/accept": {
+            "post": operation(
+                "Accept an invitation: choose a password and name, and sign in",
+                tag=TAG,
+                security=PUBLIC,
+                request=body(
+                    {"token": string(), "password": PASSWORD, "name": string(maxLength=100)},
+                    ["token", "password"],
+                    closed=False,
+                ),
+                answers={200: ISSUED},
+                errors=[429],
+            )
         },
         "/api/v1/auth/password": {
             "post": operation(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from omnichat.notify.prefs import CHANNELS, EVENTS
 from omnichat.web.openapi.operations import (
     BOOLEAN,
     ID,
@@ -139,8 +140,13 @@ USER = answer(
         "updated_at": TIME,
         "availability": enum("online", "away"),
         "online": BOOLEAN,
+        "notify": ref("Notify"),
     }
 )
+
+# Which events reach the user by which channels (omnichat/notify/prefs.py).
+NOTIFY_CHANNELS = array(enum(*CHANNELS), uniqueItems=True)
+NOTIFY = answer({event: NOTIFY_CHANNELS for event in EVENTS})
 
 PRECHAT_FIELD = enum("name", "email", "phone")
 PRECHAT = answer(
@@ -183,6 +189,7 @@ SITE = answer(
         "alert_webhook_url": MAYBE_TEXT,
         "prechat": ref("Prechat"),
         "ratings": BOOLEAN,
+        "hide_content": BOOLEAN,
         "auto_assign": BOOLEAN,
         "max_open_per_agent": integer(0),
         "default_country": MAYBE_TEXT,
@@ -223,6 +230,7 @@ DELIVERY = answer(
 
 SCHEMAS: dict[str, Schema] = {
     "Attachment": ATTACHMENT,
+    "Notify": NOTIFY,
     "Message": MESSAGE,
     "Rating": RATING,
     "Conversation": CONVERSATION,
