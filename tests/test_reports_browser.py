@@ -69,6 +69,8 @@ def test_presets_charts_and_tables(browser: Browser, omnichat: ServerProcess) ->
     assert (last - first).days == 29
     expect(page.get_by_role("img", name="Conversations per day", exact=False)).to_be_visible()
     assert page.get_by_role("img").count() >= 4
+    # The 30 days' figures drawn: a table opened before they arrive is redrawn closed.
+    page.wait_for_load_state("networkidle")
     page.get_by_text("Conversations per day: show as table").click()
     table = page.get_by_role("table", name="Conversations per day")
     expect(table).to_be_visible()

@@ -132,7 +132,8 @@ def operation(
     """One operation. `answers` maps each success status to its JSON schema (None: no body);
     the errors the caller can always meet are added to `errors`."""
     params = list(params)
-    codes = set(errors)
+    # Any request can be malformed HTTP (the server answers those before routing them).
+    codes = set(errors) | {400}
     if security:
         # Staff: the role, or a password still to change; visitors: the site's origins.
         codes |= {401, 403}
