@@ -352,7 +352,9 @@ export function mountConversation(host, services) {
       // Replies in a texted conversation that cannot go out (texting off, sending paused).
       channelNotice.textContent = isTexted(conversation) ? textingNotice(state.channels) : "";
     }
-    if (conversation && (changed.has("conversations") || changed.has("transcript"))) {
+    // `me` too: what the caller may do (claim, assign) follows their role.
+    const headChanged = ["conversations", "transcript", "me"].some((key) => changed.has(key));
+    if (conversation && headChanged) {
       renderHead(state, conversation);
     } else if (conversation && changed.has("labels")) labels.render(conversation);
     if (changed.has("transcript")) renderTranscript(state, transcript);
