@@ -262,6 +262,11 @@ class EmailSettings:
     )
     from_address: str = setting("", "The From address of every mail (chat@example.org).")
     timeout_seconds: float = setting(15.0, "Timeout of one SMTP conversation.", min=0.1)
+    visitor_batch_seconds: float = setting(
+        300.0,
+        "Staff replies to a visitor who left are mailed at most once per conversation this often.",
+        min=0.1,
+    )
 
 
 @dataclass(frozen=True)

@@ -1019,7 +1019,8 @@ input,textarea{display:block;width:100%;margin-top:2px;padding:8px 10px;backgrou
     (document.body || document.documentElement).appendChild(host);
     // A returning visitor resumes at once (unread replies, live frames); a new one on first open.
     if (token || readOutbox().length) startSession();
-    if (flag(data.open) || session()) open(false);
+    // A reply mail links to the host page with #omnichat-open: the chat opens there.
+    if (flag(data.open) || session() || location.hash === "#omnichat-open") open(false);
   }
   if (document.body) mount();
   else document.addEventListener("DOMContentLoaded", mount);

@@ -38,6 +38,8 @@ SITE_FIELDS = {
     "max_open_per_agent",
     # Issue 14: staff notifications leave out the visitor's words (default true).
     "hide_content",
+    # Issue 14: escalation alerts by email too.
+    "alert_emails",
 }
 
 

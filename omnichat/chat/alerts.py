@@ -1,8 +1,9 @@
 """Alerts to a site's on-call contacts: a visitor escalated, or a follow-up left.
 
-Each alert goes to the site's `alert_webhook_url` as a signed JSON `POST`, and as an SMS to each
-of its `alert_numbers` through the durable outbox, queued in the step's own transaction (so it
-survives a restart and is sent once). The webhook is sent after the commit, off the writer, with
+Each alert goes to the site's `alert_webhook_url` as a signed JSON `POST`, as an SMS to each
+of its `alert_numbers` through the durable outbox and as a mail to each of its `alert_emails`
+through the notification queue, both queued in the step's own transaction (so it survives a
+restart and is sent once). The webhook is sent after the commit, off the writer, with
 a timeout and a few retries; it is best effort: a restart drops deliveries still being retried.
 Bodies are never logged (they carry visitor details).
 
@@ -41,6 +42,7 @@ from omnichat.chat import alert_windows
 from omnichat.chat.conversations import Conversation
 from omnichat.egress import Egress
 from omnichat.metrics import Metrics
+from omnichat.notify import queue as notify_queue
 from omnichat.settings import AlertsSettings
 from omnichat.sites import Site
 from omnichat.storage.db import Database, Tx
@@ -50,6 +52,7 @@ log = logging.getLogger("omnichat.alerts")
 ESCALATED = "conversation.escalated"
 FOLLOWUP = "followup.created"
 SUMMARY = "alerts.summary"
+ALERT_MAIL = "alert"
 TIMEOUT_SECONDS = 5.0
 # Queues an alert text to each of the site's alert numbers inside the step's transaction (the
 # SMS outbox's `enqueue_alert`; the app passes it in, so chat does not import Twilio).
@@ -80,6 +83,19 @@ def summary(event: str, site: Site, conversation_id: int | None) -> str:
     if event == ESCALATED:
         return f"{site.name}: a visitor is waiting and no one has answered{where}."
     return f"{site.name}: a visitor left a follow-up request{where}."
+
+
+async def _mail_alert(tx: Tx, site: Site, text: str, conversation_id: int | None) -> None:
+    """Queue the alert to each of the site's `alert_emails` in the step's transaction (mailed
+    by the notification sender; dropped there while email is off)."""
+    for address in site.settings.alert_emails:
+        await notify_queue.enqueue(
+            tx,
+            tenant_id=site.tenant_id,
+            channel="email",
+            kind=ALERT_MAIL,
+            payload={"to": address, "text": text, "conversation_id": conversation_id},
+        )
 
 
 def signature(secret: str, timestamp: str, body: bytes) -> str:
@@ -128,6 +144,7 @@ class Alerts:
             return
         text = summary(ESCALATED, site, conversation.id)
         await self._text_alert(tx, site, text)
+        await _mail_alert(tx, site, text, conversation.id)
         self._webhook(tx, site, ESCALATED, text, {"conversation": conversation.to_json()})
 
     async def followup_created(
@@ -142,6 +159,7 @@ class Alerts:
             return
         text = summary(FOLLOWUP, site, None if conversation is None else conversation.id)
         await self._text_alert(tx, site, text)
+        await _mail_alert(tx, site, text, None)
         data = {
             "followup": followup,
             "conversation": None if conversation is None else conversation.to_json(),
@@ -163,11 +181,13 @@ class Alerts:
             return  # another pass (or process) took it
         text = alert_windows.summary_text(site.name, owed)
         await self._text_alert(tx, site, text)
+        await _mail_alert(tx, site, text, None)
         counts = {"escalated": owed.escalated, "followups": owed.followups}
         self._webhook(tx, site, SUMMARY, text, {"counts": counts, "since": owed.since})
 
     async def _claim(self, tx: Tx, site: Site, kind: alert_windows.Kind) -> bool:
-        if not site.settings.alert_numbers and not site.settings.alert_webhook_url:
+        settings = site.settings
+        if not (settings.alert_numbers or settings.alert_emails or settings.alert_webhook_url):
             return False  # no one to alert: nothing to count either
         return await alert_windows.claim(tx, site.id, kind, times.now(), self._interval)
 

@@ -23,6 +23,7 @@ from omnichat.chat.attachments import Attachment, Uploader
 from omnichat.chat.channels import Delivery
 from omnichat.chat.conversations import Clock, Conversation, Fact, load
 from omnichat.errors import Conflict, Invalid
+from omnichat.notify import visitor_mail
 from omnichat.protocol.hub import Subscriber
 from omnichat.signing import Signer
 from omnichat.storage.db import Database, Row, Tx
@@ -238,6 +239,11 @@ async def insert(
         if origin is not None:
             # The sending socket gets the ack instead, queued in commit order like the rest.
             tx.after_commit(partial(origin.offer, _ack(client_id, encoded), seq))
+        if sender == "agent" and conversation.channel == "web":
+            # A visitor who left (no socket open) gets staff replies by mail, batched.
+            await visitor_mail.reply_stored(
+                tx, conversation.tenant_id, conversation_id, conversation.visitor_id
+            )
     return Stored(message, conversation, duplicate=False)
 
 

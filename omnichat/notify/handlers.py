@@ -8,7 +8,7 @@ import aiohttp
 import orjson
 
 from omnichat.egress import Egress, EgressRefused
-from omnichat.notify import compose, mail, push
+from omnichat.notify import compose, mail, push, visitor_mail
 from omnichat.notify.queue import Notification
 from omnichat.notify.seal import Sealer
 from omnichat.notify.sender import Outcome
@@ -17,6 +17,8 @@ from omnichat.storage.db import Database
 
 log = logging.getLogger("omnichat.notify")
 LINK_KINDS = ("reset", "invite")
+# The on-call alert mail (`omnichat.chat.alerts`); not imported from there, which would be a cycle.
+ALERT_KIND = "alert"
 
 
 class MailHandler:
@@ -42,6 +44,10 @@ class MailHandler:
             return Outcome("off", "email is off")
         if mail.missing(self.settings):
             return Outcome("retry", "email settings are incomplete")
+        if row.kind == visitor_mail.KIND:
+            return await self._to_visitor(row)
+        if row.kind == ALERT_KIND:
+            return await self._alert(row)
         user = await self.db.fetch_one(
             "SELECT u.email, u.name, u.disabled, t.name AS tenant FROM users u"
             " JOIN tenants t ON t.id = u.tenant_id WHERE u.id = :id",
@@ -69,6 +75,43 @@ class MailHandler:
             await mail.send(self.settings.email, message)
         except mail.MailError as exc:
             return Outcome("failed" if exc.permanent else "retry", str(exc))
+        return Outcome("sent")
+
+    async def _alert(self, row: Notification) -> Outcome:
+        """An on-call alert to a site's `alert_emails` address: the same words as the SMS."""
+        conversation_id = row.payload.get("conversation_id")
+        path = "/admin" if conversation_id is None else f"/admin/conversations/{conversation_id}"
+        text = str(row.payload.get("text", ""))
+        written = mail.Mail(
+            subject="Omnichat alert: " + " ".join(text.split())[:120],
+            lines=[text],
+            link=("Open Omnichat", self.settings.public_url + path),
+        )
+        message = written.message(self.settings.email.from_address, str(row.payload["to"]))
+        try:
+            await mail.send(self.settings.email, message)
+        except mail.MailError as exc:
+            return Outcome("failed" if exc.permanent else "retry", str(exc))
+        return Outcome("sent")
+
+    async def _to_visitor(self, row: Notification) -> Outcome:
+        conversation_id = int(row.payload["conversation_id"])
+        written = await visitor_mail.compose(
+            self.db,
+            self.db.signer,
+            self.settings.public_url,
+            conversation_id,
+            int(row.payload["visitor_id"]),
+        )
+        if written is None:
+            # Unsubscribed, back in the chat, or nothing new: nothing owed.
+            return Outcome("off", "nothing to mail the visitor")
+        message = written.mail.message(self.settings.email.from_address, written.to, written.name)
+        try:
+            await mail.send(self.settings.email, message)
+        except mail.MailError as exc:
+            return Outcome("failed" if exc.permanent else "retry", str(exc))
+        await visitor_mail.mailed(self.db, conversation_id, written.through)
         return Outcome("sent")
 
 

@@ -66,11 +66,14 @@ class Mail:
     subject: str
     lines: list[str]  # paragraphs of the plain-text part
     link: tuple[str, str] | None = None  # (label, URL) shown as a button in HTML
+    unsubscribe: str | None = None  # a URL that stops these mails, last and in a header
 
     def text(self) -> str:
         parts = list(self.lines)
         if self.link is not None:
             parts.append(f"{self.link[0]}: {self.link[1]}")
+        if self.unsubscribe is not None:
+            parts.append(f"To stop these mails: {self.unsubscribe}")
         return "\n\n".join(parts) + "\n"
 
     def html(self) -> str:
@@ -78,6 +81,9 @@ class Mail:
         if self.link is not None:
             label, url = (html.escape(value) for value in self.link)
             parts.append(f'<p><a href="{url}">{label}</a></p>')
+        if self.unsubscribe is not None:
+            url = html.escape(self.unsubscribe)
+            parts.append(f'<p style="font-size:smaller"><a href="{url}">Unsubscribe</a></p>')
         return (
             '<!doctype html><html><body style="font-family:sans-serif;line-height:1.5">'
             + "".join(parts)
@@ -90,6 +96,8 @@ class Mail:
         message["From"] = formataddr(("Omnichat", sender))
         message["To"] = formataddr((name, to)) if name else to
         message["Message-ID"] = make_msgid(domain=sender.rpartition("@")[2] or None)
+        if self.unsubscribe is not None:
+            message["List-Unsubscribe"] = f"<{self.unsubscribe}>"
         message.set_content(self.text())
         message.add_alternative(self.html(), subtype="html")
         return message

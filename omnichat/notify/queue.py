@@ -32,7 +32,7 @@ COLUMNS = (
 INSERT = """
 INSERT INTO notifications (tenant_id, channel, kind, user_id, subscription_id, payload, status,
                            next_attempt_at, created_at, updated_at)
-VALUES (:tenant, :channel, :kind, :user, :subscription, :payload, 'queued', :now, :now, :now)
+VALUES (:tenant, :channel, :kind, :user, :subscription, :payload, 'queued', :at, :now, :now)
 """
 
 
@@ -69,8 +69,11 @@ async def enqueue(
     payload: dict[str, Any],
     user_id: int | None = None,
     subscription_id: int | None = None,
+    delay_seconds: float = 0.0,
 ) -> int:
-    """Queue one notification in the caller's transaction; the worker wakes after the commit."""
+    """Queue one notification in the caller's transaction; the worker wakes after the commit.
+    With `delay_seconds` it is first tried that much later (a batch of replies)."""
+    now = times.now()
     row_id = await tx.execute(
         INSERT,
         {
@@ -80,7 +83,8 @@ async def enqueue(
             "user": user_id,
             "subscription": subscription_id,
             "payload": orjson.dumps(payload).decode(),
-            "now": times.now_iso(),
+            "now": times.iso(now),
+            "at": times.iso(now + timedelta(seconds=delay_seconds)),
         },
     )
     wake(tx)

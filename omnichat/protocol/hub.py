@@ -110,6 +110,10 @@ class Hub:
             if subscriber is not exclude:
                 subscriber.offer(frame, key)
 
+    def listening(self, topic: Topic) -> bool:
+        """Whether any socket listens on `topic` now (a visitor with the chat open)."""
+        return any(subscriber.closed is None for subscriber in self._topics.get(topic, ()))
+
     def close(self, topic: Topic, code: int, reason: str) -> None:
         """Close every socket listening on `topic` (a revoked session, a disabled user)."""
         for subscriber in tuple(self._topics.get(topic, ())):

@@ -59,6 +59,8 @@ class SiteSettings:
     auto_close_minutes: int = 0
     alert_numbers: list[str] = field(default_factory=list)
     alert_webhook_url: str = ""
+    # Addresses mailed with each alert (escalation, follow-up, summary), like `alert_numbers`.
+    alert_emails: list[str] = field(default_factory=list)
     # The pre-chat form: {"enabled": bool, "fields": [...], "required": [...]} of name/email/phone.
     prechat: dict[str, Any] = field(default_factory=lambda: dict(PRECHAT_OFF))
     # Whether the widget offers a 1-5 rating when a conversation closes.

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 from omnichat import phones
 from omnichat.chat.business_hours import WEEKDAYS
 from omnichat.egress import Egress, EgressRefused
+from omnichat.emails import parse_email
 from omnichat.errors import Invalid
 from omnichat.sites import NUMBER_FIELDS, PRECHAT_FIELDS
 
@@ -23,6 +24,7 @@ MAX_NAME = 100
 MAX_TEXT = 1000
 MAX_ORIGINS = 100
 MAX_ALERT_NUMBERS = 10
+MAX_ALERT_EMAILS = 10
 MAX_URL = 2000
 IDENTITY_SECRET_LENGTH = (16, 256)
 TEXTS = ("greeting", "patience_text", "escalate_text", "followup_text", "away_text")
@@ -86,6 +88,8 @@ def parse(
             clean[key] = None if value in (None, "") else phones.require(key, value, country)
         elif key == "alert_numbers":
             clean[key] = _alert_numbers(value, country)
+        elif key == "alert_emails":
+            clean[key] = _alert_emails(value)
         elif key == "alert_webhook_url":
             clean[key] = _webhook_url(value, egress)
         elif key == "prechat":
@@ -250,6 +254,17 @@ def _alert_numbers(value: Any, country: str | None) -> list[str]:
         if number not in numbers:
             numbers.append(number)
     return numbers
+
+
+def _alert_emails(value: Any) -> list[str]:
+    if not isinstance(value, list) or len(value) > MAX_ALERT_EMAILS:
+        raise Invalid("alert_emails", f"must be a list of at most {MAX_ALERT_EMAILS} addresses")
+    addresses: list[str] = []
+    for item in value:
+        address = parse_email(item, "alert_emails")
+        if address.lower() not in (known.lower() for known in addresses):
+            addresses.append(address)
+    return addresses
 
 
 def _webhook_url(value: Any, egress: Egress) -> str:

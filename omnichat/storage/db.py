@@ -89,6 +89,10 @@ class Tx:
         """
         self._after_commit.append(partial(self._hub.publish, topic, frame, key, exclude))
 
+    def listening(self, topic: Topic) -> bool:
+        """Whether a socket listens on `topic` at this moment (the hub's view, not the data's)."""
+        return self._hub.listening(topic)
+
     def close(self, topic: Topic, code: int, reason: str) -> None:
         """Close the sockets listening on `topic` once this transaction is durable."""
         self._after_commit.append(partial(self._hub.close, topic, code, reason))

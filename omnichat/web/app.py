@@ -29,6 +29,7 @@ from omnichat.errors import OmnichatError
 from omnichat.jobs import Jobs
 from omnichat.metrics import Metrics
 from omnichat.notify import queue as notifications
+from omnichat.notify import visitor_mail
 from omnichat.notify.handlers import MailHandler, PushHandler
 from omnichat.notify.seal import Sealer
 from omnichat.notify.sender import Sender as NotifySender
@@ -59,6 +60,7 @@ from omnichat.web import (
     tokens_api,
     twilio_hooks,
     users_api,
+    visitor_pages,
     visitor_socket,
     webhooks_api,
     widget_api,
@@ -144,6 +146,7 @@ def create_app(settings: Settings, hub: Hub | None = None, metrics: Metrics | No
             signer=Signer(prepared.security.secret_key, prepared.attachments.url_ttl_seconds),
         )
         await db.connect()
+        db.cache[visitor_mail.BATCH_KEY] = prepared.email.visitor_batch_seconds
         jobs = Jobs()
         guard = Egress(prepared.egress.allow_hosts)
         alerts = Alerts(
@@ -254,6 +257,7 @@ def create_app(settings: Settings, hub: Hub | None = None, metrics: Metrics | No
             *attachments_api.routes,
             *openapi.routes,
             *notify_api.routes,
+            *visitor_pages.routes,
             *pages.routes,
         ],
         middleware=[Middleware(RequestContext, metrics=metrics)],

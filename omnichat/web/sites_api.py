@@ -37,6 +37,7 @@ def site_json(site: Site, base_url: str) -> dict[str, Any]:
         "sms_number": site.sms_number,
         "whatsapp_number": site.whatsapp_number,
         "alert_numbers": s.alert_numbers,
+        "alert_emails": s.alert_emails,
         "alert_webhook_url": s.alert_webhook_url or None,
         "prechat": s.prechat,
         "ratings": s.ratings,

@@ -35,6 +35,7 @@ const FIELDS = [
   ["sms_number", "SMS number (Twilio, like +15550100123; empty: none)", "phone"],
   ["whatsapp_number", "WhatsApp number (Twilio; may equal the SMS one)", "phone"],
   ["alert_numbers", "Alert numbers (one per line)", "list"],
+  ["alert_emails", "Alert email addresses (one per line)", "list"],
   ["alert_webhook_url", "Alert webhook URL", "text"],
   ["auto_assign", "Auto-assign new conversations to online staff (round-robin)", "flag"],
   [
@@ -52,7 +53,7 @@ const GROUPS = [
   ["Escalation timing", ["patience_seconds", "escalate_seconds", "auto_close_minutes"]],
   ["Business hours", ["business_hours", "away_text"]],
   ["Channels", ["sms_number", "whatsapp_number"]],
-  ["Alerts", ["alert_numbers", "alert_webhook_url"]],
+  ["Alerts", ["alert_numbers", "alert_emails", "alert_webhook_url"]],
 ];
 
 /** The inputs' elements in fieldsets with legends. */

@@ -53,6 +53,7 @@ SITE_FIELDS: dict[str, Schema] = {
     "sms_number": nullable(string()),
     "whatsapp_number": nullable(string()),
     "alert_numbers": array(string(), maxItems=10),
+    "alert_emails": array(string(), maxItems=10),
     "alert_webhook_url": nullable(string(maxLength=2000)),
     "prechat": body(
         {
