@@ -186,6 +186,7 @@ SITE = answer(
         "sms_number": MAYBE_TEXT,
         "whatsapp_number": MAYBE_TEXT,
         "alert_numbers": array(TEXT),
+        "alert_emails": array(TEXT),
         "alert_webhook_url": MAYBE_TEXT,
         "prechat": ref("Prechat"),
         "ratings": BOOLEAN,
