@@ -40,6 +40,8 @@ SITE_FIELDS = {
     "hide_content",
     # Issue 14: escalation alerts by email too.
     "alert_emails",
+    # Issue 14: the on-call rota (alert_numbers/alert_emails are its fallback).
+    "on_call",
 }
 
 

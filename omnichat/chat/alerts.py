@@ -1,10 +1,12 @@
 """Alerts to a site's on-call contacts: a visitor escalated, or a follow-up left.
 
 Each alert goes to the site's `alert_webhook_url` as a signed JSON `POST`, as an SMS to each
-of its `alert_numbers` through the durable outbox and as a mail to each of its `alert_emails`
-through the notification queue, both queued in the step's own transaction (so it survives a
-restart and is sent once). The webhook is sent after the commit, off the writer, with
-a timeout and a few retries; it is best effort: a restart drops deliveries still being retried.
+of its on-call numbers through the durable outbox and as a mail to each of its on-call addresses
+through the notification queue (the contacts of the `on_call` windows covering now, one in
+turn per window, else the flat `alert_numbers`/`alert_emails`: see `omnichat.chat.on_call`),
+both queued in the step's own transaction (so it survives a restart and is sent once). The
+webhook is sent after the commit, off the writer, with a timeout and a few retries; it is best
+effort: a restart drops deliveries still being retried.
 Bodies are never logged (they carry visitor details).
 
 Alerts are throttled per site (`omnichat.chat.alert_windows`): at most one per
@@ -29,7 +31,7 @@ import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -38,7 +40,7 @@ import aiohttp
 import orjson
 
 from omnichat import egress, sites, times
-from omnichat.chat import alert_windows
+from omnichat.chat import alert_windows, on_call
 from omnichat.chat.conversations import Conversation
 from omnichat.egress import Egress
 from omnichat.metrics import Metrics
@@ -98,6 +100,21 @@ async def _mail_alert(tx: Tx, site: Site, text: str, conversation_id: int | None
         )
 
 
+async def _on_call(tx: Tx, site: Site) -> Site:
+    """The site as this alert sees it: `alert_numbers`/`alert_emails` replaced by the contacts
+    of the on-call windows covering now (advancing their rotation in `tx`), when any does."""
+    settings = site.settings
+    if not settings.on_call:
+        return site
+    chosen = await on_call.contacts(
+        tx, site.id, settings.on_call, settings.business_hours, times.now()
+    )
+    if chosen is None:
+        return site
+    numbers, emails = chosen
+    return replace(site, settings=replace(settings, alert_numbers=numbers, alert_emails=emails))
+
+
 def signature(secret: str, timestamp: str, body: bytes) -> str:
     digest = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256)
     return "sha256=" + digest.hexdigest()
@@ -142,6 +159,7 @@ class Alerts:
         """Alert on-call contacts that `conversation` escalated (call inside the step's `tx`)."""
         if not await self._claim(tx, site, "escalated"):
             return
+        site = await _on_call(tx, site)
         text = summary(ESCALATED, site, conversation.id)
         await self._text_alert(tx, site, text)
         await _mail_alert(tx, site, text, conversation.id)
@@ -157,6 +175,7 @@ class Alerts:
         """Alert on-call contacts of a new follow-up (call inside the `tx` that stores it)."""
         if not await self._claim(tx, site, "followups"):
             return
+        site = await _on_call(tx, site)
         text = summary(FOLLOWUP, site, None if conversation is None else conversation.id)
         await self._text_alert(tx, site, text)
         await _mail_alert(tx, site, text, None)
@@ -179,6 +198,7 @@ class Alerts:
         owed = await alert_windows.settle(tx, site.id, now)
         if owed is None:
             return  # another pass (or process) took it
+        site = await _on_call(tx, site)
         text = alert_windows.summary_text(site.name, owed)
         await self._text_alert(tx, site, text)
         await _mail_alert(tx, site, text, None)
@@ -187,7 +207,8 @@ class Alerts:
 
     async def _claim(self, tx: Tx, site: Site, kind: alert_windows.Kind) -> bool:
         settings = site.settings
-        if not (settings.alert_numbers or settings.alert_emails or settings.alert_webhook_url):
+        contacts = settings.alert_numbers or settings.alert_emails or settings.on_call
+        if not (contacts or settings.alert_webhook_url):
             return False  # no one to alert: nothing to count either
         return await alert_windows.claim(tx, site.id, kind, times.now(), self._interval)
 

@@ -61,6 +61,9 @@ class SiteSettings:
     alert_webhook_url: str = ""
     # Addresses mailed with each alert (escalation, follow-up, summary), like `alert_numbers`.
     alert_emails: list[str] = field(default_factory=list)
+    # The on-call rota (`omnichat.chat.on_call`): named weekly windows, each with its numbers
+    # and emails taken in turn; when none covers the moment, `alert_numbers`/`alert_emails` are.
+    on_call: list[dict[str, Any]] = field(default_factory=list)
     # The pre-chat form: {"enabled": bool, "fields": [...], "required": [...]} of name/email/phone.
     prechat: dict[str, Any] = field(default_factory=lambda: dict(PRECHAT_OFF))
     # Whether the widget offers a 1-5 rating when a conversation closes.

@@ -26,6 +26,8 @@ MAX_ORIGINS = 100
 MAX_ALERT_NUMBERS = 10
 MAX_ALERT_EMAILS = 10
 MAX_URL = 2000
+MAX_ON_CALL = 20
+ON_CALL_KEYS = frozenset({"name", "days", "start", "end", "numbers", "emails"})
 IDENTITY_SECRET_LENGTH = (16, 256)
 TEXTS = ("greeting", "patience_text", "escalate_text", "followup_text", "away_text")
 # Upper bounds that catch typos (seconds typed as milliseconds) without limiting real use.
@@ -90,6 +92,8 @@ def parse(
             clean[key] = _alert_numbers(value, country)
         elif key == "alert_emails":
             clean[key] = _alert_emails(value)
+        elif key == "on_call":
+            clean[key] = parse_on_call(value, country)
         elif key == "alert_webhook_url":
             clean[key] = _webhook_url(value, egress)
         elif key == "prechat":
@@ -244,24 +248,69 @@ def parse_prechat(value: Any) -> dict[str, Any]:
     return {"enabled": enabled, **chosen}
 
 
-def _alert_numbers(value: Any, country: str | None) -> list[str]:
+def parse_on_call(value: Any, country: str | None) -> list[dict[str, Any]]:
+    """At most 20 windows {"name", "days", "start", "end", "numbers", "emails"}; names unique,
+    days weekday numbers (Monday 0), times HH:MM ("24:00" only as an end; an end before the
+    start crosses midnight), and at least one number or address each."""
+    if not isinstance(value, list) or len(value) > MAX_ON_CALL:
+        raise Invalid("on_call", f"must be a list of at most {MAX_ON_CALL} windows")
+    windows: list[dict[str, Any]] = []
+    for index, item in enumerate(value):
+        at = f"on_call[{index}]"
+        if not isinstance(item, dict) or not set(item) <= ON_CALL_KEYS:
+            raise Invalid(at, f"must be an object of {', '.join(sorted(ON_CALL_KEYS))}")
+        name = _text(f"{at}.name", item.get("name"), MAX_NAME)
+        if any(window["name"] == name for window in windows):
+            raise Invalid(f"{at}.name", "must differ from the other windows' names")
+        days = item.get("days")
+        if (
+            not isinstance(days, list)
+            or not days
+            or not all(isinstance(d, int) and not isinstance(d, bool) and 0 <= d <= 6 for d in days)
+        ):
+            raise Invalid(f"{at}.days", "must list weekdays as numbers 0 (Monday) to 6 (Sunday)")
+        times: dict[str, str] = {}
+        for key in ("start", "end"):
+            clock = item.get(key)
+            if not isinstance(clock, str) or not CLOCK.match(clock):
+                raise Invalid(f"{at}.{key}", 'must be a time such as "09:00" ("24:00" ends a day)')
+            times[key] = clock
+        if times["start"] == "24:00" or times["start"] == times["end"]:
+            raise Invalid(f"{at}.start", "must be before 24:00 and differ from the end")
+        numbers = _alert_numbers(item.get("numbers", []), country, f"{at}.numbers")
+        emails = _alert_emails(item.get("emails", []), f"{at}.emails")
+        if not numbers and not emails:
+            raise Invalid(f"{at}.numbers", "a window needs at least one number or email")
+        windows.append(
+            {
+                "name": name,
+                "days": sorted(set(days)),
+                **times,
+                "numbers": numbers,
+                "emails": emails,
+            }
+        )
+    return windows
+
+
+def _alert_numbers(value: Any, country: str | None, field: str = "alert_numbers") -> list[str]:
     if not isinstance(value, list) or len(value) > MAX_ALERT_NUMBERS:
-        raise Invalid("alert_numbers", f"must be a list of at most {MAX_ALERT_NUMBERS} numbers")
+        raise Invalid(field, f"must be a list of at most {MAX_ALERT_NUMBERS} numbers")
     numbers: list[str] = []
     for item in value:
         # People paste numbers with spaces and dashes, or in national form; store E.164.
-        number = phones.require("alert_numbers", item, country)
+        number = phones.require(field, item, country)
         if number not in numbers:
             numbers.append(number)
     return numbers
 
 
-def _alert_emails(value: Any) -> list[str]:
+def _alert_emails(value: Any, field: str = "alert_emails") -> list[str]:
     if not isinstance(value, list) or len(value) > MAX_ALERT_EMAILS:
-        raise Invalid("alert_emails", f"must be a list of at most {MAX_ALERT_EMAILS} addresses")
+        raise Invalid(field, f"must be a list of at most {MAX_ALERT_EMAILS} addresses")
     addresses: list[str] = []
     for item in value:
-        address = parse_email(item, "alert_emails")
+        address = parse_email(item, field)
         if address.lower() not in (known.lower() for known in addresses):
             addresses.append(address)
     return addresses

@@ -38,6 +38,7 @@ def site_json(site: Site, base_url: str) -> dict[str, Any]:
         "whatsapp_number": site.whatsapp_number,
         "alert_numbers": s.alert_numbers,
         "alert_emails": s.alert_emails,
+        "on_call": s.on_call,
         "alert_webhook_url": s.alert_webhook_url or None,
         "prechat": s.prechat,
         "ratings": s.ratings,

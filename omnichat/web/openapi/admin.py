@@ -54,6 +54,7 @@ SITE_FIELDS: dict[str, Schema] = {
     "whatsapp_number": nullable(string()),
     "alert_numbers": array(string(), maxItems=10),
     "alert_emails": array(string(), maxItems=10),
+    "on_call": array(ref("OnCallWindow"), maxItems=20),
     "alert_webhook_url": nullable(string(maxLength=2000)),
     "prechat": body(
         {

@@ -166,6 +166,20 @@ BUSINESS_HOURS = {
     "required": ["timezone", "days"],
     "additionalProperties": False,
 }
+ON_CALL_WINDOW = {
+    "type": "object",
+    "description": "A weekly on-call window; an end before the start crosses midnight.",
+    "properties": {
+        "name": string(),
+        "days": array(integer(0, 6), minItems=1, maxItems=7),
+        "start": CLOCK,
+        "end": CLOCK,
+        "numbers": array(string(), maxItems=10),
+        "emails": array(string(), maxItems=10),
+    },
+    "required": ["name", "days", "start", "end", "numbers", "emails"],
+    "additionalProperties": False,
+}
 
 SITE = answer(
     {
@@ -187,6 +201,7 @@ SITE = answer(
         "whatsapp_number": MAYBE_TEXT,
         "alert_numbers": array(TEXT),
         "alert_emails": array(TEXT),
+        "on_call": array(ref("OnCallWindow")),
         "alert_webhook_url": MAYBE_TEXT,
         "prechat": ref("Prechat"),
         "ratings": BOOLEAN,
@@ -241,6 +256,7 @@ SCHEMAS: dict[str, Schema] = {
     "User": USER,
     "Prechat": PRECHAT,
     "BusinessHours": BUSINESS_HOURS,
+    "OnCallWindow": ON_CALL_WINDOW,
     "Site": SITE,
     "Canned": CANNED,
     "Label": LABEL,
