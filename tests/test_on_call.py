@@ -7,16 +7,19 @@ import contextlib
 import random
 import sqlite3
 import zoneinfo
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
 
+from omnichat.chat.on_call import covers
 from tests.app_server import AppServer
 from tests.escalations import make_site
+from tests.mailbox import Mailbox
 from tests.servers import server_env
 from tests.staff import Account, sign_in_owner
+from tests.timing import UNIT, eventually
 from tests.visitors import bearer, new_session
 
 ZONE = "Pacific/Kiritimati"  # UTC+14: a window read in UTC would be on another day or hour
@@ -156,3 +159,34 @@ def test_on_call_windows_are_checked(rota_app: AppServer, owner: Account) -> Non
     )
     assert saved.status_code == 200, saved.text
     assert saved.json()["site"]["on_call"] == [{**crossing, "days": [0, 4], "emails": []}]
+
+
+def test_a_window_mails_its_addresses_in_turn(
+    start_app: Callable[..., AppServer],
+) -> None:
+    """Two alerts in a window with two addresses mail the first, then the second, through a real
+    SMTP server."""
+    box = Mailbox().start()
+    try:
+        app = start_app(**box.env(), OMNICHAT_ALERTS_MIN_INTERVAL_SECONDS="0")
+        owner = sign_in_owner(app)
+        first, second = "first@clinic.example", "second@clinic.example"
+        site = rota_site(app, owner, on_call=[window("day", -1, 1, emails=[first, second])])
+        follow_up(app, site)
+        eventually(lambda: box.to(first), 10 * UNIT, "the first alert mail")
+        follow_up(app, site)
+        eventually(lambda: box.to(second), 10 * UNIT, "the second alert mail")
+        assert len(box.to(first)) == 1
+    finally:
+        box.stop()
+
+
+def test_a_window_ending_before_it_starts_crosses_midnight() -> None:
+    """A Friday 22:00-06:00 window covers Friday night and Saturday morning, not Friday morning
+    nor Saturday night."""
+    friday_night = {"name": "n", "days": [4], "start": "22:00", "end": "06:00"}
+    assert covers(friday_night, datetime(2026, 12, 11, 23, 0))
+    assert covers(friday_night, datetime(2026, 12, 12, 5, 59))
+    assert not covers(friday_night, datetime(2026, 12, 12, 6, 0))
+    assert not covers(friday_night, datetime(2026, 12, 11, 5, 0))
+    assert not covers(friday_night, datetime(2026, 12, 12, 23, 0))
