@@ -176,11 +176,12 @@ def test_context_and_single_page_navigation_reach_staff(
     message_box(page).fill("Where is the clinic?")
     message_box(page).press("Enter")
     expect(page.get_by_role("log").locator(".msg.pending")).to_have_count(0)
-    page.evaluate("document.title = 'Directions'; history.pushState({}, '', '/directions')")
+    # Read before navigating: the page frame would otherwise race the read.
     conversation = only_conversation(omnichat, staff, name)
     context = conversation["visitor"]["context"]
     assert context["url"] == url and context["title"] == "Booking"
     assert context["language"] and context["timezone"] and context["browser"]
+    page.evaluate("document.title = 'Directions'; history.pushState({}, '', '/directions')")
 
     def visited() -> Any:
         path = f"/api/v1/conversations/{conversation['id']}/pages"
