@@ -23,7 +23,6 @@ import aiohttp
 from omnichat import phones, retry, times
 from omnichat.logs import mask_phone
 from omnichat.metrics import Metrics
-from omnichat.protocol.hub import Closed
 from omnichat.settings import SettingsError, TwilioSettings
 from omnichat.storage.db import Database
 from omnichat.twilio import api, delivery, media, outbox
@@ -35,7 +34,6 @@ log = logging.getLogger("omnichat.twilio")
 # Rows sent concurrently in one pass (each to a different number).
 BATCH = 8
 # The longest sleep between passes; a wake-up or a due row ends it sooner.
-IDLE_SECONDS = 1.0
 STOP_DEADLINE_SECONDS = 5.0
 REQUIRED = ("account_sid", "auth_token", "public_base_url")
 
@@ -116,24 +114,13 @@ class Sender:
             self._session = None
 
     async def _run(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                async with self.hub.join(outbox.WAKE_TOPIC, limit=10_000) as wakeups:
-                    while not self._stopping.is_set():
-                        busy = await self._pass()
-                        if not busy:
-                            await self._idle(wakeups.next())
-                        while wakeups.pending:
-                            await wakeups.next()
-            except Closed:
-                continue  # too many wake-ups queued while we worked: listen afresh
-            except Exception:
-                log.exception("outbox pass failed")
-                await self._idle(asyncio.sleep(IDLE_SECONDS))
+        await retry.run_passes(
+            self.hub, outbox.WAKE_TOPIC, self._stopping, self._pass, self._idle, "outbox"
+        )
 
     async def _idle(self, wakeup: Coroutine[Any, Any, object]) -> None:
         """Wait for a wake-up, the stop signal, or the next due row, whichever comes first."""
-        timeout = IDLE_SECONDS
+        timeout = retry.IDLE_SECONDS
         if self.circuit.state == "open":
             timeout = max(0.01, min(timeout, self.circuit.seconds_until_trial()))
         else:
@@ -141,15 +128,7 @@ class Sender:
             if due is not None:
                 wait = (times.parse(due) - times.now()).total_seconds()
                 timeout = max(0.01, min(timeout, wait))
-        waiters = [asyncio.ensure_future(wakeup), asyncio.ensure_future(self._stopping.wait())]
-        try:
-            await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for waiter in waiters:
-                waiter.cancel()
-            for waiter in waiters:
-                with contextlib.suppress(asyncio.CancelledError, Closed):
-                    await waiter
+        await retry.sleep_until(wakeup, self._stopping, timeout)
 
     async def _pass(self) -> bool:
         """Send what is due; True when something was sent (there may be more behind it)."""

@@ -27,7 +27,6 @@ import aiohttp
 from omnichat import egress, retry, times
 from omnichat.egress import Egress
 from omnichat.metrics import Metrics
-from omnichat.protocol.hub import Closed
 from omnichat.settings import WebhooksSettings
 from omnichat.storage.db import Database
 from omnichat.twilio.circuit import Circuit
@@ -37,7 +36,6 @@ from omnichat.webhooks.deliveries import Delivery
 log = logging.getLogger("omnichat.webhooks")
 
 BATCH = 16
-IDLE_SECONDS = 1.0
 STOP_DEADLINE_SECONDS = 5.0
 
 
@@ -96,37 +94,18 @@ class Sender:
             self._session = None
 
     async def _run(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                async with self.db.hub.join(deliveries.WAKE_TOPIC, limit=10_000) as wakeups:
-                    while not self._stopping.is_set():
-                        busy = await self._pass()
-                        if not busy:
-                            await self._idle(wakeups.next())
-                        while wakeups.pending:
-                            await wakeups.next()
-            except Closed:
-                continue  # too many wake-ups queued while we worked: listen afresh
-            except Exception:
-                log.exception("webhook pass failed")
-                await self._idle(asyncio.sleep(IDLE_SECONDS))
+        await retry.run_passes(
+            self.db.hub, deliveries.WAKE_TOPIC, self._stopping, self._pass, self._idle, "webhook"
+        )
 
     async def _idle(self, wakeup: Coroutine[Any, Any, object]) -> None:
         """Wait for a wake-up, the stop signal, or the next due row, whichever comes first."""
-        timeout = IDLE_SECONDS
+        timeout = retry.IDLE_SECONDS
         due = await deliveries.next_due_at(self.db)
         if due is not None:
             wait = (times.parse(due) - times.now()).total_seconds()
             timeout = max(0.01, min(timeout, wait))
-        waiters = [asyncio.ensure_future(wakeup), asyncio.ensure_future(self._stopping.wait())]
-        try:
-            await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for waiter in waiters:
-                waiter.cancel()
-            for waiter in waiters:
-                with contextlib.suppress(asyncio.CancelledError, Closed):
-                    await waiter
+        await retry.sleep_until(wakeup, self._stopping, timeout)
 
     def _circuit(self, webhook_id: int) -> Circuit:
         circuit = self.circuits.get(webhook_id)
