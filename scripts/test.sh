@@ -1,18 +1,25 @@
 #!/usr/bin/env bash
-# Install what the tests need (the package with its test extra, Debian's chromium when missing)
+# Install what the tests need (the package with its test extra; Debian's chromium, postgresql
+# and redis-server when missing)
 # and run the whole suite: ruff format check, ruff check, mypy --strict, pytest. Exits non-zero on any failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 python -m pip install --quiet --disable-pip-version-check -e ".[test]"
 
-if ! command -v chromium >/dev/null 2>&1; then
+# Debian's packages the suite runs for real: chromium for the browser tests, and a PostgreSQL
+# server and redis-server for the scale-out tests (each started throwaway on loopback).
+missing=()
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || missing+=(postgresql)
+command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+if [ ${#missing[@]} -gt 0 ]; then
     if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
-        echo "installing Debian's chromium for the browser tests"
+        echo "installing Debian's ${missing[*]} for the tests"
         apt-get update -qq
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
     else
-        echo "error: the browser tests need Debian's chromium: run 'sudo apt-get install chromium'" >&2
+        echo "error: the tests need Debian's ${missing[*]}: run 'sudo apt-get install ${missing[*]}'" >&2
         exit 1
     fi
 fi

@@ -17,6 +17,7 @@ const WAITING = "Waiting for the connection; it is sent as soon as it is back.";
 const inFlight = new Set(); // client ids being sent now
 let resendTimer = 0;
 let resendDelay = RESEND_FIRST_MS;
+let lastAt = 0; // replies written in the same millisecond still keep the order they were typed in
 
 function myId() {
   const me = getState().me;
@@ -196,7 +197,7 @@ export function sendReply(id, text, isPrivate, files = []) {
     attachments: files,
     failed: null,
     refused: null,
-    at: Date.now(),
+    at: (lastAt = Math.max(Date.now(), lastAt + 1)),
   };
   keep(myId(), id, pending);
   transcript.pending.push(pending);
@@ -236,13 +237,24 @@ export function flushOutbox() {
   const me = myId();
   if (me === null) return;
   const transcript = getState().transcript;
+  const byConversation = new Map();
   for (const reply of kept(me)) {
     if (reply.refused) continue;
     const shown =
       transcript && transcript.id === reply.conversation_id
         ? transcript.pending.find((p) => p.client_id === reply.client_id)
         : null;
-    deliver(reply.conversation_id, shown || fromOutbox(reply));
+    const queue = byConversation.get(reply.conversation_id) || [];
+    queue.push(shown || fromOutbox(reply));
+    byConversation.set(reply.conversation_id, queue);
+  }
+  for (const [id, queue] of byConversation) resendInOrder(id, queue);
+}
+
+/** One conversation's kept replies, one at a time, so they are stored in the order written. */
+async function resendInOrder(id, queue) {
+  for (const pending of queue) {
+    if (!(await deliver(id, pending))) return;
   }
 }
 
@@ -257,8 +269,9 @@ function transient(error) {
   return !error.status || error.status >= 500 || error.status === 429 || error.status === 408;
 }
 
+/** Send one reply; true once the server has stored it. */
 async function deliver(id, pending) {
-  if (inFlight.has(pending.client_id)) return;
+  if (inFlight.has(pending.client_id)) return false;
   inFlight.add(pending.client_id);
   const me = myId();
   try {
@@ -275,6 +288,7 @@ async function deliver(id, pending) {
       add(transcript, [message]);
       changed();
     }
+    return true;
   } catch (error) {
     if (transient(error)) {
       pending.failed = WAITING;
@@ -285,6 +299,7 @@ async function deliver(id, pending) {
       if (me !== null && me === myId()) keep(me, id, pending);
     }
     if (current(id)) changed();
+    return false;
   } finally {
     inFlight.delete(pending.client_id);
   }
