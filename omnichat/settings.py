@@ -129,6 +129,20 @@ class StorageSettings:
         choices=("full", "normal"),
     )
     busy_timeout_ms: int = setting(5000, "How long a connection waits for a lock.", min=0)
+    database_url: Secret = setting(  # noqa: RUF009 (Secret is an immutable str)
+        Secret(""),
+        "Empty: SQLite in the data dir. postgresql://USER:PASS@HOST:PORT/DB: PostgreSQL, shared"
+        " by any number of processes (with hub.redis_url).",
+    )
+
+
+@dataclass(frozen=True)
+class HubSettings:
+    redis_url: Secret = setting(  # noqa: RUF009 (Secret is an immutable str)
+        Secret(""),
+        "Empty: live frames stay in this process. redis://HOST:PORT/N: shared by every process"
+        " (needs storage.database_url).",
+    )
 
 
 @dataclass(frozen=True)
@@ -343,6 +357,7 @@ class AttachmentsSettings:
 class Settings:
     server: ServerSettings = field(default_factory=ServerSettings)
     storage: StorageSettings = field(default_factory=StorageSettings)
+    hub: HubSettings = field(default_factory=HubSettings)
     security: SecuritySettings = field(default_factory=SecuritySettings)
     bootstrap: BootstrapSettings = field(default_factory=BootstrapSettings)
     limits: LimitsSettings = field(default_factory=LimitsSettings)
@@ -490,8 +505,23 @@ def build_settings(config: dict[str, Any], environ: typing.Mapping[str, str]) ->
             kwargs[key] = value
         built[section] = cls(**kwargs)
     settings = Settings(**built)
+    _check_engines(settings)
     _check_production(settings)
     return settings
+
+
+def _check_engines(settings: Settings) -> None:
+    database = settings.storage.database_url
+    if database and not database.startswith(("postgresql://", "postgres://")):
+        raise SettingsError(
+            "setting storage.database_url: must be empty (SQLite) or postgresql://USER:PASS@HOST/DB"
+        )
+    redis = settings.hub.redis_url
+    if redis and not redis.startswith(("redis://", "rediss://", "unix://")):
+        raise SettingsError("setting hub.redis_url: must be empty or redis://HOST:PORT/N")
+    if redis and not database:
+        # Processes sharing live frames but not the data would each hold half the truth.
+        raise SettingsError("setting hub.redis_url: needs storage.database_url (PostgreSQL) too")
 
 
 def secret_key_weakness(key: str) -> str | None:
