@@ -29,7 +29,7 @@ from omnichat.chat import inbound, inbox, messages, visitors
 from omnichat.chat.inbox import Filters
 from omnichat.settings import build_settings
 from omnichat.storage import datadir
-from omnichat.storage.db import Database, Tx
+from omnichat.storage.db import Database, SQLiteDatabase, Tx
 
 WORDS = [
     "order",
@@ -125,7 +125,7 @@ async def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         settings = build_settings({}, {"OMNICHAT_STORAGE_DATA_DIR": tmp})
         settings = datadir.prepare(settings, announce=lambda text: None)
-        db = Database(settings.database_path, synchronous="normal")
+        db = SQLiteDatabase(settings.database_path, synchronous="normal")
         await db.connect()
         await fill(db, args.conversations, args.messages)
 

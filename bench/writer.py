@@ -86,7 +86,7 @@ class StatementTimes:
 
 async def run(path: Path, batch: int, messages: int, synchronous: str) -> tuple[float, int]:
     """Writer-thread CPU seconds and commits for `messages` sends, `batch` at a time."""
-    db = database.Database(path, synchronous=synchronous)
+    db = database.SQLiteDatabase(path, synchronous=synchronous)
     await db.connect()
     try:
         hub = Hub()

@@ -17,7 +17,9 @@ from typing import TYPE_CHECKING
 import pytest
 
 from omnichat.settings import build_settings
-from omnichat.storage import datadir
+from omnichat.protocol.hub import Hub
+from omnichat.signing import Signer
+from omnichat.storage import datadir, engine
 from omnichat.storage.db import Database
 from tests.app_server import AppServer
 from tests.servers import ServerProcess, server_env
@@ -138,7 +140,7 @@ async def database(tmp_path: Path) -> AsyncIterator[Database]:
     """A migrated, bootstrapped database in a temp dir, for domain tests without a server."""
     settings = build_settings({}, server_env(tmp_path / "data"))
     settings = datadir.prepare(settings, announce=lambda text: None)
-    db = Database(settings.database_path)
+    db = engine.make_database(settings, Hub(), Signer())
     await db.connect()
     yield db
     await db.close()

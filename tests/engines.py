@@ -9,9 +9,11 @@ database, so tests never see each other's rows.
 
 from __future__ import annotations
 
+import atexit
 import glob
 import os
 import shutil
+import socket
 import subprocess
 import tempfile
 import time
@@ -19,9 +21,13 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.servers import free_port
-
 PG_USER = "omnichat"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def pg_bin(name: str) -> str:
@@ -160,3 +166,39 @@ class RedisServer:
 
     def url(self, number: int = 0) -> str:
         return f"redis://127.0.0.1:{self.port}/{number}"
+
+
+_shared: dict[str, PostgresServer | RedisServer] = {}
+
+
+def shared_postgres() -> PostgresServer:
+    """This test process's PostgreSQL server, started on first use and stopped at exit."""
+    if "pg" not in _shared:
+        server = PostgresServer().start()
+        atexit.register(server.stop)
+        _shared["pg"] = server
+    found = _shared["pg"]
+    assert isinstance(found, PostgresServer)
+    return found
+
+
+def shared_redis() -> RedisServer:
+    """This test process's Redis server, started on first use and stopped at exit."""
+    if "redis" not in _shared:
+        server = RedisServer(Path(tempfile.mkdtemp(prefix="omnichat-redis-"))).start()
+        atexit.register(server.stop)
+        _shared["redis"] = server
+    found = _shared["redis"]
+    assert isinstance(found, RedisServer)
+    return found
+
+
+def engine_env() -> dict[str, str]:
+    """With OMNICHAT_TEST_ENGINES=postgresql (scripts/test.sh's second pass), every server under
+    test gets a fresh PostgreSQL database and the shared Redis; otherwise nothing (SQLite)."""
+    if os.environ.get("OMNICHAT_TEST_ENGINES") != "postgresql":
+        return {}
+    return {
+        "OMNICHAT_STORAGE_DATABASE_URL": shared_postgres().new_database(),
+        "OMNICHAT_HUB_REDIS_URL": shared_redis().url(),
+    }

@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -27,6 +26,7 @@ from typing import Any, Protocol
 import httpx
 from websockets.asyncio.client import connect
 
+from tests.engines import engine_env, free_port
 from tests.timing import UNIT
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -50,6 +50,7 @@ def server_env(data_dir: Path, **overrides: str | None) -> dict[str, str]:
         "OMNICHAT_LIMITS_MESSAGES_PER_MINUTE_PER_IP": "0",
         "OMNICHAT_LIMITS_SOCKETS_PER_IP": "0",
         "OMNICHAT_LIMITS_LOGINS_PER_MINUTE_PER_IP": "0",
+        **engine_env(),
     }
     env.update(overrides)
     return {key: value for key, value in env.items() if value is not None}
@@ -102,12 +103,6 @@ def run_cli(
         timeout=timeout,
         umask=umask,
     )
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass

@@ -18,7 +18,7 @@ from omnichat.chat.escalation import AUTO_CLOSED_TEXT
 from omnichat.reports import figures
 from omnichat.reports.period import Period
 from omnichat.storage import bootstrap, migrations
-from omnichat.storage.db import Database
+from omnichat.storage.db import Database, SQLiteDatabase
 
 UTC = ZoneInfo("UTC")
 Built = tuple[Database, "History", dict[str, int]]
@@ -189,7 +189,7 @@ async def reports_db(tmp_path: Path) -> AsyncIterator[tuple[Database, History, d
     h.messages(ids["f"], visitor("2026-03-29T00:30:00.000Z"))
     migrations.apply(connection)
     connection.close()
-    db = Database(path)
+    db = SQLiteDatabase(path)
     await db.connect()
     yield db, h, ids
     await db.close()

@@ -1,12 +1,12 @@
 """Accounts made outside the server: the first start's owner, and `create-user`.
 
-These run before serving (or from the command line) on a synchronous connection.
+These run before serving (or from the command line) on a synchronous connection, SQLite's or
+PostgreSQL's (`engine.SyncPostgres`).
 """
 
 from __future__ import annotations
 
 import contextlib
-import sqlite3
 from collections.abc import Callable, Iterator
 
 from omnichat import emails, times
@@ -14,6 +14,7 @@ from omnichat.accounts import passwords
 from omnichat.errors import Invalid, StartupError
 from omnichat.settings import Settings
 from omnichat.sites import new_site_key
+from omnichat.storage.engine import Connection
 
 # A reserved example domain: a syntactically valid address that reaches nobody. (email-validator
 # refuses "localhost", a special-use name, as it refuses for any account.)
@@ -21,7 +22,7 @@ DEFAULT_OWNER_EMAIL = "owner@example.com"
 
 
 @contextlib.contextmanager
-def _transaction(connection: sqlite3.Connection) -> Iterator[None]:
+def _transaction(connection: Connection) -> Iterator[None]:
     connection.execute("BEGIN IMMEDIATE")
     try:
         yield
@@ -31,7 +32,7 @@ def _transaction(connection: sqlite3.Connection) -> Iterator[None]:
     connection.execute("COMMIT")
 
 
-def ensure_tenant(connection: sqlite3.Connection, slug: str) -> int:
+def ensure_tenant(connection: Connection, slug: str) -> int:
     """The id of tenant `slug`, created with a first site when missing."""
     row = connection.execute("SELECT id FROM tenants WHERE slug = ?", (slug,)).fetchone()
     if row is not None:
@@ -50,7 +51,7 @@ def ensure_tenant(connection: sqlite3.Connection, slug: str) -> int:
 
 
 def insert_user(
-    connection: sqlite3.Connection,
+    connection: Connection,
     tenant_id: int,
     email: str,
     name: str,
@@ -67,7 +68,7 @@ def insert_user(
 
 
 def create_user(
-    connection: sqlite3.Connection,
+    connection: Connection,
     tenant_slug: str,
     email: str,
     name: str,
@@ -81,9 +82,7 @@ def create_user(
         insert_user(connection, tenant_id, email, name, role, password_hash, must_change_password)
 
 
-def bootstrap(
-    connection: sqlite3.Connection, settings: Settings, announce: Callable[[str], None]
-) -> bool:
+def bootstrap(connection: Connection, settings: Settings, announce: Callable[[str], None]) -> bool:
     """Create tenant `default`, a site and one owner when the database has no tenant yet.
 
     A generated password goes to `announce` (the terminal), never to the log, and must be

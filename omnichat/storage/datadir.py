@@ -15,6 +15,7 @@ from omnichat.errors import StartupError
 from omnichat.settings import Settings, generate_secret_key, with_secret_key
 from omnichat.storage import migrations
 from omnichat.storage.bootstrap import bootstrap
+from omnichat.storage.engine import Connection, SyncPostgres
 
 log = logging.getLogger("omnichat.storage")
 SECRET_KEY_FILE = "secret_key"  # noqa: S105 (a file name, not a secret)
@@ -111,14 +112,40 @@ def open_sqlite(path: Path) -> sqlite3.Connection:
     return connection
 
 
+def open_connection(settings: Settings) -> Connection:
+    """A synchronous connection to the configured database: SQLite in the data dir, or
+    PostgreSQL (`storage.database_url`); autocommit, BEGIN and COMMIT by hand."""
+    if settings.storage.database_url:
+        return SyncPostgres(str(settings.storage.database_url))
+    return open_sqlite(settings.database_path)
+
+
+def apply_migrations(connection: Connection) -> list[migrations.Migration]:
+    if isinstance(connection, SyncPostgres):
+        applied: list[migrations.Migration] = connection.run(
+            migrations.apply_postgres(connection.url)
+        )
+        return applied
+    assert isinstance(connection, sqlite3.Connection)
+    return migrations.apply(connection)
+
+
+def migration_status(connection: Connection) -> migrations.Status:
+    if isinstance(connection, SyncPostgres):
+        status: migrations.Status = connection.run(migrations.status_postgres(connection.url))
+        return status
+    assert isinstance(connection, sqlite3.Connection)
+    return migrations.status(connection)
+
+
 def prepare(settings: Settings, announce: Callable[[str], None] = print) -> Settings:
     """Make the data dir, database and schema ready; returns settings with the secret key set."""
     ensure_data_dir(settings.data_dir)
     if not settings.security.secret_key:
         settings = with_secret_key(settings, development_secret_key(settings.data_dir))
-    connection = open_sqlite(settings.database_path)
+    connection = open_connection(settings)
     try:
-        applied = migrations.apply(connection)
+        applied = apply_migrations(connection)
         for migration in applied:
             log.info("applied migration %04d_%s", migration.version, migration.name)
         bootstrap(connection, settings, announce)
@@ -129,13 +156,15 @@ def prepare(settings: Settings, announce: Callable[[str], None] = print) -> Sett
     return settings
 
 
-def refuse_open_origins(connection: sqlite3.Connection) -> None:
+def refuse_open_origins(connection: Connection) -> None:
     """Production refuses a site that allows origin '*' (a database with no sites table yet has
     none to refuse)."""
     has_sites = connection.execute(
-        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'sites'"
+        "SELECT to_regclass('sites') IS NOT NULL"
+        if isinstance(connection, SyncPostgres)
+        else "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'sites'"
     ).fetchone()
-    if not has_sites:
+    if not has_sites or not has_sites[0]:
         return
     for name, origins in connection.execute("SELECT name, allowed_origins FROM sites"):
         if "*" in json.loads(origins):

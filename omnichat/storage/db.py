@@ -21,7 +21,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import aiosqlite
 from databases.backends.sqlite import SQLiteBackend
@@ -41,22 +41,26 @@ MAX_BATCH = 256
 CHECKPOINT_EVERY_SECONDS = 1.0
 
 
-class Tx:
-    """A handle on the writer's open transaction, given to each write operation.
+Dialect = Literal["sqlite", "postgresql"]
 
-    Its methods are coroutines so operations read like the rest of the code, but they never
-    suspend: operations run on the writer thread, driven to completion in one go, and must not
-    await anything but these methods.
+
+class Tx:
+    """A handle on an open write transaction, given to each write operation.
+
+    Operations only await these methods, so the same operation runs on either engine: on SQLite
+    the methods never suspend (the writer thread drives the operation in one go, `_drive`); on
+    PostgreSQL they are real round trips on the transaction's pooled connection. SQL that
+    differs by engine is chosen by `dialect` in the module that owns the table.
     """
+
+    dialect: Dialect
 
     def __init__(
         self,
-        connection: sqlite3.Connection,
         hub: Hub,
         cache: dict[Any, Any] | None = None,
         signer: Signer | None = None,
     ) -> None:
-        self._connection = connection
         self._hub = hub
         # Signs the file links a message's JSON carries (`Database.signer`).
         self.signer = signer or Signer()
@@ -67,17 +71,13 @@ class Tx:
 
     async def execute(self, sql: str, params: Params = None) -> int:
         """Run one statement; returns the new row id for an INSERT, else the changed row count."""
-        cursor = self._connection.execute(sql, params or ())
-        if sql.lstrip()[:6].upper() == "INSERT" and cursor.rowcount:
-            return cursor.lastrowid or 0
-        return cursor.rowcount
+        raise NotImplementedError
 
     async def fetch_one(self, sql: str, params: Params = None) -> Row | None:
-        row: Row | None = self._connection.execute(sql, params or ()).fetchone()
-        return row
+        raise NotImplementedError
 
     async def fetch_all(self, sql: str, params: Params = None) -> list[Row]:
-        return self._connection.execute(sql, params or ()).fetchall()
+        raise NotImplementedError
 
     def publish(
         self, topic: Topic, frame: str, key: int | None = None, exclude: Subscriber | None = None
@@ -85,7 +85,7 @@ class Tx:
         """Publish `frame` on the hub once this transaction is durable.
 
         Live frames therefore go out in commit order and only for data that is really stored;
-        this is the one place domain code reaches the hub, so another hub (Redis) slots in here.
+        this is the one place domain code reaches the hub, whichever hub (in-process or Redis).
         """
         self._after_commit.append(partial(self._hub.publish, topic, frame, key, exclude))
 
@@ -101,6 +101,41 @@ class Tx:
         """Run `callback` on the event loop once this transaction is durable, in the order
         operations ran (for work that is not a frame: starting a delivery task)."""
         self._after_commit.append(callback)
+
+    def committed(self) -> None:
+        """Run the after-commit callbacks (the database calls this once the commit is durable)."""
+        for callback in self._after_commit:
+            try:
+                callback()
+            except Exception:
+                log.exception("after-commit callback failed")
+
+
+class SQLiteTx(Tx):
+    dialect: Dialect = "sqlite"
+
+    def __init__(
+        self,
+        connection: sqlite3.Connection,
+        hub: Hub,
+        cache: dict[Any, Any] | None = None,
+        signer: Signer | None = None,
+    ) -> None:
+        super().__init__(hub, cache, signer)
+        self._connection = connection
+
+    async def execute(self, sql: str, params: Params = None) -> int:
+        cursor = self._connection.execute(sql, params or ())
+        if sql.lstrip()[:6].upper() == "INSERT" and cursor.rowcount:
+            return cursor.lastrowid or 0
+        return cursor.rowcount
+
+    async def fetch_one(self, sql: str, params: Params = None) -> Row | None:
+        row: Row | None = self._connection.execute(sql, params or ()).fetchone()
+        return row
+
+    async def fetch_all(self, sql: str, params: Params = None) -> list[Row]:
+        return self._connection.execute(sql, params or ()).fetchall()
 
 
 def _drive(op: Awaitable[T]) -> T:
@@ -118,7 +153,49 @@ WriteOp = Callable[[Tx], Awaitable[T]]
 
 
 class Database:
+    """Where Omnichat's data lives: reads, and writes as operations run in a transaction.
+
+    `SQLiteDatabase` (the default, one process) and `postgres.PostgresDatabase` (scale-out)
+    implement it; domain code sees only this.
+    """
+
+    dialect: Dialect
+    # Signs the expiring file links in the messages read from here (`omnichat.signing`).
+    signer: Signer
+    # Where committed transactions publish; a database without one (a CLI command, a domain
+    # test) publishes to a hub nobody listens to.
+    hub: Hub
+    # Derived from committed rows and dropped by the writes that change them; each database
+    # (each app in a test process) has its own.
+    cache: dict[Any, Any]
+    commits: int
+
+    async def connect(self) -> None:
+        raise NotImplementedError
+
+    async def close(self) -> None:
+        raise NotImplementedError
+
+    async def fetch_all(self, sql: str, params: Params = None) -> list[Row]:
+        raise NotImplementedError
+
+    async def fetch_one(self, sql: str, params: Params = None) -> Row | None:
+        rows = await self.fetch_all(sql, params)
+        return rows[0] if rows else None
+
+    async def fetch_value(self, sql: str, params: Params = None) -> Any:
+        row = await self.fetch_one(sql, params)
+        return None if row is None else row[0]
+
+    async def write(self, op: WriteOp[T]) -> T:
+        """Run `op` in a transaction and return its result once committed."""
+        raise NotImplementedError
+
+
+class SQLiteDatabase(Database):
     """Held SQLite connections: `readers` for concurrent reads and one group-committing writer."""
+
+    dialect: Dialect = "sqlite"
 
     def __init__(
         self,
@@ -239,20 +316,12 @@ class Database:
         finally:
             connection.close()
 
-    async def fetch_one(self, sql: str, params: Params = None) -> Row | None:
-        rows = await self.fetch_all(sql, params)
-        return rows[0] if rows else None
-
     async def fetch_all(self, sql: str, params: Params = None) -> list[Row]:
         connection = await self._readers.get()
         try:
             return list(await connection.execute_fetchall(sql, params or ()))
         finally:
             self._readers.put_nowait(connection)
-
-    async def fetch_value(self, sql: str, params: Params = None) -> Any:
-        row = await self.fetch_one(sql, params)
-        return None if row is None else row[0]
 
     async def write(self, op: WriteOp[T]) -> T:
         """Run `op` in the writer's next transaction and return its result once committed."""
@@ -286,11 +355,7 @@ class Database:
                 pending[0][1].set_exception(exc)
             return
         for (_, future), (result, tx) in zip(pending, outcomes, strict=True):
-            for callback in tx._after_commit:
-                try:
-                    callback()
-                except Exception:
-                    log.exception("after-commit callback failed")
+            tx.committed()
             if not future.done():
                 future.set_result(result)
 
@@ -306,9 +371,9 @@ class Database:
         assert writer is not None, "database is not connected"
         writer.execute("BEGIN IMMEDIATE")
         try:
-            outcomes = []
+            outcomes: list[tuple[Any, Tx]] = []
             for op in ops:
-                tx = Tx(writer, self.hub, self.cache, self.signer)
+                tx = SQLiteTx(writer, self.hub, self.cache, self.signer)
                 outcomes.append((_drive(op(tx)), tx))
             writer.execute("COMMIT")
         except BaseException:

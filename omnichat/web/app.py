@@ -37,8 +37,7 @@ from omnichat.protocol.hub import Hub
 from omnichat.ratelimit import VisitorLimits
 from omnichat.settings import Settings
 from omnichat.signing import Signer
-from omnichat.storage import backups, datadir, migrations, restore
-from omnichat.storage.db import Database
+from omnichat.storage import backups, datadir, engine, migrations, restore
 from omnichat.twilio import media, outbox
 from omnichat.twilio.sender import Sender
 from omnichat.web import (
@@ -135,15 +134,18 @@ def create_app(settings: Settings, hub: Hub | None = None, metrics: Metrics | No
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Context]]:
-        # Held for the server's whole life: `restore` refuses while anyone holds it.
-        data_dir_lock = await asyncio.to_thread(restore.lock_data_dir, settings.data_dir)
+        # Held for the server's whole life: `restore` refuses while anyone holds it. On
+        # PostgreSQL any number of processes share the data, and restore is pg_restore's.
+        data_dir_lock = (
+            None
+            if settings.storage.database_url
+            else await asyncio.to_thread(restore.lock_data_dir, settings.data_dir)
+        )
         prepared = await asyncio.to_thread(datadir.prepare, settings)
-        db = Database(
-            prepared.database_path,
-            synchronous=prepared.storage.synchronous,
-            busy_timeout_ms=prepared.storage.busy_timeout_ms,
-            hub=hub,
-            signer=Signer(prepared.security.secret_key, prepared.attachments.url_ttl_seconds),
+        db = engine.make_database(
+            prepared,
+            hub,
+            Signer(prepared.security.secret_key, prepared.attachments.url_ttl_seconds),
         )
         await db.connect()
         db.cache[visitor_mail.BATCH_KEY] = prepared.email.visitor_batch_seconds
@@ -233,7 +235,8 @@ def create_app(settings: Settings, hub: Hub | None = None, metrics: Metrics | No
             except TimeoutError:
                 log.error("database writer did not finish within the shutdown deadline")
             log.info("stopped")
-            data_dir_lock.close()
+            if data_dir_lock is not None:
+                data_dir_lock.close()
 
     return App(
         sockets=[*visitor_socket.routes, *agent_socket.routes],

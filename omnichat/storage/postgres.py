@@ -1,0 +1,175 @@
+"""PostgreSQL, for several processes as one installation (`storage.database_url`).
+
+The same seam as SQLite (`db.Database`): reads on pooled connections, and each write operation
+in a real transaction on a connection of its own, so processes and operations write side by
+side and PostgreSQL's row locks order them. `databases` makes the asyncpg pool (as it opens
+SQLite's connections); queries go to asyncpg directly with the plain SQL the code owns, its
+`:name` parameters numbered once per statement text (compiling through SQLAlchemy for every
+query, as `databases.Database` does, would cost more than many of our queries).
+
+Ordering: a tenant's event ids are drawn after its counter row is locked (the schema's trigger)
+and a conversation's message seqs come from its `last_seq` row, both inside the transaction, so
+they become visible in commit order; resuming "after id N" never skips a later commit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any, TypeVar, cast
+
+import asyncpg
+from databases.backends.postgres import PostgresBackend
+
+from omnichat.protocol.hub import Hub
+from omnichat.signing import Signer
+from omnichat.storage.db import Database, Dialect, Params, Row, Tx, WriteOp
+
+log = logging.getLogger("omnichat.db")
+T = TypeVar("T")
+
+POOL_SIZE = 20
+# A write that lost a deadlock (two transactions locking rows in opposite orders) or a
+# serialization conflict is run again from the start; its operation has no other side effects
+# until commit.
+RETRIES = 5
+RETRY_ON = (asyncpg.exceptions.DeadlockDetectedError, asyncpg.exceptions.SerializationError)
+
+# String literals and `::` casts pass through; `:name` and `?` become `$n`.
+_PARAM = re.compile(r"'(?:[^']|'')*'|::|:([A-Za-z_]\w*)|(\?)")
+
+
+@functools.lru_cache(maxsize=4096)
+def numbered(sql: str) -> tuple[str, tuple[str, ...] | int]:
+    """`sql` with asyncpg's `$n` parameters, and the names they stand for in order (or how
+    many positional `?` there are)."""
+    names: list[str] = []
+    positional = 0
+
+    def number(match: re.Match[str]) -> str:
+        nonlocal positional
+        name, question = match.group(1), match.group(2)
+        if question:
+            positional += 1
+            return f"${positional}"
+        if name is None:
+            return match.group(0)
+        if name not in names:
+            names.append(name)
+        return f"${names.index(name) + 1}"
+
+    converted = _PARAM.sub(number, sql)
+    return converted, (tuple(names) if names else positional)
+
+
+def bind(sql: str, params: Params) -> tuple[str, list[Any]]:
+    converted, wanted = numbered(sql)
+    if isinstance(wanted, int):
+        return converted, list(cast(Sequence[Any], params or ()))
+    values = cast(Mapping[str, Any], params or {})
+    return converted, [values[name] for name in wanted]
+
+
+def _is_insert(sql: str) -> bool:
+    return sql.lstrip()[:6].upper() == "INSERT"
+
+
+async def run_execute(connection: asyncpg.Connection, sql: str, params: Params) -> int:
+    """SQLite's answer from PostgreSQL: an INSERT's new row id (0 when nothing was inserted),
+    else the number of rows changed."""
+    if _is_insert(sql) and "RETURNING" not in sql.upper():
+        query, args = bind(sql.rstrip().rstrip(";") + " RETURNING *", params)
+        rows = await connection.fetch(query, *args)
+        if not rows:
+            return 0
+        last = rows[-1]
+        return int(last["id"]) if "id" in last else len(rows)
+    query, args = bind(sql, params)
+    status: str = await connection.execute(query, *args)
+    count = status.rsplit(" ", 1)[-1]
+    return int(count) if count.isdigit() else 0
+
+
+class PostgresTx(Tx):
+    dialect: Dialect = "postgresql"
+
+    def __init__(
+        self,
+        connection: asyncpg.Connection,
+        hub: Hub,
+        cache: dict[Any, Any] | None = None,
+        signer: Signer | None = None,
+    ) -> None:
+        super().__init__(hub, cache, signer)
+        self._connection = connection
+
+    async def execute(self, sql: str, params: Params = None) -> int:
+        return await run_execute(self._connection, sql, params)
+
+    async def fetch_one(self, sql: str, params: Params = None) -> Row | None:
+        query, args = bind(sql, params)
+        return cast(Row | None, await self._connection.fetchrow(query, *args))
+
+    async def fetch_all(self, sql: str, params: Params = None) -> list[Row]:
+        query, args = bind(sql, params)
+        return cast(list[Row], await self._connection.fetch(query, *args))
+
+
+class PostgresDatabase(Database):
+    dialect: Dialect = "postgresql"
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        hub: Hub | None = None,
+        signer: Signer | None = None,
+        pool_size: int = POOL_SIZE,
+    ) -> None:
+        self.url = url
+        self.signer = signer or Signer()
+        self.hub = hub or Hub()
+        self.cache = {}
+        self.commits = 0
+        self._backend = PostgresBackend(url, min_size=1, max_size=pool_size)
+
+    async def connect(self) -> None:
+        await self._backend.connect()
+
+    async def close(self) -> None:
+        await self._backend.disconnect()
+
+    async def fetch_all(self, sql: str, params: Params = None) -> list[Row]:
+        query, args = bind(sql, params)
+        held = self._backend.connection()
+        await held.acquire()
+        try:
+            connection: asyncpg.Connection = held.raw_connection
+            return cast(list[Row], await connection.fetch(query, *args))
+        finally:
+            await held.release()
+
+    async def write(self, op: WriteOp[T]) -> T:
+        held = self._backend.connection()
+        await held.acquire()
+        try:
+            connection: asyncpg.Connection = held.raw_connection
+            for attempt in range(RETRIES):
+                tx = PostgresTx(connection, self.hub, self.cache, self.signer)
+                try:
+                    async with connection.transaction():
+                        result = await op(tx)
+                except RETRY_ON:
+                    if attempt == RETRIES - 1:
+                        raise
+                    await asyncio.sleep(0.005 * (attempt + 1))
+                    continue
+                break
+        finally:
+            await held.release()
+        self.commits += 1
+        tx.committed()
+        return result
