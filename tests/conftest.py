@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from omnichat.settings import build_settings
 from omnichat.protocol.hub import Hub
+from omnichat.settings import build_settings
 from omnichat.signing import Signer
 from omnichat.storage import datadir, engine
 from omnichat.storage.db import Database
