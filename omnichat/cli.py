@@ -7,7 +7,6 @@ traceback wall.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import logging
 import os
 import socket
@@ -16,7 +15,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from omnichat import emails, logs
+from omnichat import emails, logs, workers
 from omnichat.accounts import passwords, staff, users
 from omnichat.errors import Invalid, StartupError
 from omnichat.notify import mail
@@ -60,11 +59,22 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
 
     console = logs.console_wanted(settings.server.log_format, settings.production)
     logs.configure(settings.server.log_level, console)
-    # Fail here, with one line, rather than inside uvicorn's lifespan with a traceback.
-    with contextlib.closing(lock_data_dir(settings.data_dir)):
+    shared = bool(settings.storage.database_url)
+    if args.workers > 1 and not (shared and settings.hub.redis_url):
+        return fail("serve --workers needs storage.database_url and hub.redis_url (scaling.md)")
+    # Fail here, with one line, rather than inside uvicorn's lifespan with a traceback. On
+    # PostgreSQL the data dir holds only keys and backups, and many processes share it.
+    lock = None if shared else lock_data_dir(settings.data_dir)
+    try:
         settings = datadir.prepare(settings)
+    finally:
+        if lock is not None:
+            lock.close()
     for warning in warnings(settings):
         log.warning(warning)
+    if args.workers > 1:
+        argv = [*(["--config", args.config] if args.config else []), "serve"]
+        return workers.supervise(args.workers, settings.server.host, settings.server.port, argv)
     hub = Hub()
     metrics = Metrics()
     counts = ConnectionCounts(
@@ -102,7 +112,8 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
         timeout_graceful_shutdown=10,
     )
     server = Server(config)
-    server.run()
+    inherited = workers.inherited_socket()
+    server.run(sockets=None if inherited is None else [inherited])
     return 0 if server.started else 1
 
 
@@ -226,7 +237,15 @@ def parser() -> argparse.ArgumentParser:
         "--config", help="settings file (default: $OMNICHAT_CONFIG or ./settings.toml)"
     )
     commands = root.add_subparsers(dest="command", metavar="command")
-    commands.add_parser("serve", help="run the server (the default)")
+    sub = commands.add_parser("serve", help="run the server (the default)")
+    sub.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="N processes on one port (needs PostgreSQL and Redis: storage.database_url, "
+        "hub.redis_url)",
+    )
     sub = commands.add_parser("migrate", help="apply pending database migrations")
     sub.add_argument("--status", action="store_true", help="list applied and pending migrations")
     sub = commands.add_parser("create-user", help="create a staff account")
@@ -273,6 +292,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         settings = load_settings(args.config, os.environ)
+        if args.command is None:
+            args.workers = 1
         return COMMANDS[args.command or "serve"](settings, args)
     except (SettingsError, StartupError) as exc:
         return fail(str(exc))
