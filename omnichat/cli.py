@@ -1,4 +1,4 @@
-"""`python run.py [command]`: serve, migrate, create-user, check, backup, restore.
+"""`python run.py [command]`: serve, migrate, create-user, check, backup, restore, copy-data.
 
 Every failure a user can cause ends with one line on stderr and a non-zero exit, never a
 traceback wall.
@@ -7,6 +7,8 @@ traceback wall.
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
 import logging
 import os
 import socket
@@ -15,12 +17,14 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+import asyncpg
+
 from omnichat import emails, logs, workers
 from omnichat.accounts import passwords, staff, users
 from omnichat.errors import Invalid, StartupError
 from omnichat.notify import mail
 from omnichat.settings import Settings, SettingsError, load_settings, production_warnings
-from omnichat.storage import backups, bootstrap, datadir, migrations
+from omnichat.storage import backups, bootstrap, datadir
 from omnichat.storage.restore import lock_data_dir, restore_file
 from omnichat.twilio import sender
 
@@ -119,16 +123,16 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
 
 def migrate(settings: Settings, args: argparse.Namespace) -> int:
     datadir.ensure_data_dir(settings.data_dir)
-    connection = datadir.open_sqlite(settings.database_path)
+    connection = datadir.open_connection(settings)
     try:
         if args.status:
-            state = migrations.status(connection)
+            state = datadir.migration_status(connection)
             for version, name, applied_at in state.applied:
                 print(f"applied  {version:04d}_{name}  {applied_at}")
             for migration in state.pending:
                 print(f"pending  {migration.version:04d}_{migration.name}")
             return 0
-        applied = migrations.apply(connection)
+        applied = datadir.apply_migrations(connection)
     finally:
         connection.close()
     for migration in applied:
@@ -158,7 +162,7 @@ def create_user(settings: Settings, args: argparse.Namespace) -> int:
         return fail(exc.message)
     settings = datadir.prepare(settings)
     password_hash = passwords.hash_password_sync(password, settings.security.bcrypt_rounds)
-    connection = datadir.open_sqlite(settings.database_path)
+    connection = datadir.open_connection(settings)
     try:
         bootstrap.create_user(
             connection,
@@ -169,7 +173,7 @@ def create_user(settings: Settings, args: argparse.Namespace) -> int:
             password_hash,
             must_change,
         )
-    except sqlite3.IntegrityError:
+    except (sqlite3.IntegrityError, asyncpg.UniqueViolationError):
         return fail(f"a user with the email {email} already exists in tenant {args.tenant}")
     finally:
         connection.close()
@@ -181,9 +185,9 @@ def create_user(settings: Settings, args: argparse.Namespace) -> int:
 
 def check(settings: Settings, args: argparse.Namespace) -> int:
     datadir.ensure_data_dir(settings.data_dir)
-    connection = datadir.open_sqlite(settings.database_path)
+    connection = datadir.open_connection(settings)
     try:
-        pending = migrations.status(connection).pending
+        pending = datadir.migration_status(connection).pending
         if settings.production:
             # What `serve` would refuse, so that `check` passing means the server starts.
             datadir.refuse_open_origins(connection)
@@ -193,12 +197,50 @@ def check(settings: Settings, args: argparse.Namespace) -> int:
     email = mail.describe(settings)
     for warning in warnings(settings):
         print(f"omnichat: warning: {warning}", file=sys.stderr)
-    print(f"settings ok ({settings.server.env}), data in {settings.data_dir}")
+    where = "PostgreSQL" if settings.storage.database_url else str(settings.data_dir)
+    print(f"settings ok ({settings.server.env}), data in {where}")
+    if settings.hub.redis_url:
+        print(hub_check(str(settings.hub.redis_url)))
     print(texts)
     print(email)
     if pending:
         print(f"{len(pending)} migration(s) pending; they are applied at start-up")
     return 0
+
+
+def copy_data(settings: Settings, args: argparse.Namespace) -> int:
+    from omnichat.storage.copy_data import copy
+
+    if not args.to.startswith(("postgresql://", "postgres://")):
+        return fail("copy-data --to takes a postgresql://USER:PASS@HOST:PORT/DB address")
+    if not settings.database_path.exists():
+        return fail(f"no SQLite database at {settings.database_path} to copy")
+    # The server must be stopped: rows written during the copy would be left behind.
+    with contextlib.closing(lock_data_dir(settings.data_dir)):
+        try:
+            asyncio.run(copy(settings.database_path, args.to, print))
+        except (OSError, asyncpg.PostgresError) as exc:
+            return fail(f"copy-data failed (the target is unchanged): {exc}")
+    print("set storage.database_url to this address and start the server")
+    return 0
+
+
+def hub_check(url: str) -> str:
+    """Whether the Redis of `hub.redis_url` answers (`check` fails with one line if not)."""
+    import redis.asyncio
+
+    async def ping() -> None:
+        client = redis.asyncio.from_url(url, socket_connect_timeout=5)
+        try:
+            await client.ping()
+        finally:
+            await client.aclose()
+
+    try:
+        asyncio.run(ping())
+    except (OSError, redis.RedisError) as exc:
+        raise StartupError(f"hub.redis_url: Redis cannot be reached: {exc}") from None
+    return "live frames shared through Redis"
 
 
 def backup(settings: Settings, args: argparse.Namespace) -> int:
@@ -260,6 +302,10 @@ def parser() -> argparse.ArgumentParser:
     )
     commands.add_parser("check", help="validate the configuration and database, then exit")
     sub = commands.add_parser(
+        "copy-data", help="copy this (stopped) SQLite installation into an empty PostgreSQL"
+    )
+    sub.add_argument("--to", required=True, metavar="URL", help="postgresql://USER:PASS@HOST/DB")
+    sub = commands.add_parser(
         "backup", help="write a checked online backup (safe while the server runs)"
     )
     sub.add_argument(
@@ -282,6 +328,7 @@ COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
     "check": check,
     "backup": backup,
     "restore": restore,
+    "copy-data": copy_data,
 }
 
 
