@@ -49,7 +49,9 @@ def sqlite_tables(source: sqlite3.Connection) -> list[str]:
     return list(TopologicalSorter(graph).static_order())
 
 
-def _batches(source: sqlite3.Connection, table: str, columns: list[str]) -> Iterator[list[tuple[object, ...]]]:
+def _batches(
+    source: sqlite3.Connection, table: str, columns: list[str]
+) -> Iterator[list[tuple[object, ...]]]:
     quoted = ", ".join(f'"{column}"' for column in columns)
     order = "id" if "id" in columns else "rowid"
     cursor = source.execute(f'SELECT {quoted} FROM "{table}" ORDER BY {order}')
