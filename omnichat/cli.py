@@ -24,7 +24,7 @@ from omnichat.accounts import passwords, staff, users
 from omnichat.errors import Invalid, StartupError
 from omnichat.notify import mail
 from omnichat.settings import Settings, SettingsError, load_settings, production_warnings
-from omnichat.storage import backups, bootstrap, datadir
+from omnichat.storage import backups, bootstrap, datadir, pg_dump
 from omnichat.storage.restore import lock_data_dir, restore_file
 from omnichat.twilio import sender
 
@@ -244,7 +244,7 @@ def hub_check(url: str) -> str:
 
 
 def backup(settings: Settings, args: argparse.Namespace) -> int:
-    database = settings.database_path
+    database = backups.source(settings)
     target = None if args.path is None else Path(args.path)
     try:
         if target is None:
@@ -255,11 +255,21 @@ def backup(settings: Settings, args: argparse.Namespace) -> int:
             made = backups.write_backup(database, target)
     except (backups.BackupError, OSError) as exc:
         return fail(f"backup failed: {exc}")
-    print(f"backup written to {made.path} ({made.size} bytes, integrity_check ok)")
+    checked = "pg_restore --list ok" if settings.storage.database_url else "integrity_check ok"
+    print(f"backup written to {made.path} ({made.size} bytes, {checked})")
     return 0
 
 
 def restore(settings: Settings, args: argparse.Namespace) -> int:
+    if settings.storage.database_url:
+        # Stop every server first: pg_restore replaces the tables under them.
+        try:
+            pg_dump.restore(str(settings.storage.database_url), Path(args.path))
+        except OSError as exc:
+            return fail(f"restore failed (the database is unchanged): {exc}")
+        print(f"restored PostgreSQL from {args.path}")
+        print("start the servers; migrations newer than the backup are applied at start-up")
+        return 0
     try:
         aside = restore_file(Path(args.path), settings.data_dir, settings.database_path)
     except (backups.BackupError, OSError) as exc:

@@ -1,5 +1,9 @@
 """Online backups of the SQLite database, on a schedule or on demand, and their retention.
 
+On PostgreSQL the same schedule, names (`.pgdump`), retention and downloads hold, and the copy is
+pg_dump's (`pg_dump.py`). Several processes sharing the backups dir take each scheduled backup
+once: the first to lock `.schedule.lock` takes it, the others find it fresh and skip.
+
 A backup is SQLite's online backup API copying a consistent snapshot through its own connection
 (never a file copy of a live database), checked with `PRAGMA integrity_check`, fsynced and only
 then renamed to `omnichat-YYYYmmdd-HHMMSS.sqlite` (UTC, when the snapshot was taken): a file with
@@ -11,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import logging
 import os
 import re
@@ -27,11 +32,12 @@ from omnichat.errors import RateLimited
 from omnichat.jobs import Jobs
 from omnichat.metrics import Metrics
 from omnichat.settings import Settings
+from omnichat.storage import pg_dump
 from omnichat.storage.db import Database
 
 log = logging.getLogger("omnichat.backups")
 
-NAME = re.compile(r"^omnichat-(\d{8}-\d{6})(?:-(\d+))?\.sqlite$")
+NAME = re.compile(r"^omnichat-(\d{8}-\d{6})(?:-(\d+))?\.(?:sqlite|pgdump)$")
 STAMP = "%Y%m%d-%H%M%S"
 TEMP_PREFIX = ".omnichat-backup-"
 # A temp file untouched this long belongs to a backup that died (a copy in progress writes to it
@@ -42,7 +48,10 @@ STEP_PAGES = 1024
 STEP_SLEEP_SECONDS = 0.002
 FLUSH_EVERY_STEPS = 4
 STARTUP_DELAY = timedelta(minutes=1)
+SCHEDULE_LOCK = ".schedule.lock"
 T = TypeVar("T")
+# The SQLite file, or PostgreSQL's address (backed up with pg_dump).
+Source = Path | str
 
 
 class BackupError(Exception):
@@ -58,6 +67,10 @@ class BackupFile:
     @property
     def name(self) -> str:
         return self.path.name
+
+
+def source(settings: Settings) -> Source:
+    return str(settings.storage.database_url) or settings.database_path
 
 
 def backup_dir(settings: Settings) -> Path:
@@ -85,14 +98,14 @@ def list_backups(directory: Path) -> list[BackupFile]:
     return [backup for _, backup in sorted(found, key=lambda item: item[0], reverse=True)]
 
 
-def take_backup(database: Path, directory: Path, keep: int | None) -> BackupFile:
+def take_backup(database: Source, directory: Path, keep: int | None) -> BackupFile:
     """Write a checked backup into `directory`, then keep only the newest `keep` (None: all)."""
     taken_at = datetime.now(UTC).replace(microsecond=0)
     _make_dir(directory)
     _sweep_stale_temps(directory)
     with temp_file(directory) as temp:
         copy_database(database, temp)
-        final = _free_name(directory, taken_at)
+        final = _free_name(directory, taken_at, _suffix(database))
         os.rename(temp, final)
     fsync_dir(directory)
     if keep is not None:
@@ -100,7 +113,27 @@ def take_backup(database: Path, directory: Path, keep: int | None) -> BackupFile
     return BackupFile(final, final.stat().st_size, taken_at)
 
 
-def write_backup(database: Path, target: Path) -> BackupFile:
+def take_scheduled(
+    database: Source, directory: Path, keep: int, interval: timedelta
+) -> BackupFile | None:
+    """The scheduled backup, unless another process sharing `directory` is taking it or took
+    it less than half an interval ago (processes on one PostgreSQL each schedule it)."""
+    _make_dir(directory)
+    fd = os.open(directory / SCHEDULE_LOCK, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return None
+        newest = list_backups(directory)[:1]
+        if newest and datetime.now(UTC) - newest[0].taken_at < interval / 2:
+            return None
+        return take_backup(database, directory, keep)
+    finally:
+        os.close(fd)
+
+
+def write_backup(database: Source, target: Path) -> BackupFile:
     """Write a checked backup to the file `target`, which must not exist yet."""
     if target.exists():
         raise BackupError(f"{target} already exists; choose a new file name")
@@ -112,7 +145,7 @@ def write_backup(database: Path, target: Path) -> BackupFile:
     return BackupFile(target, target.stat().st_size, taken_at)
 
 
-def open_fresh_backup(database: Path, directory: Path) -> BinaryIO:
+def open_fresh_backup(database: Source, directory: Path) -> BinaryIO:
     """A checked backup made for download, open for reading and already unlinked.
 
     It never counts among the kept backups, so downloads cannot push scheduled ones out, and
@@ -131,8 +164,15 @@ def prune(directory: Path, keep: int) -> None:
         backup.path.unlink(missing_ok=True)
 
 
-def copy_database(database: Path, target: Path) -> None:
+def copy_database(database: Source, target: Path) -> None:
     """Copy a consistent snapshot of `database` into the new file `target` and check it."""
+    if isinstance(database, str):
+        try:
+            pg_dump.dump(database, target)
+        except (OSError, pg_dump.ToolMissing) as exc:
+            raise BackupError(str(exc)) from None
+        fsync(target)
+        return
     if not database.is_file():
         raise BackupError(f"no database at {database}")
     # mode=rw: a missing file must be an error, not a new empty database.
@@ -190,7 +230,7 @@ class Backups:
     """The server's backups: the schedule, the outcome of the last attempt, and metrics."""
 
     def __init__(self, settings: Settings, metrics: Metrics) -> None:
-        self.database = settings.database_path
+        self.database = source(settings)
         self.directory = backup_dir(settings)
         self.interval_hours = settings.backup.interval_hours
         self.keep = settings.backup.keep
@@ -224,7 +264,14 @@ class Backups:
 
     async def run_scheduled(self) -> None:
         with contextlib.suppress(BackupError, OSError):  # counted and logged by _attempt
-            await self._attempt("scheduled", take_backup, self.database, self.directory, self.keep)
+            await self._attempt(
+                "scheduled",
+                take_scheduled,
+                self.database,
+                self.directory,
+                self.keep,
+                timedelta(hours=self.interval_hours),
+            )
 
     async def open_fresh(self) -> BinaryIO:
         """A fresh checked backup for an owner to download (see `open_fresh_backup`)."""
@@ -269,14 +316,19 @@ def _make_dir(directory: Path) -> None:
         raise BackupError(f"backups dir {directory} cannot be used: {exc.strerror}") from None
 
 
-def _free_name(directory: Path, taken_at: datetime) -> Path:
+def _suffix(database: Source) -> str:
+    return "pgdump" if isinstance(database, str) else "sqlite"
+
+
+def _free_name(directory: Path, taken_at: datetime, suffix: str) -> Path:
     # Within one second the suffix grows past every name still there, so the new backup sorts
     # newest even after retention deleted the base name.
     stamp = f"{taken_at:{STAMP}}"
     matches = (NAME.match(path.name) for path in directory.iterdir())
     used = [int(m.group(2) or 1) for m in matches if m is not None and m.group(1) == stamp]
     n = max(used, default=0) + 1
-    return directory / (f"omnichat-{stamp}.sqlite" if n == 1 else f"omnichat-{stamp}-{n}.sqlite")
+    name = f"omnichat-{stamp}" if n == 1 else f"omnichat-{stamp}-{n}"
+    return directory / f"{name}.{suffix}"
 
 
 @contextlib.contextmanager
