@@ -130,7 +130,10 @@ def _forget(tx: Tx, tenant_id: int) -> None:
 
 
 async def subscriptions(tx: Tx, tenant_id: int) -> Subscriptions:
-    """The tenant's active webhooks and their events, from the cache or loaded into it."""
+    """The tenant's active webhooks and their events, from the cache or loaded into it.
+
+    On PostgreSQL another process may change them at any moment, so they are read every time.
+    """
     key = ("webhooks", tenant_id)
     cached: Subscriptions | None = tx.cache.get(key)
     if cached is None:
@@ -138,7 +141,8 @@ async def subscriptions(tx: Tx, tenant_id: int) -> Subscriptions:
             "SELECT id, events FROM webhooks WHERE tenant_id = :t AND active = 1", {"t": tenant_id}
         )
         cached = tuple((row["id"], frozenset(orjson.loads(row["events"]))) for row in rows)
-        tx.cache[key] = cached
+        if tx.dialect == "sqlite":
+            tx.cache[key] = cached
     return cached
 
 
