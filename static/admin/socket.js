@@ -7,6 +7,7 @@ const PING_MS = 25_000;
 const BACKOFF_BASE_MS = 500;
 const BACKOFF_MAX_MS = 30_000;
 const CLOSE_AUTH = 4401;
+const SEEN_KEPT = 2000;
 
 export class AgentSocket {
   /**
@@ -18,6 +19,12 @@ export class AgentSocket {
   constructor(handlers) {
     this.handlers = handlers;
     this.lastEventId = null;
+    // Everything up to `floor` is known (reloaded, or before the position we resumed from);
+    // above it, `seen` holds the ids handed on. With several server processes, two events
+    // committed a moment apart may arrive in either order: an older id that comes late is
+    // still news, only one seen before is a duplicate.
+    this.floor = 0;
+    this.seen = new Set();
     this.welcomeId = 0;
     this.ws = null;
     this.attempt = 0;
@@ -80,6 +87,11 @@ export class AgentSocket {
     ws.onclose = (close) => this.closed(ws, close.code);
   }
 
+  known(id) {
+    this.floor = id;
+    this.seen.clear();
+  }
+
   receive(data) {
     let frame;
     try {
@@ -95,11 +107,14 @@ export class AgentSocket {
       this.welcomeId = frame.last_event_id ?? 0;
       if (this.lastEventId === null) {
         this.lastEventId = this.welcomeId;
+        this.known(this.welcomeId);
         this.handlers.onFresh();
       }
     } else if (frame.type === "event") {
-      if (this.lastEventId !== null && frame.id <= this.lastEventId) return;
-      this.lastEventId = frame.id;
+      if (frame.id <= this.floor || this.seen.has(frame.id)) return;
+      this.seen.add(frame.id);
+      if (this.seen.size > SEEN_KEPT) this.seen.delete(this.seen.values().next().value);
+      this.lastEventId = Math.max(this.lastEventId ?? 0, frame.id);
       this.handlers.onEvent(frame);
     } else if (frame.type === "typing") {
       this.handlers.onTyping(frame);
@@ -109,6 +124,7 @@ export class AgentSocket {
       // Our position is gone from the log: live events follow from the welcome's id on, and
       // everything before is reloaded over HTTP.
       this.lastEventId = this.welcomeId;
+      this.known(this.welcomeId);
       this.handlers.onFresh();
     } else if (frame.type === "seen") {
       this.handlers.onSeen(frame);
