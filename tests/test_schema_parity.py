@@ -316,3 +316,35 @@ async def test_clock_change_resets_the_escalation_steps(pg_url: str) -> None:
         assert (row["clock_steps"], row["next_step_at"]) == (1, None)
     finally:
         await connection.close()
+
+
+async def test_search_columns_find_what_fts5_finds(pg_url: str) -> None:
+    """A visitor is found by a word of the name, a part of the address or a phone suffix."""
+    await migrations.apply_postgres(pg_url)
+    connection = await asyncpg.connect(pg_url)
+    now = "2026-01-01T00:00:00.000Z"
+    try:
+        await connection.execute(
+            "INSERT INTO tenants (id, slug, name, created_at) VALUES (1, 't', 'T', $1)", now
+        )
+        await connection.execute(
+            "INSERT INTO sites (id, tenant_id, name, site_key, created_at, updated_at)"
+            " VALUES (1, 1, 's', 'k', $1, $1)",
+            now,
+        )
+        await connection.execute(
+            "INSERT INTO visitors (tenant_id, site_id, name, email, phone, created_at,"
+            " last_seen_at) VALUES (1, 1, 'Ann Lee', 'ann@mail.example', '+15551234567', $1, $1)",
+            now,
+        )
+        for query in ("lee", "mail:*", "ann@mail.example", "4567:*", "5551234567"):
+            found = await connection.fetchval(
+                "SELECT count(*) FROM visitors WHERE search @@ to_tsquery('simple', $1)", query
+            )
+            assert found == 1, query
+        missing = await connection.fetchval(
+            "SELECT count(*) FROM visitors WHERE search @@ to_tsquery('simple', '567:*')"
+        )
+        assert missing == 0
+    finally:
+        await connection.close()
