@@ -24,10 +24,12 @@ import pytest
 from omnichat.errors import StartupError
 from omnichat.storage import migrations
 from tests.engines import PostgresServer
+from tests.servers import free_port
 
 FTS_TABLE = re.compile(r"^(messages|visitors|followups)_fts(_\w+)?$")
 SEARCH_COLUMN = "search"
 SEARCH_INDEXES = {"messages_search", "visitors_search", "followups_search"}
+BASELINE = 28
 EXPRESSION = "(expression)"
 ON_DELETE = {"a": "NO ACTION", "r": "RESTRICT", "c": "CASCADE", "n": "SET NULL", "d": "SET DEFAULT"}
 
@@ -174,6 +176,16 @@ async def test_both_dialects_build_the_same_schema(pg_url: str, tmp_path: Path) 
     assert sorted(actual) == sorted(expected)
     differing = sorted(table for table in expected if actual[table] != expected[table])
     assert {t: actual[t] for t in differing} == {t: expected[t] for t in differing}
+
+
+def test_every_later_migration_comes_in_a_pair() -> None:
+    """After the baseline each SQLite migration has its PostgreSQL twin, same number and name."""
+    postgres = migrations.discover(migrations.POSTGRES_DIR)
+    sqlite = migrations.discover()
+    assert postgres[0].version == BASELINE
+    assert [(m.version, m.name) for m in postgres[1:]] == [
+        (m.version, m.name) for m in sqlite if m.version > BASELINE
+    ]
 
 
 async def test_applying_twice_applies_nothing(pg_url: str) -> None:
@@ -348,3 +360,10 @@ async def test_search_columns_find_what_fts5_finds(pg_url: str) -> None:
         assert missing == 0
     finally:
         await connection.close()
+
+
+async def test_unreachable_server_is_a_startup_error() -> None:
+    """No PostgreSQL on the URL's port: one clear start-up error, not a traceback."""
+    url = f"postgresql://omnichat@127.0.0.1:{free_port()}/omnichat"
+    with pytest.raises(StartupError, match="cannot connect to PostgreSQL"):
+        await migrations.apply_postgres(url)
