@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import sqlite3
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -12,7 +11,7 @@ from typing import Any
 import httpx
 import orjson
 
-from tests.servers import Server, Socket
+from tests.servers import Server, Socket, query
 from tests.staff import Account, unique_ip
 from tests.timing import UNIT
 from tests.visitors import bearer, new_session, next_frame, send
@@ -28,22 +27,22 @@ def word() -> str:
 
 
 def site_key(server: Server, tenant_slug: str = "default") -> str:
-    with contextlib.closing(sqlite3.connect(server.database_path)) as db:
-        row = db.execute(
-            "SELECT s.site_key FROM sites s JOIN tenants t ON t.id = s.tenant_id"
-            " WHERE t.slug = :slug ORDER BY s.id LIMIT 1",
-            {"slug": tenant_slug},
-        ).fetchone()
-    return str(row[0])
+    rows = query(
+        server,
+        "SELECT s.site_key FROM sites s JOIN tenants t ON t.id = s.tenant_id"
+        " WHERE t.slug = :slug ORDER BY s.id LIMIT 1",
+        {"slug": tenant_slug},
+    )
+    return str(rows[0]["site_key"])
 
 
 def tenant_slug(server: Server, account: Account) -> str:
-    with contextlib.closing(sqlite3.connect(server.database_path)) as db:
-        row = db.execute(
-            "SELECT t.slug FROM tenants t JOIN users u ON u.tenant_id = t.id WHERE u.id = :id",
-            {"id": account.user["id"]},
-        ).fetchone()
-    return str(row[0])
+    rows = query(
+        server,
+        "SELECT t.slug FROM tenants t JOIN users u ON u.tenant_id = t.id WHERE u.id = :id",
+        {"id": account.user["id"]},
+    )
+    return str(rows[0]["slug"])
 
 
 def visitor_says(

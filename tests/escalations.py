@@ -6,13 +6,11 @@ tests sharing the session's server.
 
 from __future__ import annotations
 
-import contextlib
-import sqlite3
 import uuid
 from datetime import datetime
 from typing import Any
 
-from tests.servers import Server
+from tests.servers import Server, query
 from tests.staff import Account
 
 PATIENCE = "We are still trying to locate an available staff member, thank you for your patience."
@@ -41,14 +39,12 @@ def parse_time(text: str) -> datetime:
 
 def stored_messages(server: Server, conversation_id: int) -> list[dict[str, Any]]:
     """Every stored message of a conversation, read from the server's database file."""
-    with contextlib.closing(sqlite3.connect(server.database_path)) as db:
-        db.row_factory = sqlite3.Row
-        rows = db.execute(
-            "SELECT seq, sender, text, private, created_at FROM messages"
-            " WHERE conversation_id = ? ORDER BY seq",
-            (conversation_id,),
-        ).fetchall()
-    return [dict(row) for row in rows]
+    return query(
+        server,
+        "SELECT seq, sender, text, private, created_at FROM messages"
+        " WHERE conversation_id = ? ORDER BY seq",
+        (conversation_id,),
+    )
 
 
 def system_texts(found: list[dict[str, Any]]) -> list[str]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -26,6 +27,7 @@ from typing import Any, Protocol
 import httpx
 from websockets.asyncio.client import connect
 
+from omnichat.storage.engine import SyncPostgres
 from tests.engines import engine_env, free_port
 from tests.timing import UNIT
 
@@ -83,6 +85,24 @@ class Server(Protocol):
     def websocket(
         self, path: str, headers: Mapping[str, str] | None = None
     ) -> contextlib.AbstractAsyncContextManager[Socket]: ...
+
+
+def query(server: Server, sql: str, params: Any = ()) -> list[dict[str, Any]]:
+    """Run `sql` on the server's own database, whichever engine it uses (SQLite in its data dir,
+    or PostgreSQL), committed at once: a test reading what is stored, or setting up what the API
+    cannot."""
+    url = server.env.get("OMNICHAT_STORAGE_DATABASE_URL")
+    if url:
+        connection = SyncPostgres(url)
+        try:
+            return [dict(row) for row in connection.execute(sql, params)]
+        finally:
+            connection.close()
+    with contextlib.closing(sqlite3.connect(server.database_path, timeout=10)) as db:
+        db.row_factory = sqlite3.Row
+        rows = [dict(row) for row in db.execute(sql, params)]
+        db.commit()
+        return rows
 
 
 # The real server.

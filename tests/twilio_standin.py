@@ -12,9 +12,7 @@ Twilio does.
 from __future__ import annotations
 
 import base64
-import contextlib
 import itertools
-import sqlite3
 import threading
 import time
 import uuid
@@ -28,7 +26,7 @@ import orjson
 import pytest
 
 from omnichat.twilio import signature
-from tests.servers import Server
+from tests.servers import Server, query
 from tests.timing import UNIT, eventually
 
 ACCOUNT_SID = "AC" + "0" * 30 + "01"
@@ -277,17 +275,17 @@ def twilio_env(standin: TwilioStandIn, **overrides: str) -> dict[str, str]:
 def give_numbers(server: Server, sms: str, whatsapp: str, tenant: str = "default") -> int:
     """Give the tenant's first site its Twilio numbers; returns the site id."""
     # Written to the database directly until the sites API accepts the numbers.
-    with contextlib.closing(sqlite3.connect(server.database_path, timeout=10)) as db:
-        site_id = db.execute(
-            "SELECT s.id FROM sites s JOIN tenants t ON t.id = s.tenant_id WHERE t.slug = ?"
-            " ORDER BY s.id LIMIT 1",
-            (tenant,),
-        ).fetchone()[0]
-        db.execute(
-            "UPDATE sites SET sms_number = ?, whatsapp_number = ? WHERE id = ?",
-            (sms, whatsapp, site_id),
-        )
-        db.commit()
+    site_id = query(
+        server,
+        "SELECT s.id FROM sites s JOIN tenants t ON t.id = s.tenant_id WHERE t.slug = ?"
+        " ORDER BY s.id LIMIT 1",
+        (tenant,),
+    )[0]["id"]
+    query(
+        server,
+        "UPDATE sites SET sms_number = ?, whatsapp_number = ? WHERE id = ?",
+        (sms, whatsapp, site_id),
+    )
     return int(site_id)
 
 

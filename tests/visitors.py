@@ -4,20 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import sqlite3
 from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
 
-from tests.servers import Server, Socket
+from tests.servers import Server, Socket, query
 from tests.timing import UNIT
 
 
 def default_site_key(server: Server) -> str:
     """The bootstrap site's public key, read from the server's database."""
-    with contextlib.closing(sqlite3.connect(server.database_path)) as db:
-        return str(db.execute("SELECT site_key FROM sites ORDER BY id LIMIT 1").fetchone()[0])
+    return str(query(server, "SELECT site_key FROM sites ORDER BY id LIMIT 1")[0]["site_key"])
 
 
 def new_session(

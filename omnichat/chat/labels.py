@@ -171,8 +171,8 @@ async def set_on_conversation(
         )
         for label_id in wanted:
             await tx.execute(
-                "INSERT OR IGNORE INTO conversation_labels (conversation_id, label_id)"
-                " VALUES (:c, :label)",
+                "INSERT INTO conversation_labels (conversation_id, label_id)"
+                " VALUES (:c, :label) ON CONFLICT DO NOTHING",
                 {"c": conversation_id, "label": label_id},
             )
         after = await conversations.load(tx, conversation_id)

@@ -60,8 +60,8 @@ async def ensure_keys(db: Database) -> Keys:
     async def op(tx: Tx) -> Keys:
         # Another start may have raced us: the first pair stays.
         await tx.execute(
-            "INSERT OR IGNORE INTO push_keys (id, private_pem, public_key, created_at)"
-            " VALUES (1, :pem, :public, :now)",
+            "INSERT INTO push_keys (id, private_pem, public_key, created_at)"
+            " VALUES (1, :pem, :public, :now) ON CONFLICT DO NOTHING",
             {"pem": made.private_pem, "public": made.public_key, "now": times.now_iso()},
         )
         row = await tx.fetch_one("SELECT private_pem, public_key FROM push_keys WHERE id = 1")

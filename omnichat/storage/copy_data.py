@@ -22,7 +22,8 @@ from omnichat.storage import migrations
 BATCH = 5000
 # Derived from other tables by SQLite only (full-text indexes); PostgreSQL keeps the same in
 # generated columns.
-SKIPPED = ("schema_migrations",)
+# schema_migrations is the target's own; search_progress (SQLite's bulk indexer) comes with its row.
+SKIPPED = ("schema_migrations", "search_progress")
 
 
 def sqlite_tables(source: sqlite3.Connection) -> list[str]:
@@ -87,6 +88,8 @@ async def copy(source_path: Path, target_url: str, announce: Callable[[str], Non
                     raise StartupError(f"the target database is not empty: {table} has rows")
             copied: dict[str, int] = {}
             async with target.transaction():
+                # The copied event ids stand: the trigger draws new ones only for new events.
+                await target.execute("ALTER TABLE events DISABLE TRIGGER events_take_id")
                 for table in tables:
                     wanted = set(await _target_columns(target, table))
                     if not wanted:
@@ -101,6 +104,7 @@ async def copy(source_path: Path, target_url: str, announce: Callable[[str], Non
                         await target.copy_records_to_table(table, records=batch, columns=columns)
                         count += len(batch)
                     copied[table] = count
+                await target.execute("ALTER TABLE events ENABLE TRIGGER events_take_id")
                 await migrations.reset_sequences(target)
             for table in tables:
                 there = await target.fetchval(f'SELECT COUNT(*) FROM "{table}"')

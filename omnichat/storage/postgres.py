@@ -38,8 +38,14 @@ POOL_SIZE = 20
 RETRIES = 5
 RETRY_ON = (asyncpg.exceptions.DeadlockDetectedError, asyncpg.exceptions.SerializationError)
 
-# String literals and `::` casts pass through; `:name` and `?` become `$n`.
-_PARAM = re.compile(r"'(?:[^']|'')*'|::|:([A-Za-z_]\w*)|(\?)")
+# String literals and `::` casts pass through; `:name` and `?` become `$n`. `:name IS [NOT]
+# NULL` (our optional filters) becomes a boolean parameter computed here: PostgreSQL cannot
+# tell a parameter's type from an IS NULL test, and the answer is known before the query runs.
+_PARAM = re.compile(
+    r"'(?:[^']|'')*'|::|:([A-Za-z_]\w*)\s+IS\s+(NOT\s+)?NULL\b|:([A-Za-z_]\w*)|(\?)",
+    re.IGNORECASE,
+)
+NULL_TEST = "\0null?"
 
 
 @functools.lru_cache(maxsize=4096)
@@ -51,11 +57,13 @@ def numbered(sql: str) -> tuple[str, tuple[str, ...] | int]:
 
     def number(match: re.Match[str]) -> str:
         nonlocal positional
-        name, question = match.group(1), match.group(2)
+        tested, negated, name, question = match.groups()
         if question:
             positional += 1
             return f"${positional}"
-        if name is None:
+        if tested is not None:
+            name = f"{NULL_TEST}{'!' if negated else ''}{tested}"
+        elif name is None:
             return match.group(0)
         if name not in names:
             names.append(name)
@@ -70,7 +78,16 @@ def bind(sql: str, params: Params) -> tuple[str, list[Any]]:
     if isinstance(wanted, int):
         return converted, list(cast(Sequence[Any], params or ()))
     values = cast(Mapping[str, Any], params or {})
-    return converted, [values[name] for name in wanted]
+    return converted, [_value(values, name) for name in wanted]
+
+
+def _value(values: Mapping[str, Any], name: str) -> Any:
+    if not name.startswith(NULL_TEST):
+        return values[name]
+    tested = name[len(NULL_TEST) :]
+    if tested.startswith("!"):
+        return values[tested[1:]] is not None
+    return values[tested] is None
 
 
 def _is_insert(sql: str) -> bool:

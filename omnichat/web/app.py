@@ -165,7 +165,17 @@ def create_app(settings: Settings, hub: Hub | None = None, metrics: Metrics | No
             jobs=jobs,
             limits=VisitorLimits.from_settings(prepared.limits),
             logins=LoginThrottle(prepared.limits.logins_per_minute_per_ip),
-            schema_version=max((m.version for m in migrations.discover()), default=0),
+            schema_version=max(
+                (
+                    m.version
+                    for m in migrations.discover(
+                        migrations.POSTGRES_DIR
+                        if prepared.storage.database_url
+                        else migrations.MIGRATIONS_DIR
+                    )
+                ),
+                default=0,
+            ),
             backups=backups.Backups(prepared, metrics),
             twilio=Sender(prepared.twilio, db, metrics),
             alerts=alerts,
