@@ -142,13 +142,13 @@ async def revoke_user(tx: Tx, user_id: int, reason: str, keep: int | None = None
     """End every open session of a user (except `keep`); returns the ids ended."""
     rows = await tx.fetch_all(
         "SELECT id FROM sessions WHERE user_id = :user_id AND revoked_at IS NULL"
-        " AND id IS NOT :keep",
+        " AND id IS DISTINCT FROM :keep",
         {"user_id": user_id, "keep": keep},
     )
     ended = [row["id"] for row in rows]
     await tx.execute(
         "UPDATE sessions SET revoked_at = :now, revoked_reason = :reason"
-        " WHERE user_id = :user_id AND revoked_at IS NULL AND id IS NOT :keep",
+        " WHERE user_id = :user_id AND revoked_at IS NULL AND id IS DISTINCT FROM :keep",
         {"now": times.now_iso(), "reason": reason, "user_id": user_id, "keep": keep},
     )
     return ended

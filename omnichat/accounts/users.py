@@ -9,7 +9,6 @@ sockets and makes its access tokens fail until refreshed.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
 from typing import Any
@@ -24,7 +23,7 @@ from omnichat.emails import parse_email
 from omnichat.errors import Conflict, Forbidden, Invalid, NotFound
 from omnichat.notify import prefs
 from omnichat.protocol.hub import CLOSE_AUTH
-from omnichat.storage.db import Database, Row, Tx
+from omnichat.storage.db import DIALECTS, Database, IntegrityError, Row, Tx, json_values
 
 MAX_NAME = 100
 # Sign-in without a tenant checks the password against each account of the email, at the cost of
@@ -186,11 +185,12 @@ async def set_notify(db: Database, staff: Staff, chosen: prefs.Prefs) -> User:
 
 # Staff who take chats: enabled users of the tenant whose switch says online, among those with
 # an agent socket open (`:connected`, a JSON array of ids captured from `presence`).
-ONLINE = """
-SELECT id FROM users
-WHERE tenant_id = :tenant AND disabled = 0 AND availability = 'online'
-  AND id IN (SELECT value FROM json_each(:connected))
-"""
+ONLINE = {
+    dialect: "SELECT id FROM users"
+    " WHERE tenant_id = :tenant AND disabled = 0 AND availability = 'online'"
+    f" AND id IN ({json_values(dialect, 'connected')})"
+    for dialect in DIALECTS
+}
 
 
 async def any_online(db: Database, tenant_id: int, connected: Collection[int]) -> bool:
@@ -198,7 +198,7 @@ async def any_online(db: Database, tenant_id: int, connected: Collection[int]) -
     if not connected:
         return False
     row = await db.fetch_one(
-        ONLINE + " LIMIT 1",
+        ONLINE[db.dialect] + " LIMIT 1",
         {"tenant": tenant_id, "connected": orjson.dumps(sorted(connected)).decode()},
     )
     return row is not None
@@ -273,7 +273,7 @@ async def create_user(
                 await tx.execute(
                     "UPDATE users SET must_change_password = 0 WHERE id = :id", {"id": user_id}
                 )
-        except sqlite3.IntegrityError:
+        except IntegrityError:
             # Emails are unique per tenant: this says nothing about other tenants' accounts.
             raise Conflict(
                 "an account of this tenant already has this email", code="email_taken"
@@ -328,7 +328,7 @@ async def update_user(
                 f"UPDATE users SET {', '.join(assignments)}, updated_at = :now WHERE id = :id",
                 params,
             )
-        except sqlite3.IntegrityError:
+        except IntegrityError:
             # Emails are unique per tenant: this says nothing about other tenants' accounts.
             raise Conflict(
                 "an account of this tenant already has this email", code="email_taken"

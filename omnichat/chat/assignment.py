@@ -24,12 +24,13 @@ from omnichat.chat import conversations
 from omnichat.chat.conversations import Conversation
 from omnichat.notify import events as notify_events
 from omnichat.sites import Site
-from omnichat.storage.db import Tx
+from omnichat.storage.db import DIALECTS, Tx
 
 # `:cap` 0 means no cap; open and escalated conversations of the site count against it.
-NEXT_ASSIGNEE = f"""
+NEXT_ASSIGNEE = {
+    dialect: f"""
 SELECT u.id FROM users u
-WHERE u.id IN ({ONLINE})
+WHERE u.id IN ({ONLINE[dialect]})
   AND (:cap = 0 OR (
     SELECT COUNT(*) FROM conversations c
     WHERE c.tenant_id = :tenant AND c.assignee_id = u.id AND c.site_id = :site
@@ -38,6 +39,8 @@ WHERE u.id IN ({ONLINE})
 ORDER BY u.last_assigned_at IS NOT NULL, u.last_assigned_at, u.id
 LIMIT 1
 """
+    for dialect in DIALECTS
+}
 
 
 async def auto_assign(
@@ -48,7 +51,7 @@ async def auto_assign(
     if not site.settings.auto_assign or conversation.assignee_id is not None or not connected:
         return conversation
     row = await tx.fetch_one(
-        NEXT_ASSIGNEE,
+        NEXT_ASSIGNEE[tx.dialect],
         {
             "tenant": site.tenant_id,
             "site": site.id,

@@ -190,8 +190,8 @@ async def claim(
     for attachment_id in ids:
         changed = await tx.execute(
             "UPDATE attachments SET message_id = :m WHERE id = :id AND tenant_id = :t"
-            " AND visitor_id IS :v AND user_id IS :u AND message_id IS NULL"
-            " AND expired_at IS NULL",
+            " AND visitor_id IS NOT DISTINCT FROM :v AND user_id IS NOT DISTINCT FROM :u"
+            " AND message_id IS NULL AND expired_at IS NULL",
             {
                 "m": message_id,
                 "id": attachment_id,

@@ -155,7 +155,7 @@ async def _check_free(
 ) -> None:
     taken = await tx.fetch_one(
         "SELECT 1 FROM canned_replies WHERE tenant_id = :tenant AND shortcut = :shortcut"
-        " AND owner_id IS :owner AND id IS NOT :except",
+        " AND owner_id IS NOT DISTINCT FROM :owner AND id IS DISTINCT FROM :except",
         {"tenant": staff.tenant_id, "shortcut": shortcut, "owner": owner_id, "except": except_id},
     )
     if taken is not None:

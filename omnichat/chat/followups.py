@@ -18,7 +18,7 @@ from omnichat.chat.alerts import Alerts
 from omnichat.errors import Invalid, NotFound, RateLimited
 from omnichat.notify import events as notify_events
 from omnichat.sites import Site
-from omnichat.storage.db import Database, Row, Tx
+from omnichat.storage.db import Database, Row, Tx, json_values
 
 Status = Literal["new", "viewed", "archived"]
 STATUSES: tuple[Status, ...] = ("new", "viewed", "archived")
@@ -101,7 +101,7 @@ async def page(
     """A page of the tenant's follow-ups in `statuses`, newest first, and the next page's cursor."""
     rows = await db.fetch_all(
         f"SELECT {COLUMNS} FROM followups WHERE tenant_id = :tenant"
-        " AND status IN (SELECT value FROM json_each(:statuses))"
+        f" AND status IN ({json_values(db.dialect, 'statuses', 'text')})"
         " AND (:before IS NULL OR id < :before) ORDER BY id DESC LIMIT :limit",
         {
             "tenant": tenant_id,

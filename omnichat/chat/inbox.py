@@ -28,7 +28,7 @@ from omnichat.chat.messages import FROM as MESSAGE_FROM
 from omnichat.chat.messages import Message
 from omnichat.errors import Invalid, NotFound
 from omnichat.ids import digits, whole_number
-from omnichat.storage.db import Database, Tx
+from omnichat.storage.db import DIALECTS, Database, Dialect, Tx, json_values
 
 StatusFilter = Literal["open", "escalated", "closed", "all", "active"]
 STATUSES: tuple[StatusFilter, ...] = ("open", "escalated", "closed", "all", "active")
@@ -47,35 +47,51 @@ SEARCH_BUDGET = 2000
 NOBODY_WAITING = "~"
 
 # For the conversations of a page: how far the caller has read and what is unread since...
-READS = """
+READS = {
+    dialect: """
 SELECT c.id, COALESCE(r.last_read_seq, 0) AS last_read_seq,
     (SELECT COUNT(*) FROM messages m WHERE m.conversation_id = c.id
      AND m.seq > COALESCE(r.last_read_seq, 0) AND m.sender != 'system'
-     AND m.author_id IS NOT :user) AS unread
+     AND m.author_id IS DISTINCT FROM :user) AS unread
 FROM conversations c
 LEFT JOIN conversation_reads r ON r.conversation_id = c.id AND r.user_id = :user
-WHERE c.id IN (SELECT value FROM json_each(:ids))
-"""
+WHERE c.id IN ("""
+    + json_values(dialect, "ids")
+    + ")"
+    for dialect in DIALECTS
+}
 # ...and their newest message from a person (the row's preview: the visitor's words, not the
 # patience text that came after them), or the newest system one when there is nothing else.
-LAST_MESSAGES = (
-    "SELECT"
+LAST_MESSAGES = {
+    dialect: "SELECT"
     + MESSAGE_COLUMNS
     + MESSAGE_FROM
     + "WHERE m.id IN (SELECT COALESCE((SELECT p.id FROM messages p WHERE p.conversation_id"
     " = j.value AND p.sender != 'system' ORDER BY p.seq DESC LIMIT 1), (SELECT s.id FROM"
     " messages s WHERE s.conversation_id = j.value ORDER BY s.seq DESC LIMIT 1))"
-    " FROM json_each(:ids) j)"
-)
-# Messages, the visitor's name/email/phone, and the follow-ups they left (migration 0015).
-SEARCH = """(
+    " FROM (" + json_values(dialect, "ids") + ") AS j)"
+    for dialect in DIALECTS
+}
+# Messages, the visitor's name/email/phone, and the follow-ups they left: SQLite's FTS5 tables
+# (migration 0015), PostgreSQL's generated `search` columns with their GIN indexes.
+SEARCH: dict[Dialect, str] = {
+    "sqlite": """(
 c.id IN (SELECT m.conversation_id FROM messages m WHERE m.id IN (SELECT rowid FROM messages_fts
     WHERE messages_fts MATCH :match ORDER BY rowid DESC LIMIT :budget))
 OR c.visitor_id IN (SELECT rowid FROM visitors_fts WHERE visitors_fts MATCH :people
     ORDER BY rowid DESC LIMIT :budget)
 OR c.visitor_id IN (SELECT f.visitor_id FROM followups f WHERE f.id IN (SELECT rowid
     FROM followups_fts WHERE followups_fts MATCH :people ORDER BY rowid DESC LIMIT :budget))
-)"""
+)""",
+    "postgresql": """(
+c.id IN (SELECT m.conversation_id FROM messages m WHERE m.id IN (SELECT id FROM messages
+    WHERE search @@ to_tsquery('simple', :match) ORDER BY id DESC LIMIT :budget))
+OR c.visitor_id IN (SELECT id FROM visitors WHERE search @@ to_tsquery('simple', :people)
+    ORDER BY id DESC LIMIT :budget)
+OR c.visitor_id IN (SELECT f.visitor_id FROM followups f WHERE f.id IN (SELECT id
+    FROM followups WHERE search @@ to_tsquery('simple', :people) ORDER BY id DESC LIMIT :budget))
+)""",
+}
 WAITING_KEY = f"COALESCE(c.waiting_since, '{NOBODY_WAITING}')"
 
 
@@ -171,30 +187,35 @@ class Item:
         }
 
 
-def match_expression(text: str) -> str:
-    """An FTS5 query for what an agent typed: every word must occur, each as a prefix.
+def match_expression(text: str, dialect: Dialect = "sqlite") -> str:
+    """The full-text query for what an agent typed (FTS5's, or PostgreSQL's tsquery): every
+    word must occur, each as a prefix.
 
-    Words are quoted, so FTS5 operators and syntax in the input are searched as plain text
-    instead of failing the query.
+    Words are quoted, so operators and syntax in the input are searched as plain text instead
+    of failing the query.
     """
     if len(text) > MAX_QUERY:
         raise Invalid("q", f"must be at most {MAX_QUERY} characters")
     words = WORD.findall(text)[:MAX_TERMS]
     if not words:
         raise Invalid("q", "must contain at least one letter or digit")
+    if dialect == "postgresql":
+        return " & ".join(f"'{word}':*" for word in words)
     return " ".join(f'"{word}"*' for word in words)
 
 
-def people_expression(text: str) -> str:
-    """The FTS5 query over names, emails, phones and follow-ups: the words as prefixes and,
-    when the text looks like a phone number, its digits anywhere in a stored number.
+def people_expression(text: str, dialect: Dialect = "sqlite") -> str:
+    """The full-text query over names, emails, phones and follow-ups: the words as prefixes
+    and, when the text looks like a phone number, its digits anywhere in a stored number.
 
     Leading zeros (a trunk prefix like the 0 of "0161", or an international 00) are dropped:
     numbers are stored in E.164, and indexed with every suffix of their digits.
     """
-    words = match_expression(text)
+    words = match_expression(text, dialect)
     digits = "".join(ch for ch in text if ch.isdigit()).lstrip("0")
     if PHONE_LIKE.match(text.strip()) and len(digits) >= MIN_PHONE_DIGITS:
+        if dialect == "postgresql":
+            return f"({words}) | '{digits}':*"
         return f'({words}) OR (phone : "{digits}"*)'
     return words
 
@@ -223,9 +244,9 @@ async def page(
         params["assignee"] = user_id if filters.assignee == "me" else filters.assignee
     if filters.query is not None:
         await search_index.catch_up(db)
-        where.append(SEARCH)
-        params["match"] = match_expression(filters.query)
-        params["people"] = people_expression(filters.query)
+        where.append(SEARCH[db.dialect])
+        params["match"] = match_expression(filters.query, db.dialect)
+        params["people"] = people_expression(filters.query, db.dialect)
         params["budget"] = SEARCH_BUDGET
     if filters.label is not None:
         where.append(labels.HAVING_LABEL)
@@ -271,8 +292,11 @@ async def _with_details(db: Database, user_id: int, found: list[Conversation]) -
     if not found:
         return []
     ids = orjson.dumps([c.id for c in found]).decode()
-    reads = {row["id"]: row for row in await db.fetch_all(READS, {"user": user_id, "ids": ids})}
-    rows = await db.fetch_all(LAST_MESSAGES, {"ids": ids})
+    reads = {
+        row["id"]: row
+        for row in await db.fetch_all(READS[db.dialect], {"user": user_id, "ids": ids})
+    }
+    rows = await db.fetch_all(LAST_MESSAGES[db.dialect], {"ids": ids})
     last = {
         message.conversation_id: message
         for message in (Message.from_row(row, db.signer) for row in rows)
@@ -291,7 +315,9 @@ async def advance_read(tx: Tx, user_id: int, conversation_id: int, seq: int) -> 
         "INSERT INTO conversation_reads (user_id, conversation_id, last_read_seq, updated_at)"
         " VALUES (:user, :conversation, :seq, :now)"
         " ON CONFLICT (user_id, conversation_id) DO UPDATE"
-        " SET last_read_seq = MAX(last_read_seq, excluded.last_read_seq),"
+        # CASE rather than SQLite's two-argument MAX, which PostgreSQL spells GREATEST.
+        " SET last_read_seq = CASE WHEN conversation_reads.last_read_seq > excluded.last_read_seq"
+        " THEN conversation_reads.last_read_seq ELSE excluded.last_read_seq END,"
         " updated_at = excluded.updated_at RETURNING last_read_seq",
         {"user": user_id, "conversation": conversation_id, "seq": seq, "now": times.now_iso()},
     )

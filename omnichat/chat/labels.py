@@ -20,7 +20,7 @@ from omnichat.accounts.staff import Staff
 from omnichat.chat import conversations, events
 from omnichat.chat.conversations import Conversation
 from omnichat.errors import Conflict, Invalid, NotFound
-from omnichat.storage.db import Database, Row, Tx
+from omnichat.storage.db import Database, Row, Tx, json_values
 
 MAX_NAME = 40
 MAX_PER_CONVERSATION = 20
@@ -166,7 +166,7 @@ async def set_on_conversation(
             wanted.append(row["id"])
         await tx.execute(
             "DELETE FROM conversation_labels WHERE conversation_id = :c"
-            " AND label_id NOT IN (SELECT value FROM json_each(:ids))",
+            f" AND label_id NOT IN ({json_values(tx.dialect, 'ids')})",
             {"c": conversation_id, "ids": orjson.dumps(wanted).decode()},
         )
         for label_id in wanted:

@@ -279,7 +279,7 @@ async def latest(db: Database, conversation_id: int, limit: int = PAGE) -> list[
     """The newest `limit` public messages, oldest first (a widget's history on load)."""
     rows = await db.fetch_all(
         "SELECT * FROM (SELECT" + COLUMNS + FROM + "WHERE m.conversation_id = :c AND m.private = 0"
-        " ORDER BY m.seq DESC LIMIT :limit) ORDER BY seq",
+        " ORDER BY m.seq DESC LIMIT :limit) AS newest ORDER BY seq",
         {"c": conversation_id, "limit": limit},
     )
     return [Message.from_row(row, db.signer) for row in rows]

@@ -25,11 +25,11 @@ WHERE +c.tenant_id = :tenant AND c.id != :id AND c.visitor_id IN (
     UNION ALL
     SELECT id FROM (SELECT id FROM visitors
         WHERE tenant_id = :tenant AND email = :email COLLATE NOCASE
-        ORDER BY id DESC LIMIT :per_contact)
+        ORDER BY id DESC LIMIT :per_contact) AS by_email
     UNION ALL
     SELECT id FROM (SELECT id FROM visitors
         WHERE tenant_id = :tenant AND phone = :phone
-        ORDER BY id DESC LIMIT :per_contact)
+        ORDER BY id DESC LIMIT :per_contact) AS by_phone
 )
 ORDER BY c.updated_at DESC, c.id DESC
 LIMIT :limit

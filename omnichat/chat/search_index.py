@@ -37,7 +37,10 @@ async def _index_next(tx: Tx) -> int:
 
 
 async def catch_up(db: Database) -> None:
-    """Index every message stored so far (a read when there is nothing to do)."""
+    """Index every message stored so far (a read when there is nothing to do). PostgreSQL keeps
+    its index itself (a generated tsvector column)."""
+    if db.dialect == "postgresql":
+        return
     while await db.fetch_value(PENDING):
         if not await db.write(_index_next):
             return

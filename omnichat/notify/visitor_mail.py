@@ -165,8 +165,9 @@ async def mailed(db: Database, conversation_id: int, through: int) -> None:
     async def op(tx: Tx) -> None:
         await tx.execute(
             "INSERT INTO visitor_mail_batches (conversation_id, mailed_through) VALUES (:c, :t)"
-            " ON CONFLICT (conversation_id) DO UPDATE SET"
-            " mailed_through = MAX(mailed_through, :t)",
+            " ON CONFLICT (conversation_id) DO UPDATE SET mailed_through = CASE"
+            " WHEN visitor_mail_batches.mailed_through > excluded.mailed_through"
+            " THEN visitor_mail_batches.mailed_through ELSE excluded.mailed_through END",
             {"c": conversation_id, "t": through},
         )
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import secrets
-import sqlite3
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,7 +16,7 @@ import orjson
 from omnichat import times
 from omnichat.accounts import audit
 from omnichat.errors import Conflict, Forbidden, NotFound
-from omnichat.storage.db import Database, Row, Tx
+from omnichat.storage.db import Database, IntegrityError, Row, Tx
 
 DEFAULT_GREETING = "Connecting you with a staff member, please wait..."
 DEFAULT_PATIENCE = (
@@ -233,7 +232,7 @@ async def _unique_numbers(tx: Tx, sql: str, params: dict[str, Any]) -> int:
     """Run an INSERT/UPDATE of a site; a Twilio number another site has is a 409 naming it."""
     try:
         return await tx.execute(sql, params)
-    except sqlite3.IntegrityError as exc:
+    except IntegrityError as exc:
         field = next((name for name in NUMBER_FIELDS if name in str(exc)), None)
         if field is None:
             raise

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 import aiosqlite
+import asyncpg
 from databases.backends.sqlite import SQLiteBackend
 from databases.interfaces import ConnectionBackend
 
@@ -36,12 +37,28 @@ Row = sqlite3.Row
 Params = Mapping[str, Any] | Sequence[Any] | None
 T = TypeVar("T")
 
+# What a write that breaks a UNIQUE constraint raises, on either engine.
+IntegrityError = (sqlite3.IntegrityError, asyncpg.UniqueViolationError)
+
 # Ops queued while a batch commits join the next one; this caps how long one commit can grow.
 MAX_BATCH = 256
 CHECKPOINT_EVERY_SECONDS = 1.0
 
 
 Dialect = Literal["sqlite", "postgresql"]
+DIALECTS: tuple[Dialect, ...] = ("sqlite", "postgresql")
+
+
+def json_values(dialect: Dialect, param: str, kind: Literal["integer", "text"] = "integer") -> str:
+    """A query of the values of the JSON array bound as `:param`, one per row, named `value`: a
+    list of ids goes to the database as one parameter whatever its length."""
+    if dialect == "sqlite":
+        return f"SELECT value FROM json_each(:{param})"
+    cast = "BIGINT" if kind == "integer" else "TEXT"
+    return (
+        f"SELECT CAST(j.value AS {cast}) AS value"
+        f" FROM json_array_elements_text(CAST(:{param} AS json)) AS j(value)"
+    )
 
 
 class Tx:

@@ -48,6 +48,11 @@ _PARAM = re.compile(
 NULL_TEST = "\0null?"
 
 
+def _noted(exc: asyncpg.PostgresError, query: str) -> None:
+    # The statement (never its values) beside PostgreSQL's message, for the log's traceback.
+    exc.add_note(f"statement: {' '.join(query.split())[:500]}")
+
+
 @functools.lru_cache(maxsize=4096)
 def numbered(sql: str) -> tuple[str, tuple[str, ...] | int]:
     """`sql` with asyncpg's `$n` parameters, and the names they stand for in order (or how
@@ -94,18 +99,30 @@ def _is_insert(sql: str) -> bool:
     return sql.lstrip()[:6].upper() == "INSERT"
 
 
+async def fetch(connection: asyncpg.Connection, sql: str, params: Params) -> list[Row]:
+    query, args = bind(sql, params)
+    try:
+        return cast(list[Row], await connection.fetch(query, *args))
+    except asyncpg.PostgresError as exc:
+        _noted(exc, query)
+        raise
+
+
 async def run_execute(connection: asyncpg.Connection, sql: str, params: Params) -> int:
     """SQLite's answer from PostgreSQL: an INSERT's new row id (0 when nothing was inserted),
     else the number of rows changed."""
     if _is_insert(sql) and "RETURNING" not in sql.upper():
-        query, args = bind(sql.rstrip().rstrip(";") + " RETURNING *", params)
-        rows = await connection.fetch(query, *args)
+        rows = await fetch(connection, sql.rstrip().rstrip(";") + " RETURNING *", params)
         if not rows:
             return 0
         last = rows[-1]
         return int(last["id"]) if "id" in last else len(rows)
     query, args = bind(sql, params)
-    status: str = await connection.execute(query, *args)
+    try:
+        status: str = await connection.execute(query, *args)
+    except asyncpg.PostgresError as exc:
+        _noted(exc, query)
+        raise
     count = status.rsplit(" ", 1)[-1]
     return int(count) if count.isdigit() else 0
 
@@ -127,12 +144,11 @@ class PostgresTx(Tx):
         return await run_execute(self._connection, sql, params)
 
     async def fetch_one(self, sql: str, params: Params = None) -> Row | None:
-        query, args = bind(sql, params)
-        return cast(Row | None, await self._connection.fetchrow(query, *args))
+        rows = await fetch(self._connection, sql, params)
+        return rows[0] if rows else None
 
     async def fetch_all(self, sql: str, params: Params = None) -> list[Row]:
-        query, args = bind(sql, params)
-        return cast(list[Row], await self._connection.fetch(query, *args))
+        return await fetch(self._connection, sql, params)
 
 
 class PostgresDatabase(Database):
@@ -160,12 +176,10 @@ class PostgresDatabase(Database):
         await self._backend.disconnect()
 
     async def fetch_all(self, sql: str, params: Params = None) -> list[Row]:
-        query, args = bind(sql, params)
         held = self._backend.connection()
         await held.acquire()
         try:
-            connection: asyncpg.Connection = held.raw_connection
-            return cast(list[Row], await connection.fetch(query, *args))
+            return await fetch(held.raw_connection, sql, params)
         finally:
             await held.release()
 
