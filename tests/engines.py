@@ -194,9 +194,9 @@ def shared_redis() -> RedisServer:
 
 
 def engine_env() -> dict[str, str]:
-    """With OMNICHAT_TEST_ENGINES=postgresql (scripts/test.sh's second pass), every server under
+    """With TEST_ENGINES=postgresql (scripts/test.sh's second pass), every server under
     test gets a fresh PostgreSQL database and the shared Redis; otherwise nothing (SQLite)."""
-    if os.environ.get("OMNICHAT_TEST_ENGINES") != "postgresql":
+    if os.environ.get("TEST_ENGINES") != "postgresql":
         return {}
     return {
         "OMNICHAT_STORAGE_DATABASE_URL": shared_postgres().new_database(),

@@ -20,7 +20,6 @@ import subprocess
 import sys
 import time
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -94,17 +93,11 @@ def query(server: Server, sql: str, params: Any = ()) -> list[dict[str, Any]]:
     cannot."""
     url = server.env.get("OMNICHAT_STORAGE_DATABASE_URL")
     if url:
-
-        def run() -> list[dict[str, Any]]:
-            connection = SyncPostgres(url)
-            try:
-                return [dict(row) for row in connection.execute(sql, params)]
-            finally:
-                connection.close()
-
-        # A thread of its own: async tests call this with their loop running.
-        with ThreadPoolExecutor(1) as thread:
-            return thread.submit(run).result()
+        connection = SyncPostgres(url)
+        try:
+            return [dict(row) for row in connection.execute(sql, params)]
+        finally:
+            connection.close()
     with contextlib.closing(sqlite3.connect(server.database_path, timeout=10)) as db:
         db.row_factory = sqlite3.Row
         rows = [dict(row) for row in db.execute(sql, params)]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol
 
 import asyncpg
@@ -19,7 +20,7 @@ from omnichat.protocol.hub import Hub
 from omnichat.settings import Settings
 from omnichat.signing import Signer
 from omnichat.storage.db import Database, Dialect, SQLiteDatabase
-from omnichat.storage.postgres import PostgresDatabase, bind, run_execute
+from omnichat.storage.postgres import PostgresDatabase, fetch, run_execute
 
 
 class Cursor(Protocol):
@@ -72,21 +73,28 @@ class _Rows:
 
 
 class SyncPostgres:
-    """One PostgreSQL connection driven synchronously, shaped like sqlite3's for start-up code."""
+    """One PostgreSQL connection driven synchronously, shaped like sqlite3's for start-up code.
+
+    Its event loop runs in a thread of its own, so a caller whose thread already runs a loop
+    (a test, the server's lifespan) may use it too; it blocks that caller meanwhile.
+    """
 
     def __init__(self, url: str) -> None:
         self.url = url
+        self._thread = ThreadPoolExecutor(1, thread_name_prefix="omnichat-sync-pg")
         self._loop = asyncio.new_event_loop()
         try:
-            self.connection = self._loop.run_until_complete(asyncpg.connect(url))
+            self.connection = self.run(asyncpg.connect(url))
         except (OSError, asyncpg.PostgresError) as exc:
-            self._loop.close()
-            raise StartupError(
-                f"PostgreSQL at storage.database_url cannot be used: {exc}"
-            ) from None
+            self._stop()
+            raise StartupError(f"storage.database_url: PostgreSQL cannot be used: {exc}") from None
 
     def run(self, coroutine: Any) -> Any:
-        return self._loop.run_until_complete(coroutine)
+        return self._thread.submit(self._loop.run_until_complete, coroutine).result()
+
+    def _stop(self) -> None:
+        self._thread.submit(self._loop.close).result()
+        self._thread.shutdown()
 
     def execute(self, sql: str, parameters: Any = (), /) -> _Rows:
         statement = sql.strip().upper()
@@ -96,9 +104,8 @@ class SyncPostgres:
             return _Rows([])
         if statement.startswith("INSERT"):
             return _Rows([], self.run(run_execute(self.connection, sql, parameters)))
-        query, args = bind(sql, parameters)
-        return _Rows(self.run(self.connection.fetch(query, *args)))
+        return _Rows(self.run(fetch(self.connection, sql, parameters)))
 
     def close(self) -> None:
         self.run(self.connection.close())
-        self._loop.close()
+        self._stop()
