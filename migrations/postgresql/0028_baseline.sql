@@ -510,7 +510,7 @@ CREATE TABLE notifications (
     kind TEXT NOT NULL,
     user_id BIGINT REFERENCES users (id) ON DELETE CASCADE,
     subscription_id BIGINT REFERENCES push_subscriptions (id) ON DELETE CASCADE,
-    payload BYTEA NOT NULL,
+    payload TEXT NOT NULL, -- JSON of references; SQLite declares it BLOB but stores text
     status TEXT NOT NULL CHECK (status IN ('queued', 'sending', 'retrying', 'sent', 'failed')),
     attempts INTEGER NOT NULL DEFAULT 0,
     next_attempt_at TEXT COLLATE "C" NOT NULL,

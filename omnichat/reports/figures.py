@@ -19,7 +19,7 @@ import orjson
 from omnichat import times
 from omnichat.errors import Invalid, NotFound
 from omnichat.reports.period import AGENT, Interval, Period
-from omnichat.storage.db import Database
+from omnichat.storage.db import Database, Dialect
 
 Metric = Literal["conversations", "messages", "first_response", "resolution", "escalated", "rating"]
 METRICS: tuple[Metric, ...] = (
@@ -43,10 +43,10 @@ TOTALS = f"""
 SELECT COUNT(*) AS conversations,
        COALESCE(SUM(c.visitor_messages), 0) AS visitor_messages,
        COALESCE(SUM(c.agent_messages), 0) AS agent_messages,
-       COALESCE(SUM(c.escalated_at IS NOT NULL), 0) AS escalated,
+       COUNT(c.escalated_at) AS escalated,
        COUNT(c.rating_score) AS rating_count,
-       AVG(c.rating_score) AS rating_average,
-       COALESCE(SUM({MISSED}), 0) AS missed
+       AVG(CAST(c.rating_score AS DOUBLE PRECISION)) AS rating_average,
+       COUNT(*) FILTER (WHERE {MISSED}) AS missed
 FROM conversations c WHERE {{where}}
 """
 # The two duration lists are read beside the totals, each on its own reader connection: SQLite
@@ -64,11 +64,14 @@ WHERE f.tenant_id = :tenant AND f.created_at >= :start AND f.created_at < :end
 
 # The intervals of a series: starts as a JSON array, each ending where the next one starts;
 # each interval reads its own slice of the index (no sort, no grouping).
+STARTS: dict[Dialect, str] = {
+    "sqlite": "SELECT key AS i, value AS start FROM json_each(:starts)",
+    "postgresql": "SELECT j.i - 1 AS i, j.start"
+    " FROM json_array_elements_text(CAST(:starts AS json)) WITH ORDINALITY AS j(start, i)",
+}
 SERIES = """
-WITH b AS (
-    SELECT key AS i, value AS start, lead(value, 1, :end) OVER (ORDER BY key) AS stop
-    FROM json_each(:starts)
-)
+WITH s AS ({starts}),
+b AS (SELECT i, start, lead(start, 1, :end) OVER (ORDER BY i) AS stop FROM s)
 SELECT b.i AS i, (SELECT {value} FROM conversations c WHERE {where}
                   AND c.created_at >= b.start AND c.created_at < b.stop) AS value
 FROM b ORDER BY b.i
@@ -76,15 +79,16 @@ FROM b ORDER BY b.i
 SERIES_VALUES: dict[Metric, str] = {
     "conversations": "COUNT(*)",
     "messages": "COALESCE(SUM(c.visitor_messages + c.agent_messages), 0)",
-    "escalated": "COALESCE(SUM(c.escalated_at IS NOT NULL), 0)",
-    "rating": "AVG(c.rating_score)",
+    "escalated": "COUNT(c.escalated_at)",
+    "rating": "AVG(CAST(c.rating_score AS DOUBLE PRECISION))",
     "first_response": FIRST_RESPONSES,
     "resolution": RESOLUTIONS,
 }
 
 AGENTS = f"""
 SELECT {AGENT} AS agent, COUNT(*) AS conversations, SUM(c.agent_messages) AS messages,
-       COUNT(c.rating_score) AS rating_count, AVG(c.rating_score) AS rating_average,
+       COUNT(c.rating_score) AS rating_count,
+       AVG(CAST(c.rating_score AS DOUBLE PRECISION)) AS rating_average,
        {FIRST_RESPONSES} AS first_responses
 FROM conversations c WHERE {{where}} AND {AGENT} IS NOT NULL GROUP BY 1
 """
@@ -191,7 +195,8 @@ async def timeseries(
     starts = [times.iso(moment) for moment in period.starts(interval)]
     where, params = period.where()
     params.update(starts=orjson.dumps(starts).decode(), end=times.iso(period.end))
-    rows = await db.fetch_all(SERIES.format(value=SERIES_VALUES[metric], where=where), params)
+    query = SERIES.format(starts=STARTS[db.dialect], value=SERIES_VALUES[metric], where=where)
+    rows = await db.fetch_all(query, params)
     return [Point(starts[row["i"]], _point(metric, row["value"])) for row in rows]
 
 

@@ -127,6 +127,19 @@ async def run_execute(connection: asyncpg.Connection, sql: str, params: Params) 
     return int(count) if count.isdigit() else 0
 
 
+def _number(text: str) -> int | float:
+    value = float(text)
+    return int(text) if value.is_integer() and "." not in text else value
+
+
+async def _setup(connection: asyncpg.Connection) -> None:
+    """Each pooled connection returns NUMERIC (what SUM and AVG of integers give) as a plain int
+    or float, as SQLite does, rather than Decimal."""
+    await connection.set_type_codec(
+        "numeric", encoder=str, decoder=_number, schema="pg_catalog", format="text"
+    )
+
+
 class PostgresTx(Tx):
     dialect: Dialect = "postgresql"
 
@@ -167,7 +180,7 @@ class PostgresDatabase(Database):
         self.hub = hub or Hub()
         self.cache = {}
         self.commits = 0
-        self._backend = PostgresBackend(url, min_size=1, max_size=pool_size)
+        self._backend = PostgresBackend(url, min_size=1, max_size=pool_size, init=_setup)
 
     async def connect(self) -> None:
         await self._backend.connect()
