@@ -108,7 +108,8 @@ async def advance(
 ) -> list[Fired]:
     """Run the steps of one conversation that are due at `now`, inside the writer's `tx`."""
     row = await tx.fetch_one(
-        "SELECT status, waiting_since, clock_steps FROM conversations WHERE id = :id",
+        "SELECT status, waiting_since, clock_steps FROM conversations WHERE id = :id"
+        + tx.for_update,
         {"id": conversation_id},
     )
     if row is None:

@@ -96,6 +96,12 @@ class Tx:
     async def fetch_all(self, sql: str, params: Params = None) -> list[Row]:
         raise NotImplementedError
 
+    @property
+    def for_update(self) -> str:
+        """What a SELECT that reads a row to change it must end with: on PostgreSQL, transactions
+        run side by side and the row must be locked until commit; SQLite's writer is alone."""
+        return " FOR UPDATE" if self.dialect == "postgresql" else ""
+
     def publish(
         self, topic: Topic, frame: str, key: int | None = None, exclude: Subscriber | None = None
     ) -> None:
