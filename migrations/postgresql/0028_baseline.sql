@@ -16,8 +16,8 @@
 --   only A-Z, and PostgreSQL 15 refuses LIKE on such a column (none is used).
 -- * No FTS5 tables: messages, visitors and followups carry a generated `search` tsvector with a
 --   GIN index. search_progress is kept (same columns) so the schemas match; it is unused here.
--- * Event ids are drawn by a trigger under the tenant row's lock, so per tenant they become
---   visible in commit order (see events_take_id).
+-- * Event ids are counted by a trigger on the tenant row, under its lock, so per tenant they are
+--   gapless and become visible in commit order (see events_take_id).
 
 CREATE COLLATION nocase (provider = icu, locale = 'und-u-ks-level2', deterministic = false);
 
@@ -246,8 +246,7 @@ CREATE INDEX followups_search ON followups USING gin (search);
 
 -- events.id has no default of its own: events_take_id always draws it (an id the INSERT names,
 -- as SQLite's `last_event_id + 1` does, is replaced). copy-data, which must keep SQLite's ids,
--- disables the trigger while it copies and then runs reset_sequences.
-CREATE SEQUENCE events_id_seq;
+-- disables the trigger while it copies.
 CREATE TABLE events (
     tenant_id BIGINT NOT NULL REFERENCES tenants (id),
     id BIGINT NOT NULL,
@@ -256,17 +255,16 @@ CREATE TABLE events (
     created_at TEXT COLLATE "C" NOT NULL,
     PRIMARY KEY (tenant_id, id)
 );
-ALTER SEQUENCE events_id_seq OWNED BY events.id;
 CREATE INDEX events_age ON events (created_at);
 
--- A sequence alone hands out ids in call order, not commit order: an agent resuming "after 100"
--- would miss 99 committed a moment later. Drawing the id while holding the tenant row's lock
--- (taken by the UPDATE, kept to commit) makes the ids of one tenant commit in the order drawn.
--- When the row was locked, PostgreSQL re-evaluates the SET after the wait, so the id is drawn
--- after the other transaction committed.
+-- Event ids are per tenant and gapless, as on SQLite (an agent's replay relies on both), and
+-- become visible in commit order: a sequence would hand them out in call order, and an agent
+-- resuming "after 100" would miss 99 committed a moment later. The tenant row is the counter:
+-- the UPDATE locks it until commit, a second writer of the tenant waits and then reads the
+-- committed value, and a transaction that rolls back takes its increment with it.
 CREATE FUNCTION events_take_id() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    UPDATE tenants SET last_event_id = nextval('events_id_seq')
+    UPDATE tenants SET last_event_id = last_event_id + 1
     WHERE id = NEW.tenant_id
     RETURNING last_event_id INTO NEW.id;
     RETURN NEW;

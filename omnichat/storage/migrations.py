@@ -220,9 +220,9 @@ async def status_postgres(url: str, directory: Path = POSTGRES_DIR) -> Status:
 async def reset_sequences(connection: Any) -> None:
     """Move every id sequence past the ids present, after rows were inserted with explicit ids.
 
-    copy-data calls it (on an asyncpg connection) after copying: identity columns and
-    `events_id_seq` would otherwise hand out ids that exist already. Event ids are drawn from one
-    sequence for all tenants, so it must pass the highest id of any tenant.
+    copy-data calls it (on an asyncpg connection) after copying: identity columns would
+    otherwise hand out ids that exist already. (Event ids count on from each tenant's
+    `last_event_id`, which is copied as it is.)
     """
     identities = await connection.fetch(
         "SELECT c.relname AS table_name, a.attname AS column_name"
@@ -239,11 +239,6 @@ async def reset_sequences(connection: Any) -> None:
             row["table_name"],
             row["column_name"],
         )
-    await connection.execute(
-        "SELECT setval('events_id_seq', GREATEST(last, 1), last > 0) FROM ("
-        " SELECT GREATEST((SELECT COALESCE(MAX(last_event_id), 0) FROM tenants),"
-        " (SELECT COALESCE(MAX(id), 0) FROM events)) AS last) AS highest"
-    )
 
 
 def _quoted(identifier: str) -> str:
