@@ -15,6 +15,7 @@ from omnichat.accounts.redis_presence import RedisPresence
 from omnichat.protocol.hub import Subscriber
 from omnichat.protocol.redis_hub import RedisHub
 from tests.engines import RedisServer
+from tests.test_redis_hub import kill
 from tests.timing import UNIT, eventually_async
 
 TENANT, ANN, BOB = 1, 10, 11
@@ -84,7 +85,7 @@ async def test_a_killed_process_s_agents_go_offline(
     async with a._census.join(topic(TENANT)) as team:
         b.opened(TENANT, ANN, "online")
         assert (await next_frame(team))["online"] is True
-        await b._census.stop()  # like a kill: the socket is never closed
+        await kill(b._census)  # the socket is never closed
         frame = await asyncio.wait_for(next_frame(team), 5 * UNIT)
         assert frame == {
             "type": "presence",

@@ -97,6 +97,9 @@ class RedisHub(Hub):
         self._unconfirmed: Counter[str] = Counter()
         self._stale: set[Subscriber] = set()
         self._lost_frames = False
+        # Set while nothing is queued or being sent (`stop` waits for it).
+        self._idle = asyncio.Event()
+        self._idle.set()
         self._replaying: list[tuple[str, str, str, str]] | None = None
         self._mine: dict[str, str] = {}
         self._others: dict[str, dict[str, dict[str, str]]] = {}
@@ -106,7 +109,13 @@ class RedisHub(Hub):
         """Connect in the background; sockets may join at once (they resync once connected)."""
         self._task = asyncio.create_task(self._run(), name="redis-hub")
 
-    async def stop(self) -> None:
+    async def stop(self, flush_seconds: float = 1.0) -> None:
+        """Send what is queued (for at most `flush_seconds`), leave the census so the other
+        processes forget this one at their next heartbeat, and disconnect."""
+        self._send("leave", "", "")
+        if self.connected.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._idle.wait(), flush_seconds)
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -131,7 +140,8 @@ class RedisHub(Hub):
         return topic[0] in self.shared_kinds and self._held_elsewhere(LISTENING, member)
 
     def close(self, topic: Topic, code: int, reason: str) -> None:
-        """Close every socket listening on `topic` in every process."""
+        """Close every socket listening on `topic` in every process (here at once)."""
+        super().close(topic, code, reason)
         self._send("publish", channel(topic), f"c\n{self.process_id}\n{code}\n{reason}")
 
     def deliver_here(self, topic: Topic, frame: str) -> None:
@@ -242,6 +252,7 @@ class RedisHub(Hub):
             return
         self._outbox.append((op, name, body))
         self._outbox_ready.set()
+        self._idle.clear()
 
     async def _run(self) -> None:
         for attempt in itertools.count():
@@ -371,6 +382,10 @@ class RedisHub(Hub):
                 if op == "publish":
                     pipe.publish(name, body)
                     continue
+                if op == "leave":
+                    pipe.delete(key)
+                    pipe.zrem(PROCESSES_KEY, self.process_id)
+                    continue
                 if op == "hset":
                     pipe.hset(key, name, body)
                     pipe.expire(key, int(self.heartbeat * 3))
@@ -384,6 +399,8 @@ class RedisHub(Hub):
                 # Some of the batch may not have gone out: everyone resyncs once Redis is back.
                 self._lost_frames = True
                 raise
+            if not self._outbox:
+                self._idle.set()
 
     async def _beat(self, redis: Redis) -> None:
         while True:
