@@ -19,7 +19,7 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from omnichat.accounts import throttle
+from omnichat.accounts import links, throttle
 from omnichat.errors import RateLimited
 from omnichat.protocol.redis_hub import PREFIX, PROCESSES_KEY
 from omnichat.ratelimit import IDLE_SECONDS, SIGNALS_PER_MINUTE
@@ -136,6 +136,23 @@ if #places / 2 > tonumber(ARGV[3]) then
   end
   redis.call('HDEL', KEYS[4], oldest)
 end
+"""
+)
+
+
+# KEYS: the window's stamps. ARGV: limit, window seconds, a unique id. Returns seconds to
+# wait, "-1" when counted.
+WINDOW = (
+    NOW
+    + """
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[2]))
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[1]) then
+  local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+  return tostring(tonumber(first[2]) + tonumber(ARGV[2]) - now)
+end
+redis.call('ZADD', KEYS[1], now, ARGV[3])
+redis.call('EXPIRE', KEYS[1], math.ceil(tonumber(ARGV[2])))
+return '-1'
 """
 )
 
@@ -283,3 +300,20 @@ def _keys(account: str, ip: str) -> list[str]:
         f"{base}account:{account}",
         f"{base}trusted:{account}",
     ]
+
+
+class RedisForgotThrottle:
+    """`links.ForgotThrottle` (password-reset requests per address and per IP) in Redis."""
+
+    def __init__(self, redis: Redis) -> None:
+        self._take = redis.register_script(WINDOW)
+
+    async def take(self, key: str, limit: int, window: float) -> None:
+        call = self._take(keys=[f"{PREFIX}:forgot:{key}"], args=[limit, window, uuid.uuid4().hex])
+        wait = await _run(call, "password reset throttle")
+        if wait is not None and float(wait) >= 0:
+            raise RateLimited("too many password reset requests; try later", float(wait))
+
+    async def check(self, address: str, ip: str) -> None:
+        await self.take(f"ip:{ip}", links.PER_IP, links.IP_WINDOW)
+        await self.take(f"to:{address}", links.PER_ADDRESS, links.ADDRESS_WINDOW)

@@ -12,7 +12,12 @@ from redis.asyncio import Redis
 from omnichat.accounts import throttle
 from omnichat.errors import RateLimited
 from omnichat.protocol.redis_hub import PROCESSES_KEY
-from omnichat.redis_limits import RedisBucket, RedisConcurrent, RedisLoginThrottle
+from omnichat.redis_limits import (
+    RedisBucket,
+    RedisConcurrent,
+    RedisForgotThrottle,
+    RedisLoginThrottle,
+)
 from tests.engines import RedisServer
 
 
@@ -127,3 +132,17 @@ async def test_a_success_takes_its_failure_back(clients: tuple[Redis, Redis]) ->
     await b.attempt("dave@example.com", "192.0.2.9")
     with pytest.raises(RateLimited):
         await a.attempt("erin@example.com", "192.0.2.9")
+
+
+async def test_password_reset_requests_per_address_count_across_processes(
+    clients: tuple[Redis, Redis],
+) -> None:
+    """Three reset requests per address an hour, whichever process and address asks."""
+    a, b = (RedisForgotThrottle(client) for client in clients)
+    await a.check("ann@example.com", "192.0.2.1")
+    await b.check("ann@example.com", "192.0.2.2")
+    await a.check("ann@example.com", "192.0.2.3")
+    with pytest.raises(RateLimited) as refused:
+        await b.check("ann@example.com", "192.0.2.4")
+    assert refused.value.retry_after > 3000
+    await b.check("bob@example.com", "192.0.2.4")
