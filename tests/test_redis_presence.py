@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,15 +22,21 @@ from tests.timing import UNIT, eventually_async
 TENANT, ANN, BOB = 1, 10, 11
 
 
+@dataclass
+class Process:
+    hub: RedisHub
+    presence: RedisPresence
+
+
 @pytest.fixture
-async def pair(tmp_path: Path) -> AsyncIterator[tuple[RedisPresence, RedisPresence]]:
+async def pair(tmp_path: Path) -> AsyncIterator[tuple[Process, Process]]:
     server = RedisServer(tmp_path / "redis").start()
     hubs = [RedisHub(server.url(), heartbeat=0.2) for _ in range(2)]
     for hub in hubs:
         await hub.start()
     for hub in hubs:
         await asyncio.wait_for(hub.connected.wait(), 5 * UNIT)
-    yield RedisPresence(hubs[0]), RedisPresence(hubs[1])
+    yield Process(hubs[0], RedisPresence(hubs[0])), Process(hubs[1], RedisPresence(hubs[1]))
     for hub in hubs:
         await hub.stop()
     server.stop()
@@ -41,11 +48,11 @@ async def next_frame(subscriber: Subscriber) -> dict[str, Any]:
 
 
 async def test_an_agent_on_one_process_is_connected_for_the_other(
-    pair: tuple[RedisPresence, RedisPresence],
+    pair: tuple[Process, Process],
 ) -> None:
     """A socket opened on B makes the user connected (and online for A's team); closed, not."""
-    a, b = pair
-    async with a._census.join(topic(TENANT)) as team:
+    (a_hub, a), (_, b) = ((p.hub, p.presence) for p in pair)
+    async with a_hub.join(topic(TENANT)) as team:
         b.opened(TENANT, ANN, "online")
         assert await next_frame(team) == {
             "type": "presence",
@@ -61,11 +68,11 @@ async def test_an_agent_on_one_process_is_connected_for_the_other(
 
 
 async def test_the_last_socket_anywhere_makes_a_user_offline(
-    pair: tuple[RedisPresence, RedisPresence],
+    pair: tuple[Process, Process],
 ) -> None:
     """With sockets on both processes, closing the one on B leaves the user online."""
-    a, b = pair
-    async with a._census.join(topic(TENANT)) as team:
+    (a_hub, a), (_, b) = ((p.hub, p.presence) for p in pair)
+    async with a_hub.join(topic(TENANT)) as team:
         a.opened(TENANT, BOB, "online")
         assert (await next_frame(team))["online"] is True
         b.opened(TENANT, BOB, "online")
@@ -78,14 +85,14 @@ async def test_the_last_socket_anywhere_makes_a_user_offline(
 
 
 async def test_a_killed_process_s_agents_go_offline(
-    pair: tuple[RedisPresence, RedisPresence],
+    pair: tuple[Process, Process],
 ) -> None:
     """When a process dies with a socket open, the other tells its agents within heartbeats."""
-    a, b = pair
-    async with a._census.join(topic(TENANT)) as team:
+    (a_hub, a), (b_hub, b) = ((p.hub, p.presence) for p in pair)
+    async with a_hub.join(topic(TENANT)) as team:
         b.opened(TENANT, ANN, "online")
         assert (await next_frame(team))["online"] is True
-        await kill(b._census)  # the socket is never closed
+        await kill(b_hub)  # the socket is never closed
         frame = await asyncio.wait_for(next_frame(team), 5 * UNIT)
         assert frame == {
             "type": "presence",

@@ -29,16 +29,18 @@ def _tenant_space(tenant_id: int) -> str:
 class RedisPresence(Presence):
     def __init__(self, hub: RedisHub) -> None:
         super().__init__(hub)
-        self._census = hub
-        hub.on_vanished.append(self._vanished)
+        self._redis_hub = hub
+        hub.census.on_vanished.append(self._vanished)
 
     def connected(self, user_id: int) -> bool:
         """Whether `user_id` has an agent socket open in any process."""
-        return super().connected(user_id) or bool(self._census.shared(USERS, str(user_id)))
+        return super().connected(user_id) or bool(
+            self._redis_hub.census.values(USERS, str(user_id))
+        )
 
     def connected_in(self, tenant_id: int) -> frozenset[int]:
         """The users of `tenant_id` with an agent socket open in any process."""
-        elsewhere = self._census.shared_members(_tenant_space(tenant_id))
+        elsewhere = self._redis_hub.census.members(_tenant_space(tenant_id))
         return super().connected_in(tenant_id) | {int(user_id) for user_id in elsewhere}
 
     def opened(self, tenant_id: int, user_id: int, availability: Availability) -> None:
@@ -50,8 +52,8 @@ class RedisPresence(Presence):
         if self._sockets.get(user_id, 0) > 1:
             super().closed(tenant_id, user_id)
             return
-        self._census.unshare(USERS, str(user_id))
-        self._census.unshare(_tenant_space(tenant_id), str(user_id))
+        self._redis_hub.unshare(USERS, str(user_id))
+        self._redis_hub.unshare(_tenant_space(tenant_id), str(user_id))
         availability = self._availability.get(user_id)
         super().closed(tenant_id, user_id)
         if availability == "away" and not self.connected(user_id):
@@ -64,8 +66,8 @@ class RedisPresence(Presence):
         super().switched(tenant_id, user_id, availability)
 
     def _share(self, tenant_id: int, user_id: int, availability: Availability) -> None:
-        self._census.share(USERS, str(user_id), f"{tenant_id}:{availability}")
-        self._census.share(_tenant_space(tenant_id), str(user_id), availability)
+        self._redis_hub.share(USERS, str(user_id), f"{tenant_id}:{availability}")
+        self._redis_hub.share(_tenant_space(tenant_id), str(user_id), availability)
 
     def _vanished(self, space: str, member: str, value: str) -> None:
         """A dead process held `member`: tell this process's agents, if it was online."""
@@ -75,4 +77,4 @@ class RedisPresence(Presence):
         if availability == "online" and not self.connected(int(member)):
             frame = {"type": "presence", "user_id": int(member)}
             frame |= {"availability": availability, "online": False}
-            self._census.deliver_here(topic(int(tenant)), orjson.dumps(frame).decode())
+            self._redis_hub.deliver_here(topic(int(tenant)), orjson.dumps(frame).decode())

@@ -29,7 +29,7 @@ import logging
 import random
 import uuid
 from collections import Counter
-from collections.abc import Callable, Collection
+from collections.abc import Collection
 from typing import Any
 
 from redis.asyncio import Redis
@@ -38,6 +38,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
+from omnichat.protocol.census import Census, field
 from omnichat.protocol.hub import Hub, Subscriber, Topic
 
 log = logging.getLogger("omnichat.hub")
@@ -56,8 +57,6 @@ OUTBOX_LIMIT = 100_000
 BACKOFF_BASE, BACKOFF_CAP = 0.1, 5.0
 # The space of the census holding which topics (of `shared_kinds`) have a socket somewhere.
 LISTENING = "listening"
-
-Vanished = Callable[[str, str, str], None]
 
 
 def channel(topic: Topic) -> str:
@@ -83,9 +82,7 @@ class RedisHub(Hub):
         self.process_id = uuid.uuid4().hex[:16]
         self.heartbeat = heartbeat
         self.shared_kinds = frozenset(shared_kinds)
-        # Called with (space, member, value) for each entry a dead process held that no live
-        # process holds now (presence announces those users offline).
-        self.on_vanished: list[Vanished] = []
+        self.census = Census()
         self.connected = asyncio.Event()
         self._tokens: dict[Subscriber, int] = {}
         self._next_token = itertools.count(1)
@@ -100,9 +97,6 @@ class RedisHub(Hub):
         # Set while nothing is queued or being sent (`stop` waits for it).
         self._idle = asyncio.Event()
         self._idle.set()
-        self._replaying: list[tuple[str, str, str, str]] | None = None
-        self._mine: dict[str, str] = {}
-        self._others: dict[str, dict[str, dict[str, str]]] = {}
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -137,7 +131,7 @@ class RedisHub(Hub):
         if super().listening(topic):
             return True
         member = f"{topic[0]}:{topic[1]}"
-        return topic[0] in self.shared_kinds and self._held_elsewhere(LISTENING, member)
+        return topic[0] in self.shared_kinds and self.census.held_elsewhere(LISTENING, member)
 
     def close(self, topic: Topic, code: int, reason: str) -> None:
         """Close every socket listening on `topic` in every process (here at once)."""
@@ -190,57 +184,14 @@ class RedisHub(Hub):
 
     def share(self, space: str, member: str, value: str) -> None:
         """Tell every process this one holds `member` of `space` (with `value`)."""
-        field = f"{space}|{member}"
-        self._mine[field] = value
-        self._send("hset", field, value)
+        name = field(space, member)
+        self.census.mine[name] = value
+        self._send("hset", name, value)
 
     def unshare(self, space: str, member: str) -> None:
-        field = f"{space}|{member}"
-        if self._mine.pop(field, None) is not None:
-            self._send("hdel", field, "")
-
-    def shared(self, space: str, member: str) -> list[str]:
-        """The values every process (this one included) holds `member` of `space` with."""
-        values = [self._mine[f"{space}|{member}"]] if f"{space}|{member}" in self._mine else []
-        for spaces in self._others.values():
-            value = spaces.get(space, {}).get(member)
-            if value is not None:
-                values.append(value)
-        return values
-
-    def shared_members(self, space: str) -> set[str]:
-        """The members of `space` some process holds."""
-        prefix = f"{space}|"
-        members = {field[len(prefix) :] for field in self._mine if field.startswith(prefix)}
-        for spaces in self._others.values():
-            members.update(spaces.get(space, ()))
-        return members
-
-    def _held_elsewhere(self, space: str, member: str) -> bool:
-        return any(member in spaces.get(space, ()) for spaces in self._others.values())
-
-    def _apply(self, process_id: str, op: str, field: str, value: str) -> None:
-        if self._replaying is not None:
-            self._replaying.append((process_id, op, field, value))
-        space, _, member = field.partition("|")
-        spaces = self._others.setdefault(process_id, {})
-        if op == "+":
-            spaces.setdefault(space, {})[member] = value
-        else:
-            spaces.get(space, {}).pop(member, None)
-
-    def _replace_others(self, hashes: dict[str, dict[str, str]]) -> None:
-        before = self._others
-        self._others = {}
-        for process_id, fields in hashes.items():
-            for field, value in fields.items():
-                self._apply(process_id, "+", field, value)
-        for process_id in before.keys() - self._others.keys():
-            for space, members in before[process_id].items():
-                for member, value in members.items():
-                    if not self.shared(space, member):
-                        for callback in self.on_vanished:
-                            callback(space, member, value)
+        name = field(space, member)
+        if self.census.mine.pop(name, None) is not None:
+            self._send("hdel", name, "")
 
     # -- the connection -----------------------------------------------------------------------
 
@@ -345,9 +296,9 @@ class RedisHub(Hub):
                 if name == RESYNC_CHANNEL:
                     self._resync_here("live updates were lost: resync")
                 elif name == CENSUS_CHANNEL:
-                    process_id, op, field, value = message["data"].split("\n", 3)
+                    process_id, op, entry, value = message["data"].split("\n", 3)
                     if process_id != self.process_id:
-                        self._apply(process_id, op, field, value)
+                        self.census.apply(process_id, op, entry, value)
                 elif (topic := self._channels.get(name)) is not None:
                     self._deliver(topic, message["data"])
 
@@ -414,8 +365,10 @@ class RedisHub(Hub):
         now, _ = await redis.time()
         pipe = redis.pipeline(transaction=True)
         pipe.delete(key)
-        if self._mine:
-            fields: dict[Any, Any] = dict(self._mine)  # redis-py's Mapping key type is invariant
+        if self.census.mine:
+            fields: dict[Any, Any] = dict(
+                self.census.mine
+            )  # redis-py's Mapping key type is invariant
             pipe.hset(key, mapping=fields)
             pipe.expire(key, int(self.heartbeat * 3))
         pipe.zadd(PROCESSES_KEY, {self.process_id: now})
@@ -424,25 +377,19 @@ class RedisHub(Hub):
 
     async def _refresh(self, redis: Redis) -> None:
         """Re-read the other processes' census, dropping the dead ones'."""
-        # Changes announced while reading are applied again on top of what was read.
-        self._replaying = []
+        self.census.reading()
+        hashes = None
         try:
             keys = [key async for key in redis.scan_iter(match=census_key("*"), count=1000)]
-            own = census_key(self.process_id)
+            others = [key for key in keys if key != census_key(self.process_id)]
             pipe = redis.pipeline(transaction=False)
-            others = [key for key in keys if key != own]
             for key in others:
                 pipe.hgetall(key)
             values = await pipe.execute()
-            replay = self._replaying
+            prefix = len(census_key(""))
+            hashes = {key[prefix:]: got for key, got in zip(others, values, strict=True)}
         finally:
-            self._replaying = None
-        prefix = len(census_key(""))
-        self._replace_others(
-            {key[prefix:]: fields for key, fields in zip(others, values, strict=True)}
-        )
-        for change in replay:
-            self._apply(*change)
+            self.census.replace(hashes)
 
 
 async def _cancel(tasks: list[asyncio.Task[None]]) -> None:
