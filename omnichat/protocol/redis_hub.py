@@ -274,7 +274,6 @@ class RedisHub(Hub):
                 confirmed.set_result(None)
         self._confirmed.clear()
         self._resync_here("live updates interrupted: resync")
-        self._stale.update(self._tokens)
 
     def _resync_here(self, reason: str) -> None:
         for subscribers in tuple(self._topics.values()):
