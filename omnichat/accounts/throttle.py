@@ -64,16 +64,16 @@ class LoginThrottle:
     def _check(self, account: str, ip: str, now: float) -> None:
         recent = _trim(self._ip_failures.get(ip), now - IP_WINDOW)
         if self.per_ip_per_minute and len(recent) >= self.per_ip_per_minute:
-            raise _limited(recent[0] + IP_WINDOW - now)
+            raise limited(recent[0] + IP_WINDOW - now)
         pair = self._pairs.get((account, ip))
         if pair is not None and pair.failures >= PAIR_FREE_FAILURES:
             delay = min(2.0 ** (pair.failures - PAIR_FREE_FAILURES), PAIR_MAX_DELAY)
             if now < pair.last + delay:
-                raise _limited(pair.last + delay - now)
+                raise limited(pair.last + delay - now)
         if not self._is_trusted(account, ip, now):
             failures = _trim(self._account_failures.get(account), now - ACCOUNT_WINDOW)
             if len(failures) >= ACCOUNT_MAX_FAILURES:
-                raise _limited(failures[0] + ACCOUNT_WINDOW - now)
+                raise limited(failures[0] + ACCOUNT_WINDOW - now)
 
     def _fail(self, account: str, ip: str, now: float) -> None:
         self._ip_failures.setdefault(ip, deque()).append(now)
@@ -140,6 +140,6 @@ def _trim(times: deque[float] | None, oldest: float) -> deque[float]:
     return times
 
 
-def _limited(seconds: float) -> RateLimited:
+def limited(seconds: float) -> RateLimited:
     wait = max(1, int(seconds + 0.999))
     return RateLimited(f"Too many failed sign-ins; try again in {wait} seconds.", seconds)

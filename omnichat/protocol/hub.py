@@ -131,9 +131,13 @@ class Hub:
         for topic in topics:
             self._topics[topic].add(subscriber)
         try:
+            await self._joined(subscriber, topics)
             yield subscriber
         finally:
             self._leave(subscriber, topics)
+
+    async def _joined(self, subscriber: Subscriber, topics: tuple[Topic, ...]) -> None:
+        """Wait until frames published on `topics` will reach `subscriber` (at once here)."""
 
     def _leave(self, subscriber: Subscriber, topics: tuple[Topic, ...]) -> None:
         for topic in topics:
