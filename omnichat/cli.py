@@ -19,7 +19,7 @@ from pathlib import Path
 
 import asyncpg
 
-from omnichat import emails, logs, workers
+from omnichat import emails, logs, shared, workers
 from omnichat.accounts import passwords, staff, users
 from omnichat.errors import Invalid, StartupError
 from omnichat.notify import mail
@@ -49,7 +49,6 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
     from omnichat.metrics import Metrics
-    from omnichat.protocol.hub import Hub
     from omnichat.web.app import create_app
     from omnichat.web.connections import ConnectionCounts, TrustedProxies, fit_to_fd_limit
     from omnichat.web.protocols import MAX_HEAD_BYTES, Deadlines, protocol_classes
@@ -63,12 +62,12 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
 
     console = logs.console_wanted(settings.server.log_format, settings.production)
     logs.configure(settings.server.log_level, console)
-    shared = bool(settings.storage.database_url)
-    if args.workers > 1 and not (shared and settings.hub.redis_url):
+    on_postgresql = bool(settings.storage.database_url)
+    if args.workers > 1 and not (on_postgresql and settings.hub.redis_url):
         return fail("serve --workers needs storage.database_url and hub.redis_url (scaling.md)")
     # Fail here, with one line, rather than inside uvicorn's lifespan with a traceback. On
     # PostgreSQL the data dir holds only keys and backups, and many processes share it.
-    lock = None if shared else lock_data_dir(settings.data_dir)
+    lock = None if on_postgresql else lock_data_dir(settings.data_dir)
     try:
         settings = datadir.prepare(settings)
     finally:
@@ -79,7 +78,7 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
     if args.workers > 1:
         argv = [*(["--config", args.config] if args.config else []), "serve"]
         return workers.supervise(args.workers, settings.server.host, settings.server.port, argv)
-    hub = Hub()
+    hub = shared.make_hub(settings)
     metrics = Metrics()
     counts = ConnectionCounts(
         fit_to_fd_limit(settings.server.max_connections),

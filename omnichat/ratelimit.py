@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from collections import defaultdict
 from dataclasses import dataclass
+from typing import Protocol
 
 from omnichat.errors import RateLimited
 from omnichat.settings import LimitsSettings
@@ -29,7 +30,7 @@ class Bucket:
         self._state: dict[str, tuple[float, float]] = {}
         self._last_sweep = time.monotonic()
 
-    def take(self, key: str) -> None:
+    async def take(self, key: str) -> None:
         """Spend one token for `key`, or raise `RateLimited` saying when to retry."""
         if self.per_minute <= 0:
             return
@@ -58,27 +59,42 @@ class Concurrent:
         self.limit = limit
         self._open: defaultdict[str, int] = defaultdict(int)
 
-    def acquire(self, key: str) -> bool:
+    async def acquire(self, key: str) -> bool:
         if self.limit and self._open[key] >= self.limit:
             return False
         self._open[key] += 1
         return True
 
-    def release(self, key: str) -> None:
+    async def release(self, key: str) -> None:
         self._open[key] -= 1
         if self._open[key] <= 0:
             del self._open[key]
 
 
+class Tokens(Protocol):
+    """A per-key rate: `Bucket` in this process, `redis_limits.RedisBucket` across processes."""
+
+    async def take(self, key: str) -> None: ...
+
+
+class Open(Protocol):
+    """A per-key count of open things: `Concurrent`, or `redis_limits.RedisConcurrent`."""
+
+    async def acquire(self, key: str) -> bool: ...
+
+    async def release(self, key: str) -> None: ...
+
+
 @dataclass(frozen=True)
 class VisitorLimits:
-    """The widget side's limits, from `[limits]`."""
+    """The widget side's limits, from `[limits]` (`redis_limits.shared_visitor_limits` makes
+    the same counted in Redis, across processes)."""
 
-    sessions: Bucket
-    messages_per_visitor: Bucket
-    messages_per_ip: Bucket
-    sockets: Concurrent
-    signals: Bucket
+    sessions: Tokens
+    messages_per_visitor: Tokens
+    messages_per_ip: Tokens
+    sockets: Open
+    signals: Tokens
 
     @classmethod
     def from_settings(cls, limits: LimitsSettings) -> VisitorLimits:
@@ -90,15 +106,15 @@ class VisitorLimits:
             signals=Bucket(SIGNALS_PER_MINUTE, "typing and seen frames"),
         )
 
-    def message(self, visitor_id: int, ip: str) -> None:
+    async def message(self, visitor_id: int, ip: str) -> None:
         """Count one message against the visitor and its address; raises when over."""
-        self.messages_per_visitor.take(str(visitor_id))
-        self.messages_per_ip.take(ip)
+        await self.messages_per_visitor.take(str(visitor_id))
+        await self.messages_per_ip.take(ip)
 
-    def signal(self, visitor_id: int) -> bool:
+    async def signal(self, visitor_id: int) -> bool:
         """Whether the visitor may pass one more typing or seen frame on to staff now."""
         try:
-            self.signals.take(str(visitor_id))
+            await self.signals.take(str(visitor_id))
         except RateLimited:
             return False
         return True

@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Awaitable
-from dataclasses import dataclass
 from typing import Any
 
 from redis.asyncio import Redis
@@ -22,7 +21,7 @@ from redis.exceptions import RedisError
 from omnichat.accounts import links, throttle
 from omnichat.errors import RateLimited
 from omnichat.protocol.redis_hub import PREFIX, PROCESSES_KEY
-from omnichat.ratelimit import IDLE_SECONDS, SIGNALS_PER_MINUTE
+from omnichat.ratelimit import IDLE_SECONDS, SIGNALS_PER_MINUTE, VisitorLimits
 from omnichat.settings import LimitsSettings
 
 log = logging.getLogger("omnichat.limits")
@@ -215,46 +214,21 @@ class RedisConcurrent:
         return f"{PREFIX}:limit:sockets:{key}"
 
 
-@dataclass(frozen=True)
-class RedisVisitorLimits:
-    """`VisitorLimits` counted in Redis."""
-
-    sessions: RedisBucket
-    messages_per_visitor: RedisBucket
-    messages_per_ip: RedisBucket
-    sockets: RedisConcurrent
-    signals: RedisBucket
-
-    @classmethod
-    def from_settings(
-        cls, limits: LimitsSettings, redis: Redis, process_id: str
-    ) -> RedisVisitorLimits:
-        return cls(
-            sessions=RedisBucket(
-                redis, limits.sessions_per_minute_per_ip, "new chat sessions", "sessions"
-            ),
-            messages_per_visitor=RedisBucket(
-                redis, limits.messages_per_minute_per_visitor, "messages", "visitor-messages"
-            ),
-            messages_per_ip=RedisBucket(
-                redis, limits.messages_per_minute_per_ip, "messages", "ip-messages"
-            ),
-            sockets=RedisConcurrent(redis, limits.sockets_per_ip, process_id),
-            signals=RedisBucket(redis, SIGNALS_PER_MINUTE, "typing and seen frames", "signals"),
-        )
-
-    async def message(self, visitor_id: int, ip: str) -> None:
-        """Count one message against the visitor and its address; raises when over."""
-        await self.messages_per_visitor.take(str(visitor_id))
-        await self.messages_per_ip.take(ip)
-
-    async def signal(self, visitor_id: int) -> bool:
-        """Whether the visitor may pass one more typing or seen frame on to staff now."""
-        try:
-            await self.signals.take(str(visitor_id))
-        except RateLimited:
-            return False
-        return True
+def shared_visitor_limits(limits: LimitsSettings, redis: Redis, process_id: str) -> VisitorLimits:
+    """`VisitorLimits` counted in Redis, shared by every process."""
+    return VisitorLimits(
+        sessions=RedisBucket(
+            redis, limits.sessions_per_minute_per_ip, "new chat sessions", "sessions"
+        ),
+        messages_per_visitor=RedisBucket(
+            redis, limits.messages_per_minute_per_visitor, "messages", "visitor-messages"
+        ),
+        messages_per_ip=RedisBucket(
+            redis, limits.messages_per_minute_per_ip, "messages", "ip-messages"
+        ),
+        sockets=RedisConcurrent(redis, limits.sockets_per_ip, process_id),
+        signals=RedisBucket(redis, SIGNALS_PER_MINUTE, "typing and seen frames", "signals"),
+    )
 
 
 class RedisLoginThrottle:

@@ -15,6 +15,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from datetime import timedelta
+from typing import Protocol
 
 from omnichat import emails, times
 from omnichat.accounts import audit, logins, passwords, sessions, tokens, users
@@ -37,6 +38,15 @@ MAX_TOKEN = 128
 MAX_ACCOUNTS = 5
 
 
+class Forgetting(Protocol):
+    """What reset and invitation links need of a throttle: `ForgotThrottle` in this process,
+    `redis_limits.RedisForgotThrottle` across processes."""
+
+    async def take(self, key: str, limit: int, window: float) -> None: ...
+
+    async def check(self, address: str, ip: str) -> None: ...
+
+
 class ForgotThrottle:
     """Sliding-window counts per IP and per address, in memory (a restart only forgets)."""
 
@@ -44,7 +54,7 @@ class ForgotThrottle:
         self._clock = clock
         self._seen: dict[str, deque[float]] = {}
 
-    def take(self, key: str, limit: int, window: float) -> None:
+    async def take(self, key: str, limit: int, window: float) -> None:
         now = self._clock()
         stamps = self._seen.setdefault(key, deque())
         while stamps and stamps[0] <= now - window:
@@ -57,9 +67,9 @@ class ForgotThrottle:
         if len(self._seen) > 10_000:
             self._seen = {k: v for k, v in self._seen.items() if v and v[-1] > now - ADDRESS_WINDOW}
 
-    def check(self, address: str, ip: str) -> None:
-        self.take(f"ip:{ip}", PER_IP, IP_WINDOW)
-        self.take(f"to:{address}", PER_ADDRESS, ADDRESS_WINDOW)
+    async def check(self, address: str, ip: str) -> None:
+        await self.take(f"ip:{ip}", PER_IP, IP_WINDOW)
+        await self.take(f"to:{address}", PER_ADDRESS, ADDRESS_WINDOW)
 
 
 async def issue(tx: Tx, sealer: Sealer, kind: str, user_id: int, tenant_id: int) -> None:
@@ -90,7 +100,7 @@ async def issue(tx: Tx, sealer: Sealer, kind: str, user_id: int, tenant_id: int)
 async def forgot(
     db: Database,
     sealer: Sealer,
-    throttle: ForgotThrottle,
+    throttle: Forgetting,
     *,
     address: object,
     ip: str,
@@ -100,7 +110,7 @@ async def forgot(
     if not isinstance(address, str):
         raise Invalid("email", "must be a string")
     key = address.strip().lower()[: emails.MAX_EMAIL]
-    throttle.check(key, ip)
+    await throttle.check(key, ip)
 
     # One write transaction whether or not the address has an account: the answer and its
     # time do not tell (a link and a queued row add microseconds, no bcrypt, no SMTP).
@@ -157,10 +167,10 @@ async def _user(tx: Tx, user_id: int) -> User:
 
 
 async def reset(
-    db: Database, settings: Settings, throttle: ForgotThrottle, *, token: object, new: str, ip: str
+    db: Database, settings: Settings, throttle: Forgetting, *, token: object, new: str, ip: str
 ) -> None:
     """Set a new password through a reset link; every session of the user ends."""
-    throttle.take(f"ip:{ip}", PER_IP, IP_WINDOW)
+    await throttle.take(f"ip:{ip}", PER_IP, IP_WINDOW)
     passwords.check_rules(new, "new_password")
     new_hash = await passwords.hash_password(new, settings.security.bcrypt_rounds)
 
@@ -190,7 +200,7 @@ async def reset(
 async def accept(
     db: Database,
     settings: Settings,
-    throttle: ForgotThrottle,
+    throttle: Forgetting,
     *,
     token: object,
     password: str,
@@ -199,7 +209,7 @@ async def accept(
     user_agent: str | None,
 ) -> Tokens:
     """Finish an invitation: the password and name chosen, and a session opened."""
-    throttle.take(f"ip:{ip}", PER_IP, IP_WINDOW)
+    await throttle.take(f"ip:{ip}", PER_IP, IP_WINDOW)
     passwords.check_rules(password, "password")
     new_hash = await passwords.hash_password(password, settings.security.bcrypt_rounds)
     refresh_token = tokens.new_refresh_token()

@@ -15,7 +15,7 @@ from typing import Any
 from omnichat import emails, times
 from omnichat.accounts import audit, passwords, sessions, tokens, users
 from omnichat.accounts.staff import Staff
-from omnichat.accounts.throttle import LoginThrottle
+from omnichat.accounts.throttle import Throttle
 from omnichat.accounts.users import User
 from omnichat.errors import Conflict, Forbidden, Invalid, NotAuthenticated
 from omnichat.protocol.hub import CLOSE_AUTH
@@ -67,7 +67,7 @@ def signed_in(settings: Settings, user: User, session_id: int, refresh_token: st
 async def login(
     db: Database,
     settings: Settings,
-    throttle: LoginThrottle,
+    throttle: Throttle,
     *,
     email: str,
     password: str,
@@ -84,7 +84,7 @@ async def login(
     `tenant_required`: to anyone else the answer is the one an unknown email gets.
     """
     account = email.strip().lower()[: emails.MAX_EMAIL]
-    throttle.attempt(account, ip)
+    await throttle.attempt(account, ip)
     found = await users.credentials(db, account, tenant)
     checks = [
         passwords.verify_password(password, password_hash, settings.security.bcrypt_rounds)
@@ -95,7 +95,7 @@ async def login(
         await db.write(lambda tx: _record_failures(tx, [user for user, _ in found], ip))
         log.info("login failed", extra={"fields": {"ip": ip}})
         raise NotAuthenticated("email or password is wrong", code="invalid_credentials")
-    throttle.succeeded(account, ip)
+    await throttle.succeeded(account, ip)
     if len(opened) > 1:
         raise Conflict(
             "this email and password open accounts in several tenants; "
@@ -272,7 +272,7 @@ async def logout(db: Database, staff: Staff, *, everywhere: bool, ip: str | None
 async def change_password(
     db: Database,
     settings: Settings,
-    throttle: LoginThrottle,
+    throttle: Throttle,
     staff: Staff,
     *,
     current: str,
@@ -281,11 +281,11 @@ async def change_password(
 ) -> User:
     """Replace the caller's password; their other sessions end, this one stays signed in."""
     # Guessing the current password with a stolen access token is throttled like logins.
-    throttle.attempt(staff.email, ip)
+    await throttle.attempt(staff.email, ip)
     current_hash = await users.password_hash(db, staff.id)
     if not await passwords.verify_password(current, current_hash, settings.security.bcrypt_rounds):
         raise Invalid("current_password", "is wrong")
-    throttle.succeeded(staff.email, ip)
+    await throttle.succeeded(staff.email, ip)
     passwords.check_rules(new, "new_password")
     if new == current:
         raise Invalid("new_password", "must differ from the current password")

@@ -19,6 +19,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from omnichat.errors import RateLimited
 
@@ -40,6 +41,15 @@ class _Pair:
     last: float
 
 
+class Throttle(Protocol):
+    """What sign-in needs of a throttle: `LoginThrottle` in this process,
+    `redis_limits.RedisLoginThrottle` across processes."""
+
+    async def attempt(self, account: str, ip: str) -> None: ...
+
+    async def succeeded(self, account: str, ip: str) -> None: ...
+
+
 class LoginThrottle:
     def __init__(self, per_ip_per_minute: int, clock: Callable[[], float] = time.monotonic) -> None:
         self.per_ip_per_minute = per_ip_per_minute
@@ -50,7 +60,7 @@ class LoginThrottle:
         self._trusted: dict[str, dict[str, float]] = {}
         self._since_sweep = 0
 
-    def attempt(self, account: str, ip: str) -> None:
+    async def attempt(self, account: str, ip: str) -> None:
         """Raise `RateLimited` (with the seconds to wait) if this attempt must not be tried now.
 
         An allowed attempt counts as a failure at once, before its password is checked, so a
@@ -87,7 +97,7 @@ class LoginThrottle:
         if self._since_sweep >= SWEEP_EVERY:
             self.sweep()
 
-    def succeeded(self, account: str, ip: str) -> None:
+    async def succeeded(self, account: str, ip: str) -> None:
         """The attempt was not a wrong guess: take its failure back and trust the address."""
         now = self._clock()
         account = account.lower()

@@ -18,10 +18,7 @@ from starlette.routing import WebSocketRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket
 
-from omnichat import times
-from omnichat.accounts.links import ForgotThrottle
-from omnichat.accounts.presence import Presence
-from omnichat.accounts.throttle import LoginThrottle
+from omnichat import shared, times
 from omnichat.chat import attachments, escalation, events, search_index
 from omnichat.chat.alerts import Alerts
 from omnichat.egress import Egress
@@ -34,7 +31,6 @@ from omnichat.notify.handlers import MailHandler, PushHandler
 from omnichat.notify.seal import Sealer
 from omnichat.notify.sender import Sender as NotifySender
 from omnichat.protocol.hub import Hub
-from omnichat.ratelimit import VisitorLimits
 from omnichat.settings import Settings
 from omnichat.signing import Signer
 from omnichat.storage import backups, datadir, engine, migrations, restore
@@ -130,7 +126,7 @@ def create_app(settings: Settings, hub: Hub | None = None, metrics: Metrics | No
     server's connection protocols (`serve` does).
     """
     metrics = metrics or Metrics()
-    hub = hub or Hub()
+    hub = hub or shared.make_hub(settings)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Context]]:
@@ -147,6 +143,8 @@ def create_app(settings: Settings, hub: Hub | None = None, metrics: Metrics | No
             hub,
             Signer(prepared.security.secret_key, prepared.attachments.url_ttl_seconds),
         )
+        # Before anything joins the hub (the senders listen for their wake-ups).
+        coordination = await shared.start(prepared, hub)
         await db.connect()
         db.cache[visitor_mail.BATCH_KEY] = prepared.email.visitor_batch_seconds
         jobs = Jobs()
@@ -163,8 +161,8 @@ def create_app(settings: Settings, hub: Hub | None = None, metrics: Metrics | No
             db=db,
             hub=hub,
             jobs=jobs,
-            limits=VisitorLimits.from_settings(prepared.limits),
-            logins=LoginThrottle(prepared.limits.logins_per_minute_per_ip),
+            limits=coordination.limits,
+            logins=coordination.logins,
             schema_version=max(
                 (
                     m.version
@@ -179,14 +177,14 @@ def create_app(settings: Settings, hub: Hub | None = None, metrics: Metrics | No
             backups=backups.Backups(prepared, metrics),
             twilio=Sender(prepared.twilio, db, metrics),
             alerts=alerts,
-            presence=Presence(hub),
+            presence=coordination.presence,
             webhooks=WebhookSender(prepared.webhooks, db, metrics, guard),
             notify=NotifySender(
                 prepared.notify, db, metrics, [MailHandler(prepared, db, sealer), push_handler]
             ),
             push=push_handler,
             sealer=sealer,
-            forgot=ForgotThrottle(),
+            forgot=coordination.forgot,
         )
         jobs.start()
         await ctx.backups.schedule(jobs)
@@ -244,6 +242,7 @@ def create_app(settings: Settings, hub: Hub | None = None, metrics: Metrics | No
                 await asyncio.wait_for(db.close(), SHUTDOWN_DEADLINE_SECONDS)
             except TimeoutError:
                 log.error("database writer did not finish within the shutdown deadline")
+            await coordination.close()
             log.info("stopped")
             if data_dir_lock is not None:
                 data_dir_lock.close()

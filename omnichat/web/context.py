@@ -6,9 +6,9 @@ from dataclasses import dataclass
 
 from starlette.requests import HTTPConnection
 
-from omnichat.accounts.links import ForgotThrottle
+from omnichat.accounts.links import Forgetting
 from omnichat.accounts.presence import Presence
-from omnichat.accounts.throttle import LoginThrottle
+from omnichat.accounts.throttle import Throttle
 from omnichat.chat.alerts import Alerts
 from omnichat.jobs import Jobs
 from omnichat.metrics import Metrics
@@ -32,7 +32,7 @@ class Context:
     hub: Hub
     jobs: Jobs
     limits: VisitorLimits
-    logins: LoginThrottle
+    logins: Throttle
     # The newest migration this code ships; readiness compares the database against it.
     schema_version: int
     backups: Backups
@@ -48,7 +48,7 @@ class Context:
     notify: NotifySender
     push: PushHandler
     sealer: Sealer
-    forgot: ForgotThrottle
+    forgot: Forgetting
 
 
 def context(connection: HTTPConnection) -> Context:

@@ -48,7 +48,7 @@ async def run(websocket: WebSocket, kind: str, session: Session) -> None:
     ctx = context(websocket)
     ip = client_ip(websocket)
     await websocket.accept()
-    if not ctx.limits.sockets.acquire(ip):
+    if not await ctx.limits.sockets.acquire(ip):
         await websocket.close(CLOSE_RATE, "too many sockets from this address")
         return
     ctx.metrics.sockets_open.labels(kind).inc()
@@ -60,7 +60,7 @@ async def run(websocket: WebSocket, kind: str, session: Session) -> None:
         pass
     finally:
         ctx.metrics.sockets_open.labels(kind).dec()
-        ctx.limits.sockets.release(ip)
+        await ctx.limits.sockets.release(ip)
 
 
 async def receive_text(websocket: WebSocket) -> str | bytes:

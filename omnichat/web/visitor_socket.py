@@ -94,7 +94,7 @@ async def welcome(websocket: WebSocket, ctx: Context, seat: Seat, last_seq: int)
 async def handle(frame: visitor_frames.Frame, ctx: Context, seat: Seat) -> None:
     visitor = seat.visitor
     if isinstance(frame, Send):
-        ctx.limits.message(visitor.id, seat.ip)
+        await ctx.limits.message(visitor.id, seat.ip)
         if not seat.prechat_done and seat.conversation_id is None:
             try:
                 await visitors.check_prechat(ctx.db, seat.site, visitor.id)
@@ -120,12 +120,12 @@ async def handle(frame: visitor_frames.Frame, ctx: Context, seat: Seat) -> None:
         seat.subscriber.offer('{"type":"pong"}')
     elif isinstance(frame, Navigate):
         # Limited like typing and seen frames: a flood is dropped, the socket stays open.
-        if not ctx.limits.signal(visitor.id):
+        if not await ctx.limits.signal(visitor.id):
             return
         fields = {"url": frame.url, "title": frame.title}
         await visitor_context.record(ctx.db, visitor.id, fields)
     elif isinstance(frame, Typing | Seen):
-        if not ctx.limits.signal(visitor.id):
+        if not await ctx.limits.signal(visitor.id):
             return  # a flood: each frame would go to every agent of the tenant
         if seat.conversation_id is None:
             # Started from another tab or over HTTP since this socket's welcome.

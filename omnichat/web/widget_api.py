@@ -44,7 +44,7 @@ async def authenticated_visitor(request: Request) -> tuple[Visitor, Site]:
 
 async def session(request: Request) -> JSONResponse:
     ctx = context(request)
-    ctx.limits.sessions.take(client_ip(request))
+    await ctx.limits.sessions.take(client_ip(request))
     body = await read_json(request)
     site_key, token = body.get("site_key"), body.get("token")
     if not isinstance(site_key, str) or not site_key:
@@ -109,14 +109,14 @@ async def list_messages(request: Request) -> JSONResponse:
             # A held poll ties up a connection as a socket does, so it counts against the same
             # per-IP cap; without it one address could hold any number of them open.
             ip = client_ip(request)
-            if not ctx.limits.sockets.acquire(ip):
+            if not await ctx.limits.sockets.acquire(ip):
                 raise RateLimited("too many open connections from this address", MAX_WAIT_SECONDS)
             try:
                 # Closed: the server is shutting down; answer with what there is.
                 with contextlib.suppress(TimeoutError, Closed):
                     await asyncio.wait_for(subscriber.next(), wait)
             finally:
-                ctx.limits.sockets.release(ip)
+                await ctx.limits.sockets.release(ip)
             found = await _messages_after(request, visitor, after)
     return JSONResponse({"messages": [message.to_json() for message in found]})
 
@@ -136,7 +136,7 @@ async def post_message(request: Request) -> JSONResponse:
     files = attachments.clean_ids(body.get("attachments"))
     text = messages.clean_text(body.get("text"), may_be_empty=bool(files))
     client_id = messages.clean_client_id(body.get("client_id"))
-    ctx.limits.message(visitor.id, client_ip(request))
+    await ctx.limits.message(visitor.id, client_ip(request))
     await visitors.check_prechat(ctx.db, site, visitor.id)
     stored = await inbound.receive(
         ctx.db, site, visitor.id, "web", text, client_id, presence=ctx.presence, attachments=files
@@ -149,7 +149,7 @@ async def identify(request: Request) -> JSONResponse:
     visitor, site = await authenticated_visitor(request)
     body = await read_json(request)
     # Each call is a write and an event for every agent: it counts like a message.
-    ctx.limits.message(visitor.id, client_ip(request))
+    await ctx.limits.message(visitor.id, client_ip(request))
     secret = await sites.identity_secret(ctx.db, site.id)
     updated = await visitors.identify(
         ctx.db,
@@ -180,7 +180,7 @@ async def post_followup(request: Request) -> JSONResponse:
     visitor, site = await authenticated_visitor(request)
     country = site.phone_country(ctx.settings.sites.default_country)
     form = followups.parse_form(await read_json(request), country)
-    ctx.limits.messages_per_ip.take(client_ip(request))
+    await ctx.limits.messages_per_ip.take(client_ip(request))
     followup, thanks = await followups.create(ctx.db, ctx.alerts, site, visitor.id, form)
     return JSONResponse(
         {"followup": followup.to_json(), "message": None if thanks is None else thanks.to_json()},
@@ -193,7 +193,7 @@ async def post_rating(request: Request) -> JSONResponse:
     ctx = context(request)
     visitor, site = await authenticated_visitor(request)
     score, comment = ratings.parse(await read_json(request))
-    ctx.limits.message(visitor.id, client_ip(request))
+    await ctx.limits.message(visitor.id, client_ip(request))
     conversation = await ratings.rate(ctx.db, site, visitor.id, score, comment)
     return JSONResponse({"rating": conversation.rating_json()}, 201)
 
