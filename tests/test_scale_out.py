@@ -171,3 +171,77 @@ async def test_a_process_killed_under_load_loses_nothing_and_visitors_resume_on_
             await send(ws, {"type": "message", "client_id": f"after-{token[:6]}", "text": "on B"})
             ack = await next_frame(ws, "ack")
             assert ack["message"]["seq"] == seqs[-1] + 1
+
+
+async def test_a_visitor_on_one_process_and_an_agent_on_another_chat_live(
+    cluster: Cluster,
+) -> None:
+    """Live frames cross processes through Redis: the agent on B sees the visitor's message on
+    A at once, and the visitor on A gets B's reply."""
+    a, b = cluster()
+    owner = sign_in_owner(b)
+    token = new_session(a)["token"]
+    async with (
+        agent_socket(b, owner.access_token) as (agent, _),
+        visitor_socket(a, token) as (visitor, _),
+    ):
+        await send(visitor, {"type": "message", "client_id": "live-1", "text": "hello from A"})
+        ack = await next_frame(visitor, "ack")
+        conversation_id = ack["message"]["conversation_id"]
+        frames = await frames_until(
+            agent,
+            lambda f: (
+                f.get("event") == "message.created"
+                and f["data"]["message"]["text"] == "hello from A"
+            ),
+        )
+        assert frames[-1]["data"]["message"]["conversation_id"] == conversation_id
+        sent = b.http.post(
+            f"/api/v1/conversations/{conversation_id}/messages",
+            json={"client_id": "reply-1", "text": "hello from B"},
+            headers=owner.headers,
+        )
+        assert sent.status_code == 201, sent.text
+        while True:
+            frame = await next_frame(visitor, "message")
+            if frame["message"]["sender"] == "agent":
+                break
+        assert frame["message"]["text"] == "hello from B"
+
+
+async def test_signing_out_closes_the_sessions_sockets_on_every_process(
+    cluster: Cluster,
+) -> None:
+    """`logout` on A revokes the session: its agent sockets on A and on B are closed (4401)."""
+    a, b = cluster()
+    owner = sign_in_owner(a)
+    async with (
+        agent_socket(a, owner.access_token) as (on_a, _),
+        agent_socket(b, owner.access_token) as (on_b, _),
+    ):
+        answer = a.http.post(
+            "/api/v1/auth/logout",
+            json={"refresh_token": owner.refresh_token},
+            headers=owner.headers,
+        )
+        assert answer.status_code in (200, 204), answer.text
+        for ws in (on_a, on_b):
+            with pytest.raises(ConnectionClosed):
+                async with asyncio.timeout(5 * UNIT):
+                    while True:
+                        await ws.recv()
+            assert ws.close_code == 4401
+
+
+def test_limits_count_requests_on_every_process(cluster: Cluster) -> None:
+    """A per-address limit of 4 new chat sessions a minute holds across processes."""
+    a, b = cluster(OMNICHAT_LIMITS_SESSIONS_PER_MINUTE_PER_IP="4")
+    address = {"X-Forwarded-For": "10.9.8.7"}
+    site_key = query(a, "SELECT site_key FROM sites ORDER BY id LIMIT 1")[0]["site_key"]
+    answers = [
+        process.http.post(
+            "/api/v1/widget/session", json={"site_key": site_key}, headers=address
+        ).status_code
+        for process in (a, b, a, b, a)
+    ]
+    assert answers == [200, 200, 200, 200, 429]

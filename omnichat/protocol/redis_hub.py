@@ -233,7 +233,13 @@ class RedisHub(Hub):
             reader = asyncio.create_task(self._read(pubsub))
             tasks.append(reader)
             confirmations = list(self._confirmed.values())
-            await asyncio.wait([reader, *confirmations], timeout=self.heartbeat)
+            # Until every subscription is confirmed (at once when there is none), the reader
+            # fails, or the time is up. `asyncio.wait` never cancels the shared futures.
+            confirming = asyncio.create_task(_all_done(confirmations))
+            await asyncio.wait(
+                [reader, confirming], timeout=self.heartbeat, return_when=asyncio.FIRST_COMPLETED
+            )
+            confirming.cancel()
             if reader.done():
                 reader.result()
             if not all(confirmation.done() for confirmation in confirmations):
@@ -401,3 +407,8 @@ async def _cancel(tasks: list[asyncio.Task[None]]) -> None:
     for task in tasks:
         if not task.cancelled():
             task.exception()  # retrieved: the session's end is handled by the caller
+
+
+async def _all_done(futures: list[asyncio.Future[None]]) -> None:
+    if futures:
+        await asyncio.wait(futures)
