@@ -289,7 +289,9 @@ async def test_reset_sequences_moves_ids_past_copied_rows(pg_url: str) -> None:
             " VALUES ('b', 'B', '2026-01-01T00:00:00.000Z') RETURNING id"
         )
         assert tenant == 8
-        assert await insert_event(connection, tenant) == 42
+        # Event ids are each tenant's own sequence: the copied tenant's goes on from its counter.
+        assert await insert_event(connection, 7) == 42
+        assert await insert_event(connection, tenant) == 1
     finally:
         await connection.close()
 

@@ -263,7 +263,8 @@ CREATE INDEX followups_search ON followups USING gin (search);
 
 -- events.id has no default of its own: events_take_id always draws it (an id the INSERT names,
 -- as SQLite's `last_event_id + 1` does, is replaced). copy-data, which must keep SQLite's ids,
--- disables the trigger while it copies and then runs reset_sequences.
+-- disables the trigger while it copies (tenants.last_event_id comes along with the tenants).
+-- events_id_seq is no longer drawn from; it stays only because reset_sequences still sets it.
 CREATE SEQUENCE events_id_seq;
 CREATE TABLE events (
     tenant_id BIGINT NOT NULL REFERENCES tenants (id),
@@ -276,14 +277,16 @@ CREATE TABLE events (
 ALTER SEQUENCE events_id_seq OWNED BY events.id;
 CREATE INDEX events_age ON events (created_at);
 
--- A sequence alone hands out ids in call order, not commit order: an agent resuming "after 100"
+-- A sequence hands out ids in call order, not commit order: an agent resuming "after 100"
 -- would miss 99 committed a moment later. Drawing the id while holding the tenant row's lock
 -- (taken by the UPDATE, kept to commit) makes the ids of one tenant commit in the order drawn.
 -- When the row was locked, PostgreSQL re-evaluates the SET after the wait, so the id is drawn
--- after the other transaction committed.
+-- after the other transaction committed. The counter is the tenant's own, as on SQLite: ids
+-- run 1, 2, 3... per tenant (the contract's per-tenant sequence), with no gap left by a
+-- rollback and nothing told about other tenants' activity.
 CREATE FUNCTION events_take_id() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    UPDATE tenants SET last_event_id = nextval('events_id_seq')
+    UPDATE tenants SET last_event_id = last_event_id + 1
     WHERE id = NEW.tenant_id
     RETURNING last_event_id INTO NEW.id;
     RETURN NEW;
