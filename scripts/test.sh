@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install what the tests need (the package with its test extra; Debian's chromium, postgresql
-# and redis-server when missing)
-# and run the whole suite: ruff format check, ruff check, mypy --strict, pytest. Exits non-zero on any failure.
+# and redis-server when missing) and run the whole suite: ruff format check, ruff check,
+# mypy --strict, pytest on SQLite, then pytest on PostgreSQL and Redis for the files
+# tests/postgresql_files.txt lists. Exits non-zero on any failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -28,3 +29,7 @@ python -m ruff format --check .
 python -m ruff check .
 python -m mypy
 python -m pytest -p no:cacheprovider "$@"
+# The same tests again with every server on a fresh PostgreSQL database and Redis, for the files
+# tests/postgresql_files.txt lists (it says which and why the others are not there).
+mapfile -t postgresql_files < <(grep -v -e '^#' -e '^$' tests/postgresql_files.txt)
+TEST_ENGINES=postgresql python -m pytest -p no:cacheprovider "$@" "${postgresql_files[@]}"

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import sqlite3
 import uuid
 
 import httpx
@@ -11,6 +9,7 @@ import pytest
 
 from tests.agents import call, reply, visitor_says, word
 from tests.app_server import AppServer
+from tests.servers import query
 from tests.staff import Account, create_account
 from tests.visitors import bearer, new_session, next_frame, visitor_socket
 
@@ -38,12 +37,12 @@ def conversation(app: AppServer, account: Account, conversation_id: int) -> dict
 
 
 def audit_actions(app: AppServer, conversation_id: int) -> list[str]:
-    with contextlib.closing(sqlite3.connect(app.database_path)) as db:
-        rows = db.execute(
-            "SELECT action FROM audit WHERE target = ? ORDER BY id",
-            (f"conversation:{conversation_id}",),
-        ).fetchall()
-    return [row[0] for row in rows]
+    rows = query(
+        app,
+        "SELECT action FROM audit WHERE target = ? ORDER BY id",
+        (f"conversation:{conversation_id}",),
+    )
+    return [row["action"] for row in rows]
 
 
 def test_list_shows_last_message_and_unread_until_read(app: AppServer, agent: Account) -> None:

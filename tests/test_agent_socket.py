@@ -6,8 +6,6 @@ In process, except resuming across a restart, which a real server makes.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import sqlite3
 import time
 import uuid
 
@@ -17,6 +15,7 @@ from websockets.exceptions import ConnectionClosed
 
 from tests.agents import agent_socket, call, frames_until, quiet, reply, site_key, visitor_says
 from tests.app_server import AppServer
+from tests.servers import query
 from tests.staff import Account, create_account, sign_in_owner, unique_ip
 from tests.timing import UNIT, eventually_async
 from tests.visitors import next_frame, send, visitor_socket
@@ -142,15 +141,12 @@ async def test_resume_from_before_retention_is_told_to_resync(start_server) -> N
     for n in range(3):
         visitor_says(server, f"old {n}")
     server.stop()
-    with contextlib.closing(sqlite3.connect(server.database_path)) as db:
-        db.execute("UPDATE events SET created_at = '2020-01-01T00:00:00.000Z'")
-        db.commit()
-        newest = db.execute("SELECT MAX(id) FROM events").fetchone()[0]
+    query(server, "UPDATE events SET created_at = '2020-01-01T00:00:00.000Z'")
+    newest = query(server, "SELECT MAX(id) AS id FROM events")[0]["id"]
     server.start()  # the retention job runs at start-up
 
     def events_left() -> int:
-        with contextlib.closing(sqlite3.connect(server.database_path)) as db:
-            return int(db.execute("SELECT COUNT(*) FROM events").fetchone()[0])
+        return int(query(server, "SELECT COUNT(*) AS n FROM events")[0]["n"])
 
     await eventually_async(lambda: events_left() == 1, what="retention to keep one event")
     owner = sign_in_owner(server)

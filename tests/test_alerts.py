@@ -7,10 +7,9 @@ to allows 127.0.0.1 explicitly, as an operator would allow an internal receiver.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import hmac
-import sqlite3
+import json
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
@@ -23,7 +22,7 @@ from aiohttp import web
 
 from tests.agents import visitor_says
 from tests.escalations import make_site
-from tests.servers import ServerProcess, server_env
+from tests.servers import ServerProcess, query, server_env
 from tests.staff import Account, sign_in_owner
 from tests.timing import UNIT
 from tests.visitors import bearer, new_session
@@ -228,11 +227,9 @@ async def test_alerts_to_internal_hosts_are_never_posted(
         alert_webhook_url="https://hooks.example.com/x",
     )
     url = receiver.url.replace("127.0.0.1", host)
-    with contextlib.closing(sqlite3.connect(server.database_path)) as db, db:
-        db.execute(
-            "UPDATE sites SET settings = json_set(settings, '$.alert_webhook_url', ?) WHERE id = ?",
-            (url, site["id"]),
-        )
+    [row] = query(server, "SELECT settings FROM sites WHERE id = ?", (site["id"],))
+    settings = {**json.loads(row["settings"]), "alert_webhook_url": url}
+    query(server, "UPDATE sites SET settings = ? WHERE id = ?", (json.dumps(settings), site["id"]))
     before = await asyncio.to_thread(deliveries, server, "refused")
     sent = await asyncio.to_thread(deliveries, server, "sent")
     failed = await asyncio.to_thread(deliveries, server, "failed")
@@ -294,9 +291,6 @@ async def test_a_burst_of_follow_ups_is_told_in_one_summary(
     assert "5 new follow-ups" in summary["summary"] and site["name"] in summary["summary"]
     await asyncio.sleep(interval + 2 * UNIT)
     assert len(receiver.received) == 2
-    with contextlib.closing(sqlite3.connect(server.database_path)) as db:
-        texts = db.execute(
-            "SELECT to_number, body FROM outbox WHERE kind = 'alert' ORDER BY id"
-        ).fetchall()
-    assert sorted(number for number, _ in texts) == sorted(oncall * 2)
-    assert [body for _, body in texts[2:]] == [summary["summary"]] * 2
+    texts = query(server, "SELECT to_number, body FROM outbox WHERE kind = 'alert' ORDER BY id")
+    assert sorted(row["to_number"] for row in texts) == sorted(oncall * 2)
+    assert [row["body"] for row in texts[2:]] == [summary["summary"]] * 2

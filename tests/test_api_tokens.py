@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import logging
-import sqlite3
 import subprocess
 import uuid
 from typing import Any
@@ -16,6 +14,7 @@ import pytest
 from omnichat.logs import JsonFormatter
 from tests.agents import call, visitor_says, word
 from tests.app_server import AppServer
+from tests.servers import query
 from tests.staff import Account, bearer, closed_with, create_account, other_tenant_account
 from tests.visitors import send
 
@@ -200,10 +199,8 @@ def test_the_secret_is_stored_hashed_and_never_logged(
     call(app, owner, "DELETE", f"/api/v1/tokens/{made['token']['id']}")
     as_token(app, secret, "GET", "/api/v1/conversations")
 
-    with contextlib.closing(sqlite3.connect(app.database_path)) as db:
-        stored = db.execute(
-            "SELECT secret_hash FROM api_tokens WHERE id = ?", (made["token"]["id"],)
-        ).fetchone()[0]
+    [row] = query(app, "SELECT secret_hash FROM api_tokens WHERE id = ?", (made["token"]["id"],))
+    stored = row["secret_hash"]
     assert stored == hashlib.sha256(secret.encode()).hexdigest()
     # Read by another process: closing any descriptor of the database file in this one would
     # drop the in-process server's SQLite locks on it (POSIX lock semantics).

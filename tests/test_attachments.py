@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 import time
 import uuid
 from collections.abc import Callable
@@ -12,6 +11,7 @@ from omnichat.signing import Signer
 from tests.agents import agent_socket, next_frame
 from tests.app_server import AppServer
 from tests.attachments import HTML, PDF, PNG, SVG, upload, uploaded
+from tests.servers import query
 from tests.staff import Account, other_tenant_account
 from tests.timing import eventually
 from tests.visitors import bearer, new_session, send, visitor_socket
@@ -83,8 +83,7 @@ def test_too_large_is_refused_with_413(start_app: Callable[..., AppServer]) -> N
     token = str(new_session(small)["token"])
     response = upload(small, WIDGET, bearer(token), "big.pdf", PDF + b" " * 2000)
     assert response.status_code == 413 and response.json()["error"]["code"] == "too_large"
-    with sqlite3.connect(small.database_path) as db:
-        assert db.execute("SELECT COUNT(*) FROM attachments").fetchone() == (0,)
+    assert query(small, "SELECT COUNT(*) AS n FROM attachments") == [{"n": 0}]
 
 
 def test_upload_needs_one_file_part(app: AppServer, owner: Account) -> None:
@@ -250,8 +249,7 @@ def test_retention_expires_old_files_and_keeps_the_message(
     attachment = uploaded(made, WIDGET, bearer(token), "old.png", PNG)
     assert visitor_sends(made, token, [attachment["id"]]).status_code == 201
     made.stop()
-    with sqlite3.connect(made.database_path) as db:
-        db.execute("UPDATE attachments SET created_at = '2000-01-01T00:00:00Z'")
+    query(made, "UPDATE attachments SET created_at = '2000-01-01T00:00:00Z'")
     made.start()  # the retention job runs at start, then daily
 
     def expired() -> Any:
@@ -262,5 +260,4 @@ def test_retention_expires_old_files_and_keeps_the_message(
     [shown] = eventually(expired, what="the file to expire")
     assert shown["url"] is None and shown["name"] == "old.png"
     assert made.http.get(attachment["url"]).status_code == 404
-    with sqlite3.connect(made.database_path) as db:
-        assert db.execute("SELECT COUNT(*) FROM attachment_chunks").fetchone() == (0,)
+    assert query(made, "SELECT COUNT(*) AS n FROM attachment_chunks") == [{"n": 0}]

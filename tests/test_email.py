@@ -3,9 +3,7 @@ mail, and mail queued while the SMTP server is down."""
 
 from __future__ import annotations
 
-import contextlib
 import re
-import sqlite3
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -14,7 +12,7 @@ import pytest
 from tests.agents import visitor_says
 from tests.app_server import AppServer
 from tests.mailbox import Mailbox, Received
-from tests.servers import OWNER_EMAIL
+from tests.servers import OWNER_EMAIL, query
 from tests.staff import (
     Account,
     create_account,
@@ -76,9 +74,7 @@ def accept(app: AppServer, token: str, name: str = "Dana") -> Any:
 
 
 def links(app: AppServer) -> list[dict[str, Any]]:
-    with contextlib.closing(sqlite3.connect(app.database_path, timeout=10)) as db:
-        db.row_factory = sqlite3.Row
-        return [dict(row) for row in db.execute("SELECT * FROM account_links")]
+    return query(app, "SELECT * FROM account_links")
 
 
 def forgot(app: AppServer, address: str, ip: str | None = None) -> Any:
@@ -122,9 +118,7 @@ def test_an_expired_reset_link_is_refused(mail_app: AppServer, mailbox: Mailbox)
     """A reset link older than its hour no longer changes the password."""
     forgot(mail_app, OWNER_EMAIL)
     token = link_token(one_mail(mailbox, OWNER_EMAIL), "reset")
-    with contextlib.closing(sqlite3.connect(mail_app.database_path, timeout=10)) as db:
-        db.execute("UPDATE account_links SET expires_at = '2000-01-01T00:00:00.000Z'")
-        db.commit()
+    query(mail_app, "UPDATE account_links SET expires_at = '2000-01-01T00:00:00.000Z'")
     refused = mail_app.http.post(
         "/api/v1/auth/reset", json={"token": token, "new_password": "never-takes-effect-1"}
     )
@@ -219,8 +213,7 @@ def test_mail_queued_while_smtp_is_down_is_delivered_once_when_it_is_back(
     forgot(app, OWNER_EMAIL)
 
     def attempts() -> int:
-        with contextlib.closing(sqlite3.connect(app.database_path, timeout=10)) as db:
-            return int(db.execute("SELECT MAX(attempts) FROM notifications").fetchone()[0] or 0)
+        return int(query(app, "SELECT MAX(attempts) AS n FROM notifications")[0]["n"] or 0)
 
     eventually(lambda: attempts() >= 2, 10 * UNIT, "two failed attempts")
     mailbox.start()

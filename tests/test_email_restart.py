@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import contextlib
-import sqlite3
 from typing import Any
 
 from tests.mailbox import Mailbox
-from tests.servers import OWNER_EMAIL, ServerProcess
+from tests.servers import OWNER_EMAIL, ServerProcess, query
 from tests.staff import unique_ip
 from tests.timing import UNIT, eventually
 
 
 def statuses(server: ServerProcess) -> list[str]:
-    with contextlib.closing(sqlite3.connect(server.database_path, timeout=10)) as db:
-        return [row[0] for row in db.execute("SELECT status FROM notifications ORDER BY id")]
+    return [row["status"] for row in query(server, "SELECT status FROM notifications ORDER BY id")]
 
 
 def test_mail_queued_before_a_restart_is_delivered_once_after_it(start_server: Any) -> None:

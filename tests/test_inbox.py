@@ -14,6 +14,8 @@ from omnichat.chat.inbox import Cursor, Filters
 from omnichat.errors import Invalid, NotFound
 from omnichat.storage import bootstrap
 from omnichat.storage.db import Database, Tx
+from omnichat.storage.engine import Connection, SyncPostgres
+from omnichat.storage.postgres import PostgresDatabase
 
 
 async def say(db: Database, text: str, site_id: int = 1) -> int:
@@ -27,7 +29,12 @@ async def say(db: Database, text: str, site_id: int = 1) -> int:
 
 def second_tenant(db: Database) -> int:
     """A second tenant's site id (made the way `create-user --tenant` makes one)."""
-    with contextlib.closing(sqlite3.connect(db.path, isolation_level=None)) as connection:
+    connection: Connection = (
+        SyncPostgres(db.url)
+        if isinstance(db, PostgresDatabase)
+        else sqlite3.connect(db.path, isolation_level=None)
+    )
+    with contextlib.closing(connection):
         connection.execute("BEGIN IMMEDIATE")
         tenant_id = bootstrap.ensure_tenant(connection, f"t{uuid.uuid4().hex[:6]}")
         connection.execute("COMMIT")

@@ -3,9 +3,7 @@ flat `alert_numbers` when no window does (read from the alert SMS the server que
 
 from __future__ import annotations
 
-import contextlib
 import random
-import sqlite3
 import zoneinfo
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
@@ -17,7 +15,7 @@ from omnichat.chat.on_call import covers
 from tests.app_server import AppServer
 from tests.escalations import make_site
 from tests.mailbox import Mailbox
-from tests.servers import server_env
+from tests.servers import query, server_env
 from tests.staff import Account, sign_in_owner
 from tests.timing import UNIT, eventually
 from tests.visitors import bearer, new_session
@@ -73,12 +71,12 @@ def follow_up(app: AppServer, site: dict[str, Any]) -> None:
 
 def alerted(app: AppServer, site: dict[str, Any]) -> list[str]:
     """The numbers the site's alert SMS were queued to, in order."""
-    with contextlib.closing(sqlite3.connect(app.database_path)) as db:
-        rows = db.execute(
-            "SELECT to_number FROM outbox WHERE kind = 'alert' AND site_id = ? ORDER BY id",
-            (site["id"],),
-        ).fetchall()
-    return [row[0] for row in rows]
+    rows = query(
+        app,
+        "SELECT to_number FROM outbox WHERE kind = 'alert' AND site_id = ? ORDER BY id",
+        (site["id"],),
+    )
+    return [row["to_number"] for row in rows]
 
 
 def test_only_the_window_covering_now_is_alerted(rota_app: AppServer, owner: Account) -> None:

@@ -5,8 +5,6 @@ dropped."""
 from __future__ import annotations
 
 import base64
-import contextlib
-import sqlite3
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -16,6 +14,7 @@ import pytest
 from tests.agents import call, visitor_says
 from tests.app_server import AppServer
 from tests.push_service import Device, PushService
+from tests.servers import query
 from tests.staff import Account, create_account, sign_in_owner
 from tests.timing import UNIT, eventually
 
@@ -47,8 +46,7 @@ def subscribe(app: AppServer, account: Account, device: Device) -> None:
 
 
 def subscriptions(app: AppServer) -> list[str]:
-    with contextlib.closing(sqlite3.connect(app.database_path, timeout=10)) as db:
-        return [row[0] for row in db.execute("SELECT endpoint FROM push_subscriptions")]
+    return [row["endpoint"] for row in query(app, "SELECT endpoint FROM push_subscriptions")]
 
 
 def test_a_new_conversation_is_pushed_encrypted_and_signed(

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
-import sqlite3
 import uuid
-from contextlib import closing
 from typing import Any
 
 import pytest
@@ -15,6 +13,7 @@ import pytest
 from omnichat import times
 from tests.agents import reply, visitor_says
 from tests.app_server import AppServer
+from tests.servers import query
 from tests.staff import Account, create_account, other_tenant_account
 
 TODAY = times.now_iso()[:10]
@@ -37,13 +36,8 @@ def report(app: AppServer, account: Account, name: str, **params: Any) -> Any:
     return response.json() if name != "export.csv" else response.text
 
 
-def facts(app: AppServer, conversation_id: int) -> sqlite3.Row:
-    with closing(sqlite3.connect(app.database_path)) as db:
-        db.row_factory = sqlite3.Row
-        row: sqlite3.Row = db.execute(
-            "SELECT * FROM conversations WHERE id = ?", (conversation_id,)
-        ).fetchone()
-        return row
+def facts(app: AppServer, conversation_id: int) -> dict[str, Any]:
+    return query(app, "SELECT * FROM conversations WHERE id = :id", {"id": conversation_id})[0]
 
 
 def test_facts_are_kept_as_the_conversation_happens(app: AppServer, owner: Account) -> None:

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
-import sqlite3
 from typing import Any
 
-from tests.servers import ServerProcess
+from tests.servers import ServerProcess, query
 from tests.timing import UNIT, eventually
 from tests.twilio_standin import (
     PUBLIC,
@@ -27,9 +25,7 @@ GREETING = "Connecting you with a staff member, please wait..."
 
 
 def outbox(server: ServerProcess) -> list[dict[str, Any]]:
-    with contextlib.closing(sqlite3.connect(server.database_path, timeout=10)) as db:
-        db.row_factory = sqlite3.Row
-        return [dict(row) for row in db.execute("SELECT * FROM outbox ORDER BY id")]
+    return query(server, "SELECT * FROM outbox ORDER BY id")
 
 
 def texting_server(start_server: Any, standin: TwilioStandIn, **env: str) -> ServerProcess:

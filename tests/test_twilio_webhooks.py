@@ -6,8 +6,6 @@ the tests call it on loopback: signatures must hold for the public URL, not the 
 
 from __future__ import annotations
 
-import contextlib
-import sqlite3
 from collections.abc import Iterator
 from typing import Any
 
@@ -16,7 +14,7 @@ import pytest
 from omnichat.twilio import signature
 from tests.agents import agent_socket, call, frames_until, reply, tenant_slug
 from tests.app_server import AppServer
-from tests.servers import server_env
+from tests.servers import query, server_env
 from tests.staff import Account, other_tenant_account, sign_in_owner
 from tests.timing import eventually
 from tests.twilio_standin import (
@@ -304,9 +302,8 @@ def test_a_web_visitor_cannot_make_us_text_anyone(
     [mine] = [c for c in listed["conversations"] if c["visitor"]["id"] == session["visitor"]["id"]]
     assert mine["channel"] == "web"
     assert reply(texting, owner, mine["id"], "Hello " + victim).status_code == 201
-    with contextlib.closing(sqlite3.connect(texting.database_path)) as db:
-        count = db.execute("SELECT COUNT(*) FROM outbox WHERE to_number = ?", (victim,))
-        assert count.fetchone() == (0,)
+    count = query(texting, "SELECT COUNT(*) AS n FROM outbox WHERE to_number = ?", (victim,))
+    assert count == [{"n": 0}]
     assert not [s for s in standin.accepted if victim in s.to]
 
 

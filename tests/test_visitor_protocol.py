@@ -9,14 +9,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import secrets
-import sqlite3
 import uuid
 
 import pytest
 from websockets.exceptions import ConnectionClosed
 
 from tests.app_server import AppServer
-from tests.servers import ServerProcess
+from tests.servers import ServerProcess, query
 from tests.timing import UNIT
 from tests.visitors import bearer, new_session, next_frame, send, visitor_socket
 
@@ -138,13 +137,12 @@ async def test_unknown_or_foreign_token_gives_a_new_visitor(app: AppServer) -> N
 def _add_site(app: AppServer, origins: str) -> str:
     """A second site of the default tenant, written straight into the database."""
     key = f"site_test_{uuid.uuid4().hex}"
-    with contextlib.closing(sqlite3.connect(app.database_path, timeout=10)) as db:
-        db.execute(
-            "INSERT INTO sites (tenant_id, name, site_key, allowed_origins, created_at, updated_at)"
-            " VALUES (1, 'Second', ?, ?, 'now', 'now')",
-            (key, origins),
-        )
-        db.commit()
+    query(
+        app,
+        "INSERT INTO sites (tenant_id, name, site_key, allowed_origins, created_at, updated_at)"
+        " VALUES (1, 'Second', ?, ?, 'now', 'now')",
+        (key, origins),
+    )
     return key
 
 

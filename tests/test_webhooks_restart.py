@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-import contextlib
-import sqlite3
 from typing import Any
 
 from tests.agents import call, visitor_says
-from tests.servers import ServerProcess, free_port
+from tests.servers import ServerProcess, free_port, query
 from tests.staff import sign_in_owner
 from tests.timing import UNIT, eventually
 from tests.webhook_receiver import Receiver, verify
 
 
 def rows(server: ServerProcess) -> list[dict[str, Any]]:
-    with contextlib.closing(sqlite3.connect(server.database_path, timeout=10)) as db:
-        db.row_factory = sqlite3.Row
-        return [dict(row) for row in db.execute("SELECT * FROM webhook_deliveries ORDER BY id")]
+    return query(server, "SELECT * FROM webhook_deliveries ORDER BY id")
 
 
 def test_deliveries_queued_while_the_receiver_is_down_arrive_once_after_a_restart(

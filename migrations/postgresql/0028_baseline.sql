@@ -21,6 +21,17 @@
 
 CREATE COLLATION nocase (provider = icu, locale = 'und-u-ks-level2', deterministic = false);
 
+-- Search ignores accents, as SQLite's FTS5 tokenizer unicode61 does ("cafe" finds "Café"): the
+-- text indexed and the words searched both go through unaccent (a trusted extension, so the
+-- database owner may create it). unaccent() itself is only STABLE (it reads its dictionary by
+-- name), so this IMMUTABLE wrapper names the dictionary once, which lets generated columns use it;
+-- its SQL-standard body is bound at creation, so it works under any search_path (pg_restore's).
+CREATE EXTENSION IF NOT EXISTS unaccent;
+
+CREATE FUNCTION search_fold(words TEXT) RETURNS TEXT
+LANGUAGE sql IMMUTABLE PARALLEL SAFE STRICT
+RETURN unaccent('unaccent'::regdictionary, words);
+
 -- The phone number in the forms a search may start with: all its digits, then each suffix of at
 -- least four digits, so "4567" finds +1 555 123 4567 (SQLite's view visitor_search does this).
 CREATE FUNCTION phone_search_terms(phone TEXT) RETURNS TEXT
@@ -130,8 +141,10 @@ CREATE TABLE visitors (
     search tsvector GENERATED ALWAYS AS (
         to_tsvector(
             'simple',
-            COALESCE(name, '') || ' ' || email_search_terms(email)
-                || ' ' || phone_search_terms(phone)
+            search_fold(
+                COALESCE(name, '') || ' ' || email_search_terms(email)
+                    || ' ' || phone_search_terms(phone)
+            )
         )
     ) STORED
 );
@@ -213,7 +226,9 @@ CREATE TABLE messages (
     private INTEGER NOT NULL DEFAULT 0,
     client_id TEXT,
     created_at TEXT COLLATE "C" NOT NULL,
-    search tsvector GENERATED ALWAYS AS (to_tsvector('simple', COALESCE(text, ''))) STORED,
+    search tsvector GENERATED ALWAYS AS (
+        to_tsvector('simple', search_fold(COALESCE(text, '')))
+    ) STORED,
     UNIQUE (conversation_id, seq),
     UNIQUE (conversation_id, client_id)
 );
@@ -234,8 +249,10 @@ CREATE TABLE followups (
     search tsvector GENERATED ALWAYS AS (
         to_tsvector(
             'simple',
-            name || ' ' || email_search_terms(email) || ' ' || phone_search_terms(phone)
-                || ' ' || message
+            search_fold(
+                name || ' ' || email_search_terms(email) || ' ' || phone_search_terms(phone)
+                    || ' ' || message
+            )
         )
     ) STORED
 );

@@ -73,7 +73,8 @@ LAST_MESSAGES = {
     for dialect in DIALECTS
 }
 # Messages, the visitor's name/email/phone, and the follow-ups they left: SQLite's FTS5 tables
-# (migration 0015), PostgreSQL's generated `search` columns with their GIN indexes.
+# (migration 0015), PostgreSQL's generated `search` columns with their GIN indexes (accents
+# folded by search_fold on both sides, as FTS5's unicode61 does).
 SEARCH: dict[Dialect, str] = {
     "sqlite": """(
 c.id IN (SELECT m.conversation_id FROM messages m WHERE m.id IN (SELECT rowid FROM messages_fts
@@ -85,11 +86,11 @@ OR c.visitor_id IN (SELECT f.visitor_id FROM followups f WHERE f.id IN (SELECT r
 )""",
     "postgresql": """(
 c.id IN (SELECT m.conversation_id FROM messages m WHERE m.id IN (SELECT id FROM messages
-    WHERE search @@ to_tsquery('simple', :match) ORDER BY id DESC LIMIT :budget))
-OR c.visitor_id IN (SELECT id FROM visitors WHERE search @@ to_tsquery('simple', :people)
-    ORDER BY id DESC LIMIT :budget)
-OR c.visitor_id IN (SELECT f.visitor_id FROM followups f WHERE f.id IN (SELECT id
-    FROM followups WHERE search @@ to_tsquery('simple', :people) ORDER BY id DESC LIMIT :budget))
+    WHERE search @@ to_tsquery('simple', search_fold(:match)) ORDER BY id DESC LIMIT :budget))
+OR c.visitor_id IN (SELECT id FROM visitors
+    WHERE search @@ to_tsquery('simple', search_fold(:people)) ORDER BY id DESC LIMIT :budget)
+OR c.visitor_id IN (SELECT f.visitor_id FROM followups f WHERE f.id IN (SELECT id FROM followups
+    WHERE search @@ to_tsquery('simple', search_fold(:people)) ORDER BY id DESC LIMIT :budget))
 )""",
 }
 WAITING_KEY = f"COALESCE(c.waiting_since, '{NOBODY_WAITING}')"

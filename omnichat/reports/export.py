@@ -36,7 +36,7 @@ SELECT c.id, c.created_at, s.name AS site, c.channel, c.status, u.name AS agent,
        c.visitor_messages, c.agent_messages, c.first_visitor_message_at, c.first_response_at,
        ROUND(c.first_response_ms / 1000.0, 1) AS first_response_seconds, c.first_closed_at,
        ROUND(c.resolution_ms / 1000.0, 1) AS resolution_seconds,
-       c.escalated_at, {MISSED} AS missed, c.rating_score AS rating
+       c.escalated_at, CASE WHEN {MISSED} THEN 1 ELSE 0 END AS missed, c.rating_score AS rating
 FROM conversations c
 JOIN sites s ON s.id = c.site_id
 LEFT JOIN users u ON u.id = {AGENT}
