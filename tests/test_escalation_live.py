@@ -51,13 +51,17 @@ async def test_steps_reach_visitor_and_agents_once_each_on_time(
         visitor_socket(server, token) as (ws, _),
     ):
         await send(ws, {"type": "message", "client_id": "c1", "text": "anyone there?"})
-        conversation_id = (await next_frame(ws, "ack"))["message"]["conversation_id"]
-        frames = await frames_until(ws, escalated_and_told(conversation_id), timeout=10 * UNIT)
+        # The greeting's frame and the ack may come in either order (with several processes
+        # the frame goes round through Redis).
+        frames = await frames_until(ws, lambda f: f["type"] == "ack")
+        conversation_id = frames[-1]["message"]["conversation_id"]
+        frames += await frames_until(ws, escalated_and_told(conversation_id), timeout=10 * UNIT)
         frames += await quiet(ws, 1.5 * UNIT)
         texts = [f["message"]["text"] for f in frames if f["type"] == "message"]
-        assert texts == [PATIENCE, ESCALATION]
+        assert texts == [GREETING, PATIENCE, ESCALATION]
         statuses = [f["conversation"]["status"] for f in frames if f["type"] == "conversation"]
-        assert statuses == ["escalated"]
+        # The opening's "open" frame may come before the ack or after it, as the greeting's.
+        assert statuses in (["escalated"], ["open", "escalated"])
 
         def mine(frame: dict[str, Any]) -> bool:
             data = frame.get("data", {})
