@@ -61,6 +61,12 @@ def json_values(dialect: Dialect, param: str, kind: Literal["integer", "text"] =
     )
 
 
+# PostgreSQL advisory locks held by the transaction (released at its end); the lock's name is
+# hashed into the 64-bit key they take.
+LOCK = "SELECT pg_advisory_xact_lock(hashtextextended(:name, 0))"
+TRY_LOCK = "SELECT pg_try_advisory_xact_lock(hashtextextended(:name, 0))"
+
+
 class Tx:
     """A handle on an open write transaction, given to each write operation.
 
@@ -101,6 +107,25 @@ class Tx:
         """What a SELECT that reads a row to change it must end with: on PostgreSQL, transactions
         run side by side and the row must be locked until commit; SQLite's writer is alone."""
         return " FOR UPDATE" if self.dialect == "postgresql" else ""
+
+    def for_update_of(self, alias: str) -> str:
+        """`for_update` for a SELECT that joins tables: locks only the rows of `alias`."""
+        return f" FOR UPDATE OF {alias}" if self.dialect == "postgresql" else ""
+
+    async def lock(self, name: str) -> None:
+        """Hold the lock `name` until this transaction ends, waiting for it if another holds it:
+        on PostgreSQL, work that must not run side by side (choosing who gets a conversation)
+        queues here; SQLite's writer is alone, so there is nothing to wait for."""
+        if self.dialect == "postgresql":
+            await self.fetch_one(LOCK, {"name": name})
+
+    async def try_lock(self, name: str) -> bool:
+        """Take the lock `name` until this transaction ends, or False at once when another
+        transaction holds it: a job that every process runs does its pass in one of them."""
+        if self.dialect == "sqlite":
+            return True
+        row = await self.fetch_one(TRY_LOCK, {"name": name})
+        return bool(row is not None and row[0])
 
     def publish(
         self, topic: Topic, frame: str, key: int | None = None, exclude: Subscriber | None = None
