@@ -79,7 +79,8 @@ async def contacts(
     for window in found:
         position = await tx.fetch_one(
             "INSERT INTO on_call_positions (site_id, window_name) VALUES (:site, :window)"
-            " ON CONFLICT (site_id, window_name) DO UPDATE SET position = on_call_positions.position + 1"
+            " ON CONFLICT (site_id, window_name)"
+            " DO UPDATE SET position = on_call_positions.position + 1"
             " RETURNING position",
             {"site": site_id, "window": window["name"]},
         )
