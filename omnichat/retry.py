@@ -46,9 +46,17 @@ def lease_seconds(longest_send_seconds: float) -> float:
 class Recovery:
     """Takes back a queue's rows whose sender stopped mid-send (see the module's docstring)."""
 
-    def __init__(self, db: Database, recover: Recover, lease: float, what: str) -> None:
+    def __init__(
+        self,
+        db: Database,
+        recover: Recover,
+        lease: float,
+        what: str,
+        every: float = RECOVER_EVERY_SECONDS,
+    ) -> None:
         self.db = db
         self.lease = lease
+        self.every = every
         self._recover = recover
         self._what = what
         self._next_at = 0.0
@@ -62,13 +70,13 @@ class Recovery:
 
     async def at_start(self) -> None:
         await self._run()
-        self._next_at = time.monotonic() + RECOVER_EVERY_SECONDS
+        self._next_at = time.monotonic() + self.every
 
     async def when_due(self) -> None:
-        """Call in each pass: on PostgreSQL, recovers again every `RECOVER_EVERY_SECONDS`."""
+        """Call in each pass: on PostgreSQL, recovers again every `every` seconds."""
         if self.db.dialect == "sqlite" or time.monotonic() < self._next_at:
             return
-        self._next_at = time.monotonic() + RECOVER_EVERY_SECONDS
+        self._next_at = time.monotonic() + self.every
         await self._run()
 
     async def _run(self) -> None:

@@ -1,15 +1,33 @@
 """Work done once whatever the number of processes: two `serve` processes share one PostgreSQL
-database (and a Redis), and escalation steps and SMS sends happen once per due item."""
+database (and a Redis), and escalation steps and SMS sends happen once per due item; below them,
+the claims and recoveries of the queues with two databases on one PostgreSQL ("two processes")
+and with concurrent transactions."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
+import pytest
+
+from omnichat import retry, times
+from omnichat.chat import alert_windows
+from omnichat.notify import queue as notifications
+from omnichat.protocol.hub import Hub
+from omnichat.settings import build_settings
+from omnichat.signing import Signer
+from omnichat.storage import datadir, engine
+from omnichat.storage.db import Database, Tx
+from omnichat.twilio import delivery
+from omnichat.twilio import outbox as sms_outbox
+from omnichat.webhooks import deliveries
 from tests.engines import shared_postgres, shared_redis
-from tests.servers import ServerProcess, query
+from tests.servers import ServerProcess, query, server_env
 from tests.staff import sign_in_owner
 from tests.timing import UNIT, eventually
 from tests.twilio_standin import (
@@ -151,3 +169,163 @@ def test_a_process_starting_mid_send_does_not_send_again(
     time.sleep(1.5 * UNIT)
     assert len(standin.requests) == 1
     assert sent_to(standin) == {(phone, GREETING): 1}
+
+
+# Below the processes: two databases on one PostgreSQL, as two processes have.
+
+
+@pytest.fixture
+async def two(tmp_path: Path) -> AsyncIterator[tuple[Database, Database]]:
+    """Two migrated databases on one fresh PostgreSQL database, each with its own pool."""
+    url = shared_postgres().new_database()
+    made: list[Database] = []
+    for name in ("a", "b"):
+        env = server_env(tmp_path / name, OMNICHAT_STORAGE_DATABASE_URL=url)
+        settings = datadir.prepare(build_settings({}, env), announce=lambda text: None)
+        db = engine.make_database(settings, Hub(), Signer())
+        await db.connect()
+        made.append(db)
+    yield made[0], made[1]
+    for db in made:
+        await db.close()
+
+
+async def queue_text(db: Database, to: str = "+15550001111") -> int:
+    site = await db.fetch_one("SELECT id, tenant_id FROM sites ORDER BY id LIMIT 1")
+    assert site is not None
+    now = times.now_iso()
+    params = {
+        "tenant": site["tenant_id"],
+        "site": site["id"],
+        "message": None,
+        "kind": "alert",
+        "channel": "sms",
+        "to": to,
+        "from": SMS_NUMBER,
+        "body": "alert",
+        "status": "pending",
+        "now": now,
+        "error_code": None,
+        "error_message": None,
+        "media": None,
+    }
+    return await db.write(lambda tx: tx.execute(sms_outbox.INSERT, params))
+
+
+async def set_claimed_at(db: Database, outbox_id: int, seconds_ago: float) -> None:
+    at = times.iso(times.now() - timedelta(seconds=seconds_ago))
+    await db.write(
+        lambda tx: tx.execute(
+            "UPDATE outbox SET updated_at = :at WHERE id = :id", {"at": at, "id": outbox_id}
+        )
+    )
+
+
+async def test_a_stale_read_cannot_claim_a_text_put_back_for_later(
+    two: tuple[Database, Database],
+) -> None:
+    """Both processes read the same due text; one sends it, fails and puts it back for later:
+    the other's claim, made from what it read before, no longer matches (no early resend)."""
+    a, b = two
+    await queue_text(a)
+    [seen_by_a] = await sms_outbox.due(a, times.now_iso(), 8)
+    [seen_by_b] = await sms_outbox.due(b, times.now_iso(), 8)
+    assert await delivery.claim(a, seen_by_a, "attempt-a")
+    await delivery.retry_later(a, seen_by_a.id, "attempt-a", 60, "timeout", "no answer")
+    assert not await delivery.claim(b, seen_by_b, "attempt-b")
+    [row] = await a.fetch_all("SELECT status, attempts, attempt_id FROM outbox")
+    assert (row["status"], row["attempts"], row["attempt_id"]) == ("pending", 1, "attempt-a")
+
+
+async def test_claims_of_one_row_at_once_let_one_win(two: tuple[Database, Database]) -> None:
+    """Twenty claims of one due text at the same moment, from two pools: exactly one wins."""
+    a, b = two
+    await queue_text(a)
+    [row] = await sms_outbox.due(a, times.now_iso(), 8)
+    won = await asyncio.gather(
+        *(delivery.claim((a, b)[n % 2], row, f"attempt-{n}") for n in range(20))
+    )
+    assert won.count(True) == 1
+
+
+async def test_recovery_takes_back_only_claims_older_than_the_lease(
+    two: tuple[Database, Database],
+) -> None:
+    """A process starting up leaves a claim another process made just now, and takes back one
+    older than the lease; later passes look again, so a claim that ages is taken too."""
+    a, b = two
+    fresh, old = await queue_text(a, "+15550001111"), await queue_text(a, "+15550002222")
+    await a.write(lambda tx: tx.execute("UPDATE outbox SET status = 'sending', attempt_id = 'x'"))
+    await set_claimed_at(a, fresh, 0)
+    await set_claimed_at(a, old, 5)
+    recovery = retry.Recovery(
+        b, lambda db, before: delivery.recover(db, before, 0), 2.0, "texts", every=0.1
+    )
+    await recovery.at_start()
+    statuses = {r["id"]: r["status"] for r in await b.fetch_all("SELECT id, status FROM outbox")}
+    assert statuses == {fresh: "sending", old: "pending"}
+    await set_claimed_at(a, fresh, 5)
+    await recovery.when_due()  # too soon after the last look: nothing happens
+    assert await b.fetch_value("SELECT status FROM outbox WHERE id = :id", {"id": fresh}) == (
+        "sending"
+    )
+    await asyncio.sleep(0.2)
+    await recovery.when_due()
+    assert await b.fetch_value("SELECT status FROM outbox WHERE id = :id", {"id": fresh}) == (
+        "pending"
+    )
+
+
+async def test_webhook_and_mail_recovery_keep_fresh_claims(two: tuple[Database, Database]) -> None:
+    """The webhook and notification queues recover the same way: a claim within the lease stays."""
+    a, _ = two
+    now = times.now()
+    before = times.iso(now - timedelta(seconds=60))
+    tenant = await a.fetch_value("SELECT id FROM tenants ORDER BY id LIMIT 1")
+
+    async def seed(tx: Tx) -> None:
+        await tx.execute(
+            "INSERT INTO webhooks (tenant_id, url, events, secret, active, created_at,"
+            " updated_at) VALUES (:t, 'https://hooks.example.com/x', '[]', 's', 1, :now, :now)",
+            {"t": tenant, "now": times.iso(now)},
+        )
+        for age in (0, 120):
+            at = times.iso(now - timedelta(seconds=age))
+            await tx.execute(
+                "INSERT INTO webhook_deliveries (webhook_id, event, data, status, attempts,"
+                " next_attempt_at, queued_at, created_at, updated_at) SELECT id, 'x', '{}',"
+                " 'sending', 1, :at, :at, :at, :at FROM webhooks",
+                {"at": at},
+            )
+            await tx.execute(
+                "INSERT INTO notifications (tenant_id, channel, kind, payload, status, attempts,"
+                " next_attempt_at, created_at, updated_at) VALUES (:t, 'email', 'test', '{}',"
+                " 'sending', 1, :at, :at, :at)",
+                {"t": tenant, "at": at},
+            )
+
+    await a.write(seed)
+    assert await deliveries.recover(a, before) == 1
+    assert await notifications.recover(a, before) == 1
+    for table in ("webhook_deliveries", "notifications"):
+        rows = await a.fetch_all(f"SELECT status FROM {table} ORDER BY id")
+        assert [row["status"] for row in rows] == ["sending", "retrying"]
+
+
+async def test_one_alert_window_for_two_escalations_at_once(
+    two: tuple[Database, Database],
+) -> None:
+    """Two escalations of one site in concurrent transactions: one alert goes out at once, the
+    other is counted toward the summary (never two alerts in one interval)."""
+    a, b = two
+    site_id = await a.fetch_value("SELECT id FROM sites ORDER BY id LIMIT 1")
+    now = times.now()
+    outcomes = await asyncio.gather(
+        *(
+            (a, b)[n % 2].write(lambda tx: alert_windows.claim(tx, site_id, "escalated", now, 300))
+            for n in range(6)
+        )
+    )
+    assert outcomes.count(True) == 1
+    row = await a.fetch_one("SELECT escalated, due_at FROM alert_windows")
+    assert row is not None and row["escalated"] == 5 and row["due_at"] is not None
