@@ -17,6 +17,7 @@ import pytest
 
 from omnichat import retry, times
 from omnichat.chat import alert_windows
+from omnichat.errors import Invalid
 from omnichat.notify import queue as notifications
 from omnichat.protocol.hub import Hub
 from omnichat.settings import build_settings
@@ -25,7 +26,7 @@ from omnichat.storage import datadir, engine
 from omnichat.storage.db import Database, Tx
 from omnichat.twilio import delivery
 from omnichat.twilio import outbox as sms_outbox
-from omnichat.webhooks import deliveries
+from omnichat.webhooks import deliveries, endpoints
 from tests.engines import shared_postgres, shared_redis
 from tests.servers import ServerProcess, query, server_env
 from tests.staff import sign_in_owner
@@ -320,12 +321,45 @@ async def test_one_alert_window_for_two_escalations_at_once(
     a, b = two
     site_id = await a.fetch_value("SELECT id FROM sites ORDER BY id LIMIT 1")
     now = times.now()
-    outcomes = await asyncio.gather(
-        *(
-            (a, b)[n % 2].write(lambda tx: alert_windows.claim(tx, site_id, "escalated", now, 300))
-            for n in range(6)
+    # First with no window yet, then with one whose interval has long ended.
+    for _ in range(2):
+        outcomes = await asyncio.gather(
+            *(
+                (a, b)[n % 2].write(
+                    lambda tx: alert_windows.claim(tx, site_id, "escalated", now, 300)
+                )
+                for n in range(20)
+            )
         )
-    )
-    assert outcomes.count(True) == 1
-    row = await a.fetch_one("SELECT escalated, due_at FROM alert_windows")
-    assert row is not None and row["escalated"] == 5 and row["due_at"] is not None
+        assert outcomes.count(True) == 1
+        row = await a.fetch_one("SELECT escalated, due_at FROM alert_windows")
+        assert row is not None and row["escalated"] == 19 and row["due_at"] is not None
+        now += timedelta(seconds=600)
+        await a.write(lambda tx: tx.execute("UPDATE alert_windows SET due_at = NULL"))
+
+
+async def test_the_webhook_cap_holds_for_creations_at_once(two: tuple[Database, Database]) -> None:
+    """More creations than the cap allows, at once on two pools: the tenant gets exactly the
+    cap (an advisory lock orders the count-then-insert on PostgreSQL)."""
+    a, b = two
+    owner = await a.fetch_one("SELECT id, tenant_id FROM users ORDER BY id LIMIT 1")
+    assert owner is not None
+
+    async def create(n: int) -> bool:
+        try:
+            await endpoints.create(
+                (a, b)[n % 2],
+                owner["tenant_id"],
+                owner["id"],
+                f"https://hooks.example.com/{n}",
+                ["message.created"],
+                None,
+            )
+        except Invalid:
+            return False
+        return True
+
+    created = await asyncio.gather(*(create(n) for n in range(endpoints.MAX_WEBHOOKS + 6)))
+    assert created.count(True) == endpoints.MAX_WEBHOOKS
+    count = await a.fetch_value("SELECT COUNT(*) FROM webhooks")
+    assert count == endpoints.MAX_WEBHOOKS

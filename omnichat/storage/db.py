@@ -61,10 +61,9 @@ def json_values(dialect: Dialect, param: str, kind: Literal["integer", "text"] =
     )
 
 
-# PostgreSQL advisory locks held by the transaction (released at its end); the lock's name is
-# hashed into the 64-bit key they take.
+# A PostgreSQL advisory lock held by the transaction (released at its end); the lock's name is
+# hashed into the 64-bit key it takes.
 LOCK = "SELECT pg_advisory_xact_lock(hashtextextended(:name, 0))"
-TRY_LOCK = "SELECT pg_try_advisory_xact_lock(hashtextextended(:name, 0))"
 
 
 class Tx:
@@ -118,14 +117,6 @@ class Tx:
         queues here; SQLite's writer is alone, so there is nothing to wait for."""
         if self.dialect == "postgresql":
             await self.fetch_one(LOCK, {"name": name})
-
-    async def try_lock(self, name: str) -> bool:
-        """Take the lock `name` until this transaction ends, or False at once when another
-        transaction holds it: a job that every process runs does its pass in one of them."""
-        if self.dialect == "sqlite":
-            return True
-        row = await self.fetch_one(TRY_LOCK, {"name": name})
-        return bool(row is not None and row[0])
 
     def publish(
         self, topic: Topic, frame: str, key: int | None = None, exclude: Subscriber | None = None
