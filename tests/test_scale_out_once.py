@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from omnichat import retry, times
-from omnichat.chat import alert_windows
+from omnichat import retry, sites, times
+from omnichat.chat import alert_windows, inbound
 from omnichat.errors import Invalid
 from omnichat.notify import queue as notifications
 from omnichat.protocol.hub import Hub
@@ -25,7 +25,7 @@ from omnichat.settings import build_settings
 from omnichat.signing import Signer
 from omnichat.storage import datadir, engine
 from omnichat.storage.db import Database, Tx
-from omnichat.twilio import delivery
+from omnichat.twilio import delivery, incoming, media
 from omnichat.twilio import outbox as sms_outbox
 from omnichat.webhooks import deliveries, endpoints
 from tests.engines import shared_postgres, shared_redis
@@ -360,3 +360,23 @@ async def test_the_webhook_cap_holds_for_creations_at_once(two: tuple[Database, 
     assert created.count(True) == endpoints.MAX_WEBHOOKS
     count = await a.fetch_value("SELECT COUNT(*) FROM webhooks")
     assert count == endpoints.MAX_WEBHOOKS
+
+
+async def test_one_process_downloads_a_media_item(two: tuple[Database, Database]) -> None:
+    """Both fetchers read the same due media item: one claim wins, and the item is not due
+    again (for any process) until the winner's lease ends."""
+    a, b = two
+    site = await sites.site_by_id(a, await a.fetch_value("SELECT MIN(id) FROM sites"))
+    assert site is not None
+    visitor_id = await incoming.contact(a, site, "sms", "+15550003333", None)
+
+    async def queue_media(tx: Tx, stored: Any) -> None:
+        await media.enqueue(tx, stored, visitor_id, ("https://api.twilio.com/media/1",))
+
+    await inbound.receive(a, site, visitor_id, "sms", "a photo", "MM1", also=queue_media)
+    [seen_by_a], [seen_by_b] = await media.due(a, 4), await media.due(b, 4)
+    won = await asyncio.gather(
+        *(media.claim((a, b)[n % 2], (seen_by_a, seen_by_b)[n % 2], 120) for n in range(10))
+    )
+    assert won.count(True) == 1
+    assert await media.due(a, 4) == [] and await media.due(b, 4) == []
