@@ -1,5 +1,16 @@
 """What every durable queue's sender shares (SMS outbox, webhooks, notifications): retry timing,
-and the loop that runs passes over due rows, sleeping between them until woken."""
+the loop that runs passes over due rows, sleeping between them until woken, and the recovery of
+rows whose sender stopped mid-send.
+
+A sender claims a row (`sending`, stamped with the claim's time) before it calls out, and
+settles it after. A row left `sending` by a sender that died is taken back by `Recovery`:
+
+- on SQLite the one process owns every claim, so at start-up every row left `sending` is
+  interrupted, as before;
+- on PostgreSQL other processes are sending right now, so only a claim older than the lease
+  (`lease_seconds`: longer than any send can take) is taken back, at start-up and then every
+  `RECOVER_EVERY_SECONDS`, since a process on another machine that died never restarts.
+"""
 
 from __future__ import annotations
 
@@ -7,14 +18,74 @@ import asyncio
 import contextlib
 import logging
 import random
+import time
 from collections.abc import Awaitable, Callable, Coroutine
+from datetime import timedelta
 from typing import Any
 
+from omnichat import times
 from omnichat.protocol.hub import Closed, Hub, Topic
+from omnichat.storage.db import Database
 
 log = logging.getLogger("omnichat.retry")
 IDLE_SECONDS = 1.0
 Idle = Callable[[Coroutine[Any, Any, object]], Awaitable[None]]
+# Added to the longest a send can take before its claim counts as abandoned: the writes around
+# the call, a busy event loop, and clocks of different machines that disagree a little.
+LEASE_MARGIN_SECONDS = 60.0
+RECOVER_EVERY_SECONDS = 30.0
+# Takes back the rows claimed before the given time; returns how many.
+Recover = Callable[[Database, str], Awaitable[int]]
+
+
+def lease_seconds(longest_send_seconds: float) -> float:
+    """How long a claim holds a row before another process may take it back (PostgreSQL)."""
+    return longest_send_seconds + LEASE_MARGIN_SECONDS
+
+
+class Recovery:
+    """Takes back a queue's rows whose sender stopped mid-send (see the module's docstring)."""
+
+    def __init__(
+        self,
+        db: Database,
+        recover: Recover,
+        lease: float,
+        what: str,
+        every: float = RECOVER_EVERY_SECONDS,
+    ) -> None:
+        self.db = db
+        self.lease = lease
+        self.every = every
+        self._recover = recover
+        self._what = what
+        self._next_at = 0.0
+
+    def claimed_before(self) -> str:
+        """Rows claimed before this time are abandoned: on SQLite every claim (this process,
+        starting, has made none yet), on PostgreSQL claims older than the lease."""
+        if self.db.dialect == "sqlite":
+            return times.now_iso()
+        return times.iso(times.now() - timedelta(seconds=self.lease))
+
+    async def at_start(self) -> None:
+        await self._run()
+        self._next_at = time.monotonic() + self.every
+
+    async def when_due(self) -> None:
+        """Call in each pass: on PostgreSQL, recovers again every `every` seconds."""
+        if self.db.dialect == "sqlite" or time.monotonic() < self._next_at:
+            return
+        self._next_at = time.monotonic() + self.every
+        await self._run()
+
+    async def _run(self) -> None:
+        recovered = await self._recover(self.db, self.claimed_before())
+        if recovered:
+            log.warning(
+                f"{self._what} were interrupted mid-send; they go back to the queue",
+                extra={"fields": {"count": recovered}},
+            )
 
 
 def backoff(base: float, cap: float, attempts: int) -> float:

@@ -148,7 +148,7 @@ async def revoke(db: Database, staff: Staff, token_id: int, *, ip: str | None) -
     async def op(tx: Tx) -> None:
         row = await tx.fetch_one(
             f"SELECT {COLUMNS} FROM api_tokens"
-            " WHERE id = :id AND tenant_id = :tenant AND revoked_at IS NULL",
+            " WHERE id = :id AND tenant_id = :tenant AND revoked_at IS NULL" + tx.for_update,
             {"id": token_id, "tenant": staff.tenant_id},
         )
         if row is None:

@@ -76,9 +76,10 @@ SESSION_COLUMNS = "s.id, s.tenant_id, s.user_id, s.expires_at, s.revoked_at"
 
 
 async def by_token(tx: Tx, token_hash: str) -> Session | None:
-    """The session whose current refresh token has this digest."""
+    """The session whose current refresh token has this digest, locked until commit: of two
+    refreshes with one token at once (two processes), the second finds it rotated away."""
     row = await tx.fetch_one(
-        f"SELECT {SESSION_COLUMNS} FROM sessions s WHERE s.token_hash = :hash",
+        f"SELECT {SESSION_COLUMNS} FROM sessions s WHERE s.token_hash = :hash" + tx.for_update,
         {"hash": token_hash},
     )
     return None if row is None else Session.from_row(row)

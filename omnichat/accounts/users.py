@@ -385,10 +385,12 @@ async def _check_allowed(tx: Tx, actor: Staff, user: User, changes: Changes) -> 
     losing_owner = user.role == "owner" and not user.disabled
     demoted = changes.role is not None and changes.role != "owner"
     if losing_owner and (demoted or changes.disabled):
-        others = await tx.fetch_one(
-            "SELECT COUNT(*) AS n FROM users WHERE tenant_id = :tenant_id AND role = 'owner'"
-            " AND disabled = 0 AND id != :id",
-            {"tenant_id": user.tenant_id, "id": user.id},
+        # The tenant's owners locked, in id order: two admins demoting the last two owners at
+        # once (two processes) are judged one after the other.
+        owners = await tx.fetch_all(
+            "SELECT id FROM users WHERE tenant_id = :tenant_id AND role = 'owner'"
+            " AND disabled = 0 ORDER BY id" + tx.for_update,
+            {"tenant_id": user.tenant_id},
         )
-        if others is None or others["n"] == 0:
+        if not [row for row in owners if row["id"] != user.id]:
             raise Conflict("the last owner cannot be demoted or disabled", code="last_owner")

@@ -29,6 +29,12 @@ REOPENED_TEXT = "This conversation was reopened by our team."
 
 
 async def _owned(tx: Tx, staff: Staff, conversation_id: int) -> Conversation:
+    """The conversation, locked until commit: what an action decides from it (the assignment
+    rule, the status, a resent client id) must still hold when it writes, also when another
+    process acts on the same conversation at the same moment (PostgreSQL)."""
+    await tx.fetch_one(
+        "SELECT id FROM conversations WHERE id = :id" + tx.for_update, {"id": conversation_id}
+    )
     return await conversations.owned(tx, staff.tenant_id, conversation_id)
 
 

@@ -38,23 +38,29 @@ class Owed:
 
 async def claim(tx: Tx, site_id: int, kind: Kind, now: datetime, interval: float) -> bool:
     """True when the alert may go out now (and the interval restarts); False when it was
-    counted toward the summary owed at the end of the interval."""
+    counted toward the summary owed at the end of the interval.
+
+    The decision is one upsert whose condition reads the row it changes: on PostgreSQL two
+    escalations of one site at the same moment (two processes) cannot both see a free window.
+    """
     if interval <= 0:
         return True
-    row = await tx.fetch_one(
-        "SELECT last_sent_at, due_at FROM alert_windows WHERE site_id = :site", {"site": site_id}
+    cutoff = times.iso(now - timedelta(seconds=interval))
+    started = await tx.fetch_one(
+        "INSERT INTO alert_windows (site_id, last_sent_at) VALUES (:site, :now)"
+        " ON CONFLICT (site_id) DO UPDATE SET last_sent_at = :now, escalated = 0,"
+        " followups = 0, due_at = NULL"
+        " WHERE alert_windows.due_at IS NULL AND alert_windows.last_sent_at <= :cutoff"
+        " RETURNING site_id",
+        {"site": site_id, "now": times.iso(now), "cutoff": cutoff},
     )
-    if row is None or (
-        row["due_at"] is None
-        and times.parse(row["last_sent_at"]) + timedelta(seconds=interval) <= now
-    ):
-        await tx.execute(
-            "INSERT INTO alert_windows (site_id, last_sent_at) VALUES (:site, :now)"
-            " ON CONFLICT (site_id) DO UPDATE SET last_sent_at = :now, escalated = 0,"
-            " followups = 0, due_at = NULL",
-            {"site": site_id, "now": times.iso(now)},
-        )
+    if started is not None:
         return True
+    row = await tx.fetch_one(
+        "SELECT last_sent_at FROM alert_windows WHERE site_id = :site" + tx.for_update,
+        {"site": site_id},
+    )
+    assert row is not None, "the upsert left the site's window in place"
     due = times.parse(row["last_sent_at"]) + timedelta(seconds=interval)
     # `kind` is one of two column names, never a value from outside.
     await tx.execute(
@@ -75,11 +81,12 @@ async def due(db: Database, now: datetime) -> list[int]:
 
 
 async def settle(tx: Tx, site_id: int, now: datetime) -> Owed | None:
-    """Take the summary owed by the site if it is due (re-read in `tx`, so it is taken once,
-    however many passes or processes look); the summary going out starts a new interval."""
+    """Take the summary owed by the site if it is due (re-read and locked in `tx`, so it is
+    taken once, however many passes or processes look); the summary going out starts a new
+    interval."""
     row = await tx.fetch_one(
         "SELECT last_sent_at, escalated, followups FROM alert_windows"
-        " WHERE site_id = :site AND due_at <= :now",
+        " WHERE site_id = :site AND due_at <= :now" + tx.for_update,
         {"site": site_id, "now": times.iso(now)},
     )
     if row is None:

@@ -50,6 +50,10 @@ async def auto_assign(
     auto-assigns and someone is eligible; returns the conversation as it now is."""
     if not site.settings.auto_assign or conversation.assignee_id is not None or not connected:
         return conversation
+    # On PostgreSQL, conversations of one site opening at once (on several processes) choose
+    # one after the other, each seeing the last one's choice: the round-robin turns and the
+    # cap holds. The lock is the transaction's; the next statement reads what came before it.
+    await tx.lock(f"auto_assign:{site.id}")
     row = await tx.fetch_one(
         NEXT_ASSIGNEE[tx.dialect],
         {

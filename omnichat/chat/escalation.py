@@ -226,10 +226,11 @@ async def auto_close(db: Database, metrics: Metrics, now: datetime | None = None
 
 
 async def close_quiet(tx: Tx, conversation_id: int, cutoff: str) -> bool:
-    """Close the conversation if it is still quiet since `cutoff` (re-checked in `tx`)."""
+    """Close the conversation if it is still quiet since `cutoff` (re-checked in `tx`, the row
+    locked: every process runs the job, and only one may close it and tell the visitor)."""
     row = await tx.fetch_one(
         "SELECT 1 FROM conversations WHERE id = :id AND status != 'closed'"
-        " AND updated_at <= :cutoff",
+        " AND updated_at <= :cutoff" + tx.for_update,
         {"id": conversation_id, "cutoff": cutoff},
     )
     if row is None:

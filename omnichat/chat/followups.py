@@ -128,7 +128,7 @@ async def set_status(
 
     async def op(tx: Tx) -> Followup:
         row = await tx.fetch_one(
-            "SELECT status FROM followups WHERE id = :id AND tenant_id = :tenant",
+            "SELECT status FROM followups WHERE id = :id AND tenant_id = :tenant" + tx.for_update,
             {"id": followup_id, "tenant": tenant_id},
         )
         if row is None:
@@ -217,6 +217,11 @@ async def create(
 
     async def op(tx: Tx) -> tuple[Followup, messages.Message | None]:
         now = times.now()
+        # The visitor's row locked: on PostgreSQL two forms sent at once (two processes) are
+        # counted one after the other, as SQLite's single writer does.
+        await tx.fetch_one(
+            "SELECT id FROM visitors WHERE id = :v" + tx.for_update, {"v": visitor_id}
+        )
         await _check_rate(tx, visitor_id, now)  # the check that counts, serialised
         found = await conversations.find(tx, visitor_id, "web")
         conversation_id = None if found is None else found[0]

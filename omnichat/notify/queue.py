@@ -126,14 +126,23 @@ async def waiting(db: Database) -> dict[str, int]:
     return counts
 
 
-async def claim(db: Database, notification_id: int) -> bool:
-    """Mark a waiting row `sending`, counting the attempt; False if it moved meanwhile."""
+async def claim(db: Database, row: Notification) -> bool:
+    """Mark a waiting row `sending`, counting the attempt; False if it moved meanwhile.
+
+    One conditional UPDATE by id whose condition is the state the pass read (waiting, the same
+    attempt count, due): atomic on PostgreSQL too, so of two processes that read the same row
+    one sends it, and a pass that read it before another process's failed try put it back for
+    later cannot try it early. One row each rather than a batch `FOR UPDATE SKIP LOCKED`: the
+    pass picks rows per channel circuit first, and a lost claim costs one statement.
+    """
 
     async def op(tx: Tx) -> bool:
+        now = times.now_iso()
         changed = await tx.execute(
             "UPDATE notifications SET status = 'sending', attempts = attempts + 1,"
-            " updated_at = :now WHERE id = :id AND status IN ('queued', 'retrying')",
-            {"id": notification_id, "now": times.now_iso()},
+            " updated_at = :now WHERE id = :id AND status IN ('queued', 'retrying')"
+            " AND attempts = :attempts AND next_attempt_at <= :now",
+            {"id": row.id, "now": now, "attempts": row.attempts},
         )
         return changed == 1
 
@@ -189,15 +198,16 @@ async def discard(db: Database, notification_id: int) -> None:
     await db.write(op)
 
 
-async def recover(db: Database) -> int:
-    """At start-up: rows a previous process left mid-send are tried again."""
+async def recover(db: Database, claimed_before: str) -> int:
+    """Rows left mid-send by a sender that stopped (claimed before `claimed_before`, see
+    `retry.Recovery`) are tried again."""
 
     async def op(tx: Tx) -> int:
         return await tx.execute(
             "UPDATE notifications SET status = 'retrying', next_attempt_at = :now,"
             " last_error = 'The server stopped during the send; sent again.', updated_at = :now"
-            " WHERE status = 'sending'",
-            {"now": times.now_iso()},
+            " WHERE status = 'sending' AND updated_at < :before",
+            {"now": times.now_iso(), "before": claimed_before},
         )
 
     return await db.write(op)

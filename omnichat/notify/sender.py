@@ -20,7 +20,7 @@ from omnichat import retry, times
 from omnichat.metrics import Metrics
 from omnichat.notify import queue
 from omnichat.notify.queue import Notification
-from omnichat.settings import NotifySettings
+from omnichat.settings import NotifySettings, Settings
 from omnichat.storage.db import Database
 from omnichat.twilio.circuit import Circuit
 
@@ -30,6 +30,9 @@ BATCH = 16
 STOP_DEADLINE_SECONDS = 5.0
 CIRCUIT_FAILURES = 5
 CIRCUIT_PAUSE_SECONDS = 30.0
+# An SMTP send is several commands (connect, EHLO, STARTTLS, AUTH, MAIL, RCPT, DATA), each
+# under `email.timeout_seconds`.
+SMTP_COMMANDS = 8
 
 
 @dataclass(frozen=True)
@@ -44,6 +47,7 @@ class Outcome:
 
 class Handler(Protocol):
     channel: str
+    settings: Settings  # its timeouts bound how long a send can take (the recovery's lease)
 
     async def start(self) -> None: ...
 
@@ -69,14 +73,19 @@ class Sender:
         }
         self._task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
+        longest = settings.push_timeout_seconds
+        for handler in handlers:
+            longest = max(
+                longest,
+                handler.settings.notify.push_timeout_seconds,
+                SMTP_COMMANDS * handler.settings.email.timeout_seconds,
+            )
+        self.recovery = retry.Recovery(
+            db, queue.recover, retry.lease_seconds(longest), "notifications"
+        )
 
     async def start(self) -> None:
-        recovered = await queue.recover(self.db)
-        if recovered:
-            log.warning(
-                "notifications were interrupted mid-send by a stop; sending them again",
-                extra={"fields": {"count": recovered}},
-            )
+        await self.recovery.at_start()
         for handler in self.handlers.values():
             await handler.start()
         self._task = asyncio.create_task(self._run(), name="omnichat-notify-sender")
@@ -110,6 +119,7 @@ class Sender:
 
     async def _pass(self) -> bool:
         """Send what is due; True when something was tried (there may be more behind it)."""
+        await self.recovery.when_due()
         for channel, count in (await queue.waiting(self.db)).items():
             self.metrics.notify_waiting.labels(channel).set(count)
         paused = tuple(ch for ch, circuit in self.circuits.items() if circuit.state == "open")
@@ -139,7 +149,7 @@ class Sender:
         return retry.backoff(base, cap, row.attempts + 1)
 
     async def _attempt(self, row: Notification) -> None:
-        if not await queue.claim(self.db, row.id):
+        if not await queue.claim(self.db, row):
             return
         fields: dict[str, Any] = {
             "notification": row.id,

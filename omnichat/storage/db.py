@@ -61,6 +61,11 @@ def json_values(dialect: Dialect, param: str, kind: Literal["integer", "text"] =
     )
 
 
+# A PostgreSQL advisory lock held by the transaction (released at its end); the lock's name is
+# hashed into the 64-bit key it takes.
+LOCK = "SELECT pg_advisory_xact_lock(hashtextextended(:name, 0))"
+
+
 class Tx:
     """A handle on an open write transaction, given to each write operation.
 
@@ -101,6 +106,17 @@ class Tx:
         """What a SELECT that reads a row to change it must end with: on PostgreSQL, transactions
         run side by side and the row must be locked until commit; SQLite's writer is alone."""
         return " FOR UPDATE" if self.dialect == "postgresql" else ""
+
+    def for_update_of(self, alias: str) -> str:
+        """`for_update` for a SELECT that joins tables: locks only the rows of `alias`."""
+        return f" FOR UPDATE OF {alias}" if self.dialect == "postgresql" else ""
+
+    async def lock(self, name: str) -> None:
+        """Hold the lock `name` until this transaction ends, waiting for it if another holds it:
+        on PostgreSQL, work that must not run side by side (choosing who gets a conversation)
+        queues here; SQLite's writer is alone, so there is nothing to wait for."""
+        if self.dialect == "postgresql":
+            await self.fetch_one(LOCK, {"name": name})
 
     def publish(
         self, topic: Topic, frame: str, key: int | None = None, exclude: Subscriber | None = None

@@ -89,14 +89,24 @@ async def announce(tx: Tx, outbox_id: int) -> None:
     )
 
 
-async def claim(db: Database, outbox_id: int, attempt_id: str) -> bool:
-    """Mark a pending row `sending` under `attempt_id`; False if someone else moved it."""
+async def claim(db: Database, row: outbox.Entry, attempt_id: str) -> bool:
+    """Mark a pending row `sending` under `attempt_id`; False if someone else moved it.
+
+    One conditional UPDATE by id, and the condition is the state the pass read (still pending,
+    the same attempt count, due): on PostgreSQL a second process's claim of the same row waits
+    for the first's row lock, re-checks the condition and matches nothing, and a pass that read
+    the row before another process's failed attempt put it back for later cannot send it early.
+    Claims stay one row each rather than a batch `FOR UPDATE SKIP LOCKED`: the sender checks
+    each row (expiry, per-number cap) before claiming it, and a lost claim costs one statement.
+    """
 
     async def op(tx: Tx) -> bool:
+        now = times.now_iso()
         changed = await tx.execute(
             "UPDATE outbox SET status = 'sending', attempt_id = :attempt,"
-            " attempts = attempts + 1, updated_at = :now WHERE id = :id AND status = 'pending'",
-            {"attempt": attempt_id, "now": times.now_iso(), "id": outbox_id},
+            " attempts = attempts + 1, updated_at = :now WHERE id = :id AND status = 'pending'"
+            " AND attempts = :attempts AND next_attempt_at <= :now",
+            {"attempt": attempt_id, "now": now, "id": row.id, "attempts": row.attempts},
         )
         return changed == 1
 
@@ -184,26 +194,27 @@ async def defer(db: Database, outbox_id: int, until: str) -> None:
     await db.write(op)
 
 
-async def recover(db: Database, grace_seconds: float) -> int:
-    """At start-up: rows a previous process left `sending` have an unknown outcome. They go
-    back to the queue after the grace period, keeping their attempt id for the callback."""
+async def recover(db: Database, claimed_before: str, grace_seconds: float) -> int:
+    """Rows left `sending` by a sender that stopped mid-call (claimed before `claimed_before`,
+    see `retry.Recovery`) have an unknown outcome. They go back to the queue after the grace
+    period, keeping their attempt id for the callback."""
 
     async def op(tx: Tx) -> int:
         now = times.now()
-        rows = await tx.fetch_all("SELECT id FROM outbox WHERE status = 'sending'")
+        rows = await tx.fetch_all(
+            "UPDATE outbox SET status = 'pending', next_attempt_at = :at, error_code = :code,"
+            " error_message = :message, updated_at = :now"
+            " WHERE status = 'sending' AND updated_at < :before RETURNING id",
+            {
+                "at": times.iso(now + timedelta(seconds=grace_seconds)),
+                "code": UNKNOWN_OUTCOME,
+                "message": "The server stopped during the call to Twilio; it is sent again"
+                " unless Twilio confirms the first attempt.",
+                "now": times.iso(now),
+                "before": claimed_before,
+            },
+        )
         for row in rows:
-            await tx.execute(
-                "UPDATE outbox SET status = 'pending', next_attempt_at = :at, error_code = :code,"
-                " error_message = :message, updated_at = :now WHERE id = :id",
-                {
-                    "at": times.iso(now + timedelta(seconds=grace_seconds)),
-                    "code": UNKNOWN_OUTCOME,
-                    "message": "The server stopped during the call to Twilio; it is sent again"
-                    " unless Twilio confirms the first attempt.",
-                    "now": times.iso(now),
-                    "id": row["id"],
-                },
-            )
             await announce(tx, row["id"])
         return len(rows)
 
@@ -217,13 +228,17 @@ async def record_callback(db: Database, callback: Callback) -> bool:
         return False
 
     async def op(tx: Tx) -> bool:
+        # Locked: callbacks for one text ("sent", "delivered") may reach two processes at once,
+        # and a state only moves forward.
         row = await tx.fetch_one(
-            "SELECT id, status, provider_sid, attempt_id FROM outbox WHERE provider_sid = :sid",
+            "SELECT id, status, provider_sid, attempt_id FROM outbox WHERE provider_sid = :sid"
+            + tx.for_update,
             {"sid": callback.sid},
         )
         if row is None and callback.outbox_id is not None and callback.attempt_id:
             row = await tx.fetch_one(
-                "SELECT id, status, provider_sid, attempt_id FROM outbox WHERE id = :id",
+                "SELECT id, status, provider_sid, attempt_id FROM outbox WHERE id = :id"
+                + tx.for_update,
                 {"id": callback.outbox_id},
             )
             if row is not None and row["attempt_id"] != callback.attempt_id:
@@ -264,7 +279,8 @@ async def retry(db: Database, tenant_id: int, conversation_id: int, message_id: 
         row = await tx.fetch_one(
             "SELECT o.id, o.status FROM outbox o JOIN messages m ON m.id = o.message_id"
             " JOIN conversations c ON c.id = m.conversation_id"
-            " WHERE m.id = :message AND c.id = :conversation AND c.tenant_id = :tenant",
+            " WHERE m.id = :message AND c.id = :conversation AND c.tenant_id = :tenant"
+            + tx.for_update_of("o"),
             {"message": message_id, "conversation": conversation_id, "tenant": tenant_id},
         )
         if row is None:

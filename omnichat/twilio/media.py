@@ -27,7 +27,7 @@ from urllib.parse import urljoin, urlsplit
 import aiohttp
 import orjson
 
-from omnichat import times
+from omnichat import retry, times
 from omnichat.chat import attachments, events, filetypes, messages
 from omnichat.chat.attachments import Uploader
 from omnichat.chat.conversations import load
@@ -135,6 +135,34 @@ async def due(db: Database, limit: int) -> list[Fetch]:
     return [Fetch(*row) for row in rows]
 
 
+async def claim(db: Database, row: Fetch, lease_seconds: float) -> bool:
+    """Take a due fetch for this process; False when another took it (or it moved) first.
+
+    There is no `fetching` state: the claim moves the row's next attempt a lease ahead, so other
+    processes leave it alone while it downloads, and if this process dies the row is simply due
+    again once the lease is over. SQLite's one process needs no lease (0: the row stays due, as
+    before, and a restart fetches it at once). One conditional UPDATE by id on the state the
+    pass read, so of two processes that read the row one downloads it.
+    """
+    now = times.now()
+
+    async def op(tx: Tx) -> bool:
+        changed = await tx.execute(
+            "UPDATE media_fetches SET next_attempt_at = :until, updated_at = :now"
+            " WHERE id = :id AND status = 'pending' AND attempts = :attempts"
+            " AND next_attempt_at <= :now",
+            {
+                "until": times.iso(now + timedelta(seconds=lease_seconds)),
+                "now": times.iso(now),
+                "id": row.id,
+                "attempts": row.attempts,
+            },
+        )
+        return changed == 1
+
+    return await db.write(op)
+
+
 async def _announce(tx: Tx, message_id: int) -> None:
     row = await tx.fetch_one(
         "SELECT" + messages.COLUMNS + messages.FROM + "WHERE m.id = :id", {"id": message_id}
@@ -163,6 +191,10 @@ class Fetcher:
         self._session: aiohttp.ClientSession | None = None
         self._task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
+        # A download is at most one request per redirect, each under the timeout.
+        self.timeout = max(60.0, settings.request_timeout_seconds)
+        longest = (MAX_REDIRECTS + 1) * self.timeout
+        self.lease = 0.0 if db.dialect == "sqlite" else retry.lease_seconds(longest)
 
     async def start(self) -> None:
         if not (self.settings.account_sid and self.settings.auth_token):
@@ -183,6 +215,7 @@ class Fetcher:
 
     async def _run(self) -> None:
         while not self._stopping.is_set():
+            rows: list[Fetch] = []
             try:
                 rows = await due(self.db, BATCH)
                 await asyncio.gather(*(self.fetch_one(row) for row in rows))
@@ -193,6 +226,8 @@ class Fetcher:
                     await asyncio.wait_for(self._stopping.wait(), IDLE_SECONDS)
 
     async def fetch_one(self, row: Fetch) -> None:
+        if not await claim(self.db, row, self.lease):
+            return
         fields = {"fetch_id": row.id, "message_id": row.message_id, "attempt": row.attempts + 1}
         try:
             kind, spool = await self._download(row.url)
@@ -224,7 +259,7 @@ class Fetcher:
 
     async def _download(self, url: str) -> tuple[str, tempfile.SpooledTemporaryFile[bytes]]:
         assert self._session is not None
-        timeout = aiohttp.ClientTimeout(total=max(60.0, self.settings.request_timeout_seconds))
+        timeout = aiohttp.ClientTimeout(total=self.timeout)
         spool = tempfile.SpooledTemporaryFile(max_size=1024 * 1024)  # noqa: SIM115
         try:
             for _ in range(MAX_REDIRECTS + 1):
@@ -301,8 +336,15 @@ class Fetcher:
         async def op(tx: Tx) -> None:
             await tx.execute(
                 "UPDATE media_fetches SET attempts = attempts + 1, next_attempt_at = :when,"
-                " error = :error, updated_at = :now WHERE id = :id",
-                {"id": row.id, "when": when, "error": reason, "now": times.now_iso()},
+                " error = :error, updated_at = :now"
+                " WHERE id = :id AND status = 'pending' AND attempts = :attempts",
+                {
+                    "id": row.id,
+                    "when": when,
+                    "error": reason,
+                    "now": times.now_iso(),
+                    "attempts": row.attempts,
+                },
             )
 
         await self.db.write(op)

@@ -80,21 +80,25 @@ class Sender:
         self._session: aiohttp.ClientSession | None = None
         self._task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
+        # A claim lasts the API call's timeout (and the margin) before another process may
+        # take the row back; the grace period then still waits for Twilio's callback.
+        grace = settings.unknown_outcome_grace_seconds
+        self.recovery = retry.Recovery(
+            db,
+            lambda db, before: delivery.recover(db, before, grace),
+            retry.lease_seconds(settings.request_timeout_seconds),
+            "outbound texts",
+        )
 
     async def start(self) -> None:
-        """Settle rows a previous process left mid-call, then start sending (if configured)."""
+        """Settle rows a stopped sender left mid-call, then start sending (if configured)."""
         absent = missing(self.settings)
         if absent:
             # All three unset is a deliberate "off"; only some of them is a mistake.
             level = logging.INFO if len(absent) == len(REQUIRED) else logging.ERROR
             log.log(level, "SMS and WhatsApp are off", extra={"fields": {"missing": absent}})
             return
-        recovered = await delivery.recover(self.db, self.settings.unknown_outcome_grace_seconds)
-        if recovered:
-            log.warning(
-                "outbound texts were interrupted mid-call by a stop",
-                extra={"fields": {"count": recovered}},
-            )
+        await self.recovery.at_start()
         self._session = aiohttp.ClientSession()
         self._task = asyncio.create_task(self._run(), name="omnichat-twilio-sender")
 
@@ -132,6 +136,7 @@ class Sender:
 
     async def _pass(self) -> bool:
         """Send what is due; True when something was sent (there may be more behind it)."""
+        await self.recovery.when_due()
         self._show_circuit()
         self.metrics.outbox_unsent.set(await outbox.unsent_count(self.db))
         state = self.circuit.state
@@ -158,7 +163,7 @@ class Sender:
         if await self._over_cap(row, now):
             return
         attempt = uuid.uuid4().hex
-        if not await delivery.claim(self.db, row.id, attempt):
+        if not await delivery.claim(self.db, row, attempt):
             return
         assert self._session is not None and row.from_number is not None
         callback = (

@@ -138,14 +138,23 @@ async def waiting_count(db: Database) -> int:
     return int(value or 0)
 
 
-async def claim(db: Database, delivery_id: int) -> bool:
-    """Mark a waiting row `sending`, counting the attempt; False if it moved meanwhile."""
+async def claim(db: Database, row: Delivery) -> bool:
+    """Mark a waiting row `sending`, counting the attempt; False if it moved meanwhile.
+
+    One conditional UPDATE by id whose condition is the state the pass read (waiting, the same
+    attempt count, due): atomic on PostgreSQL too, so of two processes that read the same row
+    one sends it, and a pass that read it before another process's failed try put it back for
+    later cannot try it early. One row each rather than a batch `FOR UPDATE SKIP LOCKED`: the
+    pass picks rows per webhook circuit first, and a lost claim costs one statement.
+    """
 
     async def op(tx: Tx) -> bool:
+        now = times.now_iso()
         changed = await tx.execute(
             "UPDATE webhook_deliveries SET status = 'sending', attempts = attempts + 1,"
-            " updated_at = :now WHERE id = :id AND status IN ('queued', 'retrying')",
-            {"id": delivery_id, "now": times.now_iso()},
+            " updated_at = :now WHERE id = :id AND status IN ('queued', 'retrying')"
+            " AND attempts = :attempts AND next_attempt_at <= :now",
+            {"id": row.id, "now": now, "attempts": row.attempts},
         )
         return changed == 1
 
@@ -193,16 +202,17 @@ async def failed(db: Database, delivery_id: int, response_status: int | None, er
     )
 
 
-async def recover(db: Database) -> int:
-    """At start-up: rows a previous process left mid-call are tried again (the receiver may
-    see one twice; it dedupes by the Omnichat-Delivery id)."""
+async def recover(db: Database, claimed_before: str) -> int:
+    """Rows left mid-call by a sender that stopped (claimed before `claimed_before`, see
+    `retry.Recovery`) are tried again (the receiver may see one twice; it dedupes by the
+    Omnichat-Delivery id)."""
 
     async def op(tx: Tx) -> int:
         return await tx.execute(
             "UPDATE webhook_deliveries SET status = 'retrying', next_attempt_at = :now,"
             " last_error = 'The server stopped during the call; sent again.', updated_at = :now"
-            " WHERE status = 'sending'",
-            {"now": times.now_iso()},
+            " WHERE status = 'sending' AND updated_at < :before",
+            {"now": times.now_iso(), "before": claimed_before},
         )
 
     return await db.write(op)
@@ -225,7 +235,8 @@ async def resend(db: Database, tenant_id: int, webhook_id: int, delivery_id: int
     async def op(tx: Tx) -> Delivery:
         row = await tx.fetch_one(
             "SELECT d.status FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id"
-            " WHERE d.id = :id AND d.webhook_id = :w AND w.tenant_id = :t",
+            " WHERE d.id = :id AND d.webhook_id = :w AND w.tenant_id = :t" + tx.for_update_of("d"),
+            # Locked: a sender on another process may be claiming it this moment.
             {"id": delivery_id, "w": webhook_id, "t": tenant_id},
         )
         if row is None:

@@ -159,6 +159,8 @@ async def create(
     secret = "whsec_" + secrets.token_urlsafe(32)
 
     async def op(tx: Tx) -> Webhook:
+        # Two creations at once (two processes) are counted one after the other.
+        await tx.lock(f"webhooks:{tenant_id}")
         count = await tx.fetch_one(
             "SELECT COUNT(*) FROM webhooks WHERE tenant_id = :t", {"t": tenant_id}
         )

@@ -63,15 +63,16 @@ class Sender:
         self._session: aiohttp.ClientSession | None = None
         self._task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
+        self.recovery = retry.Recovery(
+            db,
+            deliveries.recover,
+            retry.lease_seconds(settings.timeout_seconds),
+            "webhook deliveries",
+        )
 
     async def start(self) -> None:
-        """Put back rows a previous process left mid-call, then start sending."""
-        recovered = await deliveries.recover(self.db)
-        if recovered:
-            log.warning(
-                "webhook deliveries were interrupted mid-call by a stop; sending them again",
-                extra={"fields": {"count": recovered}},
-            )
+        """Put back rows a stopped sender left mid-call, then start sending."""
+        await self.recovery.at_start()
         self._session = self.egress.session(
             timeout=aiohttp.ClientTimeout(total=self.settings.timeout_seconds),
             headers={"User-Agent": "Omnichat-Webhooks/1"},
@@ -116,6 +117,7 @@ class Sender:
 
     async def _pass(self) -> bool:
         """Send what is due; True when something was tried (there may be more behind it)."""
+        await self.recovery.when_due()
         self.metrics.webhook_waiting.set(await deliveries.waiting_count(self.db))
         paused = [wid for wid, circuit in self.circuits.items() if circuit.state == "open"]
         rows = await deliveries.due(self.db, times.now_iso(), BATCH, paused)
@@ -148,7 +150,7 @@ class Sender:
         url, secret = found
         now = times.now()
         window_closes = times.parse(row.queued_at).timestamp() + self.settings.give_up_after_seconds
-        if not await deliveries.claim(self.db, row.id):
+        if not await deliveries.claim(self.db, row):
             return
         fields: dict[str, Any] = {
             "delivery": row.id,
