@@ -20,7 +20,7 @@ from tests.escalations import (
 from tests.servers import ServerProcess
 from tests.staff import Account, sign_in_owner
 from tests.timing import UNIT, eventually
-from tests.visitors import new_session, next_frame, send, visitor_socket
+from tests.visitors import new_session, send, visitor_socket
 
 # The contract: each step fires within 2 s of its due time.
 PRECISION = 2.0
