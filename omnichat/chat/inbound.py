@@ -52,6 +52,12 @@ async def receive(
         return stored
 
     async def store(tx: Tx) -> Stored:
+        if tx.for_update:
+            # Two messages of one contact on two processes at once (two tabs, an SMS and its
+            # resend) must not both open, or reopen and greet, the conversation.
+            await tx.fetch_one(
+                "SELECT id FROM visitors WHERE id = :v FOR UPDATE", {"v": visitor_id}
+            )
         found = await conversations.find(tx, visitor_id, channel)
         if found is None:
             opened = await conversations.create(tx, site.tenant_id, site.id, visitor_id, channel)
