@@ -6,24 +6,11 @@ import asyncio
 import contextlib
 import sqlite3
 
-from websockets.exceptions import ConnectionClosed
-
 from tests.servers import ServerProcess
 from tests.timing import UNIT
-from tests.visitors import new_session, next_frame, send, visitor_socket
+from tests.visitors import chat_until_killed, new_session
 
 VISITORS = 20
-
-
-async def chat_until_killed(process: ServerProcess, token: str, acked: list[str], tag: str) -> None:
-    """Send messages one by one, recording each acknowledged client id, until the socket dies."""
-    with contextlib.suppress(ConnectionClosed, OSError, TimeoutError):
-        async with visitor_socket(process, token) as (ws, _):
-            for n in range(10_000):
-                client_id = f"{tag}-{n}"
-                await send(ws, {"type": "message", "client_id": client_id, "text": f"m{n}"})
-                await next_frame(ws, "ack")
-                acked.append(client_id)
 
 
 async def test_kill_9_under_load_keeps_every_acked_message_once(start_server) -> None:  # type: ignore[no-untyped-def]

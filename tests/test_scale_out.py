@@ -8,7 +8,6 @@ on one process and an agent on the other, a process killed with -9 under load.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import secrets
 import threading
 import uuid
@@ -24,7 +23,7 @@ from tests.engines import shared_postgres, shared_redis
 from tests.servers import ServerProcess, query, server_env
 from tests.staff import sign_in_owner
 from tests.timing import UNIT
-from tests.visitors import bearer, new_session, next_frame, send, visitor_socket
+from tests.visitors import bearer, chat_until_killed, new_session, next_frame, send, visitor_socket
 
 Cluster = Callable[..., list[ServerProcess]]
 
@@ -122,17 +121,6 @@ async def test_resuming_after_any_event_id_misses_nothing_while_two_processes_wr
     assert len(sent) == 200
     assert len(stored) >= 200
     assert seen == stored, "resuming skipped or repeated an event"
-
-
-async def chat_until_killed(process: ServerProcess, token: str, acked: list[str], tag: str) -> None:
-    """Send messages one by one, recording each acknowledged client id, until the socket dies."""
-    with contextlib.suppress(ConnectionClosed, OSError, TimeoutError):
-        async with visitor_socket(process, token) as (ws, _):
-            for n in range(10_000):
-                client_id = f"{tag}-{n}"
-                await send(ws, {"type": "message", "client_id": client_id, "text": f"m{n}"})
-                await next_frame(ws, "ack")
-                acked.append(client_id)
 
 
 async def test_a_process_killed_under_load_loses_nothing_and_visitors_resume_on_another(

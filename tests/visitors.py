@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
+from websockets.exceptions import ConnectionClosed
 
 from tests.servers import Server, Socket, query
 from tests.timing import UNIT
@@ -57,3 +58,15 @@ async def visitor_socket(
     async with server.websocket("/ws/visitor", headers) as ws:
         await send(ws, {"type": "hello", "token": token, "last_seq": last_seq})
         yield ws, await next_frame(ws, "welcome")
+
+
+async def chat_until_killed(server: Server, token: str, acked: list[str], tag: str) -> None:
+    """Send messages one by one on a visitor socket, recording each acknowledged client id,
+    until the socket dies (its server killed)."""
+    with contextlib.suppress(ConnectionClosed, OSError, TimeoutError):
+        async with visitor_socket(server, token) as (ws, _):
+            for n in range(10_000):
+                client_id = f"{tag}-{n}"
+                await send(ws, {"type": "message", "client_id": client_id, "text": f"m{n}"})
+                await next_frame(ws, "ack")
+                acked.append(client_id)
