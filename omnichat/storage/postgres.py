@@ -7,16 +7,16 @@ SQLite's connections); queries go to asyncpg directly with the plain SQL the cod
 `:name` parameters numbered once per statement text (compiling through SQLAlchemy for every
 query, as `databases.Database` does, would cost more than many of our queries).
 
-Ordering: a tenant's event ids are drawn after its counter row is locked (the schema's trigger)
-and a conversation's message seqs come from its `last_seq` row, both inside the transaction, so
-they become visible in commit order; resuming "after id N" never skips a later commit.
+Ordering: a tenant's event ids are counted on its tenant row (the schema's trigger) and a
+conversation's message seqs on its `last_seq`, both updated inside the transaction, whose row lock
+holds until commit: they become visible in commit order, and resuming "after id N" never skips
+a later commit.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
-import logging
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar, cast
@@ -28,7 +28,6 @@ from omnichat.protocol.hub import Hub
 from omnichat.signing import Signer
 from omnichat.storage.db import Database, Dialect, Params, Row, Tx, WriteOp
 
-log = logging.getLogger("omnichat.db")
 T = TypeVar("T")
 
 POOL_SIZE = 20
