@@ -347,7 +347,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.umask(OWNER_ONLY_UMASK)
     args = parser().parse_args(argv)
     try:
-        settings = load_settings(args.config, os.environ)
+        # The socket a `--workers` parent passes is not a setting (settings refuse unknown
+        # OMNICHAT_ variables); `serve` picks it up.
+        environ = {k: v for k, v in os.environ.items() if k != workers.LISTEN_FD_ENV}
+        settings = load_settings(args.config, environ)
         if args.command is None:
             args.workers = 1
         return COMMANDS[args.command or "serve"](settings, args)

@@ -8,7 +8,7 @@ carrying on there; `serve --workers 2`; `check`, `migrate --status`, `create-use
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
 import os
 import secrets
 import signal
@@ -26,7 +26,7 @@ import pytest
 from tests.agents import agent_socket, frames_until, quiet, reply
 from tests.attachments import PNG, uploaded
 from tests.engines import RedisServer, free_port, shared_postgres, shared_redis
-from tests.servers import ROOT, ServerProcess, query, run_cli, server_env
+from tests.servers import ROOT, ServerProcess, run_cli, server_env
 from tests.staff import Account, closed_with, create_account, login, sign_in_owner
 from tests.timing import UNIT, eventually
 from tests.visitors import bearer, new_session, next_frame, send, visitor_socket
@@ -272,53 +272,43 @@ async def test_serve_with_two_workers_shares_one_port_and_stops_on_sigterm(tmp_p
         stdout=log,
         stderr=subprocess.STDOUT,
     )
+    server = ServerProcess(data_dir, env, port=port)
     try:
         wait_ready(f"http://127.0.0.1:{port}", parent)
         children = children_of(parent.pid)
         assert len(children) == 2, children
-        server = ServerProcess(data_dir, env, port=port)
         owner = sign_in_owner(server)
         token = new_session(server)["token"]
         # The kernel hands each connection to one child: open sockets until both have some.
-        opened: dict[int, Any] = {}
-        contexts = []
-        try:
+        async with contextlib.AsyncExitStack() as stack:
+            by_worker: dict[int, Any] = {}
             for _ in range(40):
-                context = visitor_socket(server, token)
-                ws, _ = await context.__aenter__()
-                contexts.append(context)
-                owner_pid = socket_owner(port, client_port(ws), children)
-                assert owner_pid in children
-                opened.setdefault(owner_pid, ws)
-                if len(opened) == 2:
+                ws, _ = await stack.enter_async_context(visitor_socket(server, token))
+                by_worker.setdefault(socket_owner(port, client_port(ws), children), ws)
+                if len(by_worker) == 2:
                     break
-            assert len(opened) == 2, "one worker process took every connection"
-            visitor_pid, visitor = next(iter(opened.items()))
-            other = next(pid for pid in opened if pid != visitor_pid)
-            async with agent_socket(server, owner.access_token) as (agent, _):
-                for _ in range(40):
-                    if socket_owner(port, client_port(agent), children) == other:
-                        break
-                    await agent.close()  # type: ignore[attr-defined]
-                    agent_context = agent_socket(server, owner.access_token)
-                    agent, _ = await agent_context.__aenter__()
-                    contexts.append(agent_context)
-                assert socket_owner(port, client_port(agent), children) == other
-                await send(visitor, {"type": "message", "client_id": "w-1", "text": "via workers"})
-                ack = await next_frame(visitor, "ack")
-                frames = await frames_until(agent, lambda f: f.get("event") == "message.created")
-                assert frames[-1]["data"]["message"]["text"] == "via workers"
-                answered = reply(server, owner, ack["message"]["conversation_id"], "answered")
-                assert answered.status_code == 201, answered.text
-                while (frame := await next_frame(visitor, "message"))["message"]["sender"] != (
-                    "agent"
-                ):
-                    pass
-                assert frame["message"]["text"] == "answered"
-        finally:
-            for context in reversed(contexts):
-                await context.__aexit__(None, None, None)
-        server.http.close()
+            assert set(by_worker) == children, "one worker process took every connection"
+            visitor_pid, visitor = next(iter(by_worker.items()))
+            for _ in range(40):
+                agent, _ = await stack.enter_async_context(agent_socket(server, owner.access_token))
+                if socket_owner(port, client_port(agent), children) != visitor_pid:
+                    break
+            assert socket_owner(port, client_port(agent), children) != visitor_pid
+            await send(visitor, {"type": "message", "client_id": "w-1", "text": "via workers"})
+            ack = await next_frame(visitor, "ack")
+            await frames_until(
+                agent,
+                lambda f: (
+                    f.get("event") == "message.created"
+                    and f["data"]["message"]["text"] == "via workers"
+                ),
+            )
+            answered = reply(server, owner, ack["message"]["conversation_id"], "answered")
+            assert answered.status_code == 201, answered.text
+            await frames_until(
+                visitor,
+                lambda f: f.get("type") == "message" and f["message"]["text"] == "answered",
+            )
 
         parent.send_signal(signal.SIGTERM)
         assert parent.wait(20 * UNIT) == 0
@@ -328,6 +318,7 @@ async def test_serve_with_two_workers_shares_one_port_and_stops_on_sigterm(tmp_p
                 or "Z" in (Path(f"/proc/{child}/stat").read_text().split()[2])
             ), f"worker {child} still runs"
     finally:
+        server.http.close()
         if parent.poll() is None:
             parent.kill()
             parent.wait()
