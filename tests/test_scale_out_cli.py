@@ -396,6 +396,11 @@ def test_commands_on_postgresql(tmp_path: Path, servers: list[ServerProcess]) ->
     visitor_message(server, token, "after the backup")
     server.stop()
 
+    not_a_dump = tmp_path / "notes.pgdump"
+    not_a_dump.write_text("not a dump")
+    refused = run_cli("restore", str(not_a_dump), env=env)
+    assert refused.returncode == 1 and "Traceback" not in refused.stderr
+    assert "restore failed (the database is unchanged): pg_restore --list" in refused.stderr
     restored = run_cli("restore", str(dump), env=env)
     assert restored.returncode == 0, restored.stderr
     server.start()
