@@ -76,6 +76,8 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
     for warning in warnings(settings):
         log.warning(warning)
     if args.workers > 1:
+        # Each child would otherwise find out alone, after its connect timeout, and be restarted.
+        hub_check(str(settings.hub.redis_url))
         argv = [*(["--config", args.config] if args.config else []), "serve"]
         return workers.supervise(args.workers, settings.server.host, settings.server.port, argv)
     hub = shared.make_hub(settings)

@@ -144,7 +144,8 @@ async def test_copy_data_moves_a_sqlite_installation_onto_postgresql(
     target = shared_postgres().new_database()
     held = run_cli("copy-data", "--to", target, env=sqlite_env)
     assert held.returncode == 1, held.stdout
-    assert "omnichat: error:" in held.stderr and "Traceback" not in held.stderr
+    assert "is in use by a running Omnichat server" in held.stderr, held.stderr
+    assert "Traceback" not in held.stderr
     assert query_url(target, "SELECT COUNT(*) AS n FROM pg_tables WHERE schemaname = 'public'") == [
         {"n": 0}
     ], "a refused copy touched the target"
@@ -340,13 +341,20 @@ async def test_serve_with_two_workers_shares_one_port_and_stops_on_sigterm(tmp_p
         log.close()
 
 
-def test_serve_with_workers_on_sqlite_is_refused(tmp_path: Path) -> None:
+def test_serve_with_workers_is_refused_on_sqlite_and_without_redis(tmp_path: Path) -> None:
+    """On SQLite, or with a Redis that does not answer, `serve --workers` stops at once with
+    one line."""
     data_dir = tmp_path / "data"
     env = server_env(data_dir, OMNICHAT_STORAGE_DATABASE_URL=None, OMNICHAT_HUB_REDIS_URL=None)
     done = run_cli("serve", "--workers", "2", env=env, timeout=30)
     assert done.returncode == 1
     assert "serve --workers needs storage.database_url and hub.redis_url" in done.stderr
     assert "Traceback" not in done.stderr
+    nobody = f"redis://127.0.0.1:{free_port()}/0"
+    env = postgres_env(data_dir, shared_postgres().new_database(), "k" * 43, nobody)
+    done = run_cli("serve", "--workers", "2", env=env, timeout=30)
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert "hub.redis_url: Redis cannot be reached" in done.stderr, done.stderr
 
 
 # The other commands on PostgreSQL
