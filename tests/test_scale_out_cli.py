@@ -180,6 +180,8 @@ async def test_copy_data_moves_a_sqlite_installation_onto_postgresql(
     assert [(m["id"], m["seq"], m["text"]) for m in after] == [
         (m["id"], m["seq"], m["text"]) for m in before
     ]
+    found = new.http.get("/api/v1/conversations", params={"q": "receipt"}, headers=owner.headers)
+    assert [c["id"] for c in found.json()["conversations"]] == [conversation_id]
     conversation = new.http.get(f"/api/v1/conversations/{conversation_id}", headers=owner.headers)
     assert conversation.json()["conversation"]["labels"] == ["orders"]
     link = next(m for m in after if m["attachments"])["attachments"][0]["url"]

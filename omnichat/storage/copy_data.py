@@ -89,7 +89,10 @@ async def copy(source_path: Path, target_url: str, announce: Callable[[str], Non
         try:
             for table in tables:
                 if await target.fetchval(f'SELECT EXISTS (SELECT 1 FROM "{table}")'):
-                    raise StartupError(f"the target database is not empty: {table} has rows")
+                    raise StartupError(
+                        f"the target database is not empty ({table} has rows): copy into a new,"
+                        " empty database"
+                    )
             copied: dict[str, int] = {}
             async with target.transaction():
                 # The copied event ids stand: the trigger draws new ones only for new events.
