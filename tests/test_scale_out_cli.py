@@ -328,9 +328,30 @@ async def test_serve_with_two_workers_shares_one_port_and_stops_on_sigterm(tmp_p
                 lambda f: f.get("type") == "message" and f["message"]["text"] == "answered",
             )
 
+        # A worker killed is replaced; the port keeps answering meanwhile.
+        victim = min(children)
+        os.kill(victim, signal.SIGKILL)
+
+        def replacement() -> set[int] | None:
+            now = children_of(parent.pid)
+            return now if victim not in now and len(now) == 2 else None
+
+        replaced = eventually(replacement, what="a new worker in place of the killed one")
+        assert server.http.get("/health/live").status_code == 200
+
+        # SIGTERM just after a worker died: nothing is started in its place any more, and the
+        # others stop at once (not after the 15 s grace).
+        os.kill(min(replaced), signal.SIGKILL)
+        log_path = tmp_path / "workers.log"
+        eventually(
+            lambda: log_path.read_text().count("starting another") == 2,
+            what="the parent to notice the second death",
+        )
         parent.send_signal(signal.SIGTERM)
-        assert parent.wait(20 * UNIT) == 0
-        for child in children:
+        assert parent.wait(10 * UNIT) == 0
+        with pytest.raises(httpx.ConnectError):
+            httpx.get(f"http://127.0.0.1:{port}/health/live", timeout=2)
+        for child in children | replaced:
             assert (
                 not Path(f"/proc/{child}").exists()
                 or "Z" in (Path(f"/proc/{child}/stat").read_text().split()[2])
@@ -357,6 +378,9 @@ def test_serve_with_workers_is_refused_on_sqlite_and_without_redis(tmp_path: Pat
     done = run_cli("serve", "--workers", "2", env=env, timeout=30)
     assert done.returncode == 1 and "Traceback" not in done.stderr
     assert "hub.redis_url: Redis cannot be reached" in done.stderr, done.stderr
+    checked = run_cli("check", env=env)
+    assert checked.returncode == 1 and "Traceback" not in checked.stderr
+    assert "hub.redis_url: Redis cannot be reached" in checked.stderr, checked.stderr
 
 
 # The other commands on PostgreSQL
