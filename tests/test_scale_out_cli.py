@@ -25,6 +25,7 @@ import httpx
 import pytest
 
 from omnichat.storage import pg_dump
+from omnichat.storage.engine import SyncPostgres
 from tests.agents import agent_socket, frames_until, quiet, reply
 from tests.attachments import PNG, uploaded
 from tests.engines import RedisServer, free_port, shared_postgres, shared_redis
@@ -86,8 +87,6 @@ def row_counts(url: str) -> dict[str, int]:
 
 
 def query_url(url: str, sql: str) -> list[dict[str, Any]]:
-    from omnichat.storage.engine import SyncPostgres
-
     connection = SyncPostgres(url)
     try:
         return [dict(row) for row in connection.execute(sql)]
@@ -127,6 +126,14 @@ async def test_copy_data_moves_a_sqlite_installation_onto_postgresql(
     attachment = uploaded(old, "/api/v1/widget/attachments", bearer(token), "receipt.png", PNG)
     visitor_message(old, token, "here is the receipt", attachments=[attachment["id"]])
     visitor_message(old, token, "and a follow-up: it was order 1234")
+    # A follow-up left through the form by another visitor, while no agent was there.
+    other = new_session(old)["token"]
+    followup = old.http.post(
+        "/api/v1/widget/followup",
+        json={"name": "Ada", "email": "ada@example.com", "phone": "", "message": "call me"},
+        headers=bearer(other),
+    )
+    assert followup.status_code == 201, followup.text
     label = old.http.post("/api/v1/labels", json={"name": "orders"}, headers=owner.headers)
     assert label.status_code == 201, label.text
     labelled = old.http.put(
@@ -180,6 +187,10 @@ async def test_copy_data_moves_a_sqlite_installation_onto_postgresql(
     after = transcript(new, owner, conversation_id)
     assert [(m["id"], m["seq"], m["text"]) for m in after] == [
         (m["id"], m["seq"], m["text"]) for m in before
+    ]
+    followups = new.http.get("/api/v1/followups", headers=owner.headers).json()["followups"]
+    assert [(f["id"], f["message"]) for f in followups] == [
+        (followup.json()["followup"]["id"], "call me")
     ]
     found = new.http.get("/api/v1/conversations", params={"q": "receipt"}, headers=owner.headers)
     assert [c["id"] for c in found.json()["conversations"]] == [conversation_id]
