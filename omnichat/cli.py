@@ -76,6 +76,8 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
     for warning in warnings(settings):
         log.warning(warning)
     if args.workers > 1:
+        # Each child would otherwise find out alone, after its connect timeout, and be restarted.
+        hub_check(str(settings.hub.redis_url))
         argv = [*(["--config", args.config] if args.config else []), "serve"]
         return workers.supervise(args.workers, settings.server.host, settings.server.port, argv)
     hub = shared.make_hub(settings)
@@ -347,7 +349,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.umask(OWNER_ONLY_UMASK)
     args = parser().parse_args(argv)
     try:
-        settings = load_settings(args.config, os.environ)
+        # The socket a `--workers` parent passes is not a setting (settings refuse unknown
+        # OMNICHAT_ variables); `serve` picks it up.
+        environ = {k: v for k, v in os.environ.items() if k != workers.LISTEN_FD_ENV}
+        settings = load_settings(args.config, environ)
         if args.command is None:
             args.workers = 1
         return COMMANDS[args.command or "serve"](settings, args)

@@ -48,7 +48,7 @@ def supervise(count: int, host: str, port: int, argv: Sequence[str]) -> int:
     listener = bind(host, port)
     env = {**os.environ, LISTEN_FD_ENV: str(listener.fileno())}
     command = [sys.executable, "-m", "omnichat", *argv]
-    stopping = False
+    stopping: int | None = None  # the signal that told us to stop
 
     def start() -> subprocess.Popen[bytes]:
         # Our own interpreter and module, no shell: nothing here comes from a request.
@@ -56,7 +56,7 @@ def supervise(count: int, host: str, port: int, argv: Sequence[str]) -> int:
 
     def stop(signum: int, frame: FrameType | None) -> None:
         nonlocal stopping
-        stopping = True
+        stopping = signum
         for child in children:
             if child.poll() is None:
                 child.send_signal(signum)
@@ -65,13 +65,18 @@ def supervise(count: int, host: str, port: int, argv: Sequence[str]) -> int:
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     log.info("serving on %s:%d with %d worker processes", host, port, count)
-    while not stopping:
+    while stopping is None:
         time.sleep(0.2)
         for index, child in enumerate(children):
-            if child.poll() is not None and not stopping:
+            if child.poll() is not None and stopping is None:
                 log.error("worker %d exited with %s; starting another", child.pid, child.returncode)
                 time.sleep(RESTART_DELAY_SECONDS)
+                if stopping is not None:
+                    break
                 children[index] = start()
+                # A signal that came while it started did not reach it.
+                if stopping is not None:
+                    children[index].send_signal(stopping)
     deadline = time.monotonic() + STOP_GRACE_SECONDS
     for child in children:
         try:

@@ -54,7 +54,11 @@ def _batches(
     source: sqlite3.Connection, table: str, columns: list[str]
 ) -> Iterator[list[tuple[object, ...]]]:
     quoted = ", ".join(f'"{column}"' for column in columns)
-    order = "id" if "id" in columns else "rowid"
+    # By primary key (ids first, so rows pointing into their own table follow their parent);
+    # WITHOUT ROWID tables have no rowid to fall back on.
+    keys = sorted((row[5], row[1]) for row in source.execute(f'PRAGMA table_info("{table}")'))
+    primary = [f'"{name}"' for rank, name in keys if rank > 0]
+    order = ", ".join(primary) if primary else "rowid"
     cursor = source.execute(f'SELECT {quoted} FROM "{table}" ORDER BY {order}')
     while batch := cursor.fetchmany(BATCH):
         yield [tuple(row) for row in batch]
@@ -85,7 +89,10 @@ async def copy(source_path: Path, target_url: str, announce: Callable[[str], Non
         try:
             for table in tables:
                 if await target.fetchval(f'SELECT EXISTS (SELECT 1 FROM "{table}")'):
-                    raise StartupError(f"the target database is not empty: {table} has rows")
+                    raise StartupError(
+                        f"the target database is not empty ({table} has rows): copy into a new,"
+                        " empty database"
+                    )
             copied: dict[str, int] = {}
             async with target.transaction():
                 # The copied event ids stand: the trigger draws new ones only for new events.

@@ -52,8 +52,16 @@ def _run(command: list[str], env: dict[str, str], what: str) -> None:
     # Our own arguments and a path we chose; no shell.
     done = subprocess.run(command, env=env, capture_output=True, text=True)  # noqa: S603
     if done.returncode != 0:
-        last = (done.stderr.strip().splitlines() or ["no message"])[-1]
-        raise OSError(f"{what} failed: {last}")
+        lines = done.stderr.strip().splitlines() or ["no message"]
+        # The error and its detail lines (the versions, on a mismatch), not the noise before.
+        first = next((i for i, line in enumerate(lines) if " error: " in line), len(lines) - 1)
+        message = "; ".join(line.strip() for line in lines[first:])
+        if "version mismatch" in message or "unsupported version" in message:
+            message += (
+                "; use the client tools of the server's major version (Debian:"
+                " apt-get install postgresql-client-N)"
+            )
+        raise OSError(f"{what} failed: {message}")
 
 
 def dump(url: str, target: Path) -> None:

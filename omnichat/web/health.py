@@ -12,6 +12,7 @@ from starlette.routing import Route
 
 from omnichat import times
 from omnichat.errors import Forbidden
+from omnichat.protocol.redis_hub import RedisHub
 from omnichat.settings import MetricsSettings
 from omnichat.storage import migrations
 from omnichat.web.context import Context, context
@@ -24,7 +25,8 @@ async def live(request: Request) -> JSONResponse:
 
 
 async def ready(request: Request) -> JSONResponse:
-    """200 when the database answers, migrations are current and the scheduler runs."""
+    """200 when the database answers, migrations are current, the scheduler runs and the hub is
+    connected (Redis, with `hub.redis_url`; the in-process hub always is)."""
     ctx = context(request)
     checks: dict[str, str] = {}
     try:
@@ -36,6 +38,13 @@ async def ready(request: Request) -> JSONResponse:
         checks["database"] = f"failing: {type(exc).__name__}"
         checks["migrations"] = "unknown"
     checks["scheduler"] = "ok" if ctx.jobs.running else "not running"
+    # Without Redis no live frame crosses processes: a load balancer should send clients to a
+    # process whose hub is connected (HTTP requests would still work, but sockets would only
+    # resync again and again).
+    hub = ctx.hub
+    checks["hub"] = (
+        "unavailable" if isinstance(hub, RedisHub) and not hub.connected.is_set() else "ok"
+    )
     failing = [name for name, state in checks.items() if state != "ok"]
     backup = await backup_summary(ctx)
     if failing:
