@@ -466,10 +466,6 @@ def test_commands_on_postgresql(tmp_path: Path, servers: list[ServerProcess]) ->
     login(server, email, password)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="omnichat/web/backups_api.py names every download .sqlite (application/vnd.sqlite3)",
-)
 def test_the_owners_download_on_postgresql_is_named_as_a_dump(
     tmp_path: Path, servers: list[ServerProcess]
 ) -> None:

@@ -105,7 +105,7 @@ def take_backup(database: Source, directory: Path, keep: int | None) -> BackupFi
     _sweep_stale_temps(directory)
     with temp_file(directory) as temp:
         copy_database(database, temp)
-        final = _free_name(directory, taken_at, _suffix(database))
+        final = _free_name(directory, taken_at, suffix(database))
         os.rename(temp, final)
     fsync_dir(directory)
     if keep is not None:
@@ -316,7 +316,8 @@ def _make_dir(directory: Path) -> None:
         raise BackupError(f"backups dir {directory} cannot be used: {exc.strerror}") from None
 
 
-def _suffix(database: Source) -> str:
+def suffix(database: Source) -> str:
+    """A backup file's extension: `sqlite`, or `pgdump` for pg_dump's archive."""
     return "pgdump" if isinstance(database, str) else "sqlite"
 
 

@@ -65,7 +65,8 @@ async def download(request: Request) -> Response:
         ip=client_ip(request),
         token_id=staff.token_id,
     )
-    name = f"omnichat-{times.now():{backups.STAMP}}.sqlite"
+    suffix = backups.suffix(ctx.backups.database)
+    name = f"omnichat-{times.now():{backups.STAMP}}.{suffix}"
     try:
         handle = await ctx.backups.open_fresh()
     except (backups.BackupError, OSError) as exc:
@@ -75,7 +76,8 @@ async def download(request: Request) -> Response:
         "Content-Disposition": f'attachment; filename="{name}"',
         "Content-Length": str(os.fstat(handle.fileno()).st_size),
     }
-    return StreamingResponse(_chunks(handle), media_type="application/vnd.sqlite3", headers=headers)
+    media_type = "application/vnd.sqlite3" if suffix == "sqlite" else "application/octet-stream"
+    return StreamingResponse(_chunks(handle), media_type=media_type, headers=headers)
 
 
 async def _chunks(handle: BinaryIO) -> AsyncIterator[bytes]:

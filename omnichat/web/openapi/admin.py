@@ -201,7 +201,8 @@ def paths() -> dict[str, dict[str, Schema]]:
                 answers={200: BACKUPS},
             ),
             "post": operation(
-                "Download a fresh backup (owners of the first tenant)",
+                "Download a fresh backup (owners of the first tenant; on PostgreSQL a pg_dump"
+                " archive, .pgdump, as application/octet-stream)",
                 tag=TAG,
                 security=STAFF,
                 answers={200: string(format="binary")},
