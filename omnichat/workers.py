@@ -25,6 +25,8 @@ log = logging.getLogger("omnichat.workers")
 LISTEN_FD_ENV = "OMNICHAT_LISTEN_FD"
 RESTART_DELAY_SECONDS = 1.0
 STOP_GRACE_SECONDS = 15.0
+QUICK_EXIT_SECONDS = 10.0
+QUICK_EXITS_ALLOWED = 3
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -49,6 +51,7 @@ def supervise(count: int, host: str, port: int, argv: Sequence[str]) -> int:
     env = {**os.environ, LISTEN_FD_ENV: str(listener.fileno())}
     command = [sys.executable, "-m", "omnichat", *argv]
     stopping: int | None = None  # the signal that told us to stop
+    failed = False
 
     def start() -> subprocess.Popen[bytes]:
         # Our own interpreter and module, no shell: nothing here comes from a request.
@@ -62,6 +65,8 @@ def supervise(count: int, host: str, port: int, argv: Sequence[str]) -> int:
                 child.send_signal(signum)
 
     children = [start() for _ in range(count)]
+    started_at = [time.monotonic()] * count
+    quick_exits = 0
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     log.info("serving on %s:%d with %d worker processes", host, port, count)
@@ -70,10 +75,20 @@ def supervise(count: int, host: str, port: int, argv: Sequence[str]) -> int:
         for index, child in enumerate(children):
             if child.poll() is not None and stopping is None:
                 log.error("worker %d exited with %s; starting another", child.pid, child.returncode)
+                # A worker that dies as soon as it starts (a setting, an unreachable database)
+                # would die again: after a few in a row, stop and say so.
+                short = time.monotonic() - started_at[index] < QUICK_EXIT_SECONDS
+                quick_exits = quick_exits + 1 if short else 0
+                if quick_exits >= QUICK_EXITS_ALLOWED:
+                    log.error("workers keep exiting at start-up; stopping (see the errors above)")
+                    stop(signal.SIGTERM, None)
+                    failed = True
+                    break
                 time.sleep(RESTART_DELAY_SECONDS)
                 if stopping is not None:
                     break
                 children[index] = start()
+                started_at[index] = time.monotonic()
                 # A signal that came while it started did not reach it.
                 if stopping is not None:
                     children[index].send_signal(stopping)
@@ -85,4 +100,4 @@ def supervise(count: int, host: str, port: int, argv: Sequence[str]) -> int:
             child.kill()
             child.wait()
     listener.close()
-    return 0
+    return 1 if failed else 0
