@@ -26,9 +26,9 @@ PATH with `perf record -e cpu-clock -g` (on-CPU time only, by thread, library an
 --postgresql runs on PostgreSQL + Redis (throwaway ones from tests/engines.py, fsync off unless
 --pg-fsync, or running ones from --database-url and --redis-url) and --processes N starts N
 servers sharing them and one secret key: visitors round-robin over the servers, the agents on
-the first, so most messages reach the agents through Redis. Server CPU is then the sum over the
-N servers, and for throwaway engines the report adds PostgreSQL's CPU (the postmaster's process
-tree) and Redis's per message, and the total.
+the first, so (N-1)/N of the messages reach the agents through Redis. Server CPU is then the
+sum over the N servers, and for throwaway engines the report adds PostgreSQL's CPU (the
+postmaster's process tree) and Redis's per message, and the total.
 
     python bench/load.py --closed                       # 50 visitors x 100 messages, 1 agent
     python bench/load.py --visitors 500 --agents 1 --rate 1000 --seconds 20
