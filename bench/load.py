@@ -23,10 +23,18 @@ with thread ids, --native for C frames too; summarise them with bench/profile.py
 PATH with `perf record -e cpu-clock -g` (on-CPU time only, by thread, library and C symbol);
 --syscalls counts the server's system calls per message and thread (perf stat).
 
+--postgresql runs on PostgreSQL + Redis (throwaway ones from tests/engines.py, fsync off unless
+--pg-fsync, or running ones from --database-url and --redis-url) and --processes N starts N
+servers sharing them and one secret key: visitors round-robin over the servers, the agents on
+the first, so (N-1)/N of the messages reach the agents through Redis. Server CPU is then the
+sum over the N servers, and for throwaway engines the report adds PostgreSQL's CPU (the
+postmaster's process tree) and Redis's per message, and the total.
+
     python bench/load.py --closed                       # 50 visitors x 100 messages, 1 agent
     python bench/load.py --visitors 500 --agents 1 --rate 1000 --seconds 20
     python bench/load.py --idle 10000                   # idle sockets: RSS and KB per socket
     python bench/load.py --closed --messages 600 --profile /tmp/closed.raw
+    python bench/load.py --closed --postgresql --processes 2
 """
 
 from __future__ import annotations
@@ -36,6 +44,7 @@ import asyncio
 import contextlib
 import os
 import resource
+import secrets
 import signal
 import sqlite3
 import statistics
@@ -43,11 +52,13 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 import orjson
+from shared_engines import Engines, engines, site_key
 from websockets.asyncio.client import ClientConnection, connect
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -182,12 +193,37 @@ def cpu_probe_us() -> float:
     return min(timeit.repeat("sum(range(1000))", number=200, repeat=5)) / 200 * US
 
 
-class Window:
-    """The measured window: wall time, the server's CPU, the load generator's own CPU, and
-    optionally a py-spy recording of the server."""
+@dataclass
+class Servers:
+    """The Omnichat server processes under load (visitors spread over them, agents on the
+    first), and with --postgresql the engines they share."""
 
-    def __init__(self, usage: Usage, args: argparse.Namespace) -> None:
-        self.usage = usage
+    bases: list[str]
+    usages: list[Usage]
+    site_key: str
+    engines: Engines | None = None
+
+    def cpu_seconds(self) -> float:
+        return sum(usage.cpu_seconds() for usage in self.usages)
+
+    def rss_mb(self) -> float:
+        return sum(usage.rss_mb() for usage in self.usages)
+
+    def run_delay_seconds(self) -> tuple[float, float]:
+        delays = [usage.run_delay_seconds() for usage in self.usages]
+        return sum(main for main, _ in delays), sum(total for _, total in delays)
+
+    def engine_cpu_seconds(self) -> dict[str, float]:
+        return self.engines.cpu_seconds() if self.engines else {}
+
+
+class Window:
+    """The measured window: wall time, the servers' CPU (and the engines'), the load
+    generator's own CPU, and optionally a py-spy recording of the first server."""
+
+    def __init__(self, servers: Servers, args: argparse.Namespace) -> None:
+        self.servers = servers
+        self.usage = servers.usages[0]
         self.args = args
         self.profilers: list[subprocess.Popen[bytes]] = []
 
@@ -211,21 +247,25 @@ class Window:
             await asyncio.sleep(1.5)  # attached and sampling before the window opens
         self.load_before = loadavg()
         self.probe = cpu_probe_us()
-        self.cpu = self.usage.cpu_seconds()
-        self.threads = self.usage.thread_cpu_seconds()
-        self.delay = self.usage.run_delay_seconds()
+        self.cpu = self.servers.cpu_seconds()
+        self.engine_cpu = self.servers.engine_cpu_seconds()
+        self.threads = [usage.thread_cpu_seconds() for usage in self.servers.usages]
+        self.delay = self.servers.run_delay_seconds()
         self.own = own_cpu_seconds()
         self.wall = time.perf_counter()
 
     def stop(self) -> None:
         self.wall = time.perf_counter() - self.wall
-        self.cpu = self.usage.cpu_seconds() - self.cpu
-        before = self.threads
-        self.threads = {
-            tid: spent - before.get(tid, 0.0)
-            for tid, spent in self.usage.thread_cpu_seconds().items()
+        self.cpu = self.servers.cpu_seconds() - self.cpu
+        self.engine_cpu = {
+            name: spent - self.engine_cpu[name]
+            for name, spent in self.servers.engine_cpu_seconds().items()
         }
-        main, total = self.usage.run_delay_seconds()
+        self.threads = [
+            {tid: spent - before.get(tid, 0.0) for tid, spent in usage.thread_cpu_seconds().items()}
+            for usage, before in zip(self.servers.usages, self.threads, strict=True)
+        ]
+        main, total = self.servers.run_delay_seconds()
         self.delay = (main - self.delay[0], total - self.delay[1])
         self.own = own_cpu_seconds() - self.own
         self.load_after = loadavg()
@@ -236,30 +276,24 @@ class Window:
 
     def report(self, messages: int) -> None:
         per = max(messages, 1)
+        processes = len(self.servers.usages)
         print(
             f"window {self.wall:.2f}s: server CPU {self.cpu:.2f}s"
-            f" ({self.cpu / self.wall * 100:.0f}% of one core),"
+            + (f" (sum over {processes} processes)" if processes > 1 else "")
+            + f" ({self.cpu / self.wall * 100:.0f}% of one core),"
             f" load generator CPU {self.own:.2f}s ({self.own / self.wall * 100:.0f}%)"
         )
         print(
             f"server CPU per delivered message = {self.cpu / per * US:.0f} us"
             f" (load generator {self.own / per * US:.0f} us/msg)"
         )
-        main_tid = str(self.usage.pid)
-        others = sorted((t for t in self.threads.items() if t[0] != main_tid), key=lambda t: -t[1])
-        names = {main_tid: "event loop"} | {tid: f"thread {tid}" for tid, _ in others}
-        if others:
-            names[others[0][0]] = f"writer (busiest other thread, {others[0][0]})"
-        print(
-            "  by thread: "
-            + ", ".join(
-                f"{names[tid]} {spent / per * US:.0f} us/msg"
-                for tid, spent in sorted(self.threads.items(), key=lambda t: -t[1])
-                if spent >= 0.01
-            )
-        )
+        for n, (usage, threads) in enumerate(zip(self.servers.usages, self.threads, strict=True)):
+            label = f"  server {n + 1} by thread: " if processes > 1 else "  by thread: "
+            print(label + threads_line(str(usage.pid), threads, per))
+        if self.engine_cpu:
+            self.report_engines(per)
         main, total = self.delay
-        print(f"server RSS={self.usage.rss_mb():.0f} MB")
+        print(f"server RSS={self.servers.rss_mb():.0f} MB")
         print(
             f"waiting for a CPU (run queue): event-loop thread {main:.2f}s"
             f" ({main / self.wall * 100:.0f}% of the window), all threads {total:.2f}s"
@@ -274,6 +308,22 @@ class Window:
             print(f"perf record (cpu-clock, call graphs) written to {self.args.perf}")
         if self.args.syscalls:
             self.report_syscalls(per)
+
+    def report_engines(self, messages: int) -> None:
+        """The engines' CPU per message, and everything's: servers plus engines."""
+        engines = sum(self.engine_cpu.values())
+        print(
+            "engines CPU per delivered message: "
+            + ", ".join(
+                f"{name} {spent / messages * US:.0f} us" for name, spent in self.engine_cpu.items()
+            )
+            + f" ({engines / self.wall * 100:.0f}% of one core)"
+        )
+        total = self.cpu + engines
+        print(
+            f"total CPU per delivered message (servers + engines) = {total / messages * US:.0f} us"
+            f" ({total / self.wall * 100:.0f}% of one core)"
+        )
 
     def report_syscalls(self, messages: int) -> None:
         """System calls per message, per server thread (the writer is the one with fdatasync)."""
@@ -294,6 +344,19 @@ class Window:
             calls = sorted(by_call.items(), key=lambda item: -item[1])
             listed = " ".join(f"{call}={n / messages:.2f}" for call, n in calls if n)
             print(f"  {name}: {total / messages:.2f} in all: {listed}")
+
+
+def threads_line(main_tid: str, threads: dict[str, float], messages: int) -> str:
+    """One server's CPU per message by thread, busiest first."""
+    others = sorted((t for t in threads.items() if t[0] != main_tid), key=lambda t: -t[1])
+    names = {main_tid: "event loop"} | {tid: f"thread {tid}" for tid, _ in others}
+    if others:
+        names[others[0][0]] = f"writer (busiest other thread, {others[0][0]})"
+    return ", ".join(
+        f"{names[tid]} {spent / messages * US:.0f} us/msg"
+        for tid, spent in sorted(threads.items(), key=lambda t: -t[1])
+        if spent >= 0.01
+    )
 
 
 async def sessions(base: str, site_key: str, count: int) -> list[str]:
@@ -330,16 +393,35 @@ async def open_agent(base: str, ws_base: str, client: str = "websockets") -> Cli
     return ws
 
 
-async def open_sockets(
-    args: argparse.Namespace, base: str, ws_base: str, site_key: str
-) -> tuple[list[ClientConnection], list[ClientConnection]]:
-    tokens = await sessions(base, site_key, args.visitors)
+def ws_url(base: str) -> str:
+    return "ws" + base.removeprefix("http")
+
+
+async def open_visitors(
+    servers: Servers, tokens: list[str], client: str, batch: int
+) -> list[ClientConnection]:
+    """A socket per session, round-robin over the servers."""
+    wss = [ws_url(base) for base in servers.bases]
     visitors: list[ClientConnection] = []
-    for start in range(0, len(tokens), 100):
+    for start in range(0, len(tokens), batch):
         visitors += await asyncio.gather(
-            *(open_visitor(ws_base, token, args.client) for token in tokens[start : start + 100])
+            *(
+                open_visitor(wss[n % len(wss)], tokens[n], client)
+                for n in range(start, min(start + batch, len(tokens)))
+            )
         )
-    agents = [await open_agent(base, ws_base, args.client) for _ in range(args.agents)]
+    return visitors
+
+
+async def open_sockets(
+    args: argparse.Namespace, servers: Servers
+) -> tuple[list[ClientConnection], list[ClientConnection]]:
+    """Visitors spread over the servers and the agents on the first, so that with several
+    processes most messages reach the agents through Redis."""
+    base = servers.bases[0]
+    tokens = await sessions(base, servers.site_key, args.visitors)
+    visitors = await open_visitors(servers, tokens, args.client, 100)
+    agents = [await open_agent(base, ws_url(base), args.client) for _ in range(args.agents)]
     return visitors, agents
 
 
@@ -450,10 +532,8 @@ async def closed_visitor(ws: ClientConnection, tracker: Tracker, prefix: str, co
                 break
 
 
-async def run_closed(
-    args: argparse.Namespace, base: str, ws_base: str, site_key: str, usage: Usage
-) -> None:
-    visitors, agents = await open_sockets(args, base, ws_base, site_key)
+async def run_closed(args: argparse.Namespace, servers: Servers) -> None:
+    visitors, agents = await open_sockets(args, servers)
     tracking = [Tracker(len(visitors) * args.warmup)]
     readers = [asyncio.create_task(read_agent(ws, tracking, i == 0)) for i, ws in enumerate(agents)]
     if args.warmup:
@@ -464,7 +544,7 @@ async def run_closed(
         )
         await tracking[0].wait(30)
     tracker = tracking[0] = Tracker(len(visitors) * args.messages)
-    window = Window(usage, args)
+    window = Window(servers, args)
     await window.start()
     await asyncio.gather(
         *(closed_visitor(ws, tracker, f"c{i}", args.messages) for i, ws in enumerate(visitors))
@@ -484,10 +564,8 @@ async def run_closed(
     window.report(delivered)
 
 
-async def run_open(
-    args: argparse.Namespace, base: str, ws_base: str, site_key: str, usage: Usage
-) -> None:
-    visitors, agents = await open_sockets(args, base, ws_base, site_key)
+async def run_open(args: argparse.Namespace, servers: Servers) -> None:
+    visitors, agents = await open_sockets(args, servers)
     total = int(args.rate * args.seconds)
     tracker = Tracker(total)
     tracking = [tracker]
@@ -505,7 +583,7 @@ async def run_open(
     readers += [
         asyncio.create_task(read_agent(ws, tracking, i == 0)) for i, ws in enumerate(agents)
     ]
-    window = Window(usage, args)
+    window = Window(servers, args)
     await window.start()
     send_errors = 0
     started = time.perf_counter()
@@ -541,21 +619,15 @@ async def run_open(
     window.report(delivered)
 
 
-async def run_idle(
-    args: argparse.Namespace, base: str, ws_base: str, site_key: str, usage: Usage
-) -> None:
-    tokens = await sessions(base, site_key, args.idle)
+async def run_idle(args: argparse.Namespace, servers: Servers) -> None:
+    tokens = await sessions(servers.bases[0], servers.site_key, args.idle)
     await asyncio.sleep(1)
-    before = usage.rss_mb()
-    sockets: list[ClientConnection] = []
+    before = servers.rss_mb()
     started = time.perf_counter()
-    for start in range(0, len(tokens), 200):
-        sockets += await asyncio.gather(
-            *(open_visitor(ws_base, t, args.client) for t in tokens[start : start + 200])
-        )
+    sockets = await open_visitors(servers, tokens, args.client, 200)
     opened = time.perf_counter() - started
     await asyncio.sleep(3)
-    after = usage.rss_mb()
+    after = servers.rss_mb()
     print(f"idle visitor sockets={len(sockets)} (opened in {opened:.1f}s), client={args.client}")
     print(f"server RSS before={before:.0f} MB after={after:.0f} MB")
     print(f"per socket = {(after - before) * 1024 / len(sockets):.1f} KB")
@@ -582,26 +654,73 @@ def main() -> None:
     parser.add_argument("--nonblocking", action="store_true", help="py-spy: never pause")
     parser.add_argument("--perf", help="perf record output path for the measured window")
     parser.add_argument("--syscalls", action="store_true", help="count system calls (perf stat)")
+    parser.add_argument(
+        "--postgresql", action="store_true", help="on PostgreSQL + Redis (throwaway unless given)"
+    )
+    parser.add_argument("--database-url", default="", help="--postgresql: a running PostgreSQL")
+    parser.add_argument("--redis-url", default="", help="--postgresql: a running Redis")
+    parser.add_argument(
+        "--pg-fsync", action="store_true", help="throwaway PostgreSQL with fsync on (default off)"
+    )
+    parser.add_argument("--processes", type=int, default=1, help="server processes (PostgreSQL)")
     args = parser.parse_args()
+    if (args.processes > 1 or args.database_url or args.redis_url) and not args.postgresql:
+        parser.error("--processes N, --database-url and --redis-url need --postgresql")
+    if bool(args.database_url) != bool(args.redis_url):
+        parser.error("give both --database-url and --redis-url, or neither")
     if args.visitors is None:
         args.visitors = 50 if args.closed else 1000
     if args.agents is None:
         args.agents = 1 if args.closed else 2
     limit = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
     resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit))
-    with tempfile.TemporaryDirectory() as tmp:
-        port = free_port()
-        server = start_server(Path(tmp) / "data", port)
+    with tempfile.TemporaryDirectory() as tmp, shared(args) as shared_engines:
+        started: list[subprocess.Popen[bytes]] = []
         try:
-            with contextlib.closing(sqlite3.connect(Path(tmp) / "data" / "omnichat.sqlite")) as db:
-                site_key = db.execute("SELECT site_key FROM sites").fetchone()[0]
-            base, ws_base = f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}"
+            servers = start_servers(Path(tmp), args.processes, shared_engines, started)
             runner = run_idle if args.idle else run_closed if args.closed else run_open
-            print(f"server pid={server.pid} loadavg={loadavg()}")
-            asyncio.run(runner(args, base, ws_base, site_key, Usage(server.pid)))
+            pids = ",".join(str(usage.pid) for usage in servers.usages)
+            print(f"server pid={pids} loadavg={loadavg()}")
+            if shared_engines:
+                fsync = "external" if args.database_url else "on" if args.pg_fsync else "off"
+                print(f"on PostgreSQL (fsync {fsync}) + Redis, {args.processes} process(es)")
+            asyncio.run(runner(args, servers))
         finally:
-            server.terminate()
-            server.wait(20)
+            for server in started:
+                server.terminate()
+            for server in started:
+                server.wait(20)
+
+
+def shared(args: argparse.Namespace) -> contextlib.AbstractContextManager[Engines | None]:
+    if not args.postgresql:
+        return contextlib.nullcontext()
+    return engines(args.database_url, args.redis_url, durable=args.pg_fsync)
+
+
+def start_servers(
+    tmp: Path, count: int, shared: Engines | None, started: list[subprocess.Popen[bytes]]
+) -> Servers:
+    """`count` servers (one after another: the first migrates and bootstraps), each with its
+    own data dir; several share the engines and one secret key."""
+    extra = {}
+    if shared:
+        extra = {
+            "OMNICHAT_STORAGE_DATABASE_URL": shared.database_url,
+            "OMNICHAT_HUB_REDIS_URL": shared.redis_url,
+            "OMNICHAT_SECURITY_SECRET_KEY": secrets.token_urlsafe(32),
+        }
+    bases = []
+    for n in range(count):
+        port = free_port()
+        started.append(start_server(tmp / ("data" if n == 0 else f"data{n}"), port, **extra))
+        bases.append(f"http://127.0.0.1:{port}")
+    if shared:
+        key = site_key(shared.database_url)
+    else:
+        with contextlib.closing(sqlite3.connect(tmp / "data" / "omnichat.sqlite")) as db:
+            key = db.execute("SELECT site_key FROM sites").fetchone()[0]
+    return Servers(bases, [Usage(server.pid) for server in started], key, shared)
 
 
 if __name__ == "__main__":

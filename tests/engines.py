@@ -50,6 +50,8 @@ class PostgresServer:
     # server runs as `postgres`.
     directory: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="omnichat-pg-")))
     port: int = field(default_factory=free_port)
+    # True: fsync, synchronous commit and full page writes on, as in production (benchmarks).
+    durable: bool = False
 
     def start(self) -> PostgresServer:
         data = self.directory / "pgdata"
@@ -73,10 +75,10 @@ class PostgresServer:
             capture_output=True,
         )
         # fsync off: a test server's data need not survive the machine, only Omnichat's kill -9.
-        options = (
-            f"-p {self.port} -k {self.directory} -c listen_addresses=127.0.0.1 -c fsync=off"
-            " -c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
-        )
+        options = f"-p {self.port} -k {self.directory} -c listen_addresses=127.0.0.1"
+        options += " -c max_connections=200"
+        if not self.durable:
+            options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
         subprocess.run(
             _as_postgres(
                 [
