@@ -55,20 +55,33 @@ async def append(
     data: dict[str, Any],
     *,
     webhook_event: str | None = None,
-) -> int:
+) -> None:
     """Store an event, publish it to the tenant's agents once committed, and queue it for the
-    tenant's webhooks that asked for it; returns its id. `webhook_event` is the name webhooks
-    know it by when that differs (a private note is `message.private`)."""
+    tenant's webhooks that asked for it. `webhook_event` is the name webhooks know it by when
+    that differs (a private note is `message.private`).
+
+    The event row is written last in the transaction: its id comes from the tenant's counter
+    row, whose lock (on PostgreSQL) every other writer of the tenant waits for until this
+    transaction commits, so it is taken as late as possible.
+    """
     data_text = orjson.dumps(data).decode()
-    row = await tx.fetch_one(
-        INSERT,
-        {"tenant": tenant_id, "type": event_type, "data": data_text, "created_at": times.now_iso()},
-    )
-    assert row is not None, f"tenant {tenant_id} does not exist"
-    event = Event(row[0], event_type, data_text)
-    tx.publish(("tenant", tenant_id), event.frame(), event.id)
+
+    async def store() -> None:
+        row = await tx.fetch_one(
+            INSERT,
+            {
+                "tenant": tenant_id,
+                "type": event_type,
+                "data": data_text,
+                "created_at": times.now_iso(),
+            },
+        )
+        assert row is not None, f"tenant {tenant_id} does not exist"
+        event = Event(row[0], event_type, data_text)
+        tx.publish(("tenant", tenant_id), event.frame(), event.id)
+
+    tx.before_commit(store)
     await deliveries.enqueue(tx, tenant_id, webhook_event or event_type, data_text)
-    return event.id
 
 
 async def newest_id(db: Database, tenant_id: int) -> int:

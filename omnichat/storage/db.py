@@ -89,6 +89,7 @@ class Tx:
         # The database's in-memory memo (`Database.cache`), for what a write must know often
         # and that changes rarely (a tenant's webhook subscriptions).
         self.cache: dict[Any, Any] = {} if cache is None else cache
+        self._before_commit: list[Callable[[], Awaitable[None]]] = []
         self._after_commit: list[Callable[[], None]] = []
 
     async def execute(self, sql: str, params: Params = None) -> int:
@@ -135,6 +136,17 @@ class Tx:
     def close(self, topic: Topic, code: int, reason: str) -> None:
         """Close the sockets listening on `topic` once this transaction is durable."""
         self._after_commit.append(partial(self._hub.close, topic, code, reason))
+
+    def before_commit(self, step: Callable[[], Awaitable[None]]) -> None:
+        """Run `step` in this transaction once the operation is done, in the order queued: for a
+        write that takes a lock others wait for (a tenant's event counter), taken as late as
+        possible so it is held only until the commit."""
+        self._before_commit.append(step)
+
+    async def finish(self) -> None:
+        """The steps queued with `before_commit` (the database calls this before COMMIT)."""
+        for step in self._before_commit:
+            await step()
 
     def after_commit(self, callback: Callable[[], None]) -> None:
         """Run `callback` on the event loop once this transaction is durable, in the order
@@ -414,6 +426,7 @@ class SQLiteDatabase(Database):
             for op in ops:
                 tx = SQLiteTx(writer, self.hub, self.cache, self.signer)
                 outcomes.append((_drive(op(tx)), tx))
+                _drive(tx.finish())
             writer.execute("COMMIT")
         except BaseException:
             writer.execute("ROLLBACK")

@@ -30,7 +30,7 @@ from omnichat.storage.db import Database, Dialect, Params, Row, Tx, WriteOp
 
 T = TypeVar("T")
 
-POOL_SIZE = 20
+POOL_SIZE = 8
 # A write that lost a deadlock (two transactions locking rows in opposite orders) or a
 # serialization conflict is run again from the start; its operation has no other side effects
 # until commit.
@@ -205,6 +205,7 @@ class PostgresDatabase(Database):
                 try:
                     async with connection.transaction():
                         result = await op(tx)
+                        await tx.finish()
                 except RETRY_ON:
                     if attempt == RETRIES - 1:
                         raise
