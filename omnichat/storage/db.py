@@ -79,10 +79,13 @@ class Tx:
 
     def __init__(
         self,
+        connection: Any,
         hub: Hub,
         cache: dict[Any, Any] | None = None,
         signer: Signer | None = None,
     ) -> None:
+        # The engine's connection the transaction is open on (typed in each subclass).
+        self._connection = connection
         self._hub = hub
         # Signs the file links a message's JSON carries (`Database.signer`).
         self.signer = signer or Signer()
@@ -164,16 +167,7 @@ class Tx:
 
 class SQLiteTx(Tx):
     dialect: Dialect = "sqlite"
-
-    def __init__(
-        self,
-        connection: sqlite3.Connection,
-        hub: Hub,
-        cache: dict[Any, Any] | None = None,
-        signer: Signer | None = None,
-    ) -> None:
-        super().__init__(hub, cache, signer)
-        self._connection = connection
+    _connection: sqlite3.Connection
 
     async def execute(self, sql: str, params: Params = None) -> int:
         cursor = self._connection.execute(sql, params or ())

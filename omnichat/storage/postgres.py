@@ -141,16 +141,7 @@ async def _setup(connection: asyncpg.Connection) -> None:
 
 class PostgresTx(Tx):
     dialect: Dialect = "postgresql"
-
-    def __init__(
-        self,
-        connection: asyncpg.Connection,
-        hub: Hub,
-        cache: dict[Any, Any] | None = None,
-        signer: Signer | None = None,
-    ) -> None:
-        super().__init__(hub, cache, signer)
-        self._connection = connection
+    _connection: asyncpg.Connection
 
     async def execute(self, sql: str, params: Params = None) -> int:
         return await run_execute(self._connection, sql, params)
