@@ -20,9 +20,9 @@ from omnichat.errors import StartupError
 from omnichat.storage import migrations
 
 BATCH = 5000
-# Derived from other tables by SQLite only (full-text indexes); PostgreSQL keeps the same in
-# generated columns.
-# schema_migrations is the target's own; search_progress (SQLite's bulk indexer) comes with its row.
+# schema_migrations is the target's own; search_progress (SQLite's bulk indexer) comes with its
+# row. SQLite's full-text tables are not copied either (`sqlite_tables`): PostgreSQL keeps the
+# same in generated columns.
 SKIPPED = ("schema_migrations", "search_progress")
 
 
