@@ -75,23 +75,30 @@ export function labelEditor() {
   const element = h("fieldset", { class: "label-editor" }, legend, boxes, error);
   let conversation = null;
   let drawnFor = ""; // the labels list the boxes were made for
+  // The set being saved: until the server answers, a render (another update of the
+  // conversation) shows what the agent ticked, not the labels from before.
+  let saving = null;
 
   async function save() {
     const names = [...boxes.querySelectorAll("input:checked")].map((box) => box.value);
+    saving = names;
     error.textContent = "";
     try {
       const answer = await put(`/api/v1/conversations/${conversation.id}/labels`, {
         labels: names,
       });
+      if (saving === names) saving = null;
       merge(answer.conversation);
       set({ conversations: getState().conversations });
     } catch (failure) {
+      if (saving === names) saving = null;
       error.textContent = failure.message;
       render(conversation);
     }
   }
 
   function render(current) {
+    if (conversation && current.id !== conversation.id) saving = null;
     conversation = current;
     const labels = getState().labels || [];
     const signature = JSON.stringify(labels);
@@ -112,7 +119,7 @@ export function labelEditor() {
       }
     }
     for (const box of boxes.querySelectorAll("input")) {
-      box.checked = hasLabel(current, box.value);
+      box.checked = saving ? saving.includes(box.value) : hasLabel(current, box.value);
     }
   }
 
