@@ -25,7 +25,7 @@ from typing import Any
 
 from omnichat import times
 from omnichat.protocol.hub import Closed, Hub, Topic
-from omnichat.storage.db import Database
+from omnichat.storage.db import Database, Tx
 
 log = logging.getLogger("omnichat.retry")
 IDLE_SECONDS = 1.0
@@ -86,6 +86,61 @@ class Recovery:
                 f"{self._what} were interrupted mid-send; they go back to the queue",
                 extra={"fields": {"count": recovered}},
             )
+
+
+# The notification and webhook queues share one row life: queued or retrying, claimed `sending`,
+# then settled. `table` is the owning module's table name, a constant.
+
+
+async def claim_row(db: Database, table: str, row_id: int, attempts: int) -> bool:
+    """Mark a waiting row `sending`, counting the attempt; False if it moved meanwhile.
+
+    One conditional UPDATE by id whose condition is the state the pass read (waiting, the same
+    attempt count, due): atomic on PostgreSQL too, so of two processes that read the same row
+    one sends it, and a pass that read it before another process's failed try put it back for
+    later cannot try it early. One row each rather than a batch `FOR UPDATE SKIP LOCKED`: the
+    pass picks rows per circuit first, and a lost claim costs one statement.
+    """
+
+    async def op(tx: Tx) -> bool:
+        changed = await tx.execute(
+            f"UPDATE {table} SET status = 'sending', attempts = attempts + 1,"
+            " updated_at = :now WHERE id = :id AND status IN ('queued', 'retrying')"
+            " AND attempts = :attempts AND next_attempt_at <= :now",
+            {"id": row_id, "now": times.now_iso(), "attempts": attempts},
+        )
+        return changed == 1
+
+    return await db.write(op)
+
+
+async def settle_row(
+    db: Database, table: str, row_id: int, sets: str, params: dict[str, Any]
+) -> None:
+    """Apply `sets` to a row still `sending` (the outcome of its claim)."""
+
+    async def op(tx: Tx) -> None:
+        await tx.execute(
+            f"UPDATE {table} SET {sets}, updated_at = :now WHERE id = :id AND status = 'sending'",
+            {**params, "id": row_id, "now": times.now_iso()},
+        )
+
+    await db.write(op)
+
+
+async def recover_rows(db: Database, table: str, claimed_before: str, why: str) -> int:
+    """Rows left `sending` by a sender that stopped (claimed before `claimed_before`, see
+    `Recovery`) are tried again at once, with `why` as their last error."""
+
+    async def op(tx: Tx) -> int:
+        return await tx.execute(
+            f"UPDATE {table} SET status = 'retrying', next_attempt_at = :now,"
+            " last_error = :why, updated_at = :now"
+            " WHERE status = 'sending' AND updated_at < :before",
+            {"now": times.now_iso(), "before": claimed_before, "why": why},
+        )
+
+    return await db.write(op)
 
 
 def backoff(base: float, cap: float, attempts: int) -> float:

@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 import orjson
 
-from omnichat import times
+from omnichat import retry, times
 from omnichat.storage.db import Database, Row, Tx
 
 Channel = Literal["email", "push"]
@@ -127,37 +127,12 @@ async def waiting(db: Database) -> dict[str, int]:
 
 
 async def claim(db: Database, row: Notification) -> bool:
-    """Mark a waiting row `sending`, counting the attempt; False if it moved meanwhile.
-
-    One conditional UPDATE by id whose condition is the state the pass read (waiting, the same
-    attempt count, due): atomic on PostgreSQL too, so of two processes that read the same row
-    one sends it, and a pass that read it before another process's failed try put it back for
-    later cannot try it early. One row each rather than a batch `FOR UPDATE SKIP LOCKED`: the
-    pass picks rows per channel circuit first, and a lost claim costs one statement.
-    """
-
-    async def op(tx: Tx) -> bool:
-        now = times.now_iso()
-        changed = await tx.execute(
-            "UPDATE notifications SET status = 'sending', attempts = attempts + 1,"
-            " updated_at = :now WHERE id = :id AND status IN ('queued', 'retrying')"
-            " AND attempts = :attempts AND next_attempt_at <= :now",
-            {"id": row.id, "now": now, "attempts": row.attempts},
-        )
-        return changed == 1
-
-    return await db.write(op)
+    """Mark a waiting row `sending`; False if it moved meanwhile (`retry.claim_row`)."""
+    return await retry.claim_row(db, "notifications", row.id, row.attempts)
 
 
 async def _settle(db: Database, notification_id: int, sets: str, params: dict[str, Any]) -> None:
-    async def op(tx: Tx) -> None:
-        await tx.execute(
-            f"UPDATE notifications SET {sets}, updated_at = :now"
-            " WHERE id = :id AND status = 'sending'",
-            {**params, "id": notification_id, "now": times.now_iso()},
-        )
-
-    await db.write(op)
+    await retry.settle_row(db, "notifications", notification_id, sets, params)
 
 
 async def sent(db: Database, notification_id: int) -> None:
@@ -199,18 +174,10 @@ async def discard(db: Database, notification_id: int) -> None:
 
 
 async def recover(db: Database, claimed_before: str) -> int:
-    """Rows left mid-send by a sender that stopped (claimed before `claimed_before`, see
-    `retry.Recovery`) are tried again."""
-
-    async def op(tx: Tx) -> int:
-        return await tx.execute(
-            "UPDATE notifications SET status = 'retrying', next_attempt_at = :now,"
-            " last_error = 'The server stopped during the send; sent again.', updated_at = :now"
-            " WHERE status = 'sending' AND updated_at < :before",
-            {"now": times.now_iso(), "before": claimed_before},
-        )
-
-    return await db.write(op)
+    """Rows left mid-send by a sender that stopped are tried again (`retry.recover_rows`)."""
+    return await retry.recover_rows(
+        db, "notifications", claimed_before, "The server stopped during the send; sent again."
+    )
 
 
 async def prune(db: Database) -> None:

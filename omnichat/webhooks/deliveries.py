@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from omnichat import times
+from omnichat import retry, times
 from omnichat.errors import Conflict, NotFound
 from omnichat.storage.db import Database, Row, Tx
 from omnichat.webhooks import endpoints
@@ -139,37 +139,12 @@ async def waiting_count(db: Database) -> int:
 
 
 async def claim(db: Database, row: Delivery) -> bool:
-    """Mark a waiting row `sending`, counting the attempt; False if it moved meanwhile.
-
-    One conditional UPDATE by id whose condition is the state the pass read (waiting, the same
-    attempt count, due): atomic on PostgreSQL too, so of two processes that read the same row
-    one sends it, and a pass that read it before another process's failed try put it back for
-    later cannot try it early. One row each rather than a batch `FOR UPDATE SKIP LOCKED`: the
-    pass picks rows per webhook circuit first, and a lost claim costs one statement.
-    """
-
-    async def op(tx: Tx) -> bool:
-        now = times.now_iso()
-        changed = await tx.execute(
-            "UPDATE webhook_deliveries SET status = 'sending', attempts = attempts + 1,"
-            " updated_at = :now WHERE id = :id AND status IN ('queued', 'retrying')"
-            " AND attempts = :attempts AND next_attempt_at <= :now",
-            {"id": row.id, "now": now, "attempts": row.attempts},
-        )
-        return changed == 1
-
-    return await db.write(op)
+    """Mark a waiting row `sending`; False if it moved meanwhile (`retry.claim_row`)."""
+    return await retry.claim_row(db, "webhook_deliveries", row.id, row.attempts)
 
 
 async def _settle(db: Database, delivery_id: int, sets: str, params: dict[str, Any]) -> None:
-    async def op(tx: Tx) -> None:
-        await tx.execute(
-            f"UPDATE webhook_deliveries SET {sets}, updated_at = :now"
-            " WHERE id = :id AND status = 'sending'",
-            {**params, "id": delivery_id, "now": times.now_iso()},
-        )
-
-    await db.write(op)
+    await retry.settle_row(db, "webhook_deliveries", delivery_id, sets, params)
 
 
 async def delivered(db: Database, delivery_id: int, response_status: int) -> None:
@@ -203,19 +178,11 @@ async def failed(db: Database, delivery_id: int, response_status: int | None, er
 
 
 async def recover(db: Database, claimed_before: str) -> int:
-    """Rows left mid-call by a sender that stopped (claimed before `claimed_before`, see
-    `retry.Recovery`) are tried again (the receiver may see one twice; it dedupes by the
-    Omnichat-Delivery id)."""
-
-    async def op(tx: Tx) -> int:
-        return await tx.execute(
-            "UPDATE webhook_deliveries SET status = 'retrying', next_attempt_at = :now,"
-            " last_error = 'The server stopped during the call; sent again.', updated_at = :now"
-            " WHERE status = 'sending' AND updated_at < :before",
-            {"now": times.now_iso(), "before": claimed_before},
-        )
-
-    return await db.write(op)
+    """Rows left mid-call by a sender that stopped are tried again (`retry.recover_rows`); the
+    receiver may see one twice and dedupes by the Omnichat-Delivery id."""
+    return await retry.recover_rows(
+        db, "webhook_deliveries", claimed_before, "The server stopped during the call; sent again."
+    )
 
 
 async def log_of(db: Database, tenant_id: int, webhook_id: int) -> list[Delivery]:
