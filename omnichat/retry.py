@@ -176,6 +176,14 @@ async def run_passes(
             await idle(asyncio.sleep(IDLE_SECONDS))
 
 
+def idle_seconds(due: str | None) -> float:
+    """How long a sender may sleep: until the next due row (`due`, a stored time), at most
+    `IDLE_SECONDS`, so a wake-up lost or a row added by another process waits no longer."""
+    if due is None:
+        return IDLE_SECONDS
+    return max(0.01, min(IDLE_SECONDS, (times.parse(due) - times.now()).total_seconds()))
+
+
 async def sleep_until(
     wakeup: Coroutine[Any, Any, object], stopping: asyncio.Event, seconds: float
 ) -> None:

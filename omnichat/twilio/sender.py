@@ -124,14 +124,10 @@ class Sender:
 
     async def _idle(self, wakeup: Coroutine[Any, Any, object]) -> None:
         """Wait for a wake-up, the stop signal, or the next due row, whichever comes first."""
-        timeout = retry.IDLE_SECONDS
         if self.circuit.state == "open":
-            timeout = max(0.01, min(timeout, self.circuit.seconds_until_trial()))
+            timeout = max(0.01, min(retry.IDLE_SECONDS, self.circuit.seconds_until_trial()))
         else:
-            due = await outbox.next_due_at(self.db)
-            if due is not None:
-                wait = (times.parse(due) - times.now()).total_seconds()
-                timeout = max(0.01, min(timeout, wait))
+            timeout = retry.idle_seconds(await outbox.next_due_at(self.db))
         await retry.sleep_until(wakeup, self._stopping, timeout)
 
     async def _pass(self) -> bool:

@@ -101,11 +101,7 @@ class Sender:
 
     async def _idle(self, wakeup: Coroutine[Any, Any, object]) -> None:
         """Wait for a wake-up, the stop signal, or the next due row, whichever comes first."""
-        timeout = retry.IDLE_SECONDS
-        due = await deliveries.next_due_at(self.db)
-        if due is not None:
-            wait = (times.parse(due) - times.now()).total_seconds()
-            timeout = max(0.01, min(timeout, wait))
+        timeout = retry.idle_seconds(await deliveries.next_due_at(self.db))
         await retry.sleep_until(wakeup, self._stopping, timeout)
 
     def _circuit(self, webhook_id: int) -> Circuit:
