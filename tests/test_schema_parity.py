@@ -296,20 +296,25 @@ async def test_reset_sequences_moves_ids_past_copied_rows(pg_url: str) -> None:
         await connection.close()
 
 
+async def tenant_and_site(connection: asyncpg.Connection, now: str) -> None:
+    """Tenant 1 with its site 1, for a test's rows to belong to."""
+    await connection.execute(
+        "INSERT INTO tenants (id, slug, name, created_at) VALUES (1, 't', 'T', $1)", now
+    )
+    await connection.execute(
+        "INSERT INTO sites (id, tenant_id, name, site_key, created_at, updated_at)"
+        " VALUES (1, 1, 's', 'k', $1, $1)",
+        now,
+    )
+
+
 async def test_clock_change_resets_the_escalation_steps(pg_url: str) -> None:
     """A new waiting_since restarts the clock: no step done, due at once (as SQLite's trigger)."""
     await migrations.apply_postgres(pg_url)
     connection = await asyncpg.connect(pg_url)
     now = "2026-01-01T00:00:00.000Z"
     try:
-        await connection.execute(
-            "INSERT INTO tenants (id, slug, name, created_at) VALUES (1, 't', 'T', $1)", now
-        )
-        await connection.execute(
-            "INSERT INTO sites (id, tenant_id, name, site_key, created_at, updated_at)"
-            " VALUES (1, 1, 's', 'k', $1, $1)",
-            now,
-        )
+        await tenant_and_site(connection, now)
         await connection.execute(
             "INSERT INTO visitors (id, tenant_id, site_id, created_at, last_seen_at)"
             " VALUES (1, 1, 1, $1, $1)",
@@ -338,14 +343,7 @@ async def test_search_columns_find_what_fts5_finds(pg_url: str) -> None:
     connection = await asyncpg.connect(pg_url)
     now = "2026-01-01T00:00:00.000Z"
     try:
-        await connection.execute(
-            "INSERT INTO tenants (id, slug, name, created_at) VALUES (1, 't', 'T', $1)", now
-        )
-        await connection.execute(
-            "INSERT INTO sites (id, tenant_id, name, site_key, created_at, updated_at)"
-            " VALUES (1, 1, 's', 'k', $1, $1)",
-            now,
-        )
+        await tenant_and_site(connection, now)
         await connection.execute(
             "INSERT INTO visitors (tenant_id, site_id, name, email, phone, created_at,"
             " last_seen_at) VALUES (1, 1, 'Ann Lee', 'ann@mail.example', '+15551234567', $1, $1)",
